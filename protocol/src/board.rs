@@ -1,0 +1,305 @@
+//! The read contract: the board document served by `GET /api/v1/board` and
+//! streamed over the WebSocket. Keys are the contract; more may be added.
+//!
+//! The board carries computed values only — clients render, they never
+//! recompute a KPI.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::event::AgentState;
+
+/// The whole board.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Board {
+    pub generated_at: Timestamp,
+    /// Version of the server's state this board was computed from.
+    pub seq: u64,
+    /// IANA name of the zone whose midnight starts `today`.
+    pub timezone: String,
+    pub totals: BTreeMap<Window, Kpis>,
+    pub queues: BTreeMap<String, QueueBoard>,
+    pub agents: BTreeMap<String, AgentBoard>,
+    pub agent_states: BTreeMap<AgentState, u64>,
+    pub complaints: ComplaintsBoard,
+}
+
+/// The windows every KPI is computed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Window {
+    /// Since local midnight in the configured zone.
+    #[serde(rename = "today")]
+    Today,
+    /// The current minute and the 14 before it.
+    #[serde(rename = "15m")]
+    Min15,
+    /// The current minute and the 59 before it.
+    #[serde(rename = "60m")]
+    Min60,
+}
+
+impl Window {
+    pub const ALL: [Window; 3] = [Window::Today, Window::Min15, Window::Min60];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Today => "today",
+            Window::Min15 => "15m",
+            Window::Min60 => "60m",
+        }
+    }
+
+    /// Length of a rolling window in minutes; `None` for `today`.
+    pub fn minutes(self) -> Option<i64> {
+        match self {
+            Window::Today => None,
+            Window::Min15 => Some(15),
+            Window::Min60 => Some(60),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueBoard {
+    /// Display name (English if configured, else Chinese, else the id).
+    pub name: String,
+    /// Display names by language, from the config.
+    #[serde(default)]
+    pub names: BTreeMap<String, String>,
+    pub vip: bool,
+    pub waiting: u64,
+    /// When the oldest contact still waiting started to wait; clients render
+    /// its age so it ticks without server traffic.
+    pub longest_wait_since: Option<Timestamp>,
+    pub windows: BTreeMap<Window, Kpis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentBoard {
+    pub name: Option<String>,
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub since: Timestamp,
+    /// The contact the agent is handling, if any.
+    pub contact: Option<String>,
+    /// The queue of that contact.
+    pub queue: Option<String>,
+    /// The queues the agent serves.
+    #[serde(default)]
+    pub queues: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComplaintsBoard {
+    /// Opened and not yet answered.
+    pub open: u64,
+    /// Open and past their due time.
+    pub overdue: u64,
+}
+
+/// One KPI's value against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Kpi {
+    /// `null` when the denominator is empty — never a made-up 0 or 1.
+    pub value: Option<f64>,
+    /// `null` for informational KPIs without a configured target.
+    pub target: Option<f64>,
+    pub status: Status,
+}
+
+/// Where a KPI stands against its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Ok,
+    /// Within the warn band of the target, on the bad side.
+    Warn,
+    Breach,
+    /// No data, or no target.
+    None,
+}
+
+/// The KPIs of one scope (totals or a queue) in one window, with the counts
+/// they are computed from, so a reader can check every value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kpis {
+    /// Totals only: contacts reach the system before they have a queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system_connect_rate: Option<Kpi>,
+    pub agent_connect_rate: Kpi,
+    pub service_level: Kpi,
+    pub abandon_rate: Kpi,
+    pub asa_seconds: Kpi,
+    pub aht_seconds: Kpi,
+    pub occupancy: Kpi,
+    pub satisfaction: Kpi,
+    pub fcr: Kpi,
+    pub complaint_response_rate: Kpi,
+
+    /// `contact_arrived` events (totals only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arrived: Option<u64>,
+    /// Arrivals with `blocked: true` (totals only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<u64>,
+    pub offered: u64,
+    pub answered: u64,
+    /// Answered within the service-level threshold.
+    pub answered_in_sl: u64,
+    /// Abandoned after waiting at least `short_abandon_seconds`.
+    pub abandoned: u64,
+    /// Abandoned sooner: left out of connect rate, service level and abandon rate.
+    pub short_abandoned: u64,
+    /// Contacts whose handle time (talk + wrap-up) ended in the window.
+    pub handled: u64,
+    pub surveys: u64,
+    /// Contacts ended with a `resolved` value, and those with `resolved: true`.
+    pub dispositions: u64,
+    pub resolved: u64,
+    pub complaints_on_time: u64,
+    pub complaints_overdue: u64,
+}
+
+/// The KPI keys, as they appear in the board and in Prometheus labels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KpiKey {
+    SystemConnectRate,
+    AgentConnectRate,
+    ServiceLevel,
+    AbandonRate,
+    AsaSeconds,
+    AhtSeconds,
+    Occupancy,
+    Satisfaction,
+    Fcr,
+    ComplaintResponseRate,
+}
+
+/// Which side of the target is good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    HigherIsBetter,
+    LowerIsBetter,
+}
+
+impl KpiKey {
+    pub const ALL: [KpiKey; 10] = [
+        KpiKey::SystemConnectRate,
+        KpiKey::AgentConnectRate,
+        KpiKey::ServiceLevel,
+        KpiKey::AbandonRate,
+        KpiKey::AsaSeconds,
+        KpiKey::AhtSeconds,
+        KpiKey::Occupancy,
+        KpiKey::Satisfaction,
+        KpiKey::Fcr,
+        KpiKey::ComplaintResponseRate,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KpiKey::SystemConnectRate => "system_connect_rate",
+            KpiKey::AgentConnectRate => "agent_connect_rate",
+            KpiKey::ServiceLevel => "service_level",
+            KpiKey::AbandonRate => "abandon_rate",
+            KpiKey::AsaSeconds => "asa_seconds",
+            KpiKey::AhtSeconds => "aht_seconds",
+            KpiKey::Occupancy => "occupancy",
+            KpiKey::Satisfaction => "satisfaction",
+            KpiKey::Fcr => "fcr",
+            KpiKey::ComplaintResponseRate => "complaint_response_rate",
+        }
+    }
+
+    pub fn direction(self) -> Direction {
+        match self {
+            KpiKey::AbandonRate | KpiKey::AsaSeconds | KpiKey::AhtSeconds => {
+                Direction::LowerIsBetter
+            }
+            _ => Direction::HigherIsBetter,
+        }
+    }
+}
+
+impl Kpis {
+    /// The KPI under `key`, if this scope has it.
+    pub fn get(&self, key: KpiKey) -> Option<&Kpi> {
+        match key {
+            KpiKey::SystemConnectRate => self.system_connect_rate.as_ref(),
+            KpiKey::AgentConnectRate => Some(&self.agent_connect_rate),
+            KpiKey::ServiceLevel => Some(&self.service_level),
+            KpiKey::AbandonRate => Some(&self.abandon_rate),
+            KpiKey::AsaSeconds => Some(&self.asa_seconds),
+            KpiKey::AhtSeconds => Some(&self.aht_seconds),
+            KpiKey::Occupancy => Some(&self.occupancy),
+            KpiKey::Satisfaction => Some(&self.satisfaction),
+            KpiKey::Fcr => Some(&self.fcr),
+            KpiKey::ComplaintResponseRate => Some(&self.complaint_response_rate),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_and_state_keys_serialize_as_in_the_contract() {
+        let mut map = BTreeMap::new();
+        map.insert(Window::Min60, 1);
+        map.insert(Window::Today, 2);
+        map.insert(Window::Min15, 3);
+        assert_eq!(
+            serde_json::to_string(&map).unwrap(),
+            r#"{"today":2,"15m":3,"60m":1}"#
+        );
+        let mut states = BTreeMap::new();
+        states.insert(AgentState::WrapUp, 1u64);
+        assert_eq!(serde_json::to_string(&states).unwrap(), r#"{"wrap_up":1}"#);
+        assert_eq!(
+            serde_json::to_string(&Status::Breach).unwrap(),
+            r#""breach""#
+        );
+    }
+
+    #[test]
+    fn kpi_keys_match_the_board_fields() {
+        let kpi = Kpi {
+            value: None,
+            target: None,
+            status: Status::None,
+        };
+        let kpis = Kpis {
+            system_connect_rate: Some(kpi),
+            agent_connect_rate: kpi,
+            service_level: kpi,
+            abandon_rate: kpi,
+            asa_seconds: kpi,
+            aht_seconds: kpi,
+            occupancy: kpi,
+            satisfaction: kpi,
+            fcr: kpi,
+            complaint_response_rate: kpi,
+            arrived: Some(0),
+            blocked: Some(0),
+            offered: 0,
+            answered: 0,
+            answered_in_sl: 0,
+            abandoned: 0,
+            short_abandoned: 0,
+            handled: 0,
+            surveys: 0,
+            dispositions: 0,
+            resolved: 0,
+            complaints_on_time: 0,
+            complaints_overdue: 0,
+        };
+        let json = serde_json::to_value(&kpis).unwrap();
+        for key in KpiKey::ALL {
+            assert!(json.get(key.as_str()).is_some(), "{}", key.as_str());
+            assert!(kpis.get(key).is_some());
+        }
+    }
+}

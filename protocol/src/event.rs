@@ -1,0 +1,395 @@
+//! The ingest contract: events a telephony platform sends us.
+//!
+//! An event is a JSON object tagged by `type`, with an `id` (unique per
+//! source, so senders may retry) and a `ts` (RFC 3339 with offset). Unknown
+//! fields are ignored; an unknown `type`, a missing or ill-typed field is a
+//! deserialization error; [`Event::validate`] adds the rules serde cannot
+//! express (id length, score ranges, …). Rules that need the server's state
+//! (an answer for an unknown contact, an unknown complaint grade) are the
+//! aggregator's.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+/// The longest `id` we accept, in bytes.
+pub const MAX_ID_BYTES: usize = 128;
+
+/// One event, as received on any ingest path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Unique per source; repeats are dropped by the server.
+    pub id: String,
+    /// When it happened, at the source. Every outcome is counted in the
+    /// window that holds this time, not the time it reached us.
+    pub ts: Timestamp,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+/// What happened. The tag is the JSON field `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// An agent changed state. The only event that moves an agent.
+    AgentState {
+        agent: String,
+        state: AgentState,
+        /// Why, for `aux` (break, lunch, training…).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        /// Display name; sticks until another event names the agent anew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// The queues the agent serves; sticks until sent again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queues: Option<Vec<String>>,
+    },
+    /// An inbound attempt reached the system (IVR); `blocked` = rejected
+    /// (busy, trunk full).
+    ContactArrived {
+        contact: String,
+        #[serde(default)]
+        blocked: bool,
+    },
+    /// The contact starts waiting for an agent in `queue`.
+    ContactOffered {
+        contact: String,
+        queue: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        vip: Option<bool>,
+    },
+    ContactAnswered {
+        contact: String,
+        agent: String,
+    },
+    ContactAbandoned {
+        contact: String,
+    },
+    /// Talk ended; `resolved` is the disposition that feeds first-call
+    /// resolution.
+    ContactEnded {
+        contact: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resolved: Option<bool>,
+    },
+    /// A satisfaction survey; `score` out of `max` (default 100).
+    SurveySubmitted {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        contact: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        score: f64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+    },
+    /// A complaint; due either from its `grade`'s deadline or explicit.
+    ComplaintOpened {
+        complaint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        queue: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        grade: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        due: Option<Timestamp>,
+    },
+    ComplaintAnswered {
+        complaint: String,
+    },
+}
+
+/// An agent's state. Occupancy counts `on_contact` and `wrap_up` against
+/// `available + on_contact + wrap_up`; `aux` and `offline` are outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Available,
+    OnContact,
+    WrapUp,
+    Aux,
+    Offline,
+}
+
+impl AgentState {
+    pub const ALL: [AgentState; 5] = [
+        AgentState::Available,
+        AgentState::OnContact,
+        AgentState::WrapUp,
+        AgentState::Aux,
+        AgentState::Offline,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentState::Available => "available",
+            AgentState::OnContact => "on_contact",
+            AgentState::WrapUp => "wrap_up",
+            AgentState::Aux => "aux",
+            AgentState::Offline => "offline",
+        }
+    }
+}
+
+impl EventKind {
+    /// The `type` tag, for messages and metrics.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            EventKind::AgentState { .. } => "agent_state",
+            EventKind::ContactArrived { .. } => "contact_arrived",
+            EventKind::ContactOffered { .. } => "contact_offered",
+            EventKind::ContactAnswered { .. } => "contact_answered",
+            EventKind::ContactAbandoned { .. } => "contact_abandoned",
+            EventKind::ContactEnded { .. } => "contact_ended",
+            EventKind::SurveySubmitted { .. } => "survey_submitted",
+            EventKind::ComplaintOpened { .. } => "complaint_opened",
+            EventKind::ComplaintAnswered { .. } => "complaint_answered",
+        }
+    }
+}
+
+impl Event {
+    /// Parses one event from JSON text and applies [`Event::validate`].
+    /// The error is a reason fit for an ingest response.
+    pub fn from_json(text: &str) -> Result<Event, String> {
+        let event: Event = serde_json::from_str(text).map_err(|e| strip_position(&e))?;
+        event.validate()?;
+        Ok(event)
+    }
+
+    /// Rules serde cannot express. Returns a reason naming the field.
+    pub fn validate(&self) -> Result<(), String> {
+        check_id("id", &self.id)?;
+        match &self.kind {
+            EventKind::AgentState {
+                agent,
+                reason,
+                name,
+                queues,
+                ..
+            } => {
+                check_id("agent", agent)?;
+                if let Some(reason) = reason {
+                    check_text("reason", reason)?;
+                }
+                if let Some(name) = name {
+                    check_text("name", name)?;
+                }
+                for queue in queues.iter().flatten() {
+                    check_id("queues[]", queue)?;
+                }
+            }
+            EventKind::ContactArrived { contact, .. }
+            | EventKind::ContactAbandoned { contact }
+            | EventKind::ContactEnded { contact, .. } => check_id("contact", contact)?,
+            EventKind::ContactOffered { contact, queue, .. } => {
+                check_id("contact", contact)?;
+                check_id("queue", queue)?;
+            }
+            EventKind::ContactAnswered { contact, agent } => {
+                check_id("contact", contact)?;
+                check_id("agent", agent)?;
+            }
+            EventKind::SurveySubmitted {
+                contact,
+                queue,
+                score,
+                max,
+            } => {
+                if contact.is_none() && queue.is_none() {
+                    return Err("survey_submitted needs `contact` or `queue`".into());
+                }
+                if let Some(contact) = contact {
+                    check_id("contact", contact)?;
+                }
+                if let Some(queue) = queue {
+                    check_id("queue", queue)?;
+                }
+                let max = max.unwrap_or(100.0);
+                if !max.is_finite() || max <= 0.0 {
+                    return Err(format!("field `max` must be a positive number, got {max}"));
+                }
+                if !score.is_finite() || *score < 0.0 {
+                    return Err(format!("field `score` must be 0 or more, got {score}"));
+                }
+                if *score > max {
+                    return Err(format!("field `score` ({score}) is above `max` ({max})"));
+                }
+            }
+            EventKind::ComplaintOpened {
+                complaint,
+                queue,
+                grade,
+                due,
+            } => {
+                check_id("complaint", complaint)?;
+                if let Some(queue) = queue {
+                    check_id("queue", queue)?;
+                }
+                match (grade, due) {
+                    (None, None) => {
+                        return Err("complaint_opened needs `grade` or `due`".into());
+                    }
+                    (Some(grade), _) => check_id("grade", grade)?,
+                    _ => {}
+                }
+                if let Some(due) = due
+                    && *due < self.ts
+                {
+                    return Err(format!("field `due` ({due}) is before `ts` ({})", self.ts));
+                }
+            }
+            EventKind::ComplaintAnswered { complaint } => check_id("complaint", complaint)?,
+        }
+        Ok(())
+    }
+
+    /// The satisfaction points (0–100) of a survey event.
+    pub fn survey_points(score: f64, max: Option<f64>) -> f64 {
+        score / max.unwrap_or(100.0) * 100.0
+    }
+}
+
+/// Identifiers: non-empty, at most [`MAX_ID_BYTES`], no control characters.
+fn check_id(field: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err(format!("field `{field}` is empty"));
+    }
+    if value.len() > MAX_ID_BYTES {
+        return Err(format!(
+            "field `{field}` is {} bytes, more than {MAX_ID_BYTES}",
+            value.len()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("field `{field}` contains control characters"));
+    }
+    Ok(())
+}
+
+/// Free text shown on the board (names, reasons): bounded so one event
+/// cannot bloat every viewer's board.
+pub const MAX_TEXT_BYTES: usize = 256;
+
+fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_TEXT_BYTES {
+        return Err(format!(
+            "field `{field}` is {} bytes, more than {MAX_TEXT_BYTES}",
+            value.len()
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(format!("field `{field}` contains control characters"));
+    }
+    Ok(())
+}
+
+/// serde_json appends " at line L column C" to its messages; inside one
+/// event that position only repeats what the index already says.
+fn strip_position(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" at line ") {
+        Some(at) if error.line() > 0 => text[..at].to_string(),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_type_and_ignores_unknown_fields() {
+        let lines = [
+            r#"{"id":"1","ts":"2026-11-23T09:00:00+08:00","type":"agent_state","agent":"a1","state":"aux","reason":"lunch","extra":1}"#,
+            r#"{"id":"2","ts":"2026-11-23T09:00:00Z","type":"contact_arrived","contact":"c1"}"#,
+            r#"{"id":"3","ts":"2026-11-23T09:00:00Z","type":"contact_offered","contact":"c1","queue":"q","vip":true}"#,
+            r#"{"id":"4","ts":"2026-11-23T09:00:00Z","type":"contact_answered","contact":"c1","agent":"a1"}"#,
+            r#"{"id":"5","ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":"c1"}"#,
+            r#"{"id":"6","ts":"2026-11-23T09:00:00Z","type":"contact_ended","contact":"c1","resolved":false}"#,
+            r#"{"id":"7","ts":"2026-11-23T09:00:00Z","type":"survey_submitted","queue":"q","score":4,"max":5}"#,
+            r#"{"id":"8","ts":"2026-11-23T09:00:00Z","type":"complaint_opened","complaint":"k","grade":"urgent"}"#,
+            r#"{"id":"9","ts":"2026-11-23T09:00:00Z","type":"complaint_answered","complaint":"k"}"#,
+        ];
+        for line in lines {
+            let event = Event::from_json(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let back = serde_json::to_string(&event).unwrap();
+            assert_eq!(Event::from_json(&back).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let cases = [
+            (
+                r#"{"ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":"c"}"#,
+                "missing field `id`",
+            ),
+            (
+                r#"{"id":"1","type":"contact_abandoned","contact":"c"}"#,
+                "missing field `ts`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00","type":"contact_abandoned","contact":"c"}"#,
+                "offset",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"teleport","contact":"c"}"#,
+                "unknown variant `teleport`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","contact":"c"}"#,
+                "missing field `type`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":7}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"id":"","ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":"c"}"#,
+                "field `id` is empty",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"survey_submitted","queue":"q","score":-1}"#,
+                "0 or more",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"survey_submitted","queue":"q","score":6,"max":5}"#,
+                "above `max`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"survey_submitted","score":6}"#,
+                "needs `contact` or `queue`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"complaint_opened","complaint":"k"}"#,
+                "needs `grade` or `due`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"complaint_opened","complaint":"k","due":"2026-11-23T08:00:00Z"}"#,
+                "before `ts`",
+            ),
+            (
+                r#"{"id":"1","ts":"2026-11-23T09:00:00Z","type":"agent_state","agent":"a","state":"asleep"}"#,
+                "unknown variant `asleep`",
+            ),
+        ];
+        for (line, want) in cases {
+            let err = Event::from_json(line).expect_err(line);
+            assert!(err.contains(want), "{line}: got {err:?}, want {want:?}");
+        }
+        let long = format!(
+            r#"{{"id":"{}","ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":"c"}}"#,
+            "x".repeat(129)
+        );
+        assert!(
+            Event::from_json(&long)
+                .unwrap_err()
+                .contains("more than 128")
+        );
+    }
+
+    #[test]
+    fn survey_points_scale_to_100() {
+        assert_eq!(Event::survey_points(4.0, Some(5.0)), 80.0);
+        assert_eq!(Event::survey_points(90.0, None), 90.0);
+    }
+}

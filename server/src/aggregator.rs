@@ -1,0 +1,782 @@
+//! The in-memory aggregate: what is going on now (agents, contacts in
+//! flight, waiting lines, open complaints) and the counts behind every KPI,
+//! kept per local day and per minute, per queue and in total.
+//!
+//! Invariants:
+//! - Every outcome is counted in the bucket that holds its own event time
+//!   (`ts`), never the time it reached us, so late and out-of-order events
+//!   land where they belong and replays give the same numbers.
+//! - [`Aggregator::apply`] checks an event against the state before it
+//!   changes anything: a rejected event leaves no trace.
+//! - Agent states change only on `agent_state` events.
+//!
+//! The aggregator is a plain struct with no locks and no clock: the caller
+//! passes `now` and serialises access (see `ingest`), which keeps it
+//! deterministic and unit-testable. KPI formulas are not here: `kpi` turns
+//! these counts into the board.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use wallboard_protocol::{AgentState, Event, EventKind};
+
+use crate::config::Config;
+
+const MINUTE_MS: i64 = 60_000;
+/// Minute buckets older than this (in minutes before now) are dropped: the
+/// longest rolling window is 60 minutes.
+const MINUTES_KEPT: i64 = 61;
+/// Finished contacts are remembered this long so that late surveys and
+/// dispositions still find their queue.
+const FINISHED_CONTACT_RETENTION: SignedDuration = SignedDuration::from_hours(26);
+
+/// Counts for one scope (a queue, or all) over one bucket (a day or a minute).
+/// Durations are in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    pub arrived: u64,
+    pub blocked: u64,
+    pub offered: u64,
+    pub answered: u64,
+    pub answered_in_sl: u64,
+    pub wait_ms: i64,
+    pub abandoned: u64,
+    pub short_abandoned: u64,
+    pub handled: u64,
+    pub handle_ms: i64,
+    pub surveys: u64,
+    pub survey_points: f64,
+    pub dispositions: u64,
+    pub resolved: u64,
+    pub complaints_on_time: u64,
+    pub complaints_overdue: u64,
+    pub available_ms: i64,
+    pub on_contact_ms: i64,
+    pub wrap_up_ms: i64,
+}
+
+impl Counters {
+    pub fn add(&mut self, o: &Counters) {
+        self.arrived += o.arrived;
+        self.blocked += o.blocked;
+        self.offered += o.offered;
+        self.answered += o.answered;
+        self.answered_in_sl += o.answered_in_sl;
+        self.wait_ms += o.wait_ms;
+        self.abandoned += o.abandoned;
+        self.short_abandoned += o.short_abandoned;
+        self.handled += o.handled;
+        self.handle_ms += o.handle_ms;
+        self.surveys += o.surveys;
+        self.survey_points += o.survey_points;
+        self.dispositions += o.dispositions;
+        self.resolved += o.resolved;
+        self.complaints_on_time += o.complaints_on_time;
+        self.complaints_overdue += o.complaints_overdue;
+        self.available_ms += o.available_ms;
+        self.on_contact_ms += o.on_contact_ms;
+        self.wrap_up_ms += o.wrap_up_ms;
+    }
+
+    /// Adds `ms` of agent time in `state` (only the states occupancy uses).
+    pub fn add_agent_time(&mut self, state: AgentState, ms: i64) {
+        match state {
+            AgentState::Available => self.available_ms += ms,
+            AgentState::OnContact => self.on_contact_ms += ms,
+            AgentState::WrapUp => self.wrap_up_ms += ms,
+            AgentState::Aux | AgentState::Offline => {}
+        }
+    }
+}
+
+/// Per-day and per-minute counters of one scope.
+#[derive(Debug, Default)]
+pub struct Buckets {
+    pub days: BTreeMap<Date, Counters>,
+    /// Keyed by Unix minute (`ts` in ms ÷ 60 000, rounded down).
+    pub minutes: BTreeMap<i64, Counters>,
+}
+
+impl Buckets {
+    /// The counters of rolling window of `len` minutes ending in `now`'s
+    /// minute (events stamped slightly in the future are included).
+    pub fn rolling(&self, now: Timestamp, len: i64) -> Counters {
+        let mut sum = Counters::default();
+        for c in self
+            .minutes
+            .range(minute_of(now) - len + 1..)
+            .map(|(_, c)| c)
+        {
+            sum.add(c);
+        }
+        sum
+    }
+}
+
+pub fn minute_of(ts: Timestamp) -> i64 {
+    ts.as_millisecond().div_euclid(MINUTE_MS)
+}
+
+/// Milliseconds from `a` to `b`, never negative (clock skew between
+/// sources must not produce negative waits).
+pub fn ms_between(a: Timestamp, b: Timestamp) -> i64 {
+    (b.as_millisecond() - a.as_millisecond()).max(0)
+}
+
+#[derive(Debug)]
+pub struct QueueState {
+    pub id: String,
+    /// Marked VIP by a `vip: true` offer (the config can override).
+    pub seen_vip: bool,
+    pub buckets: Buckets,
+    /// Contacts waiting now, oldest first.
+    pub waiting: BTreeSet<(Timestamp, String)>,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    pub name: Option<String>,
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub since: Timestamp,
+    pub queues: Vec<usize>,
+    /// The contact being handled (from `contact_answered` to `contact_ended`).
+    pub contact: Option<String>,
+    pub contact_queue: Option<usize>,
+    /// A contact whose handle time has not ended yet.
+    handle: Option<PendingHandle>,
+}
+
+impl Agent {
+    /// An agent first named at `ts`, before any state of theirs is known.
+    fn new(ts: Timestamp) -> Agent {
+        Agent {
+            name: None,
+            state: AgentState::Offline,
+            reason: None,
+            since: ts,
+            queues: Vec::new(),
+            contact: None,
+            contact_queue: None,
+            handle: None,
+        }
+    }
+}
+
+/// Handle time runs from the answer until the agent leaves the `wrap_up`
+/// that follows `contact_ended` (or until `contact_ended` when the agent's
+/// next state is not `wrap_up`).
+#[derive(Debug)]
+struct PendingHandle {
+    queue: Option<usize>,
+    answered: Timestamp,
+    ended: Timestamp,
+    /// The agent is in the wrap-up of this contact; it ends when they leave.
+    in_wrap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Arrived,
+    Blocked,
+    Waiting,
+    Answered,
+    Abandoned,
+    Ended,
+}
+
+#[derive(Debug)]
+pub struct Contact {
+    pub phase: Phase,
+    /// Whether a `contact_arrived` was seen (it is optional).
+    arrived: bool,
+    pub queue: Option<usize>,
+    pub waiting_since: Option<Timestamp>,
+    pub agent: Option<String>,
+    pub answered_at: Option<Timestamp>,
+    /// The latest event time seen for it; finished contacts are forgotten
+    /// some time after.
+    last: Timestamp,
+}
+
+#[derive(Debug)]
+pub struct Complaint {
+    pub queue: Option<usize>,
+    pub due: Timestamp,
+    pub answered: Option<Timestamp>,
+}
+
+pub struct Aggregator {
+    config: Arc<Config>,
+    tz: TimeZone,
+    pub queues: Vec<QueueState>,
+    queue_index: HashMap<String, usize>,
+    pub agents: HashMap<String, Agent>,
+    pub contacts: HashMap<String, Contact>,
+    pub complaints: HashMap<String, Complaint>,
+    pub totals: Buckets,
+    /// The local day of the last event, with its bounds: most events fall
+    /// on the same day, so the zone lookup is done once per day, not per event.
+    day_cache: Option<(Date, Timestamp, Timestamp)>,
+}
+
+impl Aggregator {
+    pub fn new(config: Arc<Config>) -> Aggregator {
+        Aggregator {
+            tz: config.timezone.clone(),
+            config,
+            queues: Vec::new(),
+            queue_index: HashMap::new(),
+            agents: HashMap::new(),
+            contacts: HashMap::new(),
+            complaints: HashMap::new(),
+            totals: Buckets::default(),
+            day_cache: None,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether queue `q` is VIP: the config decides, else a `vip: true` offer.
+    pub fn queue_is_vip(&self, q: &QueueState) -> bool {
+        self.config
+            .queues
+            .get(&q.id)
+            .and_then(|c| c.vip)
+            .unwrap_or(q.seen_vip)
+    }
+
+    /// Applies one event. On `Err` (a reason fit for the sender) nothing
+    /// changed. `now` is the server's clock, used to keep only the minute
+    /// buckets the rolling windows can still use.
+    pub fn apply(&mut self, event: &Event, now: Timestamp) -> Result<(), String> {
+        let ts = event.ts;
+        match &event.kind {
+            EventKind::AgentState {
+                agent,
+                state,
+                reason,
+                name,
+                queues,
+            } => {
+                let queue_ids = queues.as_ref().map(|qs| {
+                    let mut ids: Vec<usize> = qs.iter().map(|q| self.queue(q)).collect();
+                    ids.sort_unstable();
+                    ids.dedup();
+                    ids
+                });
+                self.agent_state(agent, *state, reason, name, queue_ids, ts, now);
+            }
+            EventKind::ContactArrived { contact, blocked } => {
+                match self.contacts.get_mut(contact) {
+                    Some(c) if c.arrived => {
+                        return Err(format!("contact {contact:?} has already arrived"));
+                    }
+                    Some(c) => {
+                        c.arrived = true;
+                        c.last = c.last.max(ts);
+                    }
+                    None => {
+                        self.contacts.insert(
+                            contact.clone(),
+                            Contact {
+                                phase: if *blocked {
+                                    Phase::Blocked
+                                } else {
+                                    Phase::Arrived
+                                },
+                                arrived: true,
+                                queue: None,
+                                waiting_since: None,
+                                agent: None,
+                                answered_at: None,
+                                last: ts,
+                            },
+                        );
+                    }
+                }
+                let blocked = u64::from(*blocked);
+                self.count(None, ts, |c| {
+                    c.arrived += 1;
+                    c.blocked += blocked;
+                });
+            }
+            EventKind::ContactOffered {
+                contact,
+                queue,
+                vip,
+            } => {
+                if let Some(c) = self.contacts.get(contact) {
+                    match c.phase {
+                        Phase::Blocked => {
+                            return Err(format!("contact {contact:?} was blocked at arrival"));
+                        }
+                        Phase::Abandoned => {
+                            return Err(format!("contact {contact:?} has already abandoned"));
+                        }
+                        Phase::Waiting if c.queue.map(|q| &self.queues[q].id) == Some(queue) => {
+                            return Err(format!(
+                                "contact {contact:?} is already waiting in queue {queue:?}"
+                            ));
+                        }
+                        _ => {}
+                    }
+                }
+                let q = self.queue(queue);
+                if *vip == Some(true) {
+                    self.queues[q].seen_vip = true;
+                }
+                let c = self
+                    .contacts
+                    .entry(contact.clone())
+                    .or_insert_with(|| Contact {
+                        phase: Phase::Arrived,
+                        arrived: false,
+                        queue: None,
+                        waiting_since: None,
+                        agent: None,
+                        answered_at: None,
+                        last: ts,
+                    });
+                // An overflow from another queue: it stops waiting there.
+                if let (Phase::Waiting, Some(old), Some(since)) =
+                    (c.phase, c.queue, c.waiting_since)
+                {
+                    self.queues[old].waiting.remove(&(since, contact.clone()));
+                }
+                c.phase = Phase::Waiting;
+                c.queue = Some(q);
+                c.waiting_since = Some(ts);
+                c.agent = None;
+                c.answered_at = None;
+                c.last = c.last.max(ts);
+                self.queues[q].waiting.insert((ts, contact.clone()));
+                self.count(Some(q), ts, |c| c.offered += 1);
+            }
+            EventKind::ContactAnswered { contact, agent } => {
+                let c = self.waiting_contact(contact)?;
+                let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+                c.phase = Phase::Answered;
+                c.agent = Some(agent.clone());
+                c.answered_at = Some(ts);
+                c.last = c.last.max(ts);
+                if let Some(q) = q {
+                    self.queues[q].waiting.remove(&(since, contact.clone()));
+                }
+                let wait_ms = ms_between(since, ts);
+                let threshold = q
+                    .map(|q| self.config.service_level_threshold(&self.queues[q].id))
+                    .unwrap_or(self.config.service_level_threshold);
+                let in_sl = u64::from(wait_ms <= threshold.as_millis() as i64);
+                self.count(q, ts, |c| {
+                    c.answered += 1;
+                    c.answered_in_sl += in_sl;
+                    c.wait_ms += wait_ms;
+                });
+                // The agent may be answering without having sent a state
+                // yet; it is listed (offline) until its first agent_state.
+                let a = self
+                    .agents
+                    .entry(agent.clone())
+                    .or_insert_with(|| Agent::new(ts));
+                a.contact = Some(contact.clone());
+                a.contact_queue = q;
+                // Moving on to the next contact ends the previous one's
+                // handle time, if the agent sent no state in between.
+                if let Some(h) = a.handle.take() {
+                    let end = if h.in_wrap { ts } else { h.ended };
+                    self.handled(h, end);
+                }
+            }
+            EventKind::ContactAbandoned { contact } => {
+                let c = self.waiting_contact(contact)?;
+                let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+                c.phase = Phase::Abandoned;
+                c.last = c.last.max(ts);
+                if let Some(q) = q {
+                    self.queues[q].waiting.remove(&(since, contact.clone()));
+                }
+                let short_abandon = q
+                    .map(|q| self.config.short_abandon(&self.queues[q].id))
+                    .unwrap_or(self.config.short_abandon);
+                let short = ms_between(since, ts) < short_abandon.as_millis() as i64;
+                self.count(q, ts, |c| {
+                    if short {
+                        c.short_abandoned += 1
+                    } else {
+                        c.abandoned += 1
+                    }
+                });
+            }
+            EventKind::ContactEnded { contact, resolved } => {
+                let Some(c) = self.contacts.get_mut(contact) else {
+                    return Err(format!("unknown contact {contact:?}"));
+                };
+                match c.phase {
+                    Phase::Ended => return Err(format!("contact {contact:?} has already ended")),
+                    Phase::Waiting => {
+                        return Err(format!(
+                            "contact {contact:?} is waiting in a queue: send contact_answered or contact_abandoned first"
+                        ));
+                    }
+                    _ => {}
+                }
+                let was_answered = c.phase == Phase::Answered;
+                c.phase = Phase::Ended;
+                c.last = c.last.max(ts);
+                let q = c.queue;
+                let answered_at = c.answered_at;
+                let agent = c.agent.clone();
+                if let Some(resolved) = resolved {
+                    let resolved = u64::from(*resolved);
+                    self.count(q, ts, |c| {
+                        c.dispositions += 1;
+                        c.resolved += resolved;
+                    });
+                }
+                if let (true, Some(agent), Some(answered)) = (was_answered, agent, answered_at)
+                    && let Some(a) = self.agents.get_mut(&agent)
+                {
+                    if a.contact.as_deref() == Some(contact) {
+                        a.contact = None;
+                        a.contact_queue = None;
+                    }
+                    let previous = a.handle.replace(PendingHandle {
+                        queue: q,
+                        answered,
+                        ended: ts,
+                        // Already in wrap-up for this contact: it ends when they leave.
+                        in_wrap: a.state == AgentState::WrapUp && a.since >= answered,
+                    });
+                    if let Some(h) = previous {
+                        let end = if h.in_wrap { ts } else { h.ended };
+                        self.handled(h, end);
+                    }
+                }
+            }
+            EventKind::SurveySubmitted {
+                contact,
+                queue,
+                score,
+                max,
+            } => {
+                let q = match (queue, contact) {
+                    (Some(queue), _) => Some(self.queue(queue)),
+                    (None, Some(contact)) => self.contacts.get(contact).and_then(|c| c.queue),
+                    (None, None) => None,
+                };
+                let points = Event::survey_points(*score, *max);
+                self.count(q, ts, |c| {
+                    c.surveys += 1;
+                    c.survey_points += points;
+                });
+            }
+            EventKind::ComplaintOpened {
+                complaint,
+                queue,
+                grade,
+                due,
+            } => {
+                if self.complaints.contains_key(complaint) {
+                    return Err(format!("complaint {complaint:?} is already open"));
+                }
+                let due = match (due, grade) {
+                    (Some(due), _) => *due,
+                    (None, Some(grade)) => match self.config.complaint_grades.get(grade) {
+                        Some(deadline) => ts
+                            .checked_add(*deadline)
+                            .map_err(|e| format!("due time out of range: {e}"))?,
+                        None => {
+                            let known: Vec<_> = self.config.complaint_grades.keys().collect();
+                            return Err(format!(
+                                "unknown complaint grade {grade:?} (configured: {known:?})"
+                            ));
+                        }
+                    },
+                    (None, None) => return Err("complaint_opened needs `grade` or `due`".into()),
+                };
+                let q = queue.as_ref().map(|q| self.queue(q));
+                self.complaints.insert(
+                    complaint.clone(),
+                    Complaint {
+                        queue: q,
+                        due,
+                        answered: None,
+                    },
+                );
+            }
+            EventKind::ComplaintAnswered { complaint } => {
+                let Some(k) = self.complaints.get_mut(complaint) else {
+                    return Err(format!("unknown complaint {complaint:?}"));
+                };
+                if k.answered.is_some() {
+                    return Err(format!("complaint {complaint:?} has already been answered"));
+                }
+                k.answered = Some(ts);
+                let (q, due) = (k.queue, k.due);
+                // On time: counted when answered. Late: it was overdue from
+                // `due` on, and counts there.
+                if ts <= due {
+                    self.count(q, ts, |c| c.complaints_on_time += 1);
+                } else {
+                    self.count(q, due, |c| c.complaints_overdue += 1);
+                }
+            }
+        }
+        self.drop_old_minutes(now);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn agent_state(
+        &mut self,
+        agent: &str,
+        state: AgentState,
+        reason: &Option<String>,
+        name: &Option<String>,
+        queues: Option<Vec<usize>>,
+        ts: Timestamp,
+        now: Timestamp,
+    ) {
+        if !self.agents.contains_key(agent) {
+            self.agents.insert(agent.to_string(), Agent::new(ts));
+        }
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        if let Some(name) = name {
+            a.name = Some(name.clone());
+        }
+        if let Some(queues) = queues {
+            a.queues = queues;
+        }
+        // A state older than the current one is stale (out of order): it
+        // cannot change what the agent is doing now.
+        if ts < a.since {
+            return;
+        }
+        let (old_state, from) = (a.state, a.since);
+        let agent_queues = a.queues.clone();
+        a.state = state;
+        a.reason = if state == AgentState::Aux {
+            reason.clone()
+        } else {
+            None
+        };
+        a.since = ts;
+        let mut finished = None;
+        if let Some(h) = &mut a.handle
+            && ts >= h.ended
+        {
+            if h.in_wrap {
+                if state != AgentState::WrapUp {
+                    finished = a.handle.take().map(|h| (h, ts));
+                }
+            } else if state == AgentState::WrapUp {
+                h.in_wrap = true;
+            } else {
+                finished = a.handle.take().map(|h| {
+                    let end = h.ended;
+                    (h, end)
+                });
+            }
+        }
+        if let Some((h, end)) = finished {
+            self.handled(h, end);
+        }
+        self.add_agent_time(&agent_queues, old_state, from, ts, now);
+    }
+
+    fn handled(&mut self, h: PendingHandle, end: Timestamp) {
+        let ms = ms_between(h.answered, end);
+        self.count(h.queue, end, |c| {
+            c.handled += 1;
+            c.handle_ms += ms;
+        });
+    }
+
+    /// The contact, if it is waiting in a queue.
+    fn waiting_contact(&mut self, contact: &str) -> Result<&mut Contact, String> {
+        match self.contacts.get_mut(contact) {
+            None => Err(format!("unknown contact {contact:?}")),
+            Some(c) if c.phase != Phase::Waiting => Err(format!(
+                "contact {contact:?} is not waiting in a queue (it is {})",
+                match c.phase {
+                    Phase::Arrived => "not yet offered to a queue",
+                    Phase::Blocked => "blocked",
+                    Phase::Answered => "already answered",
+                    Phase::Abandoned => "already abandoned",
+                    Phase::Ended => "ended",
+                    Phase::Waiting => "waiting",
+                }
+            )),
+            Some(c) => Ok(c),
+        }
+    }
+
+    /// The index of a queue, registering it the first time it is named.
+    fn queue(&mut self, id: &str) -> usize {
+        if let Some(&q) = self.queue_index.get(id) {
+            return q;
+        }
+        let q = self.queues.len();
+        self.queues.push(QueueState {
+            id: id.to_string(),
+            seen_vip: false,
+            buckets: Buckets::default(),
+            waiting: BTreeSet::new(),
+        });
+        self.queue_index.insert(id.to_string(), q);
+        q
+    }
+
+    pub fn queue_by_id(&self, id: &str) -> Option<&QueueState> {
+        self.queue_index.get(id).map(|&q| &self.queues[q])
+    }
+
+    /// The local day holding `ts`, with its start and end.
+    pub fn day_of(&mut self, ts: Timestamp) -> (Date, Timestamp, Timestamp) {
+        if let Some((date, start, end)) = self.day_cache
+            && start <= ts
+            && ts < end
+        {
+            return (date, start, end);
+        }
+        let day = local_day(&self.tz, ts);
+        self.day_cache = Some(day);
+        day
+    }
+
+    /// Adds to the counters of `queue` (if any) and of the totals, in the
+    /// day and the minute that hold `ts`.
+    fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
+        let (day, _, _) = self.day_of(ts);
+        let minute = minute_of(ts);
+        for buckets in
+            std::iter::once(&mut self.totals).chain(queue.map(|q| &mut self.queues[q].buckets))
+        {
+            f(buckets.days.entry(day).or_default());
+            f(buckets.minutes.entry(minute).or_default());
+        }
+    }
+
+    /// Books agent time in `state` over `[from, to)` to the totals and the
+    /// agent's queues, split across local days and minutes.
+    fn add_agent_time(
+        &mut self,
+        queues: &[usize],
+        state: AgentState,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+    ) {
+        if matches!(state, AgentState::Aux | AgentState::Offline) || to <= from {
+            return;
+        }
+        // Days.
+        let mut start = from;
+        while start < to {
+            let (day, _, day_end) = self.day_of(start);
+            let end = day_end.min(to);
+            let ms = ms_between(start, end);
+            self.each_scope(queues, |b| {
+                b.days.entry(day).or_default().add_agent_time(state, ms)
+            });
+            start = end;
+        }
+        // Minutes, only those a rolling window can still use.
+        let first = minute_of(from).max(minute_of(now) - MINUTES_KEPT);
+        let last = minute_of(to);
+        let (from_ms, to_ms) = (from.as_millisecond(), to.as_millisecond());
+        for minute in first..=last {
+            let lo = from_ms.max(minute * MINUTE_MS);
+            let hi = to_ms.min((minute + 1) * MINUTE_MS);
+            if hi <= lo {
+                continue;
+            }
+            self.each_scope(queues, |b| {
+                b.minutes
+                    .entry(minute)
+                    .or_default()
+                    .add_agent_time(state, hi - lo)
+            });
+        }
+    }
+
+    /// Runs `f` on the totals' buckets and on each of `queues`' buckets.
+    fn each_scope(&mut self, queues: &[usize], mut f: impl FnMut(&mut Buckets)) {
+        f(&mut self.totals);
+        for &q in queues {
+            f(&mut self.queues[q].buckets);
+        }
+    }
+
+    fn drop_old_minutes(&mut self, now: Timestamp) {
+        let oldest = minute_of(now) - MINUTES_KEPT;
+        for buckets in
+            std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
+        {
+            while let Some(entry) = buckets.minutes.first_entry() {
+                if *entry.key() >= oldest {
+                    break;
+                }
+                entry.remove();
+            }
+        }
+    }
+
+    /// Forgets what no window or late event can use any more: minute buckets
+    /// past the rolling windows, days before yesterday, finished contacts and
+    /// answered complaints after a day, agents offline for a day. Contacts
+    /// stuck waiting for over a day are dropped too (their end was lost).
+    pub fn prune(&mut self, now: Timestamp) {
+        self.drop_old_minutes(now);
+        let (today, _, _) = self.day_of(now);
+        let yesterday = today.yesterday().unwrap_or(today);
+        for buckets in
+            std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
+        {
+            buckets.days.retain(|day, _| *day >= yesterday);
+        }
+        let horizon = now
+            .checked_sub(FINISHED_CONTACT_RETENTION)
+            .unwrap_or(Timestamp::MIN);
+        let queues = &mut self.queues;
+        self.contacts.retain(|id, c| {
+            if c.last >= horizon {
+                return true;
+            }
+            if let (Phase::Waiting, Some(q), Some(since)) = (c.phase, c.queue, c.waiting_since) {
+                tracing::warn!(contact = %id, "dropping a contact that has waited for over a day");
+                queues[q].waiting.remove(&(since, id.clone()));
+            }
+            false
+        });
+        self.complaints
+            .retain(|_, k| k.answered.is_none_or(|at| at.max(k.due) >= horizon));
+        self.agents
+            .retain(|_, a| a.state != AgentState::Offline || a.since >= horizon);
+    }
+}
+
+/// The local day holding `ts` in `tz`, with its start and end (days are not
+/// always 24 h long: DST).
+pub fn local_day(tz: &TimeZone, ts: Timestamp) -> (Date, Timestamp, Timestamp) {
+    let zoned = ts.to_zoned(tz.clone());
+    let date = zoned.date();
+    let start = date
+        .to_zoned(tz.clone())
+        .map(|z| z.timestamp())
+        .unwrap_or(ts);
+    let end = date
+        .tomorrow()
+        .and_then(|d| d.to_zoned(tz.clone()))
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::MAX);
+    (date, start, end)
+}

@@ -1,0 +1,464 @@
+//! Configuration: a TOML file, typed and validated once at start.
+//!
+//! Everything has a default, so the server runs without a file. Defaults
+//! are the China Unicom hotline service standards (DESIGN.md). Errors name
+//! the key and say what is wrong; a bad config stops the server at start,
+//! never later.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+use serde::Deserialize;
+use wallboard_protocol::KpiKey;
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub timezone: TimeZone,
+    /// IANA name of `timezone`, shown on the board.
+    pub timezone_name: String,
+    pub tick: SignedDuration,
+    pub short_abandon: SignedDuration,
+    pub service_level_threshold: SignedDuration,
+    /// Fraction of the target, on its bad side, that is `warn` not `breach`.
+    pub warn_band: f64,
+    /// Events stamped further than this in the future are rejected.
+    pub max_future_skew: SignedDuration,
+    /// How long an event id is remembered for dropping repeats.
+    pub dedupe_retention: SignedDuration,
+    pub targets: Targets,
+    pub queues: BTreeMap<String, QueueConfig>,
+    pub complaint_grades: BTreeMap<String, SignedDuration>,
+}
+
+/// Targets per KPI. `None` = informational (status `none`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Targets {
+    pub system_connect_rate: Option<f64>,
+    pub agent_connect_rate: Option<f64>,
+    /// Agent connect rate for VIP queues.
+    pub agent_connect_rate_vip: Option<f64>,
+    pub service_level: Option<f64>,
+    pub abandon_rate: Option<f64>,
+    pub asa_seconds: Option<f64>,
+    pub aht_seconds: Option<f64>,
+    pub occupancy: Option<f64>,
+    pub satisfaction: Option<f64>,
+    pub fcr: Option<f64>,
+    pub complaint_response_rate: Option<f64>,
+}
+
+impl Default for Targets {
+    fn default() -> Self {
+        Targets {
+            system_connect_rate: Some(0.99),
+            agent_connect_rate: Some(0.85),
+            agent_connect_rate_vip: Some(0.90),
+            service_level: Some(0.80),
+            abandon_rate: Some(0.05),
+            asa_seconds: Some(20.0),
+            aht_seconds: None,
+            occupancy: None,
+            satisfaction: Some(85.0),
+            fcr: Some(0.90),
+            complaint_response_rate: Some(1.00),
+        }
+    }
+}
+
+impl Targets {
+    /// The target for `key` in a queue that is (or is not) VIP.
+    pub fn get(&self, key: KpiKey, vip: bool) -> Option<f64> {
+        match key {
+            KpiKey::SystemConnectRate => self.system_connect_rate,
+            KpiKey::AgentConnectRate if vip => self.agent_connect_rate_vip,
+            KpiKey::AgentConnectRate => self.agent_connect_rate,
+            KpiKey::ServiceLevel => self.service_level,
+            KpiKey::AbandonRate => self.abandon_rate,
+            KpiKey::AsaSeconds => self.asa_seconds,
+            KpiKey::AhtSeconds => self.aht_seconds,
+            KpiKey::Occupancy => self.occupancy,
+            KpiKey::Satisfaction => self.satisfaction,
+            KpiKey::Fcr => self.fcr,
+            KpiKey::ComplaintResponseRate => self.complaint_response_rate,
+        }
+    }
+
+    fn overlay(mut self, file: &TargetsFile) -> Targets {
+        let pairs = [
+            (&mut self.system_connect_rate, file.system_connect_rate),
+            (&mut self.agent_connect_rate, file.agent_connect_rate),
+            (
+                &mut self.agent_connect_rate_vip,
+                file.agent_connect_rate_vip,
+            ),
+            (&mut self.service_level, file.service_level),
+            (&mut self.abandon_rate, file.abandon_rate),
+            (&mut self.asa_seconds, file.asa_seconds),
+            (&mut self.aht_seconds, file.aht_seconds),
+            (&mut self.occupancy, file.occupancy),
+            (&mut self.satisfaction, file.satisfaction),
+            (&mut self.fcr, file.fcr),
+            (
+                &mut self.complaint_response_rate,
+                file.complaint_response_rate,
+            ),
+        ];
+        for (slot, value) in pairs {
+            if value.is_some() {
+                *slot = value;
+            }
+        }
+        self
+    }
+}
+
+/// A queue's display names and overrides. Queues not in the config still
+/// appear on the board the first time an event names them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueConfig {
+    pub name_zh: Option<String>,
+    pub name_en: Option<String>,
+    /// `Some` when the config decides; `None` lets `vip: true` on an offer
+    /// mark the queue.
+    pub vip: Option<bool>,
+    pub service_level_threshold: Option<SignedDuration>,
+    pub short_abandon: Option<SignedDuration>,
+    pub targets: Targets,
+}
+
+// ---- the file as written ----
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    timezone: Option<String>,
+    tick: Option<String>,
+    short_abandon_seconds: Option<f64>,
+    service_level_seconds: Option<f64>,
+    warn_band: Option<f64>,
+    max_future_skew_seconds: Option<f64>,
+    dedupe_retention_hours: Option<f64>,
+    #[serde(default)]
+    targets: TargetsFile,
+    #[serde(default)]
+    queues: Vec<QueueFile>,
+    complaint_grades: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetsFile {
+    system_connect_rate: Option<f64>,
+    agent_connect_rate: Option<f64>,
+    agent_connect_rate_vip: Option<f64>,
+    service_level: Option<f64>,
+    abandon_rate: Option<f64>,
+    asa_seconds: Option<f64>,
+    aht_seconds: Option<f64>,
+    occupancy: Option<f64>,
+    satisfaction: Option<f64>,
+    fcr: Option<f64>,
+    complaint_response_rate: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueueFile {
+    id: String,
+    name_zh: Option<String>,
+    name_en: Option<String>,
+    vip: Option<bool>,
+    service_level_seconds: Option<f64>,
+    short_abandon_seconds: Option<f64>,
+    #[serde(default)]
+    targets: TargetsFile,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml("").expect("the defaults are valid")
+    }
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
+        Config::from_toml(&text).map_err(|e| format!("config {}: {e}", path.display()))
+    }
+
+    /// Parses and validates config text.
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+
+        let (timezone, timezone_name) = match &file.timezone {
+            Some(name) => {
+                let tz = TimeZone::get(name).map_err(|e| {
+                    format!("`timezone`: {name:?} is not an IANA time zone name ({e})")
+                })?;
+                (tz, name.clone())
+            }
+            None => {
+                let tz = TimeZone::system();
+                let name = tz.iana_name().unwrap_or("UTC").to_string();
+                (tz, name)
+            }
+        };
+
+        let tick = match &file.tick {
+            Some(text) => parse_duration("tick", text)?,
+            None => SignedDuration::from_millis(100),
+        };
+        if tick < SignedDuration::from_millis(10) || tick > SignedDuration::from_secs(10) {
+            return Err(format!("`tick`: {tick:#} is outside 10ms..10s"));
+        }
+
+        let warn_band = file.warn_band.unwrap_or(0.05);
+        if !(0.0..1.0).contains(&warn_band) {
+            return Err(format!("`warn_band`: {warn_band} is outside 0..1"));
+        }
+
+        let targets = Targets::default().overlay(&file.targets);
+        check_targets("targets", &targets)?;
+
+        let mut queues = BTreeMap::new();
+        for (i, q) in file.queues.iter().enumerate() {
+            let at = format!("queues[{i}]");
+            if q.id.is_empty() || q.id.len() > wallboard_protocol::event::MAX_ID_BYTES {
+                return Err(format!("`{at}.id`: must be 1..=128 bytes"));
+            }
+            let queue = QueueConfig {
+                name_zh: q.name_zh.clone(),
+                name_en: q.name_en.clone(),
+                vip: q.vip,
+                service_level_threshold: q
+                    .service_level_seconds
+                    .map(|s| seconds(&format!("{at}.service_level_seconds"), s))
+                    .transpose()?,
+                short_abandon: q
+                    .short_abandon_seconds
+                    .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
+                    .transpose()?,
+                targets: targets.overlay(&q.targets),
+            };
+            check_targets(&format!("{at}.targets"), &queue.targets)?;
+            if queues.insert(q.id.clone(), queue).is_some() {
+                return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
+            }
+        }
+
+        let mut complaint_grades = BTreeMap::new();
+        match &file.complaint_grades {
+            None => {
+                complaint_grades.insert("urgent".to_string(), SignedDuration::from_hours(2));
+                complaint_grades.insert("normal".to_string(), SignedDuration::from_hours(24));
+            }
+            Some(grades) => {
+                for (grade, text) in grades {
+                    let deadline = parse_duration(&format!("complaint_grades.{grade}"), text)?;
+                    if deadline <= SignedDuration::ZERO {
+                        return Err(format!("`complaint_grades.{grade}`: must be positive"));
+                    }
+                    complaint_grades.insert(grade.clone(), deadline);
+                }
+            }
+        }
+
+        Ok(Config {
+            timezone,
+            timezone_name,
+            tick,
+            short_abandon: seconds(
+                "short_abandon_seconds",
+                file.short_abandon_seconds.unwrap_or(0.0),
+            )?,
+            service_level_threshold: seconds(
+                "service_level_seconds",
+                file.service_level_seconds.unwrap_or(20.0),
+            )?,
+            warn_band,
+            max_future_skew: seconds(
+                "max_future_skew_seconds",
+                file.max_future_skew_seconds.unwrap_or(300.0),
+            )?,
+            dedupe_retention: {
+                let hours = file.dedupe_retention_hours.unwrap_or(25.0);
+                if !(24.0..=24.0 * 14.0).contains(&hours) {
+                    return Err(format!(
+                        "`dedupe_retention_hours`: {hours} is outside 24..=336 (ids are kept at least a day)"
+                    ));
+                }
+                SignedDuration::from_secs_f64(hours * 3600.0)
+            },
+            targets,
+            queues,
+            complaint_grades,
+        })
+    }
+
+    /// The service-level threshold of a queue.
+    pub fn service_level_threshold(&self, queue: &str) -> SignedDuration {
+        self.queues
+            .get(queue)
+            .and_then(|q| q.service_level_threshold)
+            .unwrap_or(self.service_level_threshold)
+    }
+
+    /// Abandons after less than this are short (left out of the rates).
+    pub fn short_abandon(&self, queue: &str) -> SignedDuration {
+        self.queues
+            .get(queue)
+            .and_then(|q| q.short_abandon)
+            .unwrap_or(self.short_abandon)
+    }
+
+    /// The targets of a queue (global targets when it has none of its own).
+    pub fn targets(&self, queue: &str) -> &Targets {
+        self.queues
+            .get(queue)
+            .map(|q| &q.targets)
+            .unwrap_or(&self.targets)
+    }
+}
+
+fn parse_duration(key: &str, text: &str) -> Result<SignedDuration, String> {
+    text.parse::<SignedDuration>().map_err(|e| {
+        format!("`{key}`: {text:?} is not a duration like \"100ms\", \"2h\" or \"1h 30m\" ({e})")
+    })
+}
+
+fn seconds(key: &str, value: f64) -> Result<SignedDuration, String> {
+    if !value.is_finite() || !(0.0..=86_400.0 * 7.0).contains(&value) {
+        return Err(format!("`{key}`: {value} is outside 0..=604800 seconds"));
+    }
+    Ok(SignedDuration::from_secs_f64(value))
+}
+
+fn check_targets(at: &str, t: &Targets) -> Result<(), String> {
+    let ratios = [
+        ("system_connect_rate", t.system_connect_rate),
+        ("agent_connect_rate", t.agent_connect_rate),
+        ("agent_connect_rate_vip", t.agent_connect_rate_vip),
+        ("service_level", t.service_level),
+        ("abandon_rate", t.abandon_rate),
+        ("occupancy", t.occupancy),
+        ("fcr", t.fcr),
+        ("complaint_response_rate", t.complaint_response_rate),
+    ];
+    for (key, value) in ratios {
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            return Err(format!(
+                "`{at}.{key}`: {v} is a ratio and must be within 0..=1"
+            ));
+        }
+    }
+    if let Some(v) = t.satisfaction
+        && !(0.0..=100.0).contains(&v)
+    {
+        return Err(format!(
+            "`{at}.satisfaction`: {v} is in points and must be within 0..=100"
+        ));
+    }
+    for (key, value) in [
+        ("asa_seconds", t.asa_seconds),
+        ("aht_seconds", t.aht_seconds),
+    ] {
+        if let Some(v) = value
+            && !(v.is_finite() && v >= 0.0)
+        {
+            return Err(format!("`{at}.{key}`: {v} must be 0 or more seconds"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_hotline_standards() {
+        let c = Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap();
+        assert_eq!(c.timezone_name, "Asia/Shanghai");
+        assert_eq!(c.tick, SignedDuration::from_millis(100));
+        assert_eq!(c.targets.get(KpiKey::AgentConnectRate, false), Some(0.85));
+        assert_eq!(c.targets.get(KpiKey::AgentConnectRate, true), Some(0.90));
+        assert_eq!(c.targets.get(KpiKey::SystemConnectRate, false), Some(0.99));
+        assert_eq!(c.targets.get(KpiKey::Satisfaction, false), Some(85.0));
+        assert_eq!(c.targets.get(KpiKey::Fcr, false), Some(0.90));
+        assert_eq!(
+            c.targets.get(KpiKey::ComplaintResponseRate, false),
+            Some(1.0)
+        );
+        assert_eq!(c.complaint_grades["urgent"], SignedDuration::from_hours(2));
+        assert_eq!(c.complaint_grades["normal"], SignedDuration::from_hours(24));
+    }
+
+    #[test]
+    fn queue_overrides_layer_on_global_targets() {
+        let c = Config::from_toml(
+            r#"
+            service_level_seconds = 30
+            [targets]
+            service_level = 0.7
+            [[queues]]
+            id = "vip"
+            name_zh = "贵宾"
+            vip = true
+            service_level_seconds = 10
+            targets = { agent_connect_rate_vip = 0.95 }
+            "#,
+        )
+        .unwrap();
+        let q = &c.queues["vip"];
+        assert_eq!(q.vip, Some(true));
+        assert_eq!(q.targets.service_level, Some(0.7));
+        assert_eq!(q.targets.agent_connect_rate_vip, Some(0.95));
+        assert_eq!(
+            c.service_level_threshold("vip"),
+            SignedDuration::from_secs(10)
+        );
+        assert_eq!(
+            c.service_level_threshold("other"),
+            SignedDuration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("timezone = \"Mars/Olympus\"", "`timezone`"),
+            ("tick = \"soon\"", "`tick`"),
+            ("tick = \"1ms\"", "`tick`"),
+            ("warn_band = 2", "`warn_band`"),
+            ("[targets]\nfcr = 90", "`targets.fcr`"),
+            ("[targets]\nsatisfaction = 850", "`targets.satisfaction`"),
+            ("[[queues]]\nid = \"a\"\n[[queues]]\nid = \"a\"", "twice"),
+            (
+                "[complaint_grades]\nurgent = \"later\"",
+                "complaint_grades.urgent",
+            ),
+            ("colour = \"red\"", "unknown field `colour`"),
+            ("short_abandon_seconds = -3", "short_abandon_seconds"),
+            ("dedupe_retention_hours = 1", "dedupe_retention_hours"),
+        ];
+        for (text, want) in cases {
+            let err = Config::from_toml(text).expect_err(text);
+            assert!(err.contains(want), "{text}: got {err}, want {want}");
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_valid_and_complete() {
+        let text = include_str!("../../wallboard.example.toml");
+        let c = Config::from_toml(text).unwrap();
+        assert_eq!(c.timezone_name, "Asia/Shanghai");
+        assert!(c.queues.values().any(|q| q.vip == Some(true)));
+    }
+}

@@ -1,0 +1,200 @@
+//! Ingest: the one pipeline every source feeds — HTTP, the simulator, and
+//! later WebSocket ingest and platform adapters.
+//!
+//! validate (the parser and [`Event::validate`]) → reject events too far
+//! in the future → drop repeated ids → apply to the aggregator. The last
+//! two happen under the core lock, one lock per batch, so two requests
+//! carrying the same id cannot both apply it and a batch applies in order.
+
+pub mod body;
+pub mod http;
+
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use wallboard_protocol::Event;
+
+use crate::aggregator::Aggregator;
+use crate::clock::Clock;
+use crate::config::Config;
+
+/// Everything ingest changes, behind one lock: the aggregate, the ids seen,
+/// and the version of the state (bumped by every batch that changed it).
+pub struct Core {
+    pub aggregator: Aggregator,
+    pub dedupe: Dedupe,
+    pub seq: u64,
+}
+
+/// A cheap, cloneable handle to the pipeline.
+#[derive(Clone)]
+pub struct Ingest {
+    core: Arc<Mutex<Core>>,
+    clock: Clock,
+    max_future_skew: SignedDuration,
+}
+
+/// What happened to a batch: the `POST /api/v1/events` response body.
+#[derive(Debug, Default, Clone, PartialEq, Serialize)]
+pub struct Outcome {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rejected {
+    /// 0-based position of the event in the batch.
+    pub index: usize,
+    pub error: String,
+}
+
+impl Ingest {
+    pub fn new(config: Arc<Config>, clock: Clock) -> Ingest {
+        let core = Core {
+            dedupe: Dedupe::new(config.dedupe_retention),
+            aggregator: Aggregator::new(config.clone()),
+            seq: 0,
+        };
+        Ingest {
+            core: Arc::new(Mutex::new(core)),
+            clock,
+            max_future_skew: config.max_future_skew,
+        }
+    }
+
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Locks the core. Never held across an `.await`; holders are short
+    /// (one batch, one board).
+    pub fn lock(&self) -> MutexGuard<'_, Core> {
+        // A panic while holding the lock cannot leave half an event applied
+        // (apply checks before it changes), so a poisoned lock is usable.
+        self.core.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs a batch through the pipeline. `items` are parse results in
+    /// batch order; their index is their position.
+    pub fn submit(&self, items: Vec<Result<Event, String>>) -> Outcome {
+        let now = self.clock.now();
+        let latest = now.checked_add(self.max_future_skew).unwrap_or(now);
+        let mut outcome = Outcome::default();
+        let mut core = self.lock();
+        let core = &mut *core;
+        for (index, item) in items.into_iter().enumerate() {
+            let event = match item {
+                Ok(event) if event.ts > latest => Err(format!(
+                    "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
+                    event.ts, self.max_future_skew
+                )),
+                other => other,
+            };
+            let event = match event {
+                Ok(event) => event,
+                Err(error) => {
+                    outcome.rejected.push(Rejected { index, error });
+                    continue;
+                }
+            };
+            if core.dedupe.contains(&event.id) {
+                outcome.duplicates += 1;
+                continue;
+            }
+            match core.aggregator.apply(&event, now) {
+                Ok(()) => {
+                    core.dedupe.insert(&event.id, now);
+                    outcome.accepted += 1;
+                }
+                Err(error) => outcome.rejected.push(Rejected {
+                    index,
+                    error: format!("{}: {error}", event.kind.type_name()),
+                }),
+            }
+        }
+        if outcome.accepted > 0 {
+            core.seq += 1;
+        }
+        outcome
+    }
+
+    /// Housekeeping: forget ids and state no window can use any more.
+    pub fn prune(&self) {
+        let now = self.clock.now();
+        let mut core = self.lock();
+        core.dedupe.prune(now);
+        core.aggregator.prune(now);
+    }
+}
+
+/// The ids seen recently, so a retried event is dropped, not counted twice.
+/// Ids are kept for the configured retention (at least 24 h) by server time.
+pub struct Dedupe {
+    retention: SignedDuration,
+    seen: HashSet<Arc<str>>,
+    /// Insertion order, for expiry.
+    order: VecDeque<(Timestamp, Arc<str>)>,
+}
+
+impl Dedupe {
+    pub fn new(retention: SignedDuration) -> Dedupe {
+        Dedupe {
+            retention,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.seen.contains(id)
+    }
+
+    pub fn insert(&mut self, id: &str, now: Timestamp) {
+        let id: Arc<str> = Arc::from(id);
+        if self.seen.insert(id.clone()) {
+            self.order.push_back((now, id));
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty()
+    }
+
+    pub fn prune(&mut self, now: Timestamp) {
+        let horizon = now.checked_sub(self.retention).unwrap_or(Timestamp::MIN);
+        while let Some((at, _)) = self.order.front() {
+            if *at >= horizon {
+                break;
+            }
+            if let Some((_, id)) = self.order.pop_front() {
+                self.seen.remove(&id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_keeps_ids_for_the_retention_then_forgets() {
+        let mut d = Dedupe::new(SignedDuration::from_hours(24));
+        let t0: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+        d.insert("a", t0);
+        d.insert("a", t0);
+        assert_eq!(d.len(), 1);
+        d.prune(t0 + SignedDuration::from_hours(24));
+        assert!(d.contains("a"), "kept for a full day");
+        d.prune(t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(1));
+        assert!(!d.contains("a"));
+        assert!(d.is_empty());
+    }
+}

@@ -1,0 +1,272 @@
+//! The KPI engine: the only place KPI formulas live. Turns the aggregator's
+//! counts into the board document (DESIGN.md "The KPIs", "The board").
+//!
+//! Rules kept here:
+//! - an empty denominator gives `null` and status `none`, never 0 or 1;
+//! - short abandons are out of connect rate, service level and abandon rate;
+//! - VIP queues are held to the VIP agent connect rate target;
+//! - a complaint still open past its due time counts as overdue, in the
+//!   window where its due time falls;
+//! - agent time still running (the current state) counts up to `now`.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use wallboard_protocol::{
+    AgentBoard, AgentState, Board, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard,
+    Status, Window,
+};
+
+use crate::aggregator::{Aggregator, Buckets, Counters, local_day, minute_of, ms_between};
+use crate::config::Targets;
+
+/// Where a window starts and whether it holds a moment, for one `now`.
+struct Windows {
+    now: Timestamp,
+    today_start: Timestamp,
+    tomorrow_start: Timestamp,
+    today: jiff::civil::Date,
+}
+
+impl Windows {
+    fn new(agg: &Aggregator, now: Timestamp) -> Windows {
+        let (today, today_start, tomorrow_start) = local_day(&agg.config().timezone, now);
+        Windows {
+            now,
+            today_start,
+            tomorrow_start,
+            today,
+        }
+    }
+
+    fn start(&self, window: Window) -> Timestamp {
+        match window.minutes() {
+            None => self.today_start,
+            Some(len) => Timestamp::from_millisecond((minute_of(self.now) - len + 1) * 60_000)
+                .unwrap_or(self.now),
+        }
+    }
+
+    fn contains(&self, window: Window, ts: Timestamp) -> bool {
+        match window.minutes() {
+            None => self.today_start <= ts && ts < self.tomorrow_start,
+            Some(len) => minute_of(ts) > minute_of(self.now) - len,
+        }
+    }
+
+    /// The stored counters of one scope in one window.
+    fn counters(&self, buckets: &Buckets, window: Window) -> Counters {
+        match window.minutes() {
+            None => buckets.days.get(&self.today).cloned().unwrap_or_default(),
+            Some(len) => buckets.rolling(self.now, len),
+        }
+    }
+}
+
+/// Computes the whole board at `now`.
+pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
+    let config = agg.config();
+    let w = Windows::new(agg, now);
+
+    // Stored counts, per window, for the totals and each queue.
+    let mut totals: [Counters; 3] = Window::ALL.map(|win| w.counters(&agg.totals, win));
+    let mut queues: Vec<[Counters; 3]> = agg
+        .queues
+        .iter()
+        .map(|q| Window::ALL.map(|win| w.counters(&q.buckets, win)))
+        .collect();
+
+    // Agent time still running.
+    for agent in agg.agents.values() {
+        if matches!(agent.state, AgentState::Aux | AgentState::Offline) {
+            continue;
+        }
+        for (i, win) in Window::ALL.iter().enumerate() {
+            let ms = ms_between(agent.since.max(w.start(*win)), now);
+            totals[i].add_agent_time(agent.state, ms);
+            for &q in &agent.queues {
+                queues[q][i].add_agent_time(agent.state, ms);
+            }
+        }
+    }
+
+    // Complaints past due and still open.
+    let mut complaints = ComplaintsBoard::default();
+    for k in agg.complaints.values().filter(|k| k.answered.is_none()) {
+        complaints.open += 1;
+        if k.due > now {
+            continue;
+        }
+        complaints.overdue += 1;
+        for (i, win) in Window::ALL.iter().enumerate() {
+            if w.contains(*win, k.due) {
+                totals[i].complaints_overdue += 1;
+                if let Some(q) = k.queue {
+                    queues[q][i].complaints_overdue += 1;
+                }
+            }
+        }
+    }
+
+    let band = config.warn_band;
+    let board_queues = agg
+        .queues
+        .iter()
+        .zip(&queues)
+        .map(|(q, counters)| {
+            let vip = agg.queue_is_vip(q);
+            let targets = config.targets(&q.id);
+            let qc = config.queues.get(&q.id);
+            let mut names = BTreeMap::new();
+            if let Some(zh) = qc.and_then(|c| c.name_zh.clone()) {
+                names.insert("zh".to_string(), zh);
+            }
+            if let Some(en) = qc.and_then(|c| c.name_en.clone()) {
+                names.insert("en".to_string(), en);
+            }
+            let name = names
+                .get("en")
+                .or(names.get("zh"))
+                .cloned()
+                .unwrap_or_else(|| q.id.clone());
+            let board = QueueBoard {
+                name,
+                names,
+                vip,
+                waiting: q.waiting.len() as u64,
+                longest_wait_since: q.waiting.first().map(|(since, _)| *since),
+                windows: window_map(counters, |c| kpis(c, targets, vip, band, false)),
+            };
+            (q.id.clone(), board)
+        })
+        .collect();
+
+    let mut agent_states: BTreeMap<AgentState, u64> =
+        AgentState::ALL.iter().map(|s| (*s, 0)).collect();
+    let agents = agg
+        .agents
+        .iter()
+        .map(|(id, a)| {
+            *agent_states.entry(a.state).or_default() += 1;
+            let board = AgentBoard {
+                name: a.name.clone(),
+                state: a.state,
+                reason: a.reason.clone(),
+                since: a.since,
+                contact: a.contact.clone(),
+                queue: a.contact_queue.map(|q| agg.queues[q].id.clone()),
+                queues: a.queues.iter().map(|&q| agg.queues[q].id.clone()).collect(),
+            };
+            (id.clone(), board)
+        })
+        .collect();
+
+    Board {
+        generated_at: now,
+        seq,
+        timezone: config.timezone_name.clone(),
+        totals: window_map(&totals, |c| kpis(c, &config.targets, false, band, true)),
+        queues: board_queues,
+        agents,
+        agent_states,
+        complaints,
+    }
+}
+
+fn window_map(counters: &[Counters; 3], f: impl Fn(&Counters) -> Kpis) -> BTreeMap<Window, Kpis> {
+    Window::ALL
+        .iter()
+        .zip(counters)
+        .map(|(win, c)| (*win, f(c)))
+        .collect()
+}
+
+/// Every KPI of one scope in one window, from its counts. `totals` adds the
+/// system connect rate (arrivals have no queue).
+pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool) -> Kpis {
+    let kpi = |key: KpiKey, value: Option<f64>| {
+        let target = targets.get(key, vip);
+        Kpi {
+            value,
+            target,
+            status: status(key.direction(), value, target, band),
+        }
+    };
+    // Answered + abandoned: short abandons are already out of `abandoned`.
+    let outcomes = c.answered + c.abandoned;
+    let occupied_ms = c.on_contact_ms + c.wrap_up_ms;
+    Kpis {
+        system_connect_rate: totals.then(|| {
+            kpi(
+                KpiKey::SystemConnectRate,
+                ratio((c.arrived - c.blocked) as f64, c.arrived),
+            )
+        }),
+        agent_connect_rate: kpi(KpiKey::AgentConnectRate, ratio(c.answered as f64, outcomes)),
+        service_level: kpi(
+            KpiKey::ServiceLevel,
+            ratio(c.answered_in_sl as f64, outcomes),
+        ),
+        abandon_rate: kpi(KpiKey::AbandonRate, ratio(c.abandoned as f64, outcomes)),
+        asa_seconds: kpi(
+            KpiKey::AsaSeconds,
+            ratio(c.wait_ms as f64 / 1000.0, c.answered),
+        ),
+        aht_seconds: kpi(
+            KpiKey::AhtSeconds,
+            ratio(c.handle_ms as f64 / 1000.0, c.handled),
+        ),
+        occupancy: kpi(
+            KpiKey::Occupancy,
+            ratio(
+                occupied_ms as f64,
+                (occupied_ms + c.available_ms).max(0) as u64,
+            ),
+        ),
+        satisfaction: kpi(KpiKey::Satisfaction, ratio(c.survey_points, c.surveys)),
+        fcr: kpi(KpiKey::Fcr, ratio(c.resolved as f64, c.dispositions)),
+        complaint_response_rate: kpi(
+            KpiKey::ComplaintResponseRate,
+            ratio(
+                c.complaints_on_time as f64,
+                c.complaints_on_time + c.complaints_overdue,
+            ),
+        ),
+        arrived: totals.then_some(c.arrived),
+        blocked: totals.then_some(c.blocked),
+        offered: c.offered,
+        answered: c.answered,
+        answered_in_sl: c.answered_in_sl,
+        abandoned: c.abandoned,
+        short_abandoned: c.short_abandoned,
+        handled: c.handled,
+        surveys: c.surveys,
+        dispositions: c.dispositions,
+        resolved: c.resolved,
+        complaints_on_time: c.complaints_on_time,
+        complaints_overdue: c.complaints_overdue,
+    }
+}
+
+fn ratio(numerator: f64, denominator: u64) -> Option<f64> {
+    (denominator > 0).then(|| numerator / denominator as f64)
+}
+
+/// A value against its target: `ok` on the good side (or on it), `warn`
+/// within `band × target` on the bad side, `breach` beyond; `none` without
+/// a value or a target.
+pub fn status(direction: Direction, value: Option<f64>, target: Option<f64>, band: f64) -> Status {
+    let (Some(value), Some(target)) = (value, target) else {
+        return Status::None;
+    };
+    let margin = target.abs() * band;
+    // Ratios like 17/20 are not exact in binary; a hair's breadth is not a miss.
+    const EPSILON: f64 = 1e-9;
+    match direction {
+        Direction::HigherIsBetter if value >= target - EPSILON => Status::Ok,
+        Direction::HigherIsBetter if value >= target - margin - EPSILON => Status::Warn,
+        Direction::LowerIsBetter if value <= target + EPSILON => Status::Ok,
+        Direction::LowerIsBetter if value <= target + margin + EPSILON => Status::Warn,
+        _ => Status::Breach,
+    }
+}

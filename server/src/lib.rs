@@ -1,0 +1,175 @@
+//! The wallboard server as a library: `main.rs` parses flags and calls
+//! [`start`]; tests call it too, each with its own port and clock.
+//!
+//! Layering (each module uses only those listed before it):
+//! `config`, `clock` → `aggregator`, `shutdown` → `ingest`, `kpi` →
+//! `simulator` → `app` → `start`.
+
+pub mod aggregator;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod ingest;
+pub mod kpi;
+pub mod shutdown;
+pub mod simulator;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::ingest::Ingest;
+use crate::shutdown::{Shutdown, Trigger};
+use crate::simulator::{SimOptions, Simulation};
+
+/// How to run the built-in simulator.
+#[derive(Debug, Clone)]
+pub struct SimulateOptions {
+    pub seed: u64,
+    pub agents: usize,
+}
+
+pub struct Options {
+    pub config: Config,
+    pub clock: Clock,
+    pub simulate: Option<SimulateOptions>,
+}
+
+/// A running server.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub app: App,
+    trigger: Trigger,
+    tasks: Vec<JoinHandle<()>>,
+    simulator: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Starts serving on `listener`, with the simulator when asked.
+pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<Server> {
+    let addr = listener.local_addr()?;
+    let config = Arc::new(options.config);
+    let ingest = Ingest::new(config.clone(), options.clock);
+    let app = App {
+        config: config.clone(),
+        ingest: ingest.clone(),
+        ready: Arc::new(AtomicBool::new(false)),
+    };
+    let (trigger, shutdown) = shutdown::channel();
+
+    let router = app::router(app.clone());
+    let serve_shutdown = shutdown.clone();
+    let mut tasks = vec![tokio::spawn(async move {
+        let result = axum::serve(listener, router)
+            .with_graceful_shutdown(serve_shutdown.wait())
+            .await;
+        if let Err(e) = result {
+            tracing::error!("server error: {e}");
+        }
+    })];
+    tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
+
+    let simulator = options.simulate.map(|sim| {
+        let start = simulation_start(&config, options.clock);
+        tracing::info!(
+            seed = sim.seed,
+            agents = sim.agents,
+            from = %start,
+            "simulator on: replaying today so far, then live"
+        );
+        let sim_options = SimOptions {
+            seed: sim.seed,
+            agents: sim.agents,
+            timezone: config.timezone.clone(),
+            start,
+        };
+        let ingest = ingest.clone();
+        let shutdown = shutdown.clone();
+        std::thread::Builder::new()
+            .name("simulator".into())
+            .spawn(move || run_simulator(Simulation::new(sim_options), ingest, shutdown))
+            .expect("spawn the simulator thread")
+    });
+
+    app.ready.store(true, Ordering::Release);
+    Ok(Server {
+        addr,
+        app,
+        trigger,
+        tasks,
+        simulator,
+    })
+}
+
+impl Server {
+    /// Stops accepting, lets requests in flight finish, ends background work.
+    pub async fn stop(mut self) {
+        self.trigger.fire();
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+        if let Some(sim) = self.simulator.take() {
+            let _ = tokio::task::spawn_blocking(move || sim.join()).await;
+        }
+    }
+
+    /// Resolves when the server has stopped by itself (it does not, unless
+    /// it fails).
+    pub async fn wait(&mut self) {
+        if let Some(task) = self.tasks.first_mut() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// The simulated day starts at local midnight, so `today` is full from the
+/// first look (capped at the last 24 hours).
+fn simulation_start(config: &Config, clock: Clock) -> jiff::Timestamp {
+    let now = clock.now();
+    let (_, midnight, _) = aggregator::local_day(&config.timezone, now);
+    midnight.max(now - jiff::SignedDuration::from_hours(24))
+}
+
+/// The simulator runs on its own thread: it produces events up to the
+/// clock's now every 200 ms and submits them like any other source.
+fn run_simulator(mut sim: Simulation, ingest: Ingest, shutdown: Shutdown) {
+    let clock = ingest.clock();
+    let mut first = true;
+    while !shutdown.is_fired() {
+        let events = sim.advance_to(clock.now());
+        let count = events.len();
+        let outcome = ingest.submit(events.into_iter().map(Ok).collect());
+        if !outcome.rejected.is_empty() {
+            tracing::warn!(
+                rejected = outcome.rejected.len(),
+                first = ?outcome.rejected.first(),
+                "simulator events rejected"
+            );
+        }
+        if first {
+            tracing::info!(events = count, "simulator caught up with the clock");
+            first = false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Every 10 s: forget ids and state that no window can use any more.
+async fn housekeeping(ingest: Ingest, shutdown: Shutdown) {
+    let mut interval = tokio::time::interval(Duration::from_secs(10));
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => ingest.prune(),
+            _ = &mut stop => break,
+        }
+    }
+}
