@@ -1,1 +1,172 @@
+//! The built-in simulator: believable, deterministic for a seed, and fed
+//! through the same pipeline as HTTP.
 
+use std::sync::Arc;
+
+use jiff::{SignedDuration, Timestamp};
+use std::collections::BTreeSet;
+use wallboard::SimulateOptions;
+use wallboard::aggregator::Aggregator;
+use wallboard::config::Config;
+use wallboard::kpi;
+use wallboard::simulator::{SimOptions, Simulation};
+
+use wallboard_protocol::{Board, EventKind, Window};
+
+/// Simulates `hours` from 08:00 Shanghai time and returns the board at the
+/// end, the number of events produced and the aux reasons agents gave.
+fn simulate(seed: u64, hours: i64) -> (Board, usize, BTreeSet<String>) {
+    let config = Arc::new(Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap());
+    let start: Timestamp = "2026-11-23T08:00:00+08:00".parse().unwrap();
+    let mut sim = Simulation::new(SimOptions {
+        seed,
+        agents: 80,
+        timezone: config.timezone.clone(),
+        start,
+    });
+    let mut agg = Aggregator::new(config);
+    let mut count = 0;
+    let mut reasons = BTreeSet::new();
+    // Step a simulated minute at a time, as the server does in real time.
+    let end = start + SignedDuration::from_hours(hours);
+    let mut t = start;
+    while t < end {
+        t += SignedDuration::from_mins(1);
+        for event in sim.advance_to(t) {
+            agg.apply(&event, t)
+                .unwrap_or_else(|e| panic!("simulated event rejected: {e}: {event:?}"));
+            count += 1;
+            if let EventKind::AgentState {
+                reason: Some(reason),
+                ..
+            } = &event.kind
+            {
+                reasons.insert(reason.clone());
+            }
+        }
+    }
+    (kpi::board(&agg, end, 0), count, reasons)
+}
+
+#[test]
+fn eight_hours_of_kpis_are_plausible() {
+    let (board, events, reasons) = simulate(42, 8);
+    assert!(
+        events > 20_000,
+        "{events} events in 8 h of an 80-agent floor"
+    );
+    let today = &board.totals[&Window::Today];
+    let value = |v: Option<f64>| v.expect("a value after 8 hours");
+    let checks = [
+        (
+            "system_connect_rate",
+            value(today.system_connect_rate.unwrap().value),
+            0.95,
+            1.0,
+        ),
+        (
+            "agent_connect_rate",
+            value(today.agent_connect_rate.value),
+            0.7,
+            1.0,
+        ),
+        ("service_level", value(today.service_level.value), 0.5, 1.0),
+        ("abandon_rate", value(today.abandon_rate.value), 0.0, 0.3),
+        ("asa_seconds", value(today.asa_seconds.value), 1.0, 60.0),
+        ("aht_seconds", value(today.aht_seconds.value), 120.0, 600.0),
+        ("occupancy", value(today.occupancy.value), 0.4, 0.95),
+        ("satisfaction", value(today.satisfaction.value), 70.0, 95.0),
+        ("fcr", value(today.fcr.value), 0.8, 0.97),
+        (
+            "complaint_response_rate",
+            value(today.complaint_response_rate.value),
+            0.7,
+            1.0,
+        ),
+    ];
+    for (name, v, lo, hi) in checks {
+        assert!((lo..=hi).contains(&v), "{name} = {v}, outside {lo}..={hi}");
+    }
+    assert_eq!(board.queues.len(), 5);
+    assert!(board.queues["vip"].vip);
+    assert!(
+        (40..=80).contains(&board.agents.len()),
+        "{} agents",
+        board.agents.len()
+    );
+    assert!(today.blocked.unwrap() > 0, "peaks block some arrivals");
+    assert!(today.short_abandoned == 0 && today.abandoned > 0);
+    assert!(board.complaints.open > 0);
+    // Over a working day the floor takes breaks, lunch (11:00-14:00), training.
+    for reason in ["break", "lunch"] {
+        assert!(reasons.contains(reason), "no {reason} in {reasons:?}");
+    }
+}
+
+#[test]
+fn kpis_cross_their_targets_now_and_then() {
+    // Over a day, the 15-minute agent connect rate is not stuck on one side
+    // of its target: a wallboard of a simulator that never alarms shows nothing.
+    let config = Arc::new(Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap());
+    let start: Timestamp = "2026-11-23T00:00:00+08:00".parse().unwrap();
+    let mut sim = Simulation::new(SimOptions {
+        seed: 7,
+        agents: 80,
+        timezone: config.timezone.clone(),
+        start,
+    });
+    let mut agg = Aggregator::new(config);
+    let (mut ok, mut not_ok) = (0, 0);
+    for quarter in 1..=96 {
+        let t = start + SignedDuration::from_mins(15 * quarter);
+        for event in sim.advance_to(t) {
+            agg.apply(&event, t).unwrap();
+        }
+        let board = kpi::board(&agg, t, 0);
+        match board.totals[&Window::Min15].abandon_rate.status {
+            wallboard_protocol::Status::Ok => ok += 1,
+            wallboard_protocol::Status::None => {}
+            _ => not_ok += 1,
+        }
+    }
+    assert!(
+        ok >= 10 && not_ok >= 10,
+        "abandon rate ok {ok} times, warn/breach {not_ok} times"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_the_same_day() {
+    let (a, n, _) = simulate(9, 3);
+    let (b, m, _) = simulate(9, 3);
+    assert_eq!(n, m);
+    assert_eq!(a, b);
+    let (c, _, _) = simulate(10, 3);
+    assert_ne!(a.totals, c.totals, "another seed, another day");
+}
+
+#[tokio::test]
+async fn the_server_feeds_the_board_from_the_simulator() {
+    let s = wallboard_tests::spawn_with(
+        "timezone = \"Asia/Shanghai\"",
+        None,
+        Some(SimulateOptions {
+            seed: 3,
+            agents: 40,
+        }),
+    )
+    .await;
+    // It replays today so far at once, then runs live.
+    let mut board = serde_json::Value::Null;
+    for _ in 0..50 {
+        board = s.board().await;
+        if board["agents"].as_object().is_some_and(|a| !a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!board["agents"].as_object().unwrap().is_empty(), "{board}");
+    assert!(board["queues"].as_object().unwrap().len() >= 3, "{board}");
+    assert!(board["seq"].as_u64().unwrap() >= 1);
+    s.server.stop().await;
+}

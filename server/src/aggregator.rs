@@ -15,7 +15,7 @@
 //! deterministic and unit-testable. KPI formulas are not here: `kpi` turns
 //! these counts into the board.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -148,6 +148,55 @@ pub struct Agent {
     pub contact_queue: Option<usize>,
     /// A contact whose handle time has not ended yet.
     handle: Option<PendingHandle>,
+    /// Whether any `agent_state` has been seen (an agent first named by a
+    /// `contact_answered` is a placeholder until then).
+    known: bool,
+    /// Recent state changes, oldest first: lets handle time be decided the
+    /// same way whether the agent's or the contact's events arrive first.
+    history: VecDeque<(Timestamp, AgentState)>,
+}
+
+/// State changes kept per agent for deciding handle times.
+const AGENT_HISTORY: usize = 32;
+
+/// When a contact's handle time ends, given its agent's state changes.
+enum HandleEnd {
+    At(Timestamp),
+    /// The agent is in the wrap-up of this contact: it ends when they leave.
+    InWrap,
+    /// The agent's next state after the end is not known yet.
+    AwaitingNext,
+}
+
+/// Handle time runs from the answer until the agent leaves the `wrap_up`
+/// that follows `contact_ended` (a wrap-up already under way at the end
+/// counts too); when the agent's next state after `contact_ended` is not
+/// `wrap_up`, it ends at `contact_ended`.
+fn handle_end(
+    history: &VecDeque<(Timestamp, AgentState)>,
+    answered: Timestamp,
+    ended: Timestamp,
+) -> HandleEnd {
+    let leaves_wrap = |from: usize| {
+        history
+            .iter()
+            .skip(from)
+            .find(|(_, s)| *s != AgentState::WrapUp)
+            .map_or(HandleEnd::InWrap, |(t, _)| HandleEnd::At(*t))
+    };
+    let in_force = history.iter().rposition(|(t, _)| *t <= ended);
+    if let Some(i) = in_force
+        && history[i].1 == AgentState::WrapUp
+        && history[i].0 >= answered
+    {
+        return leaves_wrap(i + 1);
+    }
+    let next = in_force.map_or(0, |i| i + 1);
+    match history.get(next) {
+        Some((_, AgentState::WrapUp)) => leaves_wrap(next + 1),
+        Some(_) => HandleEnd::At(ended),
+        None => HandleEnd::AwaitingNext,
+    }
 }
 
 impl Agent {
@@ -162,6 +211,8 @@ impl Agent {
             contact: None,
             contact_queue: None,
             handle: None,
+            known: false,
+            history: VecDeque::new(),
         }
     }
 }
@@ -388,7 +439,9 @@ impl Aggregator {
                 a.contact_queue = q;
                 // Moving on to the next contact ends the previous one's
                 // handle time, if the agent sent no state in between.
-                if let Some(h) = a.handle.take() {
+                if a.handle.as_ref().is_some_and(|h| ts >= h.ended)
+                    && let Some(h) = a.handle.take()
+                {
                     let end = if h.in_wrap { ts } else { h.ended };
                     self.handled(h, end);
                 }
@@ -446,15 +499,22 @@ impl Aggregator {
                         a.contact = None;
                         a.contact_queue = None;
                     }
-                    let previous = a.handle.replace(PendingHandle {
+                    let pending = |in_wrap| PendingHandle {
                         queue: q,
                         answered,
                         ended: ts,
-                        // Already in wrap-up for this contact: it ends when they leave.
-                        in_wrap: a.state == AgentState::WrapUp && a.since >= answered,
-                    });
+                        in_wrap,
+                    };
+                    let (previous, done) = match handle_end(&a.history, answered, ts) {
+                        HandleEnd::At(end) => (None, Some((pending(false), end))),
+                        HandleEnd::InWrap => (a.handle.replace(pending(true)), None),
+                        HandleEnd::AwaitingNext => (a.handle.replace(pending(false)), None),
+                    };
                     if let Some(h) = previous {
                         let end = if h.in_wrap { ts } else { h.ended };
+                        self.handled(h, end);
+                    }
+                    if let Some((h, end)) = done {
                         self.handled(h, end);
                     }
                 }
@@ -556,11 +616,18 @@ impl Aggregator {
             a.queues = queues;
         }
         // A state older than the current one is stale (out of order): it
-        // cannot change what the agent is doing now.
-        if ts < a.since {
+        // cannot change what the agent is doing now. A placeholder agent
+        // (named by a contact event first) takes its first state as it comes.
+        if a.known && ts < a.since {
             return;
         }
-        let (old_state, from) = (a.state, a.since);
+        let book_from = a.known.then_some(a.since);
+        a.known = true;
+        if a.history.len() == AGENT_HISTORY {
+            a.history.pop_front();
+        }
+        a.history.push_back((ts, state));
+        let old_state = a.state;
         let agent_queues = a.queues.clone();
         a.state = state;
         a.reason = if state == AgentState::Aux {
@@ -589,7 +656,9 @@ impl Aggregator {
         if let Some((h, end)) = finished {
             self.handled(h, end);
         }
-        self.add_agent_time(&agent_queues, old_state, from, ts, now);
+        if let Some(from) = book_from {
+            self.add_agent_time(&agent_queues, old_state, from, ts, now);
+        }
     }
 
     fn handled(&mut self, h: PendingHandle, end: Timestamp) {

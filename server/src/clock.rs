@@ -2,7 +2,8 @@
 //!
 //! Normally the system time; tests and demos can start it at a chosen
 //! moment (`--clock-start`), after which it runs at real speed, so a
-//! recorded scenario is judged at the time it was written for.
+//! recorded scenario is judged at the time it was written for. In-process
+//! tests can also stop it ([`Clock::fixed`]).
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -10,6 +11,8 @@ use jiff::{SignedDuration, Timestamp};
 pub struct Clock {
     /// Added to the system time.
     offset: SignedDuration,
+    /// A clock that does not run: always reads this.
+    fixed: Option<Timestamp>,
 }
 
 impl Clock {
@@ -21,10 +24,23 @@ impl Clock {
     pub fn starting_at(start: Timestamp) -> Clock {
         Clock {
             offset: start.duration_since(Timestamp::now()),
+            fixed: None,
+        }
+    }
+
+    /// A clock stopped at `at`: boards computed from the same events are
+    /// identical however long a test takes.
+    pub fn fixed(at: Timestamp) -> Clock {
+        Clock {
+            offset: SignedDuration::ZERO,
+            fixed: Some(at),
         }
     }
 
     pub fn now(&self) -> Timestamp {
+        if let Some(at) = self.fixed {
+            return at;
+        }
         Timestamp::now()
             .checked_add(self.offset)
             .unwrap_or(Timestamp::MAX)

@@ -270,3 +270,7 @@ pub fn status(direction: Direction, value: Option<f64>, target: Option<f64>, ban
         _ => Status::Breach,
     }
 }
+
+#[cfg(test)]
+#[path = "kpi_tests.rs"]
+mod tests;

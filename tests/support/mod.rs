@@ -1,1 +1,229 @@
+//! Helpers for the end-to-end tests: every test gets its own server on its
+//! own port (in-process through `wallboard::start`, or the real binary), and
+//! talks to it over HTTP exactly as a client would.
 
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde_json::Value;
+use wallboard::clock::Clock;
+use wallboard::config::Config;
+use wallboard::{Options, Server, SimulateOptions};
+
+/// A server started in this process.
+pub struct TestServer {
+    pub url: String,
+    pub server: Server,
+    client: reqwest::Client,
+}
+
+/// Starts a server on 127.0.0.1:0 with `config_toml`, its clock stopped at
+/// `clock_start` (or the running system time).
+pub async fn spawn_app(config_toml: &str, clock_start: Option<Timestamp>) -> TestServer {
+    spawn_with(config_toml, clock_start, None).await
+}
+
+pub async fn spawn_with(
+    config_toml: &str,
+    clock_start: Option<Timestamp>,
+    simulate: Option<SimulateOptions>,
+) -> TestServer {
+    let config = Config::from_toml(config_toml).expect("test config is valid");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let clock = clock_start.map_or_else(Clock::system, Clock::fixed);
+    let server = wallboard::start(
+        listener,
+        Options {
+            config,
+            clock,
+            simulate,
+        },
+    )
+    .await
+    .expect("start");
+    TestServer {
+        url: format!("http://{}", server.addr),
+        server,
+        client: reqwest::Client::new(),
+    }
+}
+
+/// A response: status and JSON body.
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl TestServer {
+    pub async fn post_events(&self, body: impl Into<reqwest::Body>, content_type: &str) -> Reply {
+        post_events(&self.client, &self.url, body, content_type).await
+    }
+
+    pub async fn board(&self) -> Value {
+        get_json(&self.client, &format!("{}/api/v1/board", self.url))
+            .await
+            .body
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        get_json(&self.client, &format!("{}{path}", self.url)).await
+    }
+}
+
+pub async fn post_events(
+    client: &reqwest::Client,
+    url: &str,
+    body: impl Into<reqwest::Body>,
+    content_type: &str,
+) -> Reply {
+    let response = client
+        .post(format!("{url}/api/v1/events"))
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("POST /api/v1/events");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("a JSON body");
+    Reply { status, body }
+}
+
+pub async fn get_json(client: &reqwest::Client, url: &str) -> Reply {
+    let response = client.get(url).send().await.expect("GET");
+    let status = response.status().as_u16();
+    let body = response.json().await.expect("a JSON body");
+    Reply { status, body }
+}
+
+/// Asserts that every key in `expected` is in `actual` with the same value
+/// (numbers within 1e-9), and names the path of the first difference.
+pub fn assert_subset(actual: &Value, expected: &Value, path: &str) {
+    match (actual, expected) {
+        (Value::Object(a), Value::Object(e)) => {
+            for (key, want) in e {
+                let got = a
+                    .get(key)
+                    .unwrap_or_else(|| panic!("{path}.{key}: missing in {actual}"));
+                assert_subset(got, want, &format!("{path}.{key}"));
+            }
+        }
+        (Value::Array(a), Value::Array(e)) => {
+            assert_eq!(a.len(), e.len(), "{path}: {actual} vs {expected}");
+            for (i, (got, want)) in a.iter().zip(e).enumerate() {
+                assert_subset(got, want, &format!("{path}[{i}]"));
+            }
+        }
+        (Value::Number(a), Value::Number(e)) => {
+            let (a, e) = (a.as_f64().unwrap(), e.as_f64().unwrap());
+            assert!((a - e).abs() < 1e-9, "{path}: got {a}, want {e}");
+        }
+        _ => assert_eq!(actual, expected, "{path}"),
+    }
+}
+
+/// The `wallboard` binary of this build, built first if it is missing.
+pub fn wallboard_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    // target/<profile>/deps/<test> → target/<profile>/wallboard
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let binary = dir.join("wallboard");
+    if !binary.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "wallboard", "--bin", "wallboard"])
+            .status()
+            .expect("cargo build");
+        assert!(status.success(), "building the wallboard binary failed");
+    }
+    binary
+}
+
+/// The real binary, running; killed when dropped.
+pub struct BinaryServer {
+    pub url: String,
+    child: Child,
+    /// Log lines read so far (stderr).
+    pub log: Vec<String>,
+}
+
+impl BinaryServer {
+    /// Starts `wallboard --listen 127.0.0.1:0 ARGS…` and waits for its
+    /// `listening on http://ADDR` line.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> BinaryServer {
+        let mut command = Command::new(wallboard_binary());
+        command
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("spawn wallboard");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // Owned from here on: dropped (killed) if the start-up line never comes.
+        let mut server = BinaryServer {
+            url: String::new(),
+            child,
+            log: Vec::new(),
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let Ok(line) = rx.recv_timeout(left) else {
+                panic!("no `listening on` line; log so far: {:#?}", server.log);
+            };
+            let found = line
+                .split("listening on ")
+                .nth(1)
+                .map(|rest| rest.trim().to_string());
+            server.log.push(line);
+            if let Some(url) = found {
+                server.url = url;
+                return server;
+            }
+        }
+    }
+}
+
+impl Drop for BinaryServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion and returns (exit code, stderr).
+pub fn run_binary(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(wallboard_binary())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run wallboard");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Path of a file under `tests/`.
+pub fn fixture(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
+}

@@ -1,1 +1,242 @@
-fn main() {}
+//! `cargo xtask run | test | bench`: the project's two commands (and the
+//! benchmarks), doing their own set-up on a fresh machine.
+//!
+//! - `run`: builds the release server and starts it with the simulator at
+//!   http://localhost:8080 (extra arguments go to `wallboard`).
+//! - `test`: formatting, clippy (`-D warnings`), the protocol crate built
+//!   for wasm, and every test of the workspace; ends with one summary line.
+//! - `bench`: release build, then the benchmarks; numbers are printed and
+//!   written to `target/bench/`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("run") => run(&args[1..]),
+        Some("test") => test(),
+        Some("bench") => bench(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <command>\n\n  run [ARGS…]   build and start the wallboard with the simulator (http://localhost:8080)\n  test          fmt, clippy, wasm check and every test\n  bench         build release and run the benchmarks (report in target/bench/)"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs a command, echoing it; fails with its name when it fails.
+fn step(name: &str, command: &mut Command) -> Result {
+    eprintln!("\n==> {name}");
+    let started = Instant::now();
+    let status = command
+        .status()
+        .map_err(|e| format!("{name}: cannot start: {e}"))?;
+    if !status.success() {
+        return Err(format!("{name} failed ({status})"));
+    }
+    eprintln!("    {name}: ok in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Adds the wasm target when rustup is there and the target is missing.
+fn ensure_wasm_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).contains("wasm32-unknown-unknown") => {
+            Ok(())
+        }
+        Ok(_) => step(
+            "rustup target add wasm32-unknown-unknown",
+            Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]),
+        ),
+        Err(_) => Err(
+            "rustup not found: install the wasm32-unknown-unknown target for your toolchain".into(),
+        ),
+    }
+}
+
+fn run(extra: &[String]) -> Result {
+    step(
+        "build the server (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "wallboard",
+            "--bin",
+            "wallboard",
+        ]),
+    )?;
+    let binary = root().join("target/release/wallboard");
+    let mut args: Vec<String> = Vec::new();
+    if !extra.iter().any(|a| a == "--config") {
+        args.extend([
+            "--config".into(),
+            root().join("wallboard.example.toml").display().to_string(),
+        ]);
+    }
+    if !extra.iter().any(|a| a == "--simulate") {
+        args.push("--simulate".into());
+    }
+    if !extra.iter().any(|a| a == "--listen") {
+        args.extend(["--listen".into(), "0.0.0.0:8080".into()]);
+    }
+    args.extend(extra.iter().cloned());
+    eprintln!(
+        "\n==> starting the wallboard with the simulator\n    board:  http://localhost:8080/api/v1/board\n    events: POST http://localhost:8080/api/v1/events\n    stop with Ctrl-C\n"
+    );
+    let status = Command::new(&binary)
+        .args(&args)
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot start {}: {e}", binary.display()))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("wallboard exited with {status}"))
+    }
+}
+
+fn test() -> Result {
+    let started = Instant::now();
+    ensure_wasm_target()?;
+    step(
+        "cargo fmt --check",
+        cargo().args(["fmt", "--all", "--", "--check"]),
+    )?;
+    step(
+        "cargo clippy -D warnings",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    step(
+        "protocol builds for wasm32-unknown-unknown",
+        cargo().args([
+            "build",
+            "-p",
+            "wallboard-protocol",
+            "--target",
+            "wasm32-unknown-unknown",
+        ]),
+    )?;
+    let (passed, failed) = cargo_test()?;
+    eprintln!(
+        "\nxtask test: every step passed in {:.0}s",
+        started.elapsed().as_secs_f64()
+    );
+    // One honest closing line: the sum of every test binary's results.
+    println!("tests: {passed} passed, {failed} failed");
+    Ok(())
+}
+
+/// `cargo test --workspace`, echoing its output and summing its results.
+fn cargo_test() -> Result<(u64, u64)> {
+    eprintln!("\n==> cargo test --workspace");
+    let mut child = cargo()
+        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start cargo test: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let (mut passed, mut failed) = (0u64, 0u64);
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(|l| l.ok())
+    {
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            passed += count_before(rest, " passed");
+            failed += count_before(rest, " failed");
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed");
+        return Err(format!("cargo test failed ({status})"));
+    }
+    if passed == 0 {
+        return Err("cargo test ran no test".into());
+    }
+    Ok((passed, failed))
+}
+
+/// In "ok. 12 passed; 0 failed; …", the number before `label`.
+fn count_before(text: &str, label: &str) -> u64 {
+    text.split(';')
+        .find(|part| part.contains(label))
+        .and_then(|part| part.split_whitespace().rev().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn bench(extra: &[String]) -> Result {
+    step(
+        "build the benchmarks (release)",
+        cargo().args([
+            "build",
+            "--release",
+            "-p",
+            "wallboard-tests",
+            "--bin",
+            "wallboard-bench",
+        ]),
+    )?;
+    let out_dir = root().join("target/bench");
+    std::fs::create_dir_all(&out_dir).map_err(|e| e.to_string())?;
+    step(
+        "benchmarks",
+        Command::new(root().join("target/release/wallboard-bench"))
+            .arg("--out")
+            .arg(&out_dir)
+            .args(extra)
+            .current_dir(root()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_before;
+
+    #[test]
+    fn reads_cargo_test_summaries() {
+        let line =
+            "ok. 12 passed; 3 failed; 1 ignored; 0 measured; 0 filtered out; finished in 0.02s";
+        assert_eq!(count_before(line, " passed"), 12);
+        assert_eq!(count_before(line, " failed"), 3);
+        assert_eq!(count_before("FAILED. 0 passed; 1 failed;", " failed"), 1);
+    }
+}

@@ -1,0 +1,553 @@
+//! Hand-computed KPI cases: every KPI and every edge named in DESIGN.md.
+//! Times are Asia/Shanghai (UTC+8) local times on 2026-11-23 unless a test
+//! says otherwise.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use wallboard_protocol::{AgentState, Board, Direction, Event, Kpis, Status, Window};
+
+use super::{board, status};
+use crate::aggregator::Aggregator;
+use crate::config::Config;
+
+struct Floor {
+    agg: Aggregator,
+    next_id: u64,
+    now: Timestamp,
+}
+
+/// `hh:mm:ss` on 2026-11-23, Shanghai time.
+fn at(hms: &str) -> Timestamp {
+    format!("2026-11-23T{hms}+08:00").parse().unwrap()
+}
+
+impl Floor {
+    fn new(extra_toml: &str) -> Floor {
+        let config =
+            Config::from_toml(&format!("timezone = \"Asia/Shanghai\"\n{extra_toml}")).unwrap();
+        Floor {
+            agg: Aggregator::new(Arc::new(config)),
+            next_id: 0,
+            now: at("10:05:00"),
+        }
+    }
+
+    fn try_send(&mut self, ts: Timestamp, body: Value) -> Result<(), String> {
+        self.next_id += 1;
+        let mut object = body;
+        object["id"] = json!(format!("e{}", self.next_id));
+        object["ts"] = json!(ts.to_string());
+        let event = Event::from_json(&object.to_string())?;
+        self.agg.apply(&event, self.now)
+    }
+
+    fn send(&mut self, hms: &str, body: Value) {
+        let ts = at(hms);
+        self.try_send(ts, body.clone())
+            .unwrap_or_else(|e| panic!("{hms} {body}: {e}"));
+    }
+
+    fn board(&self, now: Timestamp) -> Board {
+        board(&self.agg, now, 0)
+    }
+
+    fn totals(&self, now: Timestamp, window: Window) -> Kpis {
+        self.board(now).totals[&window].clone()
+    }
+
+    fn queue(&self, now: Timestamp, queue: &str, window: Window) -> Kpis {
+        self.board(now).queues[queue].windows[&window].clone()
+    }
+}
+
+fn close(actual: Option<f64>, expected: f64) {
+    let actual = actual.expect("a value");
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "got {actual}, want {expected}"
+    );
+}
+
+#[test]
+fn an_empty_board_has_nulls_not_zeros() {
+    let floor = Floor::new("");
+    let b = floor.board(at("10:00:00"));
+    for window in Window::ALL {
+        let k = &b.totals[&window];
+        for key in wallboard_protocol::KpiKey::ALL {
+            let kpi = k.get(key).unwrap();
+            assert_eq!(kpi.value, None, "{}", key.as_str());
+            assert_eq!(kpi.status, Status::None, "{}", key.as_str());
+        }
+        assert_eq!(k.offered, 0);
+    }
+    assert_eq!(b.agent_states.len(), 5);
+    assert!(b.agent_states.values().all(|&n| n == 0));
+    assert!(b.queues.is_empty());
+    assert_eq!(b.timezone, "Asia/Shanghai");
+}
+
+/// Two agents, four callers: every contact KPI computed by hand.
+fn morning() -> Floor {
+    let mut f = Floor::new("");
+    for agent in ["a1", "a2"] {
+        f.send(
+            "09:59:00",
+            json!({"type":"agent_state","agent":agent,"state":"available","name":agent.to_uppercase(),"queues":["q"]}),
+        );
+    }
+    for contact in ["c1", "c2", "c3"] {
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_arrived","contact":contact}),
+        );
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_offered","contact":contact,"queue":"q"}),
+        );
+    }
+    f.send(
+        "10:00:00",
+        json!({"type":"contact_arrived","contact":"c4","blocked":true}),
+    );
+    // c1: answered after 10 s (within the 20 s service level).
+    f.send(
+        "10:00:10",
+        json!({"type":"agent_state","agent":"a1","state":"on_contact"}),
+    );
+    f.send(
+        "10:00:10",
+        json!({"type":"contact_answered","contact":"c1","agent":"a1"}),
+    );
+    // c2: answered after 30 s.
+    f.send(
+        "10:00:30",
+        json!({"type":"agent_state","agent":"a2","state":"on_contact"}),
+    );
+    f.send(
+        "10:00:30",
+        json!({"type":"contact_answered","contact":"c2","agent":"a2"}),
+    );
+    // c3: hangs up after 40 s.
+    f.send(
+        "10:00:40",
+        json!({"type":"contact_abandoned","contact":"c3"}),
+    );
+    // c1 ends resolved; a1 wraps up for 30 s: handle 10:00:10..10:02:40 = 150 s.
+    f.send(
+        "10:02:10",
+        json!({"type":"contact_ended","contact":"c1","resolved":true}),
+    );
+    f.send(
+        "10:02:10",
+        json!({"type":"agent_state","agent":"a1","state":"wrap_up"}),
+    );
+    f.send(
+        "10:02:40",
+        json!({"type":"agent_state","agent":"a1","state":"available"}),
+    );
+    // c2 ends unresolved; a2 goes straight to available: handle ends at
+    // contact_ended, 10:00:30..10:03:30 = 180 s.
+    f.send(
+        "10:03:30",
+        json!({"type":"contact_ended","contact":"c2","resolved":false}),
+    );
+    f.send(
+        "10:04:00",
+        json!({"type":"agent_state","agent":"a2","state":"available"}),
+    );
+    // Surveys: 4 of 5 = 80 points, 90 of 100 = 90 points.
+    f.send(
+        "10:04:10",
+        json!({"type":"survey_submitted","contact":"c1","score":4,"max":5}),
+    );
+    f.send(
+        "10:04:20",
+        json!({"type":"survey_submitted","contact":"c2","score":90}),
+    );
+    f
+}
+
+#[test]
+fn every_contact_kpi_by_hand() {
+    let f = morning();
+    let now = at("10:05:00");
+    for window in Window::ALL {
+        for k in [f.totals(now, window), f.queue(now, "q", window)] {
+            assert_eq!((k.offered, k.answered, k.abandoned), (3, 2, 1));
+            // 2 answered / (2 + 1)
+            close(k.agent_connect_rate.value, 2.0 / 3.0);
+            assert_eq!(k.agent_connect_rate.target, Some(0.85));
+            assert_eq!(k.agent_connect_rate.status, Status::Breach);
+            // only c1 within 20 s
+            close(k.service_level.value, 1.0 / 3.0);
+            close(k.abandon_rate.value, 1.0 / 3.0);
+            // (10 + 30) / 2
+            close(k.asa_seconds.value, 20.0);
+            assert_eq!(k.asa_seconds.status, Status::Ok, "20 s meets a 20 s target");
+            // (150 + 180) / 2
+            close(k.aht_seconds.value, 165.0);
+            assert_eq!(k.aht_seconds.status, Status::None, "informational");
+            assert_eq!(k.handled, 2);
+            close(k.fcr.value, 0.5);
+            assert_eq!((k.dispositions, k.resolved), (2, 1));
+            // (80 + 90) / 2 = 85: exactly on target
+            close(k.satisfaction.value, 85.0);
+            assert_eq!(k.satisfaction.status, Status::Ok);
+            // a1: available 70 s + 140 s, on contact 120 s, wrap 30 s;
+            // a2: available 90 s + 60 s, on contact 210 s → 360 / 720.
+            close(k.occupancy.value, 0.5);
+            assert_eq!(k.complaint_response_rate.value, None);
+        }
+        let totals = f.totals(now, window);
+        // 3 of 4 arrivals not blocked.
+        close(totals.system_connect_rate.unwrap().value, 0.75);
+        assert_eq!((totals.arrived, totals.blocked), (Some(4), Some(1)));
+        assert!(f.queue(now, "q", window).system_connect_rate.is_none());
+    }
+}
+
+#[test]
+fn live_state_on_the_board() {
+    let mut f = morning();
+    f.send(
+        "10:04:30",
+        json!({"type":"contact_offered","contact":"c5","queue":"q"}),
+    );
+    f.send(
+        "10:04:45",
+        json!({"type":"contact_offered","contact":"c6","queue":"q"}),
+    );
+    f.send(
+        "10:04:50",
+        json!({"type":"agent_state","agent":"a2","state":"aux","reason":"lunch"}),
+    );
+    let b = f.board(at("10:05:00"));
+    let q = &b.queues["q"];
+    assert_eq!(q.waiting, 2);
+    assert_eq!(q.longest_wait_since, Some(at("10:04:30")));
+    assert_eq!(q.name, "q");
+    let a2 = &b.agents["a2"];
+    assert_eq!(a2.state, AgentState::Aux);
+    assert_eq!(a2.reason.as_deref(), Some("lunch"));
+    assert_eq!(a2.since, at("10:04:50"));
+    assert_eq!(a2.name.as_deref(), Some("A2"));
+    assert_eq!(a2.queues, ["q"]);
+    assert_eq!(b.agent_states[&AgentState::Available], 1);
+    assert_eq!(b.agent_states[&AgentState::Aux], 1);
+
+    f.send(
+        "10:04:55",
+        json!({"type":"agent_state","agent":"a1","state":"on_contact"}),
+    );
+    f.send(
+        "10:04:55",
+        json!({"type":"contact_answered","contact":"c5","agent":"a1"}),
+    );
+    let b = f.board(at("10:05:00"));
+    assert_eq!(b.queues["q"].waiting, 1);
+    assert_eq!(b.queues["q"].longest_wait_since, Some(at("10:04:45")));
+    assert_eq!(b.agents["a1"].contact.as_deref(), Some("c5"));
+    assert_eq!(b.agents["a1"].queue.as_deref(), Some("q"));
+}
+
+#[test]
+fn short_abandons_are_left_out_of_the_rates() {
+    let mut f = Floor::new("short_abandon_seconds = 5");
+    for c in ["c1", "c2", "c3"] {
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_offered","contact":c,"queue":"q"}),
+        );
+    }
+    f.send(
+        "10:00:03",
+        json!({"type":"contact_abandoned","contact":"c1"}),
+    ); // 3 s: short
+    f.send(
+        "10:00:05",
+        json!({"type":"contact_abandoned","contact":"c2"}),
+    ); // 5 s: not short
+    f.send(
+        "10:00:04",
+        json!({"type":"contact_answered","contact":"c3","agent":"a1"}),
+    );
+    let k = f.totals(at("10:05:00"), Window::Today);
+    assert_eq!((k.abandoned, k.short_abandoned, k.answered), (1, 1, 1));
+    close(k.agent_connect_rate.value, 0.5);
+    close(k.abandon_rate.value, 0.5);
+    close(k.service_level.value, 0.5);
+}
+
+#[test]
+fn all_abandoned() {
+    let mut f = Floor::new("");
+    for c in ["c1", "c2"] {
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_offered","contact":c,"queue":"q"}),
+        );
+        f.send("10:01:00", json!({"type":"contact_abandoned","contact":c}));
+    }
+    let k = f.totals(at("10:05:00"), Window::Min15);
+    close(k.agent_connect_rate.value, 0.0);
+    assert_eq!(k.agent_connect_rate.status, Status::Breach);
+    close(k.abandon_rate.value, 1.0);
+    close(k.service_level.value, 0.0);
+    assert_eq!(k.asa_seconds.value, None, "no answered contact, no ASA");
+    assert_eq!(k.aht_seconds.value, None);
+}
+
+#[test]
+fn vip_queues_are_held_to_the_vip_target() {
+    // `forced` says vip = false in the config, which beats `vip: true` offers.
+    let mut f = Floor::new("[[queues]]\nid = \"forced\"\nvip = false");
+    for queue in ["vip", "ordinary", "forced"] {
+        for i in 0..8 {
+            let contact = format!("{queue}{i}");
+            let vip = queue != "ordinary";
+            f.send(
+                "10:00:00",
+                json!({"type":"contact_offered","contact":contact,"queue":queue,"vip":vip}),
+            );
+            if i < 7 {
+                f.send(
+                    "10:00:05",
+                    json!({"type":"contact_answered","contact":contact,"agent":"a"}),
+                );
+            } else {
+                f.send(
+                    "10:00:50",
+                    json!({"type":"contact_abandoned","contact":contact}),
+                );
+            }
+        }
+    }
+    let now = at("10:05:00");
+    let b = f.board(now);
+    assert!(b.queues["vip"].vip);
+    assert!(!b.queues["ordinary"].vip);
+    assert!(!b.queues["forced"].vip);
+    // 7 / 8 = 0.875: below the VIP 0.90 but within 5% of it → warn;
+    // above the ordinary 0.85 → ok.
+    let vip = f.queue(now, "vip", Window::Today).agent_connect_rate;
+    close(vip.value, 0.875);
+    assert_eq!((vip.target, vip.status), (Some(0.90), Status::Warn));
+    let ordinary = f.queue(now, "ordinary", Window::Today).agent_connect_rate;
+    assert_eq!((ordinary.target, ordinary.status), (Some(0.85), Status::Ok));
+    let forced = f.queue(now, "forced", Window::Today).agent_connect_rate;
+    assert_eq!(forced.target, Some(0.85));
+}
+
+#[test]
+fn complaints_go_overdue_when_due_passes_unanswered() {
+    let mut f = Floor::new("");
+    // urgent: due 2 h after opening, at 12:00.
+    f.send(
+        "10:00:00",
+        json!({"type":"complaint_opened","complaint":"k1","grade":"urgent","queue":"q"}),
+    );
+    // explicit due, answered on time.
+    f.send(
+        "10:00:00",
+        json!({"type":"complaint_opened","complaint":"k2","due":"2026-11-23T11:00:00+08:00"}),
+    );
+    f.send(
+        "10:30:00",
+        json!({"type":"complaint_answered","complaint":"k2"}),
+    );
+
+    let before = f.board(at("11:59:59"));
+    assert_eq!((before.complaints.open, before.complaints.overdue), (1, 0));
+    let k = &before.totals[&Window::Today];
+    close(k.complaint_response_rate.value, 1.0);
+    assert_eq!(k.complaint_response_rate.status, Status::Ok);
+    assert_eq!(
+        before.queues["q"].windows[&Window::Today]
+            .complaint_response_rate
+            .value,
+        None
+    );
+
+    let after = f.board(at("12:00:01"));
+    assert_eq!((after.complaints.open, after.complaints.overdue), (1, 1));
+    let k = &after.totals[&Window::Today];
+    close(k.complaint_response_rate.value, 0.5);
+    assert_eq!(k.complaint_response_rate.status, Status::Breach);
+    assert_eq!(k.complaints_overdue, 1);
+    // Overdue counts in the window where `due` falls: 12:00 is in 15m at 12:01…
+    let k15 = &after.totals[&Window::Min15];
+    assert_eq!(k15.complaints_overdue, 1);
+    // …and no longer at 12:20.
+    assert_eq!(
+        f.board(at("12:20:00")).totals[&Window::Min15].complaints_overdue,
+        0
+    );
+
+    // Answering late does not make it on time, nor count it twice.
+    f.now = at("12:30:00");
+    f.send(
+        "12:30:00",
+        json!({"type":"complaint_answered","complaint":"k1"}),
+    );
+    let late = f.board(at("12:31:00"));
+    assert_eq!((late.complaints.open, late.complaints.overdue), (0, 0));
+    let k = &late.totals[&Window::Today];
+    assert_eq!((k.complaints_on_time, k.complaints_overdue), (1, 1));
+    close(k.complaint_response_rate.value, 0.5);
+
+    let err = f
+        .try_send(
+            at("12:31:00"),
+            json!({"type":"complaint_answered","complaint":"k1"}),
+        )
+        .unwrap_err();
+    assert!(err.contains("already been answered"), "{err}");
+    let err = f
+        .try_send(
+            at("12:31:00"),
+            json!({"type":"complaint_opened","complaint":"k3","grade":"someday"}),
+        )
+        .unwrap_err();
+    assert!(err.contains("unknown complaint grade"), "{err}");
+}
+
+#[test]
+fn late_events_land_in_their_own_minute() {
+    let mut f = Floor::new("");
+    f.now = at("10:30:00");
+    f.send(
+        "10:29:00",
+        json!({"type":"contact_offered","contact":"new","queue":"q"}),
+    );
+    // Arrives after, happened before: 10:10 is outside 15m, inside 60m.
+    f.send(
+        "10:10:00",
+        json!({"type":"contact_offered","contact":"old","queue":"q"}),
+    );
+    f.send(
+        "10:10:30",
+        json!({"type":"contact_abandoned","contact":"old"}),
+    );
+    let now = at("10:30:00");
+    assert_eq!(f.totals(now, Window::Min15).offered, 1);
+    assert_eq!(f.totals(now, Window::Min15).abandoned, 0);
+    assert_eq!(f.totals(now, Window::Min60).offered, 2);
+    assert_eq!(f.totals(now, Window::Min60).abandoned, 1);
+    assert_eq!(f.totals(now, Window::Today).offered, 2);
+    // The 15-minute window holds the current minute and the 14 before it.
+    assert_eq!(f.totals(at("10:43:59"), Window::Min15).offered, 1);
+    assert_eq!(f.totals(at("10:44:00"), Window::Min15).offered, 0);
+}
+
+#[test]
+fn today_resets_at_local_midnight_not_utc() {
+    let mut f = Floor::new("");
+    // 23:59:30 and 00:00:30 Shanghai time = 15:59:30Z and 16:00:30Z.
+    let before: Timestamp = "2026-11-23T23:59:30+08:00".parse().unwrap();
+    let after: Timestamp = "2026-11-24T00:00:30+08:00".parse().unwrap();
+    f.now = after;
+    for (ts, c) in [(before, "c1"), (after, "c2")] {
+        f.try_send(
+            ts,
+            json!({"type":"contact_offered","contact":c,"queue":"q"}),
+        )
+        .unwrap();
+    }
+    f.try_send(
+        "2026-11-23T23:59:50+08:00".parse().unwrap(),
+        json!({"type":"agent_state","agent":"a","state":"available"}),
+    )
+    .unwrap();
+    let now: Timestamp = "2026-11-24T00:01:00+08:00".parse().unwrap();
+    let b = f.board(now);
+    assert_eq!(b.totals[&Window::Today].offered, 1, "yesterday's is gone");
+    assert_eq!(
+        b.totals[&Window::Min15].offered,
+        2,
+        "rolling windows span midnight"
+    );
+    // The agent's time before midnight is yesterday's: 60 s today, 70 s in 15m.
+    let today = &b.totals[&Window::Today];
+    close(today.occupancy.value, 0.0);
+    // Both contacts still wait: live state does not reset.
+    assert_eq!(b.queues["q"].waiting, 2);
+    // Just before midnight, both were today (UTC midnight is 08:00 local).
+    let b = f.board("2026-11-23T23:59:59+08:00".parse().unwrap());
+    assert_eq!(b.totals[&Window::Today].offered, 1);
+}
+
+#[test]
+fn handle_time_includes_a_wrap_up_that_started_before_the_end() {
+    let mut f = Floor::new("");
+    f.send(
+        "10:00:00",
+        json!({"type":"contact_offered","contact":"c","queue":"q"}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"contact_answered","contact":"c","agent":"a"}),
+    );
+    f.send(
+        "10:01:00",
+        json!({"type":"agent_state","agent":"a","state":"wrap_up"}),
+    );
+    f.send("10:01:10", json!({"type":"contact_ended","contact":"c"}));
+    let k = f.totals(at("10:05:00"), Window::Today);
+    assert_eq!(k.handled, 0, "still in wrap-up");
+    f.send(
+        "10:02:00",
+        json!({"type":"agent_state","agent":"a","state":"available"}),
+    );
+    let k = f.totals(at("10:05:00"), Window::Today);
+    assert_eq!(k.handled, 1);
+    close(k.aht_seconds.value, 120.0);
+    assert_eq!(k.dispositions, 0, "no `resolved`, no disposition");
+}
+
+#[test]
+fn rejected_events_change_nothing() {
+    let mut f = morning();
+    let before = f.board(at("10:05:00"));
+    let cases = [
+        json!({"type":"contact_answered","contact":"nobody","agent":"a1"}),
+        json!({"type":"contact_answered","contact":"c1","agent":"a1"}),
+        json!({"type":"contact_abandoned","contact":"c1"}),
+        json!({"type":"contact_ended","contact":"c1"}),
+        json!({"type":"contact_offered","contact":"c3","queue":"q"}),
+        json!({"type":"contact_offered","contact":"c4","queue":"q"}),
+        json!({"type":"contact_arrived","contact":"c1"}),
+        json!({"type":"complaint_answered","complaint":"nope"}),
+    ];
+    for case in cases {
+        let err = f.try_send(at("10:04:59"), case.clone()).unwrap_err();
+        assert!(!err.is_empty(), "{case}");
+        assert_eq!(f.board(at("10:05:00")), before, "{case} left a trace");
+    }
+}
+
+#[test]
+fn status_against_the_target() {
+    use Direction::*;
+    let cases = [
+        (HigherIsBetter, 0.85, 0.85, Status::Ok),
+        (HigherIsBetter, 0.90, 0.85, Status::Ok),
+        (HigherIsBetter, 0.8075, 0.85, Status::Warn), // exactly 5% under
+        (HigherIsBetter, 0.8074, 0.85, Status::Breach),
+        (LowerIsBetter, 20.0, 20.0, Status::Ok),
+        (LowerIsBetter, 21.0, 20.0, Status::Warn),
+        (LowerIsBetter, 21.01, 20.0, Status::Breach),
+        (HigherIsBetter, 17.0 / 20.0, 0.85, Status::Ok), // not a float miss
+    ];
+    for (direction, value, target, want) in cases {
+        assert_eq!(
+            status(direction, Some(value), Some(target), 0.05),
+            want,
+            "{value} vs {target}"
+        );
+    }
+    assert_eq!(status(HigherIsBetter, None, Some(0.9), 0.05), Status::None);
+    assert_eq!(status(HigherIsBetter, Some(0.9), None, 0.05), Status::None);
+}

@@ -1,0 +1,248 @@
+//! `wallboard-bench` (run by `cargo xtask bench`): throughput of the core.
+//!
+//! 1. Aggregator alone: a simulated day of a 200-agent floor, applied
+//!    in-process (events/s).
+//! 2. Board computation for that floor spread over 10 queues (µs per board,
+//!    and its JSON size).
+//! 3. HTTP ingest: the same day POSTed as NDJSON in 1,000-event batches by
+//!    several concurrent senders to a real server on loopback (events/s).
+//!
+//! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
+//! machine's conditions, since absolute times on a shared machine are noisy.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::json;
+use wallboard::aggregator::Aggregator;
+use wallboard::config::Config;
+use wallboard::kpi;
+use wallboard::simulator::{SimOptions, Simulation};
+use wallboard_protocol::{Event, EventKind};
+
+const AGENTS: usize = 200;
+const QUEUE_SPLIT: u64 = 2; // the simulator's 5 queues × 2 = 10 queues
+const BATCH: usize = 1_000;
+const SENDERS: usize = 4;
+
+fn main() {
+    let out = std::env::args()
+        .skip_while(|a| a != "--out")
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("target/bench"));
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+
+    let config = Arc::new(Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap());
+    let start: Timestamp = "2026-11-23T00:00:00+08:00".parse().unwrap();
+    let end = start + SignedDuration::from_hours(24);
+    let events = simulated_day(&config, start, end);
+    println!(
+        "workload: a simulated day, {AGENTS} agents, 10 queues: {} events",
+        events.len()
+    );
+
+    // 1. Aggregator alone.
+    let mut best_apply = f64::MAX;
+    let mut agg = Aggregator::new(config.clone());
+    for _ in 0..3 {
+        agg = Aggregator::new(config.clone());
+        let t = Instant::now();
+        for event in &events {
+            agg.apply(event, end).expect("simulated events are valid");
+        }
+        best_apply = best_apply.min(t.elapsed().as_secs_f64());
+    }
+    let apply_rate = events.len() as f64 / best_apply;
+    println!(
+        "aggregator apply (in-process): {:.0} events/s (best of 3)",
+        apply_rate
+    );
+
+    // 2. Board computation.
+    let board = kpi::board(&agg, end, 1);
+    let (queues, agents) = (board.queues.len(), board.agents.len());
+    let rounds = 500;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        std::hint::black_box(kpi::board(&agg, end, 1));
+    }
+    let board_us = t.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    let t = Instant::now();
+    let mut bytes = 0;
+    for _ in 0..rounds {
+        bytes = serde_json::to_vec(&kpi::board(&agg, end, 1)).unwrap().len();
+    }
+    let board_json_us = t.elapsed().as_secs_f64() * 1e6 / rounds as f64;
+    println!(
+        "board: {queues} queues, {agents} agents: {board_us:.0} µs to compute, {board_json_us:.0} µs with JSON ({bytes} bytes)"
+    );
+
+    // 3. HTTP ingest.
+    let (http_rate, accepted) = runtime.block_on(http_ingest(&events, end));
+    println!(
+        "HTTP ingest: {http_rate:.0} events/s (NDJSON, {BATCH}-event batches, {SENDERS} senders, {accepted} accepted)"
+    );
+
+    let machine = machine();
+    let report = json!({
+        "machine": machine,
+        "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
+        "aggregator_events_per_second": apply_rate,
+        "board_compute_microseconds": board_us,
+        "board_compute_and_json_microseconds": board_json_us,
+        "board_json_bytes": bytes,
+        "http_ingest_events_per_second": http_rate,
+        "http_batch": BATCH,
+        "http_senders": SENDERS,
+    });
+    let markdown = format!(
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n",
+        events.len()
+    );
+    std::fs::create_dir_all(&out).expect("create the report directory");
+    std::fs::write(
+        out.join("core.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .expect("write core.json");
+    std::fs::write(out.join("core.md"), markdown).expect("write core.md");
+    println!("report: {}", out.join("core.md").display());
+}
+
+/// A day of the simulator, its queues split in two by contact so the board
+/// has ten.
+fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<Event> {
+    let mut sim = Simulation::new(SimOptions {
+        seed: 1,
+        agents: AGENTS,
+        timezone: config.timezone.clone(),
+        start,
+    });
+    let mut events = Vec::new();
+    let mut t = start;
+    while t < end {
+        t += SignedDuration::from_mins(1);
+        events.extend(sim.advance_to(t));
+    }
+    let split = |queue: &str, key: &str| format!("{queue}-{}", hash(key) % QUEUE_SPLIT);
+    let mut contact_queue = std::collections::HashMap::new();
+    for event in &mut events {
+        match &mut event.kind {
+            EventKind::ContactOffered { contact, queue, .. } => {
+                *queue = split(queue, contact);
+                contact_queue.insert(contact.clone(), queue.clone());
+            }
+            EventKind::AgentState {
+                queues: Some(queues),
+                ..
+            } => {
+                *queues = queues
+                    .iter()
+                    .flat_map(|q| (0..QUEUE_SPLIT).map(move |n| format!("{q}-{n}")))
+                    .collect();
+            }
+            EventKind::SurveySubmitted {
+                contact: Some(contact),
+                queue: Some(queue),
+                ..
+            } => {
+                *queue = contact_queue
+                    .get(contact)
+                    .cloned()
+                    .unwrap_or_else(|| split(queue, contact));
+            }
+            EventKind::ComplaintOpened {
+                queue: Some(queue), ..
+            } => *queue = format!("{queue}-0"),
+            _ => {}
+        }
+    }
+    events
+}
+
+fn hash(key: &str) -> u64 {
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The entity whose events must stay in order: a contact, an agent or a
+/// complaint. Senders each take whole entities, so nothing is rejected for
+/// arriving before its cause.
+fn entity(event: &Event) -> &str {
+    match &event.kind {
+        EventKind::AgentState { agent, .. } => agent,
+        EventKind::ContactArrived { contact, .. }
+        | EventKind::ContactOffered { contact, .. }
+        | EventKind::ContactAnswered { contact, .. }
+        | EventKind::ContactAbandoned { contact }
+        | EventKind::ContactEnded { contact, .. } => contact,
+        EventKind::SurveySubmitted { contact, queue, .. } => {
+            contact.as_deref().or(queue.as_deref()).unwrap_or_default()
+        }
+        EventKind::ComplaintOpened { complaint, .. }
+        | EventKind::ComplaintAnswered { complaint } => complaint,
+    }
+}
+
+async fn http_ingest(events: &[Event], now: Timestamp) -> (f64, u64) {
+    let server = wallboard_tests::spawn_app("timezone = \"Asia/Shanghai\"", Some(now)).await;
+    let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
+    for event in events {
+        let sender = (hash(entity(event)) % SENDERS as u64) as usize;
+        per_sender[sender].push(serde_json::to_string(event).unwrap());
+    }
+    let bodies: Vec<Vec<String>> = per_sender
+        .into_iter()
+        .map(|lines| lines.chunks(BATCH).map(|c| c.join("\n")).collect())
+        .collect();
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let tasks: Vec<_> = bodies
+        .into_iter()
+        .map(|batches| {
+            let client = client.clone();
+            let url = server.url.clone();
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for body in batches {
+                    let reply =
+                        wallboard_tests::post_events(&client, &url, body, "application/x-ndjson")
+                            .await;
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    accepted += reply.body["accepted"].as_u64().unwrap_or(0);
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await.expect("sender");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    server.server.stop().await;
+    (events.len() as f64 / elapsed, accepted)
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    format!("{cpus} CPUs ({model}), load average {load}")
+}
