@@ -282,9 +282,10 @@ fn check_text(field: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// serde_json appends " at line L column C" to its messages; inside one
-/// event that position only repeats what the index already says.
-fn strip_position(error: &serde_json::Error) -> String {
+/// A serde_json error without the " at line L column C" it appends: inside
+/// one event the position only repeats what the event's index says, and
+/// for a whole body the caller reports line and column as fields.
+pub fn strip_position(error: &serde_json::Error) -> String {
     let text = error.to_string();
     match text.rfind(" at line ") {
         Some(at) if error.line() > 0 => text[..at].to_string(),

@@ -253,6 +253,20 @@ pub struct Contact {
     last: Timestamp,
 }
 
+impl Contact {
+    fn new(phase: Phase, arrived: bool, ts: Timestamp) -> Contact {
+        Contact {
+            phase,
+            arrived,
+            queue: None,
+            waiting_since: None,
+            agent: None,
+            answered_at: None,
+            last: ts,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Complaint {
     pub queue: Option<usize>,
@@ -333,22 +347,13 @@ impl Aggregator {
                         c.last = c.last.max(ts);
                     }
                     None => {
-                        self.contacts.insert(
-                            contact.clone(),
-                            Contact {
-                                phase: if *blocked {
-                                    Phase::Blocked
-                                } else {
-                                    Phase::Arrived
-                                },
-                                arrived: true,
-                                queue: None,
-                                waiting_since: None,
-                                agent: None,
-                                answered_at: None,
-                                last: ts,
-                            },
-                        );
+                        let phase = if *blocked {
+                            Phase::Blocked
+                        } else {
+                            Phase::Arrived
+                        };
+                        self.contacts
+                            .insert(contact.clone(), Contact::new(phase, true, ts));
                     }
                 }
                 let blocked = u64::from(*blocked);
@@ -385,15 +390,7 @@ impl Aggregator {
                 let c = self
                     .contacts
                     .entry(contact.clone())
-                    .or_insert_with(|| Contact {
-                        phase: Phase::Arrived,
-                        arrived: false,
-                        queue: None,
-                        waiting_since: None,
-                        agent: None,
-                        answered_at: None,
-                        last: ts,
-                    });
+                    .or_insert_with(|| Contact::new(Phase::Arrived, false, ts));
                 // An overflow from another queue: it stops waiting there.
                 if let (Phase::Waiting, Some(old), Some(since)) =
                     (c.phase, c.queue, c.waiting_since)

@@ -7,6 +7,7 @@
 
 use serde_json::value::RawValue;
 use wallboard_protocol::Event;
+use wallboard_protocol::event::strip_position;
 
 /// Why a body was refused whole.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,14 +84,6 @@ fn position(body: &[u8], offset: usize) -> (usize, usize) {
             .map_or(0, |i| i + 1)
         + 1;
     (line, column)
-}
-
-fn strip_position(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    match text.rfind(" at line ") {
-        Some(at) => text[..at].to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]
