@@ -1,14 +1,17 @@
 //! Wire types shared by the wallboard server and its clients.
 //!
-//! Three contracts live here, and only here: the events sources send
-//! ([`event`]), the board document viewers receive ([`board`]), and the KPI
-//! keys and statuses both speak of. No I/O, so it compiles for
+//! The contracts live here, and only here: the events sources send
+//! ([`event`]), the board document viewers receive ([`board`]) with the KPI
+//! keys and statuses both speak of, and the stream of snapshots and merge
+//! patches that keeps a viewer's copy current ([`stream`]). No I/O, so it compiles for
 //! `wasm32-unknown-unknown` and the frontend uses the very same types.
 
 pub mod board;
 pub mod event;
+pub mod stream;
 
 pub use board::{
     AgentBoard, Board, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard, Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
+pub use stream::{BoardClient, StreamError, StreamMessage};

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::State;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -16,7 +17,10 @@ use serde_json::json;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::{self, Ingest};
-use crate::kpi;
+use crate::shutdown::Shutdown;
+use crate::stream::{self, Hub, SessionLimits};
+use crate::tick;
+use crate::views::View;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -25,12 +29,36 @@ pub struct App {
     pub ingest: Ingest,
     /// Ready once start-up work (journal replay) is done.
     pub ready: Arc<AtomicBool>,
+    pub hub: Arc<Hub>,
+    pub shutdown: Shutdown,
+}
+
+/// Socket buffers of a viewer's WebSocket: frames are small, and at tens of
+/// thousands of viewers tungstenite's default 128 KiB read buffer alone
+/// would cost gigabytes.
+const WS_READ_BUFFER: usize = 4 * 1024;
+const WS_WRITE_BUFFER: usize = 4 * 1024;
+/// Viewers only send pongs and closes; anything bigger is refused.
+const WS_MAX_INCOMING: usize = 4 * 1024;
+
+#[derive(serde::Deserialize)]
+struct ViewParams {
+    view: Option<String>,
+    queue: Option<String>,
+}
+
+impl ViewParams {
+    fn view(&self) -> Result<View, ApiError> {
+        View::parse(self.view.as_deref(), self.queue.as_deref())
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
+    }
 }
 
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/api/v1/board", get(get_board))
+        .route("/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(app.clone())
@@ -49,12 +77,43 @@ async fn index() -> Json<serde_json::Value> {
     }))
 }
 
-async fn get_board(State(app): State<App>) -> Response {
-    let board = {
-        let core = app.ingest.lock();
-        kpi::board(&core.aggregator, app.ingest.clock().now(), core.seq)
+async fn get_board(
+    State(app): State<App>,
+    Query(params): Query<ViewParams>,
+) -> Result<Response, ApiError> {
+    let board = tick::view_value(&app.ingest, &params.view()?);
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(board)).into_response())
+}
+
+/// `GET /ws?view=floor|agent|queue&queue=ID`: a snapshot, then patches.
+async fn ws(
+    State(app): State<App>,
+    Query(params): Query<ViewParams>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let view = params.view()?;
+    let frames = app
+        .hub
+        .subscribe(&view.key(), || tick::first_frame(&app.ingest, &view));
+    let limits = SessionLimits {
+        drain_timeout: app.config.ws_drain_timeout.unsigned_abs(),
+        ping_interval: app.config.ws_ping_interval.unsigned_abs(),
     };
-    ([(header::CACHE_CONTROL, "no-store")], Json(board)).into_response()
+    Ok(upgrade
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
+        .max_message_size(WS_MAX_INCOMING)
+        .max_frame_size(WS_MAX_INCOMING)
+        .on_upgrade(move |socket| async move {
+            stream::serve_session(
+                socket,
+                frames,
+                app.hub.clone(),
+                limits,
+                app.shutdown.clone(),
+            )
+            .await;
+        }))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

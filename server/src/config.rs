@@ -28,6 +28,10 @@ pub struct Config {
     pub max_future_skew: SignedDuration,
     /// How long an event id is remembered for dropping repeats.
     pub dedupe_retention: SignedDuration,
+    /// A viewer whose socket does not drain for this long is disconnected.
+    pub ws_drain_timeout: SignedDuration,
+    /// How often viewers are pinged; three silent intervals close them.
+    pub ws_ping_interval: SignedDuration,
     pub targets: Targets,
     pub queues: BTreeMap<String, QueueConfig>,
     pub complaint_grades: BTreeMap<String, SignedDuration>,
@@ -141,6 +145,8 @@ struct ConfigFile {
     warn_band: Option<f64>,
     max_future_skew_seconds: Option<f64>,
     dedupe_retention_hours: Option<f64>,
+    ws_drain_timeout: Option<String>,
+    ws_ping_interval: Option<String>,
     #[serde(default)]
     targets: TargetsFile,
     #[serde(default)]
@@ -216,6 +222,21 @@ impl Config {
         if tick < SignedDuration::from_millis(10) || tick > SignedDuration::from_secs(10) {
             return Err(format!("`tick`: {tick:#} is outside 10ms..10s"));
         }
+
+        let bounded =
+            |key: &str, text: &Option<String>, default: i64| -> Result<SignedDuration, String> {
+                let value = match text {
+                    Some(text) => parse_duration(key, text)?,
+                    None => SignedDuration::from_secs(default),
+                };
+                if value < SignedDuration::from_millis(100) || value > SignedDuration::from_mins(10)
+                {
+                    return Err(format!("`{key}`: {value:#} is outside 100ms..10m"));
+                }
+                Ok(value)
+            };
+        let ws_drain_timeout = bounded("ws_drain_timeout", &file.ws_drain_timeout, 10)?;
+        let ws_ping_interval = bounded("ws_ping_interval", &file.ws_ping_interval, 15)?;
 
         let warn_band = file.warn_band.unwrap_or(0.05);
         if !(0.0..1.0).contains(&warn_band) {
@@ -294,6 +315,8 @@ impl Config {
                 }
                 SignedDuration::from_secs_f64(hours * 3600.0)
             },
+            ws_drain_timeout,
+            ws_ping_interval,
             targets,
             queues,
             complaint_grades,
@@ -447,6 +470,7 @@ mod tests {
             ("colour = \"red\"", "unknown field `colour`"),
             ("short_abandon_seconds = -3", "short_abandon_seconds"),
             ("dedupe_retention_hours = 1", "dedupe_retention_hours"),
+            ("ws_drain_timeout = \"1h\"", "ws_drain_timeout"),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(text).expect_err(text);

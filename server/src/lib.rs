@@ -2,8 +2,8 @@
 //! [`start`]; tests call it too, each with its own port and clock.
 //!
 //! Layering (each module uses only those listed before it):
-//! `config`, `clock` → `aggregator`, `shutdown` → `ingest`, `kpi` →
-//! `simulator` → `app` → `start`.
+//! `config`, `clock` → `aggregator`, `shutdown`, `stream` → `ingest`,
+//! `kpi`, `views` → `tick`, `simulator` → `app` → `start`.
 
 pub mod aggregator;
 pub mod app;
@@ -14,6 +14,9 @@ pub mod ingest;
 pub mod kpi;
 pub mod shutdown;
 pub mod simulator;
+pub mod stream;
+pub mod tick;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,15 +60,25 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let addr = listener.local_addr()?;
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
+    let (trigger, shutdown) = shutdown::channel();
+    let hub = Arc::new(stream::Hub::default());
     let app = App {
         config: config.clone(),
         ingest: ingest.clone(),
         ready: Arc::new(AtomicBool::new(false)),
+        hub: hub.clone(),
+        shutdown: shutdown.clone(),
     };
-    let (trigger, shutdown) = shutdown::channel();
 
     let router = app::router(app.clone());
     let serve_shutdown = shutdown.clone();
+    // Small kernel send buffers bound what a viewer that stopped reading
+    // can pin in memory, and make it visible to the drain bound quickly;
+    // no Nagle delay on tiny patches.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
+    });
     let mut tasks = vec![tokio::spawn(async move {
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(serve_shutdown.wait())
@@ -75,6 +88,12 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         }
     })];
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
+    tasks.push(tokio::spawn(tick::run(
+        ingest.clone(),
+        hub,
+        config.tick.unsigned_abs(),
+        shutdown.clone(),
+    )));
 
     let simulator = options.simulate.map(|sim| {
         let start = simulation_start(&config, options.clock);

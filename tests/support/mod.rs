@@ -227,3 +227,82 @@ pub fn run_binary(args: &[&str]) -> (Option<i32>, String) {
 pub fn fixture(relative: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
+
+/// A WebSocket viewer: the shared `BoardClient` applying what it receives.
+pub struct Viewer {
+    pub socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    pub client: wallboard_protocol::BoardClient,
+    /// Messages received, snapshots included.
+    pub received: u64,
+}
+
+/// Why a viewer stopped.
+#[derive(Debug)]
+pub enum ViewerEnd {
+    Closed(Option<u16>, String),
+    Timeout,
+    Stream(wallboard_protocol::StreamError),
+}
+
+impl Viewer {
+    /// Connects to `/ws?{query}` and reads the snapshot.
+    pub async fn connect(base_url: &str, query: &str) -> Viewer {
+        let url = format!("{}/ws?{query}", base_url.replacen("http://", "ws://", 1));
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("WebSocket connect");
+        let mut viewer = Viewer {
+            socket,
+            client: wallboard_protocol::BoardClient::new(),
+            received: 0,
+        };
+        viewer
+            .next(Duration::from_secs(10))
+            .await
+            .expect("a snapshot first");
+        viewer
+    }
+
+    /// Reads and applies the next board message.
+    pub async fn next(&mut self, within: Duration) -> Result<u64, ViewerEnd> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = match tokio::time::timeout(within, self.socket.next()).await {
+                Err(_) => return Err(ViewerEnd::Timeout),
+                Ok(None) => return Err(ViewerEnd::Closed(None, "stream ended".into())),
+                Ok(Some(Err(e))) => return Err(ViewerEnd::Closed(None, e.to_string())),
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                Message::Text(text) => {
+                    self.received += 1;
+                    return self.client.apply_text(&text).map_err(ViewerEnd::Stream);
+                }
+                Message::Close(frame) => {
+                    return Err(ViewerEnd::Closed(
+                        frame.as_ref().map(|f| u16::from(f.code)),
+                        frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until `done` holds for the board (or `within` passes).
+    pub async fn until(
+        &mut self,
+        within: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<(), ViewerEnd> {
+        let deadline = tokio::time::Instant::now() + within;
+        while !self.client.board().is_some_and(&done) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            self.next(left).await?;
+        }
+        Ok(())
+    }
+}
