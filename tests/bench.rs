@@ -10,6 +10,8 @@
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.
 
+mod fanout;
+
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
@@ -88,8 +90,63 @@ fn main() {
         "HTTP ingest: {http_rate:.0} events/s (NDJSON, {BATCH}-event batches, {SENDERS} senders, {accepted} accepted)"
     );
 
+    // 4. Fan-out latency on the real binary.
+    let viewer_counts: Vec<usize> = std::env::args()
+        .skip_while(|a| a != "--viewers")
+        .nth(1)
+        .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    let mut fanout_rows = Vec::new();
+    for viewers in viewer_counts {
+        let server = wallboard_tests::BinaryServer::start(
+            &["--simulate", "--seed", "1", "--sim-agents", "80"],
+            &[("RUST_LOG", "warn,wallboard=info")],
+        );
+        let pid = server.pid();
+        let r = runtime.block_on(fanout::run(&server.url, pid, viewers, 20));
+        println!(
+            "fan-out, {} viewers ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer",
+            r.viewers,
+            r.connected,
+            r.connect_seconds,
+            r.p50_ms,
+            r.p90_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.missed,
+            r.rss_idle_kb,
+            r.rss_per_viewer_bytes / 1000.0
+        );
+        fanout_rows.push(json!({
+            "viewers": r.viewers, "connected": r.connected, "rounds": r.rounds,
+            "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
+            "missed": r.missed, "server_rss_idle_kib": r.rss_idle_kb,
+            "server_rss_per_viewer_bytes": r.rss_per_viewer_bytes,
+        }));
+        drop(server);
+    }
+
     let machine = machine();
+    let fanout_md: String = fanout_rows
+        .iter()
+        .map(|r| {
+            format!(
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} |\n",
+                r["viewers"],
+                r["p50_ms"].as_f64().unwrap_or(f64::NAN),
+                r["p90_ms"].as_f64().unwrap_or(f64::NAN),
+                r["p99_ms"].as_f64().unwrap_or(f64::NAN),
+                r["max_ms"].as_f64().unwrap_or(f64::NAN),
+                r["missed"],
+                r["server_rss_per_viewer_bytes"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
+                    / 1000.0
+            )
+        })
+        .collect();
     let report = json!({
+        "fanout": fanout_rows,
         "machine": machine,
         "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
         "aggregator_events_per_second": apply_rate,
@@ -101,7 +158,7 @@ fn main() {
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n",
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, floor view; the load client in another process on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (includes up to one tick), 20 rounds per size.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len()
     );
     std::fs::create_dir_all(&out).expect("create the report directory");

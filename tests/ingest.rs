@@ -119,6 +119,7 @@ async fn each_bad_event_is_reported_by_index_and_the_rest_applied() {
         event("no-offset", "2026-11-23T10:00:00", json!({"type":"contact_arrived","contact":"n"})),
         event(&"x".repeat(129), ts, json!({"type":"contact_arrived","contact":"long"})),
         "a string",
+        event("ancient", "-009999-01-02T12:00:00Z", json!({"type":"agent_state","agent":"x","state":"available"})),
         offered("ok-2", "c2"),
     ]);
     let r = s.post_events(batch.to_string(), "application/json").await;
@@ -137,6 +138,7 @@ async fn each_bad_event_is_reported_by_index_and_the_rest_applied() {
         (9, "offset"),
         (10, "more than 128"),
         (11, "expected an event object"),
+        (12, "too old"),
     ];
     assert_eq!(rejected.len(), expect.len(), "{rejected:#?}");
     for ((index, fragment), got) in expect.iter().zip(rejected) {

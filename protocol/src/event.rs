@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 /// The longest `id` we accept, in bytes.
 pub const MAX_ID_BYTES: usize = 128;
 
+/// The most queues one agent may serve.
+pub const MAX_AGENT_QUEUES: usize = 64;
+
 /// One event, as received on any ingest path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -172,6 +175,14 @@ impl Event {
                 }
                 if let Some(name) = name {
                     check_text("name", name)?;
+                }
+                if let Some(queues) = queues
+                    && queues.len() > MAX_AGENT_QUEUES
+                {
+                    return Err(format!(
+                        "field `queues` lists {} queues, more than {MAX_AGENT_QUEUES}",
+                        queues.len()
+                    ));
                 }
                 for queue in queues.iter().flatten() {
                     check_id("queues[]", queue)?;

@@ -65,28 +65,28 @@ impl Counters {
         self.offered += o.offered;
         self.answered += o.answered;
         self.answered_in_sl += o.answered_in_sl;
-        self.wait_ms += o.wait_ms;
+        self.wait_ms = self.wait_ms.saturating_add(o.wait_ms);
         self.abandoned += o.abandoned;
         self.short_abandoned += o.short_abandoned;
         self.handled += o.handled;
-        self.handle_ms += o.handle_ms;
+        self.handle_ms = self.handle_ms.saturating_add(o.handle_ms);
         self.surveys += o.surveys;
         self.survey_points += o.survey_points;
         self.dispositions += o.dispositions;
         self.resolved += o.resolved;
         self.complaints_on_time += o.complaints_on_time;
         self.complaints_overdue += o.complaints_overdue;
-        self.available_ms += o.available_ms;
-        self.on_contact_ms += o.on_contact_ms;
-        self.wrap_up_ms += o.wrap_up_ms;
+        self.available_ms = self.available_ms.saturating_add(o.available_ms);
+        self.on_contact_ms = self.on_contact_ms.saturating_add(o.on_contact_ms);
+        self.wrap_up_ms = self.wrap_up_ms.saturating_add(o.wrap_up_ms);
     }
 
     /// Adds `ms` of agent time in `state` (only the states occupancy uses).
     pub fn add_agent_time(&mut self, state: AgentState, ms: i64) {
         match state {
-            AgentState::Available => self.available_ms += ms,
-            AgentState::OnContact => self.on_contact_ms += ms,
-            AgentState::WrapUp => self.wrap_up_ms += ms,
+            AgentState::Available => self.available_ms = self.available_ms.saturating_add(ms),
+            AgentState::OnContact => self.on_contact_ms = self.on_contact_ms.saturating_add(ms),
+            AgentState::WrapUp => self.wrap_up_ms = self.wrap_up_ms.saturating_add(ms),
             AgentState::Aux | AgentState::Offline => {}
         }
     }
@@ -342,6 +342,11 @@ impl Aggregator {
                     Some(c) if c.arrived => {
                         return Err(format!("contact {contact:?} has already arrived"));
                     }
+                    Some(_) if *blocked => {
+                        return Err(format!(
+                            "contact {contact:?} was already offered to a queue: it cannot have been blocked"
+                        ));
+                    }
                     Some(c) => {
                         c.arrived = true;
                         c.last = c.last.max(ts);
@@ -424,7 +429,7 @@ impl Aggregator {
                 self.count(q, ts, |c| {
                     c.answered += 1;
                     c.answered_in_sl += in_sl;
-                    c.wait_ms += wait_ms;
+                    c.wait_ms = c.wait_ms.saturating_add(wait_ms);
                 });
                 // The agent may be answering without having sent a state
                 // yet; it is listed (offline) until its first agent_state.
@@ -576,9 +581,9 @@ impl Aggregator {
                 }
                 k.answered = Some(ts);
                 let (q, due) = (k.queue, k.due);
-                // On time: counted when answered. Late: it was overdue from
-                // `due` on, and counts there.
-                if ts <= due {
+                // On time (before `due`): counted when answered. Late: it
+                // was overdue from `due` on, and counts there.
+                if ts < due {
                     self.count(q, ts, |c| c.complaints_on_time += 1);
                 } else {
                     self.count(q, due, |c| c.complaints_overdue += 1);
@@ -606,17 +611,20 @@ impl Aggregator {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
+        // A state older than the current one is stale (out of order): it
+        // cannot change what the agent is doing now, nor its name or queues.
+        // A placeholder agent (named by a contact event first) takes its
+        // first state as it comes.
+        if a.known && ts < a.since {
+            return;
+        }
+        // The closing interval belongs to the queues served during it.
+        let agent_queues = a.queues.clone();
         if let Some(name) = name {
             a.name = Some(name.clone());
         }
         if let Some(queues) = queues {
             a.queues = queues;
-        }
-        // A state older than the current one is stale (out of order): it
-        // cannot change what the agent is doing now. A placeholder agent
-        // (named by a contact event first) takes its first state as it comes.
-        if a.known && ts < a.since {
-            return;
         }
         let book_from = a.known.then_some(a.since);
         a.known = true;
@@ -625,7 +633,6 @@ impl Aggregator {
         }
         a.history.push_back((ts, state));
         let old_state = a.state;
-        let agent_queues = a.queues.clone();
         a.state = state;
         a.reason = if state == AgentState::Aux {
             reason.clone()
@@ -633,21 +640,14 @@ impl Aggregator {
             None
         };
         a.since = ts;
+        // A pending handle time is decided from the agent's states, whichever
+        // of this state and the contact's end arrived first.
         let mut finished = None;
-        if let Some(h) = &mut a.handle
-            && ts >= h.ended
-        {
-            if h.in_wrap {
-                if state != AgentState::WrapUp {
-                    finished = a.handle.take().map(|h| (h, ts));
-                }
-            } else if state == AgentState::WrapUp {
-                h.in_wrap = true;
-            } else {
-                finished = a.handle.take().map(|h| {
-                    let end = h.ended;
-                    (h, end)
-                });
+        if let Some(h) = &mut a.handle {
+            match handle_end(&a.history, h.answered, h.ended) {
+                HandleEnd::At(end) => finished = a.handle.take().map(|h| (h, end)),
+                HandleEnd::InWrap => h.in_wrap = true,
+                HandleEnd::AwaitingNext => {}
             }
         }
         if let Some((h, end)) = finished {
@@ -662,7 +662,7 @@ impl Aggregator {
         let ms = ms_between(h.answered, end);
         self.count(h.queue, end, |c| {
             c.handled += 1;
-            c.handle_ms += ms;
+            c.handle_ms = c.handle_ms.saturating_add(ms);
         });
     }
 

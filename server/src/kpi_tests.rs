@@ -508,6 +508,68 @@ fn handle_time_includes_a_wrap_up_that_started_before_the_end() {
 }
 
 #[test]
+fn handle_time_is_the_same_when_the_wrap_up_arrives_after_the_end() {
+    let mut f = Floor::new("");
+    f.send(
+        "09:59:00",
+        json!({"type":"agent_state","agent":"a","state":"available"}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"contact_offered","contact":"c","queue":"q"}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"contact_answered","contact":"c","agent":"a"}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"a","state":"on_contact"}),
+    );
+    // The end arrives first, the wrap-up that started before it second.
+    f.send("10:01:10", json!({"type":"contact_ended","contact":"c"}));
+    f.send(
+        "10:01:00",
+        json!({"type":"agent_state","agent":"a","state":"wrap_up"}),
+    );
+    f.send(
+        "10:02:00",
+        json!({"type":"agent_state","agent":"a","state":"available"}),
+    );
+    let k = f.totals(at("10:05:00"), Window::Today);
+    assert_eq!(k.handled, 1);
+    close(k.aht_seconds.value, 120.0);
+}
+
+#[test]
+fn agent_time_goes_to_the_queues_served_at_the_time() {
+    let mut f = Floor::new("");
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"a","state":"available","queues":["q1"]}),
+    );
+    f.send(
+        "10:01:00",
+        json!({"type":"agent_state","agent":"a","state":"on_contact","queues":["q2"]}),
+    );
+    f.send(
+        "10:02:00",
+        json!({"type":"agent_state","agent":"a","state":"aux"}),
+    );
+    let b = f.board(at("10:05:00"));
+    close(b.queues["q1"].windows[&Window::Today].occupancy.value, 0.0);
+    close(b.queues["q2"].windows[&Window::Today].occupancy.value, 1.0);
+    // A stale event changes neither the state nor the name.
+    f.send(
+        "09:00:00",
+        json!({"type":"agent_state","agent":"a","state":"offline","name":"Old"}),
+    );
+    let b = f.board(at("10:05:00"));
+    assert_eq!(b.agents["a"].state, AgentState::Aux);
+    assert_eq!(b.agents["a"].name, None);
+}
+
+#[test]
 fn rejected_events_change_nothing() {
     let mut f = morning();
     let before = f.board(at("10:05:00"));

@@ -5,10 +5,13 @@
 //! sends the snapshot, then for every frame the pre-serialized patch — the
 //! same bytes for every session of the view. What happens to a slow client
 //! is decided here:
-//! - it never holds more than one pending frame: `watch` keeps only the
-//!   latest, so a client that falls behind skips frames;
-//! - having skipped one, the next patch would not apply, so it is sent the
-//!   latest frame's snapshot instead (a resync);
+//! - it holds no queue of its own: `watch` keeps only the latest frame, and
+//!   the view keeps its last [`RECENT`] frames, shared by all sessions;
+//! - a session that fell behind writes the patches it missed from that
+//!   shared ring (the same bytes), several frames then one flush — catching
+//!   up costs no snapshot and no per-session merge;
+//! - one that fell further behind than the ring is sent the latest frame's
+//!   snapshot instead (a resync);
 //! - a send that cannot complete within the drain bound (the client stopped
 //!   reading and the socket buffers are full) ends the session;
 //! - peers that answer no ping are closed; on shutdown every session gets a
@@ -17,12 +20,13 @@
 //! Per-session memory stays small: no copy of the board, one `Arc<Frame>`,
 //! and socket buffers sized for small frames (set by the router).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
+use futures_util::SinkExt;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -86,33 +90,65 @@ pub struct StreamStats {
     pub disconnected_dead: AtomicU64,
 }
 
+/// How many recent frames a view keeps for sessions catching up (at a
+/// 100 ms tick: 3 seconds).
+pub const RECENT: usize = 30;
+
+/// One view's stream: the latest frame, and the last few for catching up.
+pub struct Channel {
+    sender: watch::Sender<Arc<Frame>>,
+    recent: Mutex<VecDeque<Arc<Frame>>>,
+}
+
+impl Channel {
+    /// The frames after `seq` up to `until`, if the ring still has them all.
+    fn since(&self, seq: u64, until: u64) -> Option<Vec<Arc<Frame>>> {
+        let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let frames: Vec<_> = recent
+            .iter()
+            .filter(|f| f.seq > seq && f.seq <= until)
+            .cloned()
+            .collect();
+        let complete =
+            frames.len() as u64 == until - seq && frames.iter().all(|f| f.patch.is_some());
+        complete.then_some(frames)
+    }
+}
+
 /// The views' channels.
 #[derive(Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<String, watch::Sender<Arc<Frame>>>>,
+    channels: Mutex<HashMap<String, Arc<Channel>>>,
     pub stats: StreamStats,
 }
 
+/// A session's subscription: the latest-frame watch and the view's ring.
+pub struct Subscription {
+    frames: watch::Receiver<Arc<Frame>>,
+    channel: Arc<Channel>,
+}
+
 impl Hub {
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<Arc<Frame>>>> {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Channel>>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Subscribes to a view's stream, creating it with `first` when it does
     /// not exist yet.
-    pub fn subscribe(
-        &self,
-        key: &str,
-        first: impl FnOnce() -> Frame,
-    ) -> watch::Receiver<Arc<Frame>> {
+    pub fn subscribe(&self, key: &str, first: impl FnOnce() -> Frame) -> Subscription {
         let mut channels = self.channels();
-        match channels.get(key) {
-            Some(sender) => sender.subscribe(),
-            None => {
-                let (sender, receiver) = watch::channel(Arc::new(first()));
-                channels.insert(key.to_string(), sender);
-                receiver
-            }
+        let channel = channels
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                Arc::new(Channel {
+                    sender: watch::channel(Arc::new(first())).0,
+                    recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+                })
+            })
+            .clone();
+        Subscription {
+            frames: channel.sender.subscribe(),
+            channel,
         }
     }
 
@@ -120,21 +156,31 @@ impl Hub {
     pub fn current(&self) -> Vec<(String, Arc<Frame>)> {
         self.channels()
             .iter()
-            .map(|(key, sender)| (key.clone(), sender.borrow().clone()))
+            .map(|(key, channel)| (key.clone(), channel.sender.borrow().clone()))
             .collect()
     }
 
     /// Publishes a view's next frame to all its sessions.
     pub fn publish(&self, key: &str, frame: Frame) {
-        if let Some(sender) = self.channels().get(key) {
-            sender.send_replace(Arc::new(frame));
+        let Some(channel) = self.channels().get(key).cloned() else {
+            return;
+        };
+        let frame = Arc::new(frame);
+        {
+            let mut recent = channel.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if recent.len() == RECENT {
+                recent.pop_front();
+            }
+            recent.push_back(frame.clone());
         }
+        channel.sender.send_replace(frame);
     }
 
     /// Drops the streams nobody watches, except those in `keep`.
     pub fn retain_watched(&self, keep: &[&str]) {
-        self.channels()
-            .retain(|key, sender| sender.receiver_count() > 0 || keep.contains(&key.as_str()));
+        self.channels().retain(|key, channel| {
+            channel.sender.receiver_count() > 0 || keep.contains(&key.as_str())
+        });
     }
 }
 
@@ -151,13 +197,13 @@ pub enum End {
 /// answering, or the server shuts down.
 pub async fn serve_session(
     mut socket: WebSocket,
-    mut frames: watch::Receiver<Arc<Frame>>,
+    mut subscription: Subscription,
     hub: Arc<Hub>,
     limits: SessionLimits,
     shutdown: Shutdown,
 ) -> End {
     hub.stats.sessions.fetch_add(1, Ordering::Relaxed);
-    let end = session_loop(&mut socket, &mut frames, &hub, limits, shutdown).await;
+    let end = session_loop(&mut socket, &mut subscription, &hub, limits, shutdown).await;
     hub.stats.sessions.fetch_sub(1, Ordering::Relaxed);
     match end {
         End::Slow => {
@@ -173,11 +219,12 @@ pub async fn serve_session(
 
 async fn session_loop(
     socket: &mut WebSocket,
-    frames: &mut watch::Receiver<Arc<Frame>>,
+    subscription: &mut Subscription,
     hub: &Hub,
     limits: SessionLimits,
     shutdown: Shutdown,
 ) -> End {
+    let Subscription { frames, channel } = subscription;
     let first = frames.borrow_and_update().clone();
     let mut last_seq = first.seq;
     if !send(socket, first.snapshot(), limits, hub).await {
@@ -195,15 +242,19 @@ async fn session_loop(
                     return End::ShuttingDown;
                 }
                 let frame = frames.borrow_and_update().clone();
-                let bytes = match &frame.patch {
-                    Some(patch) if frame.seq == last_seq + 1 => patch.clone(),
-                    _ => {
-                        hub.stats.resyncs.fetch_add(1, Ordering::Relaxed);
-                        frame.snapshot()
-                    }
+                let batch: Vec<Utf8Bytes> = match &frame.patch {
+                    Some(patch) if frame.seq == last_seq + 1 => vec![patch.clone()],
+                    _ => match channel.since(last_seq, frame.seq) {
+                        // Behind by a few frames: the missed patches, shared bytes.
+                        Some(missed) => missed.iter().filter_map(|f| f.patch.clone()).collect(),
+                        None => {
+                            hub.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+                            vec![frame.snapshot()]
+                        }
+                    },
                 };
                 last_seq = frame.seq;
-                if !send(socket, bytes, limits, hub).await {
+                if !send_all(socket, batch, limits, hub).await {
                     return End::Slow;
                 }
             }
@@ -229,9 +280,29 @@ async fn session_loop(
 }
 
 async fn send(socket: &mut WebSocket, bytes: Utf8Bytes, limits: SessionLimits, hub: &Hub) -> bool {
-    let sent = send_message(socket, Message::Text(bytes), limits).await;
+    send_all(socket, vec![bytes], limits, hub).await
+}
+
+/// Writes several messages, then flushes once, within the drain bound.
+async fn send_all(
+    socket: &mut WebSocket,
+    batch: Vec<Utf8Bytes>,
+    limits: SessionLimits,
+    hub: &Hub,
+) -> bool {
+    let count = batch.len() as u64;
+    let write = async {
+        for bytes in batch {
+            socket.feed(Message::Text(bytes)).await?;
+        }
+        socket.flush().await
+    };
+    let sent = matches!(
+        tokio::time::timeout(limits.drain_timeout, write).await,
+        Ok(Ok(()))
+    );
     if sent {
-        hub.stats.messages_sent.fetch_add(1, Ordering::Relaxed);
+        hub.stats.messages_sent.fetch_add(count, Ordering::Relaxed);
     }
     sent
 }

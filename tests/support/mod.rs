@@ -129,11 +129,13 @@ pub fn assert_subset(actual: &Value, expected: &Value, path: &str) {
 /// The `wallboard` binary of this build, built first if it is missing.
 pub fn wallboard_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    // target/<profile>/deps/<test> → target/<profile>/wallboard
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
+    // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
+    let dir = exe.parent().expect("target dir");
+    let dir = if dir.ends_with("deps") {
+        dir.parent().expect("target dir")
+    } else {
+        dir
+    };
     let binary = dir.join("wallboard");
     if !binary.exists() {
         let status = Command::new(env!("CARGO"))
@@ -200,6 +202,12 @@ impl BinaryServer {
                 return server;
             }
         }
+    }
+}
+
+impl BinaryServer {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

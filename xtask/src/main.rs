@@ -213,6 +213,10 @@ fn bench(extra: &[String]) -> Result {
             "wallboard-tests",
             "--bin",
             "wallboard-bench",
+            "-p",
+            "wallboard",
+            "--bin",
+            "wallboard",
         ]),
     )?;
     let out_dir = root().join("target/bench");

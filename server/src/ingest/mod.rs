@@ -34,6 +34,8 @@ pub struct Ingest {
     core: Arc<Mutex<Core>>,
     clock: Clock,
     max_future_skew: SignedDuration,
+    /// Events older than this are rejected (the id retention).
+    max_age: SignedDuration,
 }
 
 /// What happened to a batch: the `POST /api/v1/events` response body.
@@ -62,6 +64,7 @@ impl Ingest {
             core: Arc::new(Mutex::new(core)),
             clock,
             max_future_skew: config.max_future_skew,
+            max_age: config.dedupe_retention,
         }
     }
 
@@ -82,6 +85,9 @@ impl Ingest {
     pub fn submit(&self, items: Vec<Result<Event, String>>) -> Outcome {
         let now = self.clock.now();
         let latest = now.checked_add(self.max_future_skew).unwrap_or(now);
+        // Nothing older than the id retention can matter to a window, and
+        // booking agent time from the distant past would cost a bucket per day.
+        let earliest = now.checked_sub(self.max_age).unwrap_or(Timestamp::MIN);
         let mut outcome = Outcome::default();
         let mut core = self.lock();
         let core = &mut *core;
@@ -90,6 +96,10 @@ impl Ingest {
                 Ok(event) if event.ts > latest => Err(format!(
                     "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
                     event.ts, self.max_future_skew
+                )),
+                Ok(event) if event.ts < earliest => Err(format!(
+                    "`ts` {} is too old: more than {:#} before the server's clock ({now})",
+                    event.ts, self.max_age
                 )),
                 other => other,
             };
