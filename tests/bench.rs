@@ -96,6 +96,10 @@ fn main() {
         .nth(1)
         .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| vec![1_000, 10_000]);
+    let view = std::env::args()
+        .skip_while(|a| a != "--view")
+        .nth(1)
+        .unwrap_or_else(|| "floor".into());
     let mut fanout_rows = Vec::new();
     for viewers in viewer_counts {
         let server = wallboard_tests::BinaryServer::start(
@@ -103,9 +107,9 @@ fn main() {
             &[("RUST_LOG", "warn,wallboard=info")],
         );
         let pid = server.pid();
-        let r = runtime.block_on(fanout::run(&server.url, pid, viewers, 20));
+        let r = runtime.block_on(fanout::run(&server.url, pid, &view, viewers, 20));
         println!(
-            "fan-out, {} viewers ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer",
+            "fan-out, {} viewers of view {view} ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer",
             r.viewers,
             r.connected,
             r.connect_seconds,
@@ -158,7 +162,7 @@ fn main() {
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, floor view; the load client in another process on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (includes up to one tick), 20 rounds per size.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client in another process on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (includes up to one tick), 20 rounds per size.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len()
     );
     std::fs::create_dir_all(&out).expect("create the report directory");

@@ -40,8 +40,7 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-pub async fn run(url: &str, pid: u32, viewers: usize, rounds: usize) -> FanoutResult {
-    let view = std::env::var("BENCH_VIEW").unwrap_or_else(|_| "floor".into());
+pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize) -> FanoutResult {
     let ws_url = format!("{}/ws?view={view}", url.replacen("http://", "ws://", 1));
     let rss_idle_kb = rss_kb(pid);
     // Every viewer reports, per round, when it saw that round's marker.

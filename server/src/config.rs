@@ -215,28 +215,25 @@ impl Config {
             }
         };
 
-        let tick = match &file.tick {
-            Some(text) => parse_duration("tick", text)?,
-            None => SignedDuration::from_millis(100),
-        };
-        if tick < SignedDuration::from_millis(10) || tick > SignedDuration::from_secs(10) {
-            return Err(format!("`tick`: {tick:#} is outside 10ms..10s"));
-        }
-
-        let bounded =
-            |key: &str, text: &Option<String>, default: i64| -> Result<SignedDuration, String> {
-                let value = match text {
-                    Some(text) => parse_duration(key, text)?,
-                    None => SignedDuration::from_secs(default),
-                };
-                if value < SignedDuration::from_millis(100) || value > SignedDuration::from_mins(10)
-                {
-                    return Err(format!("`{key}`: {value:#} is outside 100ms..10m"));
-                }
-                Ok(value)
-            };
-        let ws_drain_timeout = bounded("ws_drain_timeout", &file.ws_drain_timeout, 10)?;
-        let ws_ping_interval = bounded("ws_ping_interval", &file.ws_ping_interval, 15)?;
+        let tick = duration_within(
+            "tick",
+            &file.tick,
+            SignedDuration::from_millis(100),
+            SignedDuration::from_millis(10)..=SignedDuration::from_secs(10),
+        )?;
+        let ws_limits = SignedDuration::from_millis(100)..=SignedDuration::from_mins(10);
+        let ws_drain_timeout = duration_within(
+            "ws_drain_timeout",
+            &file.ws_drain_timeout,
+            SignedDuration::from_secs(10),
+            ws_limits.clone(),
+        )?;
+        let ws_ping_interval = duration_within(
+            "ws_ping_interval",
+            &file.ws_ping_interval,
+            SignedDuration::from_secs(15),
+            ws_limits,
+        )?;
 
         let warn_band = file.warn_band.unwrap_or(0.05);
         if !(0.0..1.0).contains(&warn_band) {
@@ -352,6 +349,27 @@ fn parse_duration(key: &str, text: &str) -> Result<SignedDuration, String> {
     text.parse::<SignedDuration>().map_err(|e| {
         format!("`{key}`: {text:?} is not a duration like \"100ms\", \"2h\" or \"1h 30m\" ({e})")
     })
+}
+
+/// An optional duration key: `default` when absent, and within `range`.
+fn duration_within(
+    key: &str,
+    text: &Option<String>,
+    default: SignedDuration,
+    range: std::ops::RangeInclusive<SignedDuration>,
+) -> Result<SignedDuration, String> {
+    let value = match text {
+        Some(text) => parse_duration(key, text)?,
+        None => default,
+    };
+    if !range.contains(&value) {
+        return Err(format!(
+            "`{key}`: {value:#} is outside {:#}..{:#}",
+            range.start(),
+            range.end()
+        ));
+    }
+    Ok(value)
 }
 
 fn seconds(key: &str, value: f64) -> Result<SignedDuration, String> {

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use wallboard_protocol::StreamMessage;
 use wallboard_protocol::stream::merge_diff;
+use wallboard_protocol::{Board, StreamMessage};
 
 use crate::ingest::Ingest;
 use crate::kpi;
@@ -33,11 +33,13 @@ pub fn first_frame(ingest: &Ingest, view: &View) -> Frame {
 
 /// A view's board now, as JSON (what `GET /api/v1/board` returns).
 pub fn view_value(ingest: &Ingest, view: &View) -> Value {
-    let floor = {
-        let core = ingest.lock();
-        kpi::board(&core.aggregator, ingest.clock().now(), core.seq)
-    };
-    serde_json::to_value(view.apply(&floor)).unwrap_or(Value::Null)
+    serde_json::to_value(view.apply(&floor_board(ingest))).unwrap_or(Value::Null)
+}
+
+/// The whole board now; the core lock is held only while computing it.
+fn floor_board(ingest: &Ingest) -> Board {
+    let core = ingest.lock();
+    kpi::board(&core.aggregator, ingest.clock().now(), core.seq)
 }
 
 /// Runs the tick until shutdown.
@@ -61,10 +63,7 @@ pub fn step(ingest: &Ingest, hub: &Hub) {
     if streams.is_empty() {
         return;
     }
-    let floor = {
-        let core = ingest.lock();
-        kpi::board(&core.aggregator, ingest.clock().now(), core.seq)
-    };
+    let floor = floor_board(ingest);
     for (key, current) in streams {
         let Some(view) = View::from_key(&key) else {
             continue;
