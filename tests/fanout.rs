@@ -7,11 +7,49 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// The load client is lean so that it is not what the numbers measure: a
+/// raw TCP socket per viewer after a plain RFC 6455 handshake, looking for
+/// each round's marker in the bytes as they arrive (server frames are not
+/// masked, so a patch's JSON is in the stream verbatim) — no frame parsing,
+/// no UTF-8 check, no allocation per message. It sends an unsolicited pong
+/// (a heartbeat, RFC 6455 §5.5.3) now and then so the server keeps it.
+const PONG: [u8; 6] = [0x8A, 0x80, 0x12, 0x34, 0x56, 0x78];
+const PONG_EVERY: Duration = Duration::from_secs(10);
+/// Longer than any marker.
+const KEEP: usize = 32;
+
+/// Connects and upgrades; the socket then carries WebSocket frames.
+async fn lean_connect(addr: &str, path: &str) -> std::io::Result<TcpStream> {
+    let mut socket = TcpStream::connect(addr).await?;
+    socket.set_nodelay(true)?;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: d2FsbGJvYXJkLWJlbmNoLQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(request.as_bytes()).await?;
+    // Read the response head byte by byte: the snapshot may follow it at
+    // once, and it must stay in the socket for the reader.
+    let mut head = Vec::with_capacity(256);
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8];
+        if socket.read(&mut byte).await? == 0 || head.len() > 4096 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        head.push(byte[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 101") {
+        return Err(std::io::Error::other("upgrade refused"));
+    }
+    Ok(socket)
+}
+
+fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
 
 pub struct FanoutResult {
     pub viewers: usize,
@@ -41,7 +79,8 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize) -> FanoutResult {
-    let ws_url = format!("{}/ws?view={view}", url.replacen("http://", "ws://", 1));
+    let addr = url.trim_start_matches("http://").to_string();
+    let path = format!("/ws?view={view}");
     let rss_idle_kb = rss_kb(pid);
     // Every viewer reports, per round, when it saw that round's marker.
     let seen: Arc<Vec<AtomicU64>> =
@@ -53,9 +92,24 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
     let markers: Arc<Vec<String>> =
         Arc::new((0..rounds).map(|k| format!("\"bench-{k}\"")).collect());
     let mut tasks = Vec::with_capacity(viewers);
+    // A few viewers first, for the RSS baseline: the memory of the views'
+    // frames, the runtimes' threads and their allocator arenas is not a
+    // per-viewer cost.
+    let base_viewers = (viewers / 100).max(1);
+    let mut rss_base_kb = rss_idle_kb;
     for v in 0..viewers {
-        let (ws_url, seen, gate, connected) = (
-            ws_url.clone(),
+        if v == base_viewers {
+            while (connected.load(Ordering::Relaxed) as usize) < base_viewers
+                && started.elapsed() < Duration::from_secs(30)
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            rss_base_kb = rss_kb(pid);
+        }
+        let (addr, path, seen, gate, connected) = (
+            addr.clone(),
+            path.clone(),
             seen.clone(),
             gate.clone(),
             connected.clone(),
@@ -63,30 +117,42 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
         let markers = markers.clone();
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            let config = WebSocketConfig::default()
-                .read_buffer_size(4096)
-                .write_buffer_size(4096);
-            let Ok((mut socket, _)) =
-                tokio_tungstenite::connect_async_with_config(ws_url, Some(config), true).await
-            else {
+            let Ok(mut socket) = lean_connect(&addr, &path).await else {
                 return;
             };
             drop(permit);
             connected.fetch_add(1, Ordering::Relaxed);
             let mut next_round = 0;
-            while let Some(Ok(message)) = socket.next().await {
-                let Message::Text(text) = message else {
-                    continue;
+            let mut buf = vec![0u8; 8192];
+            // Bytes kept from the last read, so a marker split between
+            // two reads is still found.
+            let mut kept = 0;
+            let mut pong_due = Instant::now() + PONG_EVERY;
+            loop {
+                // Heartbeat patches come every second, so reads never stop.
+                let Ok(n) = socket.read(&mut buf[kept..]).await else {
+                    return;
                 };
-                // The marker of round k is the queue "bench-k" appearing.
-                while next_round < rounds && text.as_str().contains(markers[next_round].as_str()) {
-                    let at = epoch.elapsed().as_micros() as u64;
+                if n == 0 {
+                    return;
+                }
+                let at = epoch.elapsed().as_micros() as u64;
+                let end = kept + n;
+                while next_round < rounds && memmem(&buf[..end], markers[next_round].as_bytes()) {
                     seen[v * rounds + next_round].store(at.max(1), Ordering::Relaxed);
                     next_round += 1;
                 }
-                if next_round == rounds {
-                    break;
+                kept = end.min(KEEP);
+                buf.copy_within(end - kept..end, 0);
+                if Instant::now() >= pong_due {
+                    if socket.write_all(&PONG).await.is_err() {
+                        return;
+                    }
+                    pong_due = Instant::now() + PONG_EVERY;
                 }
+                // Having seen every round, it keeps reading until the run
+                // ends: closing now would load the server during the last
+                // round.
             }
         }));
     }
@@ -135,6 +201,23 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
             }
         }
     }
+    if std::env::var_os("FANOUT_ROUNDS").is_some() {
+        for (round, sent) in sent_at.iter().enumerate() {
+            let mut at: Vec<u64> = (0..viewers)
+                .map(|v| seen[v * rounds + round].load(Ordering::Relaxed))
+                .filter(|&a| a > 0)
+                .collect();
+            at.sort();
+            if let (Some(first), Some(last)) = (at.first(), at.last()) {
+                eprintln!(
+                    "round {round}: first {:.1} ms, median {:.1} ms, last {:.1} ms after the POST",
+                    (first - sent) as f64 / 1e3,
+                    (at[at.len() / 2] - sent) as f64 / 1e3,
+                    (last - sent) as f64 / 1e3
+                );
+            }
+        }
+    }
     for task in tasks {
         task.abort();
     }
@@ -155,8 +238,8 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
         max_ms: latencies.last().copied().unwrap_or(f64::NAN),
         missed,
         rss_idle_kb,
-        rss_per_viewer_bytes: (rss_connected.saturating_sub(rss_idle_kb) as f64 * 1024.0)
-            / connected.max(1) as f64,
+        rss_per_viewer_bytes: (rss_connected.saturating_sub(rss_base_kb) as f64 * 1024.0)
+            / connected.saturating_sub(base_viewers).max(1) as f64,
         connect_seconds,
     }
 }

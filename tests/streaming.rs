@@ -313,3 +313,37 @@ async fn shutdown_tells_viewers_the_server_is_going_away() {
         other => panic!("expected a going-away close, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn a_large_snapshot_arrives_whole() {
+    // 300 agents make a snapshot of tens of KB: it goes out as a
+    // fragmented message, which the client must see as one board.
+    let s = server("").await;
+    let agents: Vec<Value> = (0..300)
+        .map(|i| agent(&format!("agent-{i:03}"), "billing"))
+        .collect();
+    post(&s, json!(agents)).await;
+    let board = without_nulls(s.get("/api/v1/board?view=floor").await.body);
+    assert!(
+        board.to_string().len() > 4 * 4096,
+        "large enough to fragment"
+    );
+    let viewer = Viewer::connect(&s.url, "view=floor").await;
+    assert_eq!(viewer.client.board(), Some(&board));
+    assert_eq!(board["agents"].as_object().unwrap().len(), 300);
+}
+
+#[tokio::test]
+async fn ws_without_a_websocket_handshake_is_a_clear_error() {
+    let s = server("").await;
+    let reply = s.get("/ws?view=floor").await;
+    assert_eq!(reply.status, 426, "{}", reply.body);
+    assert!(
+        reply.body["error"].as_str().unwrap().contains("WebSocket"),
+        "{}",
+        reply.body
+    );
+    // The view is checked first: a bad one is a 400 either way.
+    let reply = s.get("/ws?view=nope").await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+}

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::config::Config;
 use crate::error::ApiError;
@@ -20,6 +20,7 @@ use crate::ingest::{self, Ingest};
 use crate::shutdown::Shutdown;
 use crate::stream::{self, Hub, SessionLimits};
 use crate::tick;
+use crate::upgrade::Handshake;
 use crate::views::View;
 
 /// What every handler can reach. Cheap to clone.
@@ -31,12 +32,15 @@ pub struct App {
     pub ready: Arc<AtomicBool>,
     pub hub: Arc<Hub>,
     pub shutdown: Shutdown,
+    /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
+    pub viewers: tokio::runtime::Handle,
 }
 
 /// Socket buffers of a viewer's WebSocket: frames are small, and at tens of
 /// thousands of viewers tungstenite's default 128 KiB read buffer alone
-/// would cost gigabytes.
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// would cost gigabytes. Viewers send only pongs and closes, so the read
+/// buffer is tiny (tungstenite also zeroes it on every read attempt).
+const WS_READ_BUFFER: usize = 512;
 const WS_WRITE_BUFFER: usize = 4 * 1024;
 /// Viewers only send pongs and closes; anything bigger is refused.
 const WS_MAX_INCOMING: usize = 4 * 1024;
@@ -89,9 +93,10 @@ async fn get_board(
 async fn ws(
     State(app): State<App>,
     Query(params): Query<ViewParams>,
-    upgrade: WebSocketUpgrade,
+    mut request: Request,
 ) -> Result<Response, ApiError> {
     let view = params.view()?;
+    let handshake = Handshake::check(&mut request)?;
     let frames = app
         .hub
         .subscribe(&view.key(), || tick::first_frame(&app.ingest, &view));
@@ -99,12 +104,14 @@ async fn ws(
         drain_timeout: app.config.ws_drain_timeout.unsigned_abs(),
         ping_interval: app.config.ws_ping_interval.unsigned_abs(),
     };
-    Ok(upgrade
+    let config = WebSocketConfig::default()
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
-        .max_message_size(WS_MAX_INCOMING)
-        .max_frame_size(WS_MAX_INCOMING)
-        .on_upgrade(move |socket| async move {
+        .max_message_size(Some(WS_MAX_INCOMING))
+        .max_frame_size(Some(WS_MAX_INCOMING));
+    let viewers = app.viewers.clone();
+    Ok(
+        handshake.response(&viewers, config, move |socket| async move {
             stream::serve_session(
                 socket,
                 frames,
@@ -113,7 +120,8 @@ async fn ws(
                 app.shutdown.clone(),
             )
             .await;
-        }))
+        }),
+    )
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -16,6 +16,7 @@ pub mod shutdown;
 pub mod simulator;
 pub mod stream;
 pub mod tick;
+pub mod upgrade;
 pub mod views;
 
 use std::net::SocketAddr;
@@ -53,6 +54,18 @@ pub struct Server {
     trigger: Trigger,
     tasks: Vec<JoinHandle<()>>,
     simulator: Option<std::thread::JoinHandle<()>>,
+    viewers: Option<tokio::runtime::Runtime>,
+}
+
+/// Viewers' sessions run on a runtime of their own, so that fanning a
+/// patch out to ten thousand of them never queues the tick, ingest or a
+/// handshake behind them: the OS shares the cores between the two
+/// runtimes' threads, and a waking ingest or tick thread gets one at once.
+fn viewers_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name("viewers")
+        .enable_all()
+        .build()
 }
 
 /// Starts serving on `listener`, with the simulator when asked.
@@ -62,7 +75,9 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let ingest = Ingest::new(config.clone(), options.clock);
     let (trigger, shutdown) = shutdown::channel();
     let hub = Arc::new(stream::Hub::default());
+    let viewers = viewers_runtime()?;
     let app = App {
+        viewers: viewers.handle().clone(),
         config: config.clone(),
         ingest: ingest.clone(),
         ready: Arc::new(AtomicBool::new(false)),
@@ -124,7 +139,17 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         trigger,
         tasks,
         simulator,
+        viewers: Some(viewers),
     })
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.trigger.fire();
+        if let Some(viewers) = self.viewers.take() {
+            viewers.shutdown_background();
+        }
+    }
 }
 
 impl Server {
@@ -136,6 +161,14 @@ impl Server {
         }
         if let Some(sim) = self.simulator.take() {
             let _ = tokio::task::spawn_blocking(move || sim.join()).await;
+        }
+        // Sessions send their "going away" close on the signal; give them
+        // a moment to, then end whatever is left.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.app.hub.stats.sessions.load(Ordering::Relaxed) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

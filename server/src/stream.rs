@@ -18,19 +18,27 @@
 //!   "going away" close so clients reconnect to the restarted server.
 //!
 //! Per-session memory stays small: no copy of the board, one `Arc<Frame>`,
-//! and socket buffers sized for small frames (set by the router).
+//! and socket buffers sized for small frames (set by the router). Messages
+//! longer than [`FRAGMENT`] (snapshots) go out as a fragmented message, so
+//! the write buffer never holds more than a fragment or two — tungstenite
+//! keeps the capacity of the largest frame it ever buffered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, close_code};
-use futures_util::SinkExt;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_tungstenite::tungstenite::protocol::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame};
 
 use crate::shutdown::Shutdown;
+use crate::upgrade::Socket;
 
 /// One step of a view's stream.
 pub struct Frame {
@@ -193,10 +201,30 @@ pub enum End {
     ShuttingDown,
 }
 
+/// Messages longer than this go out in fragments of this size.
+pub const FRAGMENT: usize = 4 * 1024;
+
+/// One message as the frames to write: itself, or — when longer than
+/// [`FRAGMENT`] — a fragmented text message over slices of the same bytes.
+fn frames_of(text: &Utf8Bytes) -> Vec<Message> {
+    if text.len() <= FRAGMENT {
+        return vec![Message::Text(text.clone())];
+    }
+    let bytes = Bytes::from(text.clone());
+    let count = bytes.len().div_ceil(FRAGMENT);
+    (0..count)
+        .map(|i| {
+            let part = bytes.slice(i * FRAGMENT..((i + 1) * FRAGMENT).min(bytes.len()));
+            let opcode = if i == 0 { Data::Text } else { Data::Continue };
+            Message::Frame(WsFrame::message(part, OpCode::Data(opcode), i + 1 == count))
+        })
+        .collect()
+}
+
 /// Serves one viewer until it leaves, falls behind for too long, stops
 /// answering, or the server shuts down.
 pub async fn serve_session(
-    mut socket: WebSocket,
+    mut socket: Socket,
     mut subscription: Subscription,
     hub: Arc<Hub>,
     limits: SessionLimits,
@@ -218,7 +246,7 @@ pub async fn serve_session(
 }
 
 async fn session_loop(
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     subscription: &mut Subscription,
     hub: &Hub,
     limits: SessionLimits,
@@ -227,7 +255,7 @@ async fn session_loop(
     let Subscription { frames, channel } = subscription;
     let first = frames.borrow_and_update().clone();
     let mut last_seq = first.seq;
-    if !send(socket, first.snapshot(), limits, hub).await {
+    if !send_all(socket, vec![first.snapshot()], limits, hub).await {
         return End::Slow;
     }
     let mut ping = tokio::time::interval(limits.ping_interval);
@@ -258,42 +286,40 @@ async fn session_loop(
                     return End::Slow;
                 }
             }
-            incoming = socket.recv() => match incoming {
+            incoming = socket.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return End::ClientClosed,
                 Some(Ok(_)) => heard = Instant::now(),
             },
             _ = ping.tick() => {
                 if heard.elapsed() > limits.ping_interval * 3 {
-                    close(socket, close_code::POLICY, "no answer to pings").await;
+                    close(socket, CloseCode::Policy, "no answer to pings").await;
                     return End::Dead;
                 }
-                if !send_message(socket, Message::Ping(Default::default()), limits).await {
+                if !send_message(socket, Message::Ping(Bytes::new()), limits).await {
                     return End::Slow;
                 }
             }
             _ = &mut stop => {
-                close(socket, close_code::AWAY, "server going away").await;
+                close(socket, CloseCode::Away, "server going away").await;
                 return End::ShuttingDown;
             }
         }
     }
 }
 
-async fn send(socket: &mut WebSocket, bytes: Utf8Bytes, limits: SessionLimits, hub: &Hub) -> bool {
-    send_all(socket, vec![bytes], limits, hub).await
-}
-
 /// Writes several messages, then flushes once, within the drain bound.
 async fn send_all(
-    socket: &mut WebSocket,
+    socket: &mut Socket,
     batch: Vec<Utf8Bytes>,
     limits: SessionLimits,
     hub: &Hub,
 ) -> bool {
     let count = batch.len() as u64;
     let write = async {
-        for bytes in batch {
-            socket.feed(Message::Text(bytes)).await?;
+        for text in &batch {
+            for frame in frames_of(text) {
+                socket.feed(frame).await?;
+            }
         }
         socket.flush().await
     };
@@ -307,7 +333,7 @@ async fn send_all(
     sent
 }
 
-async fn send_message(socket: &mut WebSocket, message: Message, limits: SessionLimits) -> bool {
+async fn send_message(socket: &mut Socket, message: Message, limits: SessionLimits) -> bool {
     matches!(
         tokio::time::timeout(limits.drain_timeout, socket.send(message)).await,
         Ok(Ok(()))
@@ -315,10 +341,68 @@ async fn send_message(socket: &mut WebSocket, message: Message, limits: SessionL
 }
 
 /// Best effort: a close frame, not waiting long for a peer that does not read.
-async fn close(socket: &mut WebSocket, code: u16, reason: &'static str) {
+async fn close(socket: &mut Socket, code: CloseCode, reason: &'static str) {
     let frame = Message::Close(Some(CloseFrame {
         code,
         reason: Utf8Bytes::from_static(reason),
     }));
     let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(frame)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn payloads(messages: &[Message]) -> (Vec<(bool, bool)>, String) {
+        let mut flags = Vec::new();
+        let mut text = Vec::new();
+        for m in messages {
+            match m {
+                Message::Text(t) => {
+                    flags.push((true, true));
+                    text.extend_from_slice(t.as_bytes());
+                }
+                Message::Frame(f) => {
+                    let continues = matches!(f.header().opcode, OpCode::Data(Data::Continue));
+                    flags.push((continues, f.header().is_final));
+                    text.extend_from_slice(f.payload());
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (flags, String::from_utf8(text).unwrap())
+    }
+
+    #[test]
+    fn short_messages_go_whole() {
+        let (flags, text) = payloads(&frames_of(&Utf8Bytes::from("{\"seq\":1}")));
+        assert_eq!(flags, [(true, true)]);
+        assert_eq!(text, "{\"seq\":1}");
+    }
+
+    #[test]
+    fn long_messages_are_fragmented_and_reassemble() {
+        // Multi-byte characters across fragment boundaries are fine: only
+        // the whole message must be UTF-8.
+        let long: String = "排队中 waiting ".repeat(1000);
+        let frames = frames_of(&Utf8Bytes::from(long.clone()));
+        let (flags, text) = payloads(&frames);
+        assert_eq!(frames.len(), long.len().div_ceil(FRAGMENT));
+        assert_eq!(
+            flags.first(),
+            Some(&(false, false)),
+            "first: text, not final"
+        );
+        assert!(
+            flags[1..flags.len() - 1]
+                .iter()
+                .all(|f| *f == (true, false))
+        );
+        assert_eq!(
+            flags.last(),
+            Some(&(true, true)),
+            "last: continuation, final"
+        );
+        assert_eq!(text, long);
+    }
 }

@@ -1,15 +1,21 @@
-//! The tick: once per `tick` (default 100 ms) compute the floor board once,
-//! cut each watched view from it, diff it against the view's last frame,
-//! serialize the patch once, and hand the bytes to the stream. Nothing
-//! changed → nothing sent, except a heartbeat patch (`generated_at`) once a
-//! second so screens can show how fresh they are.
+//! The tick: compute the floor board once, cut each watched view from it,
+//! diff it against the view's last frame, serialize the patch once, and
+//! hand the bytes to the stream. Nothing changed → nothing sent, except a
+//! heartbeat patch (`generated_at`) once a second so screens can show how
+//! fresh they are.
 //!
-//! Cost per tick does not depend on the number of viewers: one board, one
+//! Changes are coalesced on the tick (default 100 ms) with a leading edge:
+//! the first change after a quiet tick goes out at once, the ones that
+//! follow within the tick go out together at its end. So a step runs at
+//! most once per tick for events, plus once per whole second.
+//!
+//! Cost per step does not depend on the number of viewers: one board, one
 //! diff and one serialization per view.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use serde_json::{Value, json};
 use wallboard_protocol::stream::merge_diff;
 use wallboard_protocol::{Board, StreamMessage};
@@ -37,22 +43,53 @@ pub fn view_value(ingest: &Ingest, view: &View) -> Value {
 }
 
 /// The whole board now; the core lock is held only while computing it.
+///
+/// Figures that move with the clock alone (agents' running time in
+/// occupancy and utilisation, complaints falling due) are evaluated at the
+/// whole second, so they change once a second rather than every tick: a
+/// quiet floor costs viewers about one patch a second, not ten, while
+/// anything an event changes still goes out on the next tick.
 fn floor_board(ingest: &Ingest) -> Board {
+    let now = ingest.clock().now();
+    let second = Timestamp::from_second(now.as_second()).unwrap_or(now);
     let core = ingest.lock();
-    kpi::board(&core.aggregator, ingest.clock().now(), core.seq)
+    let mut board = kpi::board(&core.aggregator, second, core.seq);
+    board.generated_at = now;
+    board
 }
 
 /// Runs the tick until shutdown.
+///
+/// A step runs when a batch changed the state — at once if the last step
+/// is a tick or more ago (a quiet floor shows an event in a few ms), else
+/// at the end of that tick (under load, one step per tick) — and at a
+/// whole second, for the figures that move with the clock and heartbeats,
+/// unless a step ran in the last half second (then the clock-driven
+/// figures go out with the next event's patch, not in a message of their
+/// own: at ten thousand viewers every message counts).
 pub async fn run(ingest: Ingest, hub: Arc<Hub>, every: Duration, shutdown: Shutdown) {
-    let mut interval = tokio::time::interval(every);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stop = shutdown.wait();
     tokio::pin!(stop);
+    let mut last = tokio::time::Instant::now();
     loop {
+        let next_second = Duration::from_nanos(
+            1_000_000_000 - u64::from(ingest.clock().now().subsec_nanosecond().unsigned_abs()),
+        );
         tokio::select! {
-            _ = interval.tick() => step(&ingest, &hub),
+            _ = ingest.changed() => {
+                tokio::time::sleep_until(last + every).await;
+            }
+            _ = tokio::time::sleep(next_second) => {
+                // A step in the last half second already refreshed the
+                // clock-driven figures: ride along with the next one.
+                if last.elapsed() < HEARTBEAT / 2 {
+                    continue;
+                }
+            }
             _ = &mut stop => break,
         }
+        last = tokio::time::Instant::now();
+        step(&ingest, &hub);
     }
 }
 
@@ -75,7 +112,9 @@ pub fn step(ingest: &Ingest, hub: &Hub) {
         let generated_at = board["generated_at"].take();
         board["generated_at"] = current.board["generated_at"].clone();
         let diff = merge_diff(&current.board, &board);
-        if diff.is_none() && current.at.elapsed() < HEARTBEAT {
+        // Steps come at whole seconds; a frame from just after the last one
+        // must not push the heartbeat a whole second later.
+        if diff.is_none() && current.at.elapsed() < HEARTBEAT - HEARTBEAT / 10 {
             continue;
         }
         let mut patch = diff.unwrap_or_else(|| json!({}));

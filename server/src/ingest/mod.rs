@@ -36,6 +36,9 @@ pub struct Ingest {
     max_future_skew: SignedDuration,
     /// Events older than this are rejected (the id retention).
     max_age: SignedDuration,
+    /// Signalled after every batch that changed the state (the tick waits
+    /// on it).
+    changed: Arc<tokio::sync::Notify>,
 }
 
 /// What happened to a batch: the `POST /api/v1/events` response body.
@@ -65,7 +68,14 @@ impl Ingest {
             clock,
             max_future_skew: config.max_future_skew,
             max_age: config.dedupe_retention,
+            changed: Arc::new(tokio::sync::Notify::new()),
         }
+    }
+
+    /// Resolves after the next batch that changes the state (at once if
+    /// one did since the last call).
+    pub async fn changed(&self) {
+        self.changed.notified().await
     }
 
     pub fn clock(&self) -> Clock {
@@ -127,6 +137,7 @@ impl Ingest {
         }
         if outcome.accepted > 0 {
             core.seq += 1;
+            self.changed.notify_one();
         }
         outcome
     }
