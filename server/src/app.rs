@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -20,6 +20,7 @@ use crate::ingest::{self, Ingest};
 use crate::shutdown::Shutdown;
 use crate::stream::{self, Hub, SessionLimits};
 use crate::tick;
+use crate::ui;
 use crate::upgrade::Handshake;
 use crate::views::View;
 
@@ -70,15 +71,20 @@ pub fn router(app: App) -> Router {
         .fallback(not_found)
 }
 
-/// Until the wallboard UI is served here, point people at the data.
-async fn index() -> Json<serde_json::Value> {
+/// The wallboard UI; without a built UI, a pointer at the data.
+async fn index(headers: HeaderMap) -> Response {
+    if let Some(page) = ui::serve("/", &headers) {
+        return page;
+    }
     Json(json!({
         "name": "wallboard",
+        "ui": "not built into this binary: build it with `cargo xtask ui` (or `cargo xtask run`)",
         "board": "/api/v1/board",
         "events": "/api/v1/events",
         "health": "/healthz",
         "ready": "/readyz",
     }))
+    .into_response()
 }
 
 async fn get_board(
@@ -136,6 +142,12 @@ async fn readyz(State(app): State<App>) -> Response {
     }
 }
 
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint")
+/// UI files by name; anything else is a JSON 404.
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method == Method::GET
+        && let Some(file) = ui::serve(uri.path(), &headers)
+    {
+        return file;
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response()
 }

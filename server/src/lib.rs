@@ -16,6 +16,7 @@ pub mod shutdown;
 pub mod simulator;
 pub mod stream;
 pub mod tick;
+pub mod ui;
 pub mod upgrade;
 pub mod views;
 

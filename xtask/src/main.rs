@@ -4,7 +4,9 @@
 //! - `run`: builds the release server and starts it with the simulator at
 //!   http://localhost:8080 (extra arguments go to `wallboard`).
 //! - `test`: formatting, clippy (`-D warnings`), the protocol crate built
-//!   for wasm, and every test of the workspace; ends with one summary line.
+//!   for wasm, the UI, every test of the workspace, then the end-to-end
+//!   tests in headless Chromium; ends with one summary line.
+//! - `ui`: the UI alone, into `target/ui/` (the server embeds it).
 //! - `bench`: release build, then the benchmarks; numbers are printed and
 //!   written to `target/bench/`.
 
@@ -18,9 +20,10 @@ fn main() -> ExitCode {
         Some("run") => run(&args[1..]),
         Some("test") => test(),
         Some("bench") => bench(&args[1..]),
+        Some("ui") => build_ui(),
         _ => {
             eprintln!(
-                "usage: cargo xtask <command>\n\n  run [ARGS…]   build and start the wallboard with the simulator (http://localhost:8080)\n  test          fmt, clippy, wasm check and every test\n  bench         build release and run the benchmarks (report in target/bench/)"
+                "usage: cargo xtask <command>\n\n  run [ARGS…]   build and start the wallboard with the simulator (http://localhost:8080)\n  test          fmt, clippy, wasm check and every test\n  bench         build release and run the benchmarks (report in target/bench/)\n  ui            build the UI only (into target/ui/)"
             );
             return ExitCode::from(2);
         }
@@ -82,7 +85,140 @@ fn ensure_wasm_target() -> Result {
     }
 }
 
+/// Installs the npm tools (wasm-opt, playwright-core) when missing.
+fn ensure_npm_tools() -> Result {
+    let tools = root().join("xtask/tools");
+    if tools.join("node_modules/.bin/wasm-opt").exists()
+        && tools.join("node_modules/playwright-core").exists()
+    {
+        return Ok(());
+    }
+    if Command::new("npm").arg("--version").output().is_err() {
+        install_debian(&["nodejs", "npm"])?;
+    }
+    step(
+        "npm ci (wasm-opt, playwright-core)",
+        Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&tools),
+    )
+}
+
+/// `apt-get install` when running as root; otherwise a clear message.
+fn install_debian(packages: &[&str]) -> Result {
+    let root_user = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+    if !root_user || Command::new("apt-get").arg("--version").output().is_err() {
+        return Err(format!(
+            "missing system packages: install {} (e.g. `sudo apt-get install {}`)",
+            packages.join(", "),
+            packages.join(" ")
+        ));
+    }
+    step(
+        "apt-get update",
+        Command::new("apt-get").args(["update", "-qq"]),
+    )?;
+    step(
+        &format!("apt-get install {}", packages.join(" ")),
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+/// Builds the Leptos UI into `target/ui/`: wasm (release), wasm-bindgen
+/// (web target), wasm-opt, the static files, and gzip copies the server
+/// sends to browsers that accept them. The server embeds the folder.
+fn build_ui() -> Result {
+    ensure_wasm_target()?;
+    ensure_npm_tools()?;
+    step(
+        "build the UI (wasm, release)",
+        cargo().args([
+            "build",
+            "-p",
+            "wallboard-frontend",
+            "--lib",
+            "--target",
+            "wasm32-unknown-unknown",
+            "--profile",
+            "wasm-release",
+        ]),
+    )?;
+    let out = root().join("target/ui");
+    let staging = root().join("target/ui-staging");
+    let _ = std::fs::remove_dir_all(&staging);
+    std::fs::create_dir_all(&staging).map_err(|e| e.to_string())?;
+    let wasm = root().join("target/wasm32-unknown-unknown/wasm-release/wallboard_frontend.wasm");
+    eprintln!("\n==> wasm-bindgen");
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(&wasm)
+        .web(true)
+        .map_err(|e| format!("wasm-bindgen: {e}"))?
+        .out_name("wallboard")
+        .generate(&staging)
+        .map_err(|e| format!("wasm-bindgen: {e}"))?;
+    let bg = staging.join("wallboard_bg.wasm");
+    step(
+        "wasm-opt -Oz",
+        Command::new(root().join("xtask/tools/node_modules/.bin/wasm-opt"))
+            .arg("-Oz")
+            .args([
+                "--enable-bulk-memory",
+                "--enable-nontrapping-float-to-int",
+                "--enable-sign-ext",
+                "--enable-reference-types",
+                "--enable-multivalue",
+                "--enable-mutable-globals",
+            ])
+            .arg(&bg)
+            .arg("-o")
+            .arg(&bg),
+    )?;
+    for entry in std::fs::read_dir(root().join("frontend/static")).map_err(|e| e.to_string())? {
+        let path = entry.map_err(|e| e.to_string())?.path();
+        std::fs::copy(&path, staging.join(path.file_name().expect("a file")))
+            .map_err(|e| format!("copy {}: {e}", path.display()))?;
+    }
+    for name in [
+        "wallboard_bg.wasm",
+        "wallboard.js",
+        "style.css",
+        "index.html",
+        "boot.js",
+    ] {
+        let status = Command::new("gzip")
+            .args(["-9", "-k", "-f", "-n"])
+            .arg(staging.join(name))
+            .status()
+            .map_err(|e| format!("gzip: {e}"))?;
+        if !status.success() {
+            return Err(format!("gzip {name} failed"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::rename(&staging, &out).map_err(|e| e.to_string())?;
+    let size = |name: &str| {
+        std::fs::metadata(out.join(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "    UI in {}: wasm {} KB raw, {} KB gzipped; js {} KB",
+        out.display(),
+        size("wallboard_bg.wasm") / 1024,
+        size("wallboard_bg.wasm.gz") / 1024,
+        size("wallboard.js") / 1024
+    );
+    Ok(())
+}
+
 fn run(extra: &[String]) -> Result {
+    build_ui()?;
     step(
         "build the server (release)",
         cargo().args([
@@ -110,7 +246,7 @@ fn run(extra: &[String]) -> Result {
     }
     args.extend(extra.iter().cloned());
     eprintln!(
-        "\n==> starting the wallboard with the simulator\n    board:  http://localhost:8080/api/v1/board\n    events: POST http://localhost:8080/api/v1/events\n    stop with Ctrl-C\n"
+        "\n==> starting the wallboard with the simulator\n    wallboard: http://localhost:8080/  (TV: /?kiosk=1&rotate=20, agent strip: /?view=agent, 中文: /?lang=zh)\n    board:  http://localhost:8080/api/v1/board\n    events: POST http://localhost:8080/api/v1/events\n    stop with Ctrl-C\n"
     );
     let status = Command::new(&binary)
         .args(&args)
@@ -152,7 +288,11 @@ fn test() -> Result {
             "wasm32-unknown-unknown",
         ]),
     )?;
-    let (passed, failed) = cargo_test()?;
+    build_ui()?;
+    let (mut passed, mut failed) = cargo_test()?;
+    let (e2e_passed, e2e_failed) = browser_tests()?;
+    passed += e2e_passed;
+    failed += e2e_failed;
     eprintln!(
         "\nxtask test: every step passed in {:.0}s",
         started.elapsed().as_secs_f64()
@@ -191,6 +331,53 @@ fn cargo_test() -> Result<(u64, u64)> {
     if passed == 0 {
         return Err("cargo test ran no test".into());
     }
+    Ok((passed, failed))
+}
+
+/// The end-to-end tests in a real headless Chromium (Debian's, driven by
+/// playwright-core): installs what is missing, runs `node --test`, and
+/// returns its pass/fail counts. Screenshots land in `target/e2e/`.
+fn browser_tests() -> Result<(u64, u64)> {
+    let chromium = Path::new("/usr/bin/chromium");
+    let cjk_font = Path::new("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc");
+    if !chromium.exists() || !cjk_font.exists() {
+        install_debian(&["chromium", "fonts-wqy-microhei"])?;
+    }
+    ensure_npm_tools()?;
+    eprintln!("\n==> end-to-end tests in headless Chromium (node --test tests/e2e/)");
+    let mut child = Command::new("node")
+        .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
+        .arg(root().join("tests/e2e/wallboard.test.mjs"))
+        .env("WALLBOARD_BIN", root().join("target/debug/wallboard"))
+        .env("CHROMIUM", chromium)
+        .env("ARTIFACTS", root().join("target/e2e"))
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    let stdout = child.stdout.take().expect("piped");
+    let (mut passed, mut failed) = (0u64, 0u64);
+    use std::io::BufRead;
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(|l| l.ok())
+    {
+        println!("{line}");
+        if let Some(n) = line.strip_prefix("# pass ") {
+            passed = n.trim().parse().unwrap_or(0);
+        } else if let Some(n) = line.strip_prefix("# fail ") {
+            failed = n.trim().parse().unwrap_or(0);
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if !status.success() || failed > 0 {
+        println!("tests: {passed} passed, {failed} failed (end-to-end)");
+        return Err(format!("end-to-end tests failed ({status})"));
+    }
+    if passed == 0 {
+        return Err("the end-to-end tests ran no test".into());
+    }
+    eprintln!("    screenshots in {}", root().join("target/e2e").display());
     Ok((passed, failed))
 }
 

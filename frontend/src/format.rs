@@ -1,0 +1,45 @@
+//! How figures read on screen. The server computes every KPI; this only
+//! formats what it sent.
+
+use wallboard_protocol::KpiKey;
+
+/// A KPI value as shown on a tile: ratios as percent with one decimal,
+/// satisfaction in points, times as m:ss; "—" when there is none.
+pub fn kpi_value(key: KpiKey, value: Option<f64>) -> String {
+    let Some(v) = value.filter(|v| v.is_finite()) else {
+        return "—".into();
+    };
+    match key {
+        KpiKey::Satisfaction => format!("{v:.1}"),
+        KpiKey::AsaSeconds | KpiKey::AhtSeconds => duration(v),
+        _ => format!("{:.1}%", v * 100.0),
+    }
+}
+
+/// Seconds as `m:ss`, or `h:mm:ss` from an hour on.
+pub fn duration(seconds: f64) -> String {
+    let total = seconds.max(0.0).round() as u64;
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_read_as_on_the_floor() {
+        assert_eq!(kpi_value(KpiKey::AgentConnectRate, Some(0.8)), "80.0%");
+        assert_eq!(kpi_value(KpiKey::ServiceLevel, Some(2.0 / 3.0)), "66.7%");
+        assert_eq!(kpi_value(KpiKey::Satisfaction, Some(86.26)), "86.3");
+        assert_eq!(kpi_value(KpiKey::AsaSeconds, Some(65.4)), "1:05");
+        assert_eq!(kpi_value(KpiKey::Fcr, None), "—");
+        assert_eq!(kpi_value(KpiKey::Fcr, Some(f64::NAN)), "—");
+        assert_eq!(duration(3725.0), "1:02:05");
+        assert_eq!(duration(-3.0), "0:00");
+    }
+}

@@ -1,0 +1,138 @@
+//! The wallboard UI (Leptos, client-side rendered). One signal tree fed by
+//! the snapshot and patches of `/ws`; it formats and lays out what the
+//! server computed and never computes a KPI itself.
+//!
+//! URL parameters (so a TV can be set up with a link):
+//! `view=floor|agent|queue`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
+//! `kiosk=1` (full screen, no controls), `rotate=N` (seconds between pages)
+//! and `pages=overview,queues,agents` (the pages to rotate through).
+
+pub mod connection;
+pub mod format;
+pub mod i18n;
+mod views;
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::wasm_bindgen;
+use web_sys::UrlSearchParams;
+
+use crate::connection::Live;
+use crate::i18n::Lang;
+use crate::views::{AgentStrip, Floor, Page, Settings};
+
+/// What the URL asks for.
+#[derive(Debug, Clone)]
+pub struct Params {
+    pub view: String,
+    pub queue: Option<String>,
+    pub lang: Option<Lang>,
+    pub window: String,
+    pub kiosk: bool,
+    pub rotate: Option<Duration>,
+    pub pages: Vec<Page>,
+}
+
+impl Params {
+    fn from_location() -> Params {
+        let search = window().location().search().unwrap_or_default();
+        let q = UrlSearchParams::new_with_str(&search).ok();
+        let get = |name: &str| {
+            q.as_ref()
+                .and_then(|q| q.get(name))
+                .filter(|v| !v.is_empty())
+        };
+        let window = get("window")
+            .filter(|w| ["today", "60m", "15m"].contains(&w.as_str()))
+            .unwrap_or_else(|| "today".into());
+        let pages: Vec<Page> = get("pages")
+            .map(|p| p.split(',').filter_map(Page::parse).collect())
+            .filter(|p: &Vec<Page>| !p.is_empty())
+            .unwrap_or_else(|| vec![Page::Overview, Page::Queues, Page::Agents]);
+        Params {
+            view: get("view").unwrap_or_else(|| "floor".into()),
+            queue: get("queue"),
+            lang: get("lang").and_then(|l| Lang::parse(&l)),
+            window,
+            kiosk: get("kiosk").is_some_and(|k| k != "0"),
+            rotate: get("rotate")
+                .and_then(|r| r.parse::<u64>().ok())
+                .filter(|r| *r >= 3)
+                .map(Duration::from_secs),
+            pages,
+        }
+    }
+
+    fn ws_url(&self) -> String {
+        let location = window().location();
+        let scheme = if location.protocol().unwrap_or_default() == "https:" {
+            "wss"
+        } else {
+            "ws"
+        };
+        let host = location.host().unwrap_or_default();
+        let mut url = format!("{scheme}://{host}/ws?view={}", encode(&self.view));
+        if let Some(queue) = &self.queue {
+            url.push_str(&format!("&queue={}", encode(queue)));
+        }
+        url
+    }
+}
+
+fn encode(value: &str) -> String {
+    js_sys::encode_uri_component(value).into()
+}
+
+/// The language: the URL, else the viewer's last choice, else the browser.
+fn initial_lang(params: &Params) -> Lang {
+    if let Some(lang) = params.lang {
+        return lang;
+    }
+    let stored = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .and_then(|s| s.get_item("wallboard.lang").ok().flatten())
+        .and_then(|l| Lang::parse(&l));
+    stored.unwrap_or_else(|| {
+        let languages: Vec<String> = window()
+            .navigator()
+            .languages()
+            .iter()
+            .filter_map(|l| l.as_string())
+            .collect();
+        Lang::from_preferences(languages.iter().map(String::as_str))
+    })
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let params = Params::from_location();
+    let live = Live::start();
+    connection::connect(params.ws_url(), live);
+    let settings = Settings::new(&params, initial_lang(&params));
+    // Keep <html lang> and the stored choice in step with the language.
+    Effect::new(move |_| {
+        let lang = settings.lang.get();
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("lang", lang.code());
+        }
+        if let Some(storage) = window().local_storage().ok().flatten() {
+            let _ = storage.set_item("wallboard.lang", if lang == Lang::Zh { "zh" } else { "en" });
+        }
+        document().set_title(lang.t("title"));
+    });
+    if params.view == "agent" {
+        view! { <AgentStrip live settings team=params.queue.clone() /> }.into_any()
+    } else {
+        view! { <Floor live settings params /> }.into_any()
+    }
+}
+
+/// Entry point, called by the page's loader once the wasm is in.
+#[wasm_bindgen(start)]
+pub fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(App);
+}

@@ -1,0 +1,578 @@
+//! The screens: the floor board (TV) and the agent strip (desktop).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use leptos::prelude::*;
+use wallboard_protocol::{AgentState, Board, KpiKey, Kpis, QueueBoard, Status, Window};
+
+use crate::Params;
+use crate::connection::{Conn, Live};
+use crate::format::{duration, kpi_value};
+use crate::i18n::Lang;
+
+/// A page of the floor board (kiosk mode rotates through them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    /// Everything on one screen (the default without rotation).
+    All,
+    Overview,
+    Queues,
+    Agents,
+}
+
+impl Page {
+    pub fn parse(name: &str) -> Option<Page> {
+        match name.trim() {
+            "overview" => Some(Page::Overview),
+            "queues" => Some(Page::Queues),
+            "agents" => Some(Page::Agents),
+            _ => None,
+        }
+    }
+}
+
+/// What the viewer chose.
+#[derive(Clone, Copy)]
+pub struct Settings {
+    pub lang: RwSignal<Lang>,
+    pub window: RwSignal<Window>,
+    pub sound: RwSignal<bool>,
+    pub page: RwSignal<Page>,
+    pub kiosk: bool,
+}
+
+fn window_of(name: &str) -> Window {
+    match name {
+        "15m" => Window::Min15,
+        "60m" => Window::Min60,
+        _ => Window::Today,
+    }
+}
+
+impl Settings {
+    pub fn new(params: &Params, lang: Lang) -> Settings {
+        let settings = Settings {
+            lang: RwSignal::new(lang),
+            window: RwSignal::new(window_of(&params.window)),
+            sound: RwSignal::new(false),
+            page: RwSignal::new(Page::All),
+            kiosk: params.kiosk,
+        };
+        if let Some(every) = params.rotate {
+            let pages = params.pages.clone();
+            settings.page.set(pages[0]);
+            let next = StoredValue::new(0usize);
+            set_interval(
+                move || {
+                    next.update_value(|i| *i = (*i + 1) % pages.len());
+                    settings.page.set(pages[next.get_value()]);
+                },
+                every,
+            );
+        }
+        settings
+    }
+}
+
+/// The KPI tiles of the floor, in reading order.
+const TILES: [KpiKey; 8] = [
+    KpiKey::SystemConnectRate,
+    KpiKey::AgentConnectRate,
+    KpiKey::Fcr,
+    KpiKey::Satisfaction,
+    KpiKey::ComplaintResponseRate,
+    KpiKey::ServiceLevel,
+    KpiKey::AbandonRate,
+    KpiKey::AsaSeconds,
+];
+
+fn status_name(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "ok",
+        Status::Warn => "warn",
+        Status::Breach => "breach",
+        Status::None => "none",
+    }
+}
+
+/// Colour is never the only signal: each status has an icon too.
+fn status_icon(status: Status) -> &'static str {
+    match status {
+        Status::Ok => "✓",
+        Status::Warn => "▲",
+        Status::Breach => "✕",
+        Status::None => "–",
+    }
+}
+
+fn queue_name(q: &QueueBoard, lang: Lang) -> String {
+    let code = if lang == Lang::Zh { "zh" } else { "en" };
+    q.names.get(code).cloned().unwrap_or_else(|| q.name.clone())
+}
+
+/// Seconds from an instant (ms since the epoch) to now, never negative.
+fn seconds_since(now_ms: f64, since: jiff::Timestamp) -> f64 {
+    ((now_ms - since.as_millisecond() as f64) / 1000.0).max(0.0)
+}
+
+fn board_kpis(board: &Board, window: Window) -> Option<&Kpis> {
+    board.totals.get(&window)
+}
+
+/// The freshness indicator: live / updated N s ago / reconnecting.
+#[component]
+fn Freshness(live: Live, settings: Settings) -> impl IntoView {
+    let text = move || {
+        let lang = settings.lang.get();
+        match live.conn.get() {
+            Conn::Connecting => lang.t("connecting").to_string(),
+            Conn::Reconnecting => lang.t("reconnecting").to_string(),
+            Conn::Live if live.is_stale() => {
+                let age = live.age_seconds().floor();
+                match lang {
+                    Lang::Zh => format!("{} {age:.0} {}", lang.t("stale"), lang.t("updated_ago")),
+                    Lang::En => format!(
+                        "{} · updated {age:.0}{}",
+                        lang.t("stale"),
+                        lang.t("updated_ago")
+                    ),
+                }
+            }
+            Conn::Live => lang.t("live").to_string(),
+        }
+    };
+    let state = move || match live.conn.get() {
+        Conn::Live if !live.is_stale() => "live",
+        Conn::Live => "stale",
+        Conn::Connecting => "connecting",
+        Conn::Reconnecting => "reconnecting",
+    };
+    view! {
+        <span class="freshness" data-state=state>
+            <span class="dot"></span>
+            <span class="freshness-text">{text}</span>
+        </span>
+    }
+}
+
+/// The local time of the center (the board's time zone).
+fn clock_text(now_ms: f64, timezone: Option<String>, lang: Lang) -> String {
+    let options = js_sys::Object::new();
+    let set = |k: &str, v: &str| {
+        let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
+    };
+    set("hour", "2-digit");
+    set("minute", "2-digit");
+    set("second", "2-digit");
+    set("hourCycle", "h23");
+    if let Some(tz) = timezone.filter(|tz| tz.contains('/')) {
+        set("timeZone", &tz);
+    }
+    let date = js_sys::Date::new(&now_ms.into());
+    date.to_locale_time_string_with_options(lang.code(), &options)
+        .into()
+}
+
+#[component]
+fn Header(live: Live, settings: Settings) -> impl IntoView {
+    let clock = move || {
+        let tz = live.board.with(|b| b.as_ref().map(|b| b.timezone.clone()));
+        clock_text(live.server_now_ms(), tz, settings.lang.get())
+    };
+    let controls = (!settings.kiosk).then(|| {
+        let window_button = move |w: Window| {
+            view! {
+                <button
+                    class="window"
+                    data-window=w.as_str()
+                    class:active=move || settings.window.get() == w
+                    on:click=move |_| settings.window.set(w)
+                >
+                    {move || settings.lang.get().t(w.as_str())}
+                </button>
+            }
+        };
+        view! {
+            <nav class="controls">
+                {window_button(Window::Today)}
+                {window_button(Window::Min60)}
+                {window_button(Window::Min15)}
+                <button class="lang" on:click=move |_| settings.lang.update(|l| *l = l.other())>
+                    {move || if settings.lang.get() == Lang::Zh { "English" } else { "中文" }}
+                </button>
+                <button class="sound" on:click=move |_| settings.sound.update(|s| *s = !*s)>
+                    {move || {
+                        let lang = settings.lang.get();
+                        if settings.sound.get() { lang.t("sound_on") } else { lang.t("sound_off") }
+                    }}
+                </button>
+            </nav>
+        }
+    });
+    view! {
+        <header>
+            <h1>{move || settings.lang.get().t("title")}</h1>
+            <span class="window-label">{move || settings.lang.get().t(settings.window.get().as_str())}</span>
+            <span class="clock">{clock}</span>
+            <Freshness live settings />
+            {controls}
+        </header>
+    }
+}
+
+/// Plays a short tone (the viewer switched sound on: a gesture happened).
+fn beep() {
+    let Ok(ctx) = web_sys::AudioContext::new() else {
+        return;
+    };
+    let (Ok(osc), Ok(gain)) = (ctx.create_oscillator(), ctx.create_gain()) else {
+        return;
+    };
+    osc.frequency().set_value(880.0);
+    gain.gain().set_value(0.2);
+    let _ = osc.connect_with_audio_node(&gain);
+    let _ = gain.connect_with_audio_node(&ctx.destination());
+    let _ = osc.start();
+    let _ = osc.stop_with_when(ctx.current_time() + 0.4);
+}
+
+/// How long a tile flashes after going into breach.
+const FLASH_MS: f64 = 5000.0;
+
+#[component]
+fn Tiles(live: Live, settings: Settings) -> impl IntoView {
+    // Tiles that went into breach, and until when they flash.
+    let flashing = RwSignal::new(HashMap::<KpiKey, f64>::new());
+    let previous = StoredValue::new(HashMap::<KpiKey, Status>::new());
+    Effect::new(move |_| {
+        let window = settings.window.get();
+        live.board.with(|board| {
+            let Some(kpis) = board.as_ref().and_then(|b| board_kpis(b, window)) else {
+                return;
+            };
+            let now = js_sys::Date::now();
+            let mut newly = false;
+            previous.update_value(|prev| {
+                for key in TILES {
+                    let status = kpis.get(key).map(|k| k.status).unwrap_or(Status::None);
+                    let before = prev.insert(key, status);
+                    if status == Status::Breach && before.is_some_and(|b| b != Status::Breach) {
+                        flashing.update(|f| {
+                            f.insert(key, now + FLASH_MS);
+                        });
+                        newly = true;
+                    }
+                }
+            });
+            if newly && settings.sound.get_untracked() {
+                beep();
+            }
+        });
+    });
+    // A new window is not a change of state.
+    Effect::new(move |_| {
+        settings.window.track();
+        previous.update_value(|p| p.clear());
+    });
+    let tile = move |key: KpiKey| {
+        let kpi = move || {
+            live.board.with(|b| {
+                b.as_ref()
+                    .and_then(|b| board_kpis(b, settings.window.get()))
+                    .and_then(|k| k.get(key).copied())
+            })
+        };
+        let status = move || kpi().map(|k| k.status).unwrap_or(Status::None);
+        let target = move || {
+            let lang = settings.lang.get();
+            match kpi().and_then(|k| k.target) {
+                Some(t) => format!("{} {}", lang.t("target"), kpi_value(key, Some(t))),
+                None => String::new(),
+            }
+        };
+        view! {
+            <div
+                class="tile"
+                data-kpi=key.as_str()
+                data-status=move || status_name(status())
+                class:flash=move || {
+                    flashing.with(|f| f.get(&key).is_some_and(|until| live.now_ms.get() < *until))
+                }
+            >
+                <div class="tile-label">{move || settings.lang.get().t(key.as_str())}</div>
+                <div class="tile-value">{move || kpi_value(key, kpi().and_then(|k| k.value))}</div>
+                <div class="tile-foot">
+                    <span class="tile-target">{target}</span>
+                    <span class="tile-status">
+                        <span class="icon">{move || status_icon(status())}</span>
+                        " "
+                        {move || settings.lang.get().t(status_name(status()))}
+                    </span>
+                </div>
+            </div>
+        }
+    };
+    view! { <section class="tiles">{TILES.map(tile).collect_view()}</section> }
+}
+
+#[component]
+fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
+    let rows = move || {
+        let lang = settings.lang.get();
+        let window = settings.window.get();
+        let now = live.server_now_ms();
+        live.board.with(|board| {
+            let Some(board) = board else {
+                return Vec::new();
+            };
+            let mut queues: Vec<(&String, &QueueBoard)> = board.queues.iter().collect();
+            queues.sort_by_key(|(id, q)| (!q.vip, std::cmp::Reverse(q.waiting), (*id).clone()));
+            queues
+                .into_iter()
+                .map(|(id, q)| {
+                    let kpis = q.windows.get(&window);
+                    let connect = kpis.map(|k| k.agent_connect_rate);
+                    let sl = kpis.map(|k| k.service_level);
+                    let abandon = kpis.map(|k| k.abandon_rate);
+                    let wait = q
+                        .longest_wait_since
+                        .map(|since| duration(seconds_since(now, since)))
+                        .unwrap_or_else(|| "—".into());
+                    let cell = |key: KpiKey, k: Option<wallboard_protocol::Kpi>| {
+                        let status = k.map(|k| k.status).unwrap_or(Status::None);
+                        view! {
+                            <td class="kpi" data-status=status_name(status)>
+                                <span class="icon">{status_icon(status)}</span>
+                                " "
+                                {kpi_value(key, k.and_then(|k| k.value))}
+                                {k.and_then(|k| k.target).map(|t| view! {
+                                    <span class="of-target">{format!("{} {}", lang.t("target"), kpi_value(key, Some(t)))}</span>
+                                })}
+                            </td>
+                        }
+                    };
+                    view! {
+                        <tr data-queue=id.clone() class:busy={q.waiting > 0}>
+                            <td class="name">
+                                {queue_name(q, lang)}
+                                {q.vip.then(|| view! { <span class="vip">"VIP"</span> })}
+                            </td>
+                            <td class="waiting">{q.waiting}</td>
+                            <td class="longest">{wait}</td>
+                            {cell(KpiKey::AgentConnectRate, connect)}
+                            {cell(KpiKey::ServiceLevel, sl)}
+                            {cell(KpiKey::AbandonRate, abandon)}
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <section class="queues">
+            <table>
+                <thead>
+                    <tr>
+                        <th>{move || settings.lang.get().t("queue")}</th>
+                        <th>{move || settings.lang.get().t("waiting")}</th>
+                        <th>{move || settings.lang.get().t("longest_wait")}</th>
+                        <th>{move || settings.lang.get().t("agent_connect_rate")}</th>
+                        <th>{move || settings.lang.get().t("service_level")}</th>
+                        <th>{move || settings.lang.get().t("abandon_rate")}</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
+        </section>
+    }
+}
+
+fn state_order(state: AgentState) -> u8 {
+    match state {
+        AgentState::Available => 0,
+        AgentState::OnContact => 1,
+        AgentState::WrapUp => 2,
+        AgentState::Aux => 3,
+        AgentState::Offline => 4,
+    }
+}
+
+#[component]
+fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
+    let counts = move || {
+        let lang = settings.lang.get();
+        live.board.with(|board| {
+            AgentState::ALL
+                .iter()
+                .map(|state| {
+                    let n = board
+                        .as_ref()
+                        .and_then(|b| b.agent_states.get(state).copied())
+                        .unwrap_or(0);
+                    view! {
+                        <span class="count" data-state=state.as_str()>
+                            <span class="n">{n}</span>
+                            " "
+                            {lang.t(state.as_str())}
+                        </span>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let cards = move || {
+        let lang = settings.lang.get();
+        let now = live.server_now_ms();
+        live.board.with(|board| {
+            let Some(board) = board else {
+                return Vec::new();
+            };
+            let mut agents: Vec<_> = board
+                .agents
+                .iter()
+                .filter(|(_, a)| a.state != AgentState::Offline)
+                .collect();
+            agents.sort_by_key(|(id, a)| (state_order(a.state), a.since, (*id).clone()));
+            agents
+                .into_iter()
+                .map(|(id, a)| {
+                    let name = a.name.clone().unwrap_or_else(|| id.clone());
+                    let queue = a.queue.as_ref().map(|q| {
+                        board
+                            .queues
+                            .get(q)
+                            .map(|qb| queue_name(qb, lang))
+                            .unwrap_or(q.clone())
+                    });
+                    let detail = match (&a.reason, queue) {
+                        (Some(reason), _) if a.state == AgentState::Aux => reason.clone(),
+                        (_, Some(queue)) => queue,
+                        _ => String::new(),
+                    };
+                    view! {
+                        <div class="agent" data-agent=id.clone() data-state=a.state.as_str()>
+                            <div class="agent-name">{name}</div>
+                            <div class="agent-state">{lang.t(a.state.as_str())}</div>
+                            <div class="agent-time">{duration(seconds_since(now, a.since))}</div>
+                            <div class="agent-detail">{detail}</div>
+                        </div>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <section class="agents">
+            <div class="counts">{counts}</div>
+            <div class="grid">{cards}</div>
+        </section>
+    }
+}
+
+#[component]
+fn Complaints(live: Live, settings: Settings) -> impl IntoView {
+    let open = move || {
+        live.board
+            .with(|b| b.as_ref().map(|b| b.complaints.open).unwrap_or(0))
+    };
+    let overdue = move || {
+        live.board
+            .with(|b| b.as_ref().map(|b| b.complaints.overdue).unwrap_or(0))
+    };
+    view! {
+        <div class="complaints" class:overdue={move || overdue() > 0}>
+            <span>{move || settings.lang.get().t("complaints_open")} " " <b class="open">{open}</b></span>
+            <span>{move || settings.lang.get().t("complaints_overdue")} " " <b class="overdue-n">{overdue}</b></span>
+        </div>
+    }
+}
+
+/// The floor board: header, KPI tiles, queues and agents.
+#[component]
+pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
+    let _ = params;
+    let page = move || settings.page.get();
+    view! {
+        <main
+            class="floor"
+            class:kiosk=settings.kiosk
+            class:stale=move || live.is_stale()
+            data-page=move || format!("{:?}", page()).to_lowercase()
+        >
+            <Header live settings />
+            <Show when=move || matches!(page(), Page::All | Page::Overview)>
+                <Tiles live settings />
+                <Complaints live settings />
+            </Show>
+            <div class="lower">
+                <Show when=move || matches!(page(), Page::All | Page::Overview | Page::Queues)>
+                    <QueueTable live settings />
+                </Show>
+                <Show when=move || matches!(page(), Page::All | Page::Agents)>
+                    <AgentGrid live settings />
+                </Show>
+            </div>
+        </main>
+    }
+}
+
+/// The agent's desktop strip: waiting per queue, longest wait, and the
+/// team's connect rate against its target. No other agent's details (the
+/// server's agent view does not send them).
+#[component]
+pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl IntoView {
+    let team_kpi = Memo::new(move |_| {
+        let window = settings.window.get();
+        live.board.with(|b| {
+            let b: &Arc<Board> = b.as_ref()?;
+            let kpis = match &team {
+                Some(q) => b.queues.get(q)?.windows.get(&window)?,
+                None => b.totals.get(&window)?,
+            };
+            Some(kpis.agent_connect_rate)
+        })
+    });
+    let queues = move || {
+        let lang = settings.lang.get();
+        let now = live.server_now_ms();
+        live.board.with(|b| {
+            let Some(b) = b else { return Vec::new() };
+            let mut queues: Vec<_> = b.queues.iter().collect();
+            queues.sort_by_key(|(id, q)| (!q.vip, (*id).clone()));
+            queues
+                .into_iter()
+                .map(|(id, q)| {
+                    let wait = q
+                        .longest_wait_since
+                        .map(|s| duration(seconds_since(now, s)))
+                        .unwrap_or_else(|| "—".into());
+                    view! {
+                        <div class="strip-queue" data-queue=id.clone() class:busy={q.waiting > 0}>
+                            <span class="name">{queue_name(q, lang)}</span>
+                            <span class="waiting">{q.waiting}</span>
+                            <span class="longest">{wait}</span>
+                        </div>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let status = move || team_kpi.get().map(|k| k.status).unwrap_or(Status::None);
+    view! {
+        <main class="strip" class:stale=move || live.is_stale()>
+            <div class="strip-team" data-status=move || status_name(status())>
+                <span class="label">{move || settings.lang.get().t("team_connect")}</span>
+                <span class="value">
+                    {move || kpi_value(KpiKey::AgentConnectRate, team_kpi.get().and_then(|k| k.value))}
+                </span>
+                <span class="icon">{move || status_icon(status())}</span>
+                <span class="of-target">
+                    {move || team_kpi.get().and_then(|k| k.target).map(|t| format!("{} {}", settings.lang.get().t("target"), kpi_value(KpiKey::AgentConnectRate, Some(t))))}
+                </span>
+            </div>
+            <div class="strip-queues">{queues}</div>
+            <Freshness live settings />
+        </main>
+    }
+}

@@ -1,0 +1,237 @@
+// End-to-end: the real `wallboard` binary (with the UI built by `cargo
+// xtask ui`) fed by a hand-computed scenario, and a real headless Chromium
+// driven by playwright-core. Run by `cargo xtask test` (node --test).
+//
+// Environment: WALLBOARD_BIN (the server binary), CHROMIUM (the browser),
+// ARTIFACTS (where screenshots go).
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { chromium } from "../../xtask/tools/node_modules/playwright-core/index.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, "..", "..");
+const bin = process.env.WALLBOARD_BIN ?? join(root, "target/debug/wallboard");
+const artifacts = process.env.ARTIFACTS ?? join(root, "target/e2e");
+mkdirSync(artifacts, { recursive: true });
+
+const scenario = JSON.parse(
+  readFileSync(join(root, "tests/scenarios/morning_two_queues.expected.json"), "utf8"),
+);
+const events = readFileSync(join(root, "tests/scenarios/morning_two_queues.ndjson"), "utf8");
+const configPath = join(tmpdir(), `wallboard-e2e-${process.pid}.toml`);
+writeFileSync(configPath, scenario.config);
+
+let server;
+let baseUrl;
+let browser;
+
+/** Starts the server (on `port`, or any) and resolves with its URL. */
+function startServer(port = 0) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      bin,
+      ["--listen", `127.0.0.1:${port}`, "--config", configPath, "--clock-start", scenario.now],
+      { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
+    );
+    let log = "";
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 15000);
+    const onData = (chunk) => {
+      log += chunk;
+      const m = log.match(/listening on (http:\/\/[0-9.:]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1] });
+      }
+    };
+    child.stdout.on("data", onData);
+    child.stderr.on("data", onData);
+    child.on("exit", (code) => reject(new Error(`server exited (${code}):\n${log}`)));
+  });
+}
+
+async function post(body) {
+  const r = await fetch(`${baseUrl}/api/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "application/x-ndjson" },
+    body,
+  });
+  const text = await r.text();
+  assert.equal(r.status, 200, text);
+  return JSON.parse(text);
+}
+
+/** What a tile must show for a KPI, formatted as the UI does. */
+function shown(key, value) {
+  if (value === null || value === undefined) return "—";
+  if (key === "satisfaction") return value.toFixed(1);
+  if (key === "asa_seconds" || key === "aht_seconds") {
+    const s = Math.round(value);
+    return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  }
+  return `${(value * 100).toFixed(1)}%`;
+}
+
+const TILES = [
+  "system_connect_rate", "agent_connect_rate", "fcr", "satisfaction",
+  "complaint_response_rate", "service_level", "abandon_rate", "asa_seconds",
+];
+
+async function openPage(query, viewport = { width: 1920, height: 1080 }) {
+  const page = await browser.newPage({ viewport });
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.errors = errors;
+  const started = Date.now();
+  await page.goto(`${baseUrl}/${query}`);
+  await page.waitForFunction(
+    () => document.querySelector(".freshness")?.dataset.state === "live",
+    null, { timeout: 10000 },
+  );
+  page.firstRenderMs = Date.now() - started;
+  return page;
+}
+
+async function assertTiles(page) {
+  const today = scenario.board.totals.today;
+  for (const key of TILES) {
+    const tile = page.locator(`.tile[data-kpi="${key}"]`);
+    const expected = today[key] ?? { value: null, status: "none" };
+    await assert.doesNotReject(
+      tile.locator(".tile-value").filter({ hasText: shown(key, expected.value) }).waitFor({ timeout: 3000 }),
+      `${key} shows ${shown(key, expected.value)}`,
+    );
+    assert.equal(await tile.getAttribute("data-status"), expected.status, `${key} status`);
+    // Colour is not the only signal: an icon and a word go with it.
+    const statusText = await tile.locator(".tile-status").innerText();
+    assert.ok(statusText.trim().length > 2, `${key} status text: ${statusText}`);
+  }
+}
+
+before(async () => {
+  ({ child: server, url: baseUrl } = await startServer());
+  const reply = await post(events);
+  assert.equal(reply.rejected.length, 0, JSON.stringify(reply));
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGKILL");
+});
+
+test("the floor shows the hand-computed KPIs with their statuses", async () => {
+  const page = await openPage("?lang=en&window=today");
+  console.log(`# first render (page load to live board): ${page.firstRenderMs} ms`);
+  await assertTiles(page);
+  assert.equal(await page.locator('tr[data-queue="billing"] .name').innerText(), "Billing");
+  assert.equal(await page.locator('.count[data-state="aux"] .n').innerText(), "1");
+  assert.equal(await page.locator(".agent").count(), 3, "three agents signed in");
+  // Time in state counts on the server's clock (here a recorded morning),
+  // not the browser's: minutes, not hours.
+  for (const t of await page.locator(".agent-time").allInnerTexts()) {
+    assert.match(t, /^\d{1,2}:\d{2}$/, `time in state ${t}`);
+  }
+  await page.screenshot({ path: join(artifacts, "floor-en.png") });
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test("Chinese labels, queue names from config, and a 4K TV", async () => {
+  const page = await openPage("?lang=en");
+  await page.click("button.lang");
+  await page.locator('.tile[data-kpi="agent_connect_rate"] .tile-label')
+    .filter({ hasText: "人工接通率" }).waitFor({ timeout: 2000 });
+  assert.equal(await page.locator('tr[data-queue="billing"] .name').innerText(), "话费账单");
+  assert.equal(await page.getAttribute("html", "lang"), "zh-CN");
+  assert.match(await page.locator('.tile[data-kpi="abandon_rate"] .tile-status').innerText(), /未达标/);
+  await page.screenshot({ path: join(artifacts, "floor-zh.png") });
+  await page.close();
+  const tv = await openPage("?lang=zh&kiosk=1", { width: 3840, height: 2160 });
+  assert.equal(await tv.locator("button.lang").count(), 0, "no controls in kiosk mode");
+  await assertTiles(tv);
+  await tv.screenshot({ path: join(artifacts, "floor-zh-4k.png") });
+  await tv.close();
+});
+
+test("kiosk rotation moves between pages", async () => {
+  const page = await openPage("?lang=en&kiosk=1&rotate=3&pages=queues,agents");
+  const main = page.locator("main.floor");
+  assert.equal(await main.getAttribute("data-page"), "queues");
+  assert.equal(await page.locator(".agent").count(), 0);
+  await page.waitForFunction(
+    () => document.querySelector("main.floor")?.dataset.page === "agents", null, { timeout: 5000 },
+  );
+  assert.equal(await page.locator(".agent").count(), 3);
+  await page.close();
+});
+
+test("the agent view shows queues and the team's rate, never other agents", async () => {
+  const page = await openPage("?view=agent&lang=en&queue=billing");
+  const strip = page.locator("main.strip");
+  await strip.locator('.strip-queue[data-queue="billing"]').waitFor();
+  assert.equal(await page.locator(".agent").count(), 0);
+  const html = await page.content();
+  for (const name of ["王芳", "李娜", "张敏"]) {
+    assert.ok(!html.includes(name), `${name} must not reach an agent's screen`);
+  }
+  const billing = scenario.board.queues.billing.windows.today.agent_connect_rate;
+  assert.equal(
+    await page.locator(".strip-team .value").innerText(),
+    shown("agent_connect_rate", billing.value),
+  );
+  await page.screenshot({ path: join(artifacts, "agent-en.png") });
+  await page.close();
+});
+
+test("a POSTed event shows up within a second, without reload", async () => {
+  const page = await openPage("?lang=en");
+  const waiting = page.locator('tr[data-queue="billing"] .waiting');
+  const before = Number(await waiting.innerText());
+  const posted = Date.now();
+  await post(JSON.stringify({
+    id: "e2e-offer-1", ts: scenario.now, type: "contact_offered",
+    contact: "e2e-c1", queue: "billing",
+  }));
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('tr[data-queue="billing"] .waiting')?.innerText) === n,
+    before + 1, { timeout: 1000 },
+  );
+  console.log(`# POST to screen: ${Date.now() - posted} ms`);
+  // The longest wait ticks on the client.
+  const first = await page.locator('tr[data-queue="billing"] .longest').innerText();
+  await page.waitForFunction(
+    (t) => document.querySelector('tr[data-queue="billing"] .longest')?.innerText !== t,
+    first, { timeout: 3000 },
+  );
+  await page.close();
+});
+
+test("a dropped server shows reconnecting, then live again with correct values", async () => {
+  const page = await openPage("?lang=en");
+  const port = new URL(baseUrl).port;
+  server.kill("SIGKILL");
+  await page.waitForFunction(
+    () => ["reconnecting", "stale"].includes(document.querySelector(".freshness")?.dataset.state),
+    null, { timeout: 5000 },
+  );
+  await page.waitForFunction(
+    () => document.querySelector("main.floor")?.classList.contains("stale"), null, { timeout: 5000 },
+  );
+  ({ child: server } = await startServer(port));
+  // No journal yet (durability comes later): feed the restarted server.
+  await post(events);
+  await page.waitForFunction(
+    () => document.querySelector(".freshness")?.dataset.state === "live", null, { timeout: 15000 },
+  );
+  await assertTiles(page);
+  await page.close();
+});
