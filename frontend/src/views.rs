@@ -237,6 +237,28 @@ fn beep() {
     let _ = osc.stop_with_when(ctx.current_time() + 0.4);
 }
 
+/// A sparkline's geometry: the trend's points and the target's height, in
+/// a 120×32 box (the value axis spans the data and the target).
+fn sparkline(values: &[Option<f64>], target: Option<f64>) -> (String, Option<f64>) {
+    let present: Vec<f64> = values.iter().flatten().copied().chain(target).collect();
+    let (lo, hi) = present
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+    if present.is_empty() {
+        return (String::new(), None);
+    }
+    let span = if hi - lo < 1e-9 { 1.0 } else { hi - lo };
+    let y = |v: f64| 30.0 - (v - lo) / span * 28.0;
+    let step = 120.0 / (values.len().max(2) - 1) as f64;
+    let points = values
+        .iter()
+        .enumerate()
+        .filter_map(|(i, v)| v.map(|v| format!("{:.1},{:.1}", i as f64 * step, y(v))))
+        .collect::<Vec<_>>()
+        .join(" ");
+    (points, target.map(y))
+}
+
 /// How long a tile flashes after going into breach.
 const FLASH_MS: f64 = 5000.0;
 
@@ -284,6 +306,13 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
             })
         };
         let status = move || kpi().map(|k| k.status).unwrap_or(Status::None);
+        let spark = move || {
+            let target = kpi().and_then(|k| k.target);
+            live.board.with(|b| {
+                let values = b.as_ref().and_then(|b| b.trend.get(key.as_str()));
+                sparkline(values.map(Vec::as_slice).unwrap_or(&[]), target)
+            })
+        };
         let target = move || {
             let lang = settings.lang.get();
             match kpi().and_then(|k| k.target) {
@@ -302,6 +331,16 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
             >
                 <div class="tile-label">{move || settings.lang.get().t(key.as_str())}</div>
                 <div class="tile-value">{move || kpi_value(key, kpi().and_then(|k| k.value))}</div>
+                <svg class="spark" viewBox="0 0 120 32" preserveAspectRatio="none">
+                    <line
+                        class="spark-target"
+                        x1="0"
+                        x2="120"
+                        y1=move || spark().1.unwrap_or(-10.0).to_string()
+                        y2=move || spark().1.unwrap_or(-10.0).to_string()
+                    />
+                    <polyline class="spark-line" points=move || spark().0 />
+                </svg>
                 <div class="tile-foot">
                     <span class="tile-target">{target}</span>
                     <span class="tile-status">

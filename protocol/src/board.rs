@@ -24,6 +24,11 @@ pub struct Board {
     pub agents: BTreeMap<String, AgentBoard>,
     pub agent_states: BTreeMap<AgentState, u64>,
     pub complaints: ComplaintsBoard,
+    /// The totals' KPIs over each of the last twelve 5-minute slices,
+    /// oldest first (`null` where a slice has no data), by KPI key: the
+    /// tiles' sparklines.
+    #[serde(default)]
+    pub trend: BTreeMap<String, Vec<Option<f64>>>,
 }
 
 /// The windows every KPI is computed over.

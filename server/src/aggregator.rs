@@ -116,6 +116,17 @@ impl Buckets {
     }
 }
 
+impl Buckets {
+    /// The counters of the minutes `from..to` (Unix minutes).
+    pub fn span(&self, from: i64, to: i64) -> Counters {
+        let mut sum = Counters::default();
+        for (_, c) in self.minutes.range(from..to) {
+            sum.add(c);
+        }
+        sum
+    }
+}
+
 pub fn minute_of(ts: Timestamp) -> i64 {
     ts.as_millisecond().div_euclid(MINUTE_MS)
 }

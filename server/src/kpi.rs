@@ -7,7 +7,9 @@
 //! - VIP queues are held to the VIP agent connect rate target;
 //! - a complaint still open past its due time counts as overdue, in the
 //!   window where its due time falls;
-//! - agent time still running (the current state) counts up to `now`.
+//! - agent time still running (the current state) counts up to `now`;
+//! - the trend is the totals' KPIs over each of the last twelve 5-minute
+//!   slices (the last one is the slice now running).
 
 use std::collections::BTreeMap;
 
@@ -161,7 +163,10 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         })
         .collect();
 
+    let trend = trend(agg, now, band);
+
     Board {
+        trend,
         generated_at: now,
         seq,
         timezone: config.timezone_name.clone(),
@@ -171,6 +176,65 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         agent_states,
         complaints,
     }
+}
+
+/// Slices of the trend, and their length in minutes.
+pub const TREND_SLICES: i64 = 12;
+pub const TREND_SLICE_MINUTES: i64 = 5;
+
+/// The totals' KPIs over the last hour, slice by slice, oldest first.
+fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Option<f64>>> {
+    let config = agg.config();
+    let last = minute_of(now) - minute_of(now).rem_euclid(TREND_SLICE_MINUTES);
+    let slices: Vec<(i64, i64)> = (0..TREND_SLICES)
+        .rev()
+        .map(|k| {
+            let from = last - k * TREND_SLICE_MINUTES;
+            (from, from + TREND_SLICE_MINUTES)
+        })
+        .collect();
+    let at = |minute: i64| Timestamp::from_millisecond(minute * 60_000).unwrap_or(now);
+    let mut counters: Vec<Counters> = slices
+        .iter()
+        .map(|&(from, to)| agg.totals.span(from, to))
+        .collect();
+    for agent in agg.agents.values() {
+        if matches!(agent.state, AgentState::Aux | AgentState::Offline) {
+            continue;
+        }
+        for (c, &(from, to)) in counters.iter_mut().zip(&slices) {
+            let ms = ms_between(agent.since.max(at(from)), now.min(at(to)));
+            c.add_agent_time(agent.state, ms);
+        }
+    }
+    for k in agg
+        .complaints
+        .values()
+        .filter(|k| k.answered.is_none() && k.due <= now)
+    {
+        let minute = minute_of(k.due);
+        if let Some(c) = slices
+            .iter()
+            .position(|&(from, to)| from <= minute && minute < to)
+            .map(|i| &mut counters[i])
+        {
+            c.complaints_overdue += 1;
+        }
+    }
+    let slice_kpis: Vec<Kpis> = counters
+        .iter()
+        .map(|c| kpis(c, &config.targets, false, band, true))
+        .collect();
+    KpiKey::ALL
+        .iter()
+        .map(|key| {
+            let values = slice_kpis
+                .iter()
+                .map(|k| k.get(*key).and_then(|k| k.value))
+                .collect();
+            (key.as_str().to_string(), values)
+        })
+        .collect()
 }
 
 fn window_map(counters: &[Counters; 3], f: impl Fn(&Counters) -> Kpis) -> BTreeMap<Window, Kpis> {

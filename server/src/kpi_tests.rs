@@ -613,3 +613,50 @@ fn status_against_the_target() {
     assert_eq!(status(HigherIsBetter, None, Some(0.9), 0.05), Status::None);
     assert_eq!(status(HigherIsBetter, Some(0.9), None, 0.05), Status::None);
 }
+
+#[test]
+fn the_trend_holds_the_last_hour_in_five_minute_slices() {
+    let mut f = Floor::new("");
+    // 09:41: one caller gives up (slice 09:40–09:45).
+    f.send(
+        "09:41:00",
+        json!({"type":"contact_offered","contact":"c1","queue":"q"}),
+    );
+    f.send(
+        "09:41:30",
+        json!({"type":"contact_abandoned","contact":"c1"}),
+    );
+    // 10:01: one is answered (slice 10:00–10:05, the one running at 10:03).
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"a1","state":"available","queues":["q"]}),
+    );
+    f.send(
+        "10:01:00",
+        json!({"type":"contact_offered","contact":"c2","queue":"q"}),
+    );
+    f.send(
+        "10:01:10",
+        json!({"type":"agent_state","agent":"a1","state":"on_contact"}),
+    );
+    f.send(
+        "10:01:10",
+        json!({"type":"contact_answered","contact":"c2","agent":"a1"}),
+    );
+    let b = f.board(at("10:03:00"));
+    let abandon = &b.trend["abandon_rate"];
+    assert_eq!(abandon.len(), 12);
+    // Slices start 09:05, 09:10, …, 10:00: 09:40 is the 8th, 10:00 the 12th.
+    let mut expected = vec![None; 12];
+    expected[7] = Some(1.0);
+    expected[11] = Some(0.0);
+    assert_eq!(abandon, &expected);
+    // Occupancy of the running slice: 1:50 on contact of 3:00 staffed
+    // (available 10:00:00–10:01:10, on contact 10:01:10–10:03:00).
+    let occupancy = b.trend["occupancy"][11].unwrap();
+    assert!((occupancy - 110.0 / 180.0).abs() < 1e-9, "{occupancy}");
+    assert_eq!(
+        b.trend["occupancy"][10], None,
+        "nobody staffed before 10:00"
+    );
+}

@@ -90,6 +90,7 @@ impl View {
                     seq: floor.seq,
                     timezone: floor.timezone.clone(),
                     totals: floor.totals.clone(),
+                    trend: floor.trend.clone(),
                     queues: floor
                         .queues
                         .iter()

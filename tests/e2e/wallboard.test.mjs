@@ -107,6 +107,8 @@ async function assertTiles(page) {
       `${key} shows ${shown(key, expected.value)}`,
     );
     assert.equal(await tile.getAttribute("data-status"), expected.status, `${key} status`);
+    // A sparkline of the last hour, with the target line.
+    assert.equal(await tile.locator("svg.spark polyline").count(), 1, `${key} sparkline`);
     // Colour is not the only signal: an icon and a word go with it.
     const statusText = await tile.locator(".tile-status").innerText();
     assert.ok(statusText.trim().length > 2, `${key} status text: ${statusText}`);
@@ -133,6 +135,13 @@ test("the floor shows the hand-computed KPIs with their statuses", async () => {
   console.log(`# first render (page load to live board): ${page.firstRenderMs} ms`);
   await assertTiles(page);
   assert.equal(await page.locator('tr[data-queue="billing"] .name').innerText(), "Billing");
+  // The trend of the last hour, as the server computed it, is drawn.
+  const trend = await (await fetch(`${baseUrl}/api/v1/board`)).json();
+  const drawn = trend.trend.agent_connect_rate.filter((v) => v !== null).length;
+  assert.ok(drawn > 0, "the scenario has connect-rate data in the last hour");
+  const points = await page.locator('.tile[data-kpi="agent_connect_rate"] svg.spark polyline')
+    .getAttribute("points");
+  assert.equal(points.trim().split(/\s+/).length, drawn, points);
   assert.equal(await page.locator('.count[data-state="aux"] .n').innerText(), "1");
   assert.equal(await page.locator(".agent").count(), 3, "three agents signed in");
   // Time in state counts on the server's clock (here a recorded morning),
