@@ -51,6 +51,7 @@ pub struct Counters {
     pub survey_points: f64,
     pub dispositions: u64,
     pub resolved: u64,
+    pub complaints_opened: u64,
     pub complaints_on_time: u64,
     pub complaints_overdue: u64,
     pub available_ms: i64,
@@ -74,6 +75,7 @@ impl Counters {
         self.survey_points += o.survey_points;
         self.dispositions += o.dispositions;
         self.resolved += o.resolved;
+        self.complaints_opened += o.complaints_opened;
         self.complaints_on_time += o.complaints_on_time;
         self.complaints_overdue += o.complaints_overdue;
         self.available_ms = self.available_ms.saturating_add(o.available_ms);
@@ -98,6 +100,9 @@ pub struct Buckets {
     pub days: BTreeMap<Date, Counters>,
     /// Keyed by Unix minute (`ts` in ms ÷ 60 000, rounded down).
     pub minutes: BTreeMap<i64, Counters>,
+    /// Everything since this process started counting (never pruned, never
+    /// reset at midnight): the Prometheus counters.
+    pub lifetime: Counters,
 }
 
 impl Buckets {
@@ -294,6 +299,8 @@ pub struct Aggregator {
     pub contacts: HashMap<String, Contact>,
     pub complaints: HashMap<String, Complaint>,
     pub totals: Buckets,
+    /// The newest `ts` applied (for the event-lag metric).
+    pub latest_ts: Option<Timestamp>,
     /// The local day of the last event, with its bounds: most events fall
     /// on the same day, so the zone lookup is done once per day, not per event.
     day_cache: Option<(Date, Timestamp, Timestamp)>,
@@ -310,6 +317,7 @@ impl Aggregator {
             contacts: HashMap::new(),
             complaints: HashMap::new(),
             totals: Buckets::default(),
+            latest_ts: None,
             day_cache: None,
         }
     }
@@ -437,6 +445,7 @@ impl Aggregator {
                     .map(|q| self.config.service_level_threshold(&self.queues[q].id))
                     .unwrap_or(self.config.service_level_threshold);
                 let in_sl = u64::from(wait_ms <= threshold.as_millis() as i64);
+                self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
                 self.count(q, ts, |c| {
                     c.answered += 1;
                     c.answered_in_sl += in_sl;
@@ -544,6 +553,7 @@ impl Aggregator {
                     (None, None) => None,
                 };
                 let points = Event::survey_points(*score, *max);
+                self.observe(q, "wallboard_survey_points", points);
                 self.count(q, ts, |c| {
                     c.surveys += 1;
                     c.survey_points += points;
@@ -574,6 +584,7 @@ impl Aggregator {
                     (None, None) => return Err("complaint_opened needs `grade` or `due`".into()),
                 };
                 let q = queue.as_ref().map(|q| self.queue(q));
+                self.count(q, ts, |c| c.complaints_opened += 1);
                 self.complaints.insert(
                     complaint.clone(),
                     Complaint {
@@ -671,6 +682,7 @@ impl Aggregator {
 
     fn handled(&mut self, h: PendingHandle, end: Timestamp) {
         let ms = ms_between(h.answered, end);
+        self.observe(h.queue, "wallboard_handle_seconds", ms as f64 / 1000.0);
         self.count(h.queue, end, |c| {
             c.handled += 1;
             c.handle_ms = c.handle_ms.saturating_add(ms);
@@ -731,6 +743,14 @@ impl Aggregator {
 
     /// Adds to the counters of `queue` (if any) and of the totals, in the
     /// day and the minute that hold `ts`.
+    /// Records an observation in a histogram of the metrics facade (per
+    /// queue; the server's recorder, if any, is installed around `apply`).
+    fn observe(&self, queue: Option<usize>, name: &'static str, value: f64) {
+        if let Some(q) = queue {
+            metrics::histogram!(name, "queue" => self.queues[q].id.clone()).record(value);
+        }
+    }
+
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
         let (day, _, _) = self.day_of(ts);
         let minute = minute_of(ts);
@@ -739,6 +759,7 @@ impl Aggregator {
         {
             f(buckets.days.entry(day).or_default());
             f(buckets.minutes.entry(minute).or_default());
+            f(&mut buckets.lifetime);
         }
     }
 

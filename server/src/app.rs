@@ -17,6 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::{self, Ingest};
+use crate::metrics::StreamCounts;
 use crate::shutdown::Shutdown;
 use crate::stream::{self, Hub, SessionLimits};
 use crate::tick;
@@ -66,6 +67,7 @@ pub fn router(app: App) -> Router {
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .with_state(app.clone())
         .merge(ingest::http::router(app.ingest.clone()))
         .fallback(not_found)
@@ -128,6 +130,38 @@ async fn ws(
             .await;
         }),
     )
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+async fn metrics(State(app): State<App>) -> Response {
+    let board = tick::floor_board(&app.ingest);
+    let stats = &app.hub.stats;
+    let sessions = app.hub.sessions_by_view();
+    let stream = StreamCounts {
+        sessions: &sessions,
+        messages_sent: stats.messages_sent.load(Ordering::Relaxed),
+        resyncs: stats.resyncs.load(Ordering::Relaxed),
+        disconnects: [
+            ("slow", stats.disconnected_slow.load(Ordering::Relaxed)),
+            ("dead", stats.disconnected_dead.load(Ordering::Relaxed)),
+            ("client", stats.disconnected_client.load(Ordering::Relaxed)),
+        ],
+    };
+    let now = app.ingest.clock().now();
+    let text = {
+        let core = app.ingest.lock();
+        app.ingest
+            .metrics()
+            .render(&core.aggregator, &board, now, &stream)
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn healthz() -> Json<serde_json::Value> {

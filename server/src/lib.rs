@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod kpi;
+pub mod metrics;
 pub mod shutdown;
 pub mod simulator;
 pub mod stream;

@@ -96,6 +96,7 @@ pub struct StreamStats {
     pub resyncs: AtomicU64,
     pub disconnected_slow: AtomicU64,
     pub disconnected_dead: AtomicU64,
+    pub disconnected_client: AtomicU64,
 }
 
 /// How many recent frames a view keeps for sessions catching up (at a
@@ -166,6 +167,22 @@ impl Hub {
             .iter()
             .map(|(key, channel)| (key.clone(), channel.sender.borrow().clone()))
             .collect()
+    }
+
+    /// Sessions per kind of view (`floor`, `agent`, `queue`), every kind
+    /// listed: a bounded label for metrics.
+    pub fn sessions_by_view(&self) -> Vec<(String, u64)> {
+        let mut counts: Vec<(String, u64)> = ["floor", "agent", "queue"]
+            .into_iter()
+            .map(|v| (v.to_string(), 0))
+            .collect();
+        for (key, channel) in self.channels().iter() {
+            let kind = key.split(':').next().unwrap_or(key);
+            if let Some(entry) = counts.iter_mut().find(|(v, _)| v == kind) {
+                entry.1 += channel.sender.receiver_count() as u64;
+            }
+        }
+        counts
     }
 
     /// Publishes a view's next frame to all its sessions.
@@ -239,6 +256,11 @@ pub async fn serve_session(
         }
         End::Dead => {
             hub.stats.disconnected_dead.fetch_add(1, Ordering::Relaxed);
+        }
+        End::ClientClosed => {
+            hub.stats
+                .disconnected_client
+                .fetch_add(1, Ordering::Relaxed);
         }
         _ => {}
     }

@@ -49,7 +49,7 @@ pub fn view_value(ingest: &Ingest, view: &View) -> Value {
 /// whole second, so they change once a second rather than every tick: a
 /// quiet floor costs viewers about one patch a second, not ten, while
 /// anything an event changes still goes out on the next tick.
-fn floor_board(ingest: &Ingest) -> Board {
+pub fn floor_board(ingest: &Ingest) -> Board {
     let now = ingest.clock().now();
     let second = Timestamp::from_second(now.as_second()).unwrap_or(now);
     let core = ingest.lock();
@@ -90,6 +90,10 @@ pub async fn run(ingest: Ingest, hub: Arc<Hub>, every: Duration, shutdown: Shutd
         }
         last = tokio::time::Instant::now();
         step(&ingest, &hub);
+        let took = last.elapsed().as_secs_f64();
+        ingest
+            .metrics()
+            .record(|| metrics::histogram!("wallboard_tick_seconds").record(took));
     }
 }
 

@@ -289,6 +289,7 @@ fn test() -> Result {
         ]),
     )?;
     build_ui()?;
+    ops_checks()?;
     let (mut passed, mut failed) = cargo_test()?;
     let (e2e_passed, e2e_failed) = browser_tests()?;
     passed += e2e_passed;
@@ -307,6 +308,7 @@ fn cargo_test() -> Result<(u64, u64)> {
     eprintln!("\n==> cargo test --workspace");
     let mut child = cargo()
         .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .env("WALLBOARD_REQUIRE_TOOLS", "1")
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start cargo test: {e}"))?;
@@ -332,6 +334,73 @@ fn cargo_test() -> Result<(u64, u64)> {
         return Err("cargo test ran no test".into());
     }
     Ok((passed, failed))
+}
+
+/// The ops files, checked by the real tools (installed when missing):
+/// Prometheus config and rules, the rules' unit tests, Alertmanager's
+/// config, the Grafana dashboards against `@grafana/schema`, and the
+/// compose file. The scrape-side checks (`promtool check metrics`, metric
+/// names used by rules and dashboards, a real Prometheus scraping the
+/// server) are in `tests/metrics.rs`, which needs the same tools.
+fn ops_checks() -> Result {
+    let have = |tool: &str| {
+        Command::new("which")
+            .arg(tool)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let missing: Vec<&str> = [
+        ("promtool", "prometheus"),
+        ("amtool", "prometheus-alertmanager"),
+        ("docker-compose", "docker-compose"),
+    ]
+    .into_iter()
+    .filter(|(tool, _)| !have(tool))
+    .map(|(_, package)| package)
+    .collect();
+    if !missing.is_empty() {
+        install_debian(&missing)?;
+    }
+    let dashboards = root().join("dashboards");
+    step(
+        "promtool check config (and its rules)",
+        Command::new("promtool")
+            .args(["check", "config", "prometheus/prometheus.yml"])
+            .current_dir(&dashboards),
+    )?;
+    step(
+        "promtool test rules",
+        Command::new("promtool")
+            .args(["test", "rules", "prometheus/tests/wallboard_test.yml"])
+            .current_dir(&dashboards),
+    )?;
+    step(
+        "amtool check-config",
+        Command::new("amtool")
+            .args(["check-config", "alertmanager/alertmanager.yml"])
+            .current_dir(&dashboards),
+    )?;
+    let check = dashboards.join("grafana/check");
+    if !check.join("node_modules/@grafana/schema").exists() {
+        step(
+            "npm ci (dashboard type-check)",
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .current_dir(&check),
+        )?;
+    }
+    step(
+        "Grafana dashboards vs @grafana/schema (tsc)",
+        Command::new(check.join("node_modules/.bin/tsc"))
+            .args(["-p", "."])
+            .current_dir(&check),
+    )?;
+    step(
+        "docker-compose config -q",
+        Command::new("docker-compose")
+            .args(["config", "-q"])
+            .current_dir(root()),
+    )
 }
 
 /// The end-to-end tests in a real headless Chromium (Debian's, driven by

@@ -10,6 +10,7 @@ pub mod body;
 pub mod http;
 
 use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jiff::{SignedDuration, Timestamp};
@@ -19,6 +20,7 @@ use wallboard_protocol::Event;
 use crate::aggregator::Aggregator;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// Everything ingest changes, behind one lock: the aggregate, the ids seen,
 /// and the version of the state (bumped by every batch that changed it).
@@ -39,6 +41,7 @@ pub struct Ingest {
     /// Signalled after every batch that changed the state (the tick waits
     /// on it).
     changed: Arc<tokio::sync::Notify>,
+    metrics: Arc<Metrics>,
 }
 
 /// What happened to a batch: the `POST /api/v1/events` response body.
@@ -69,6 +72,7 @@ impl Ingest {
             max_future_skew: config.max_future_skew,
             max_age: config.dedupe_retention,
             changed: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::new(Metrics::new()),
         }
     }
 
@@ -76,6 +80,11 @@ impl Ingest {
     /// one did since the last call).
     pub async fn changed(&self) {
         self.changed.notified().await
+    }
+
+    /// This server's metrics (ingest counts them; `/metrics` renders them).
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     pub fn clock(&self) -> Clock {
@@ -101,40 +110,55 @@ impl Ingest {
         let mut outcome = Outcome::default();
         let mut core = self.lock();
         let core = &mut *core;
-        for (index, item) in items.into_iter().enumerate() {
-            let event = match item {
-                Ok(event) if event.ts > latest => Err(format!(
-                    "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
-                    event.ts, self.max_future_skew
-                )),
-                Ok(event) if event.ts < earliest => Err(format!(
-                    "`ts` {} is too old: more than {:#} before the server's clock ({now})",
-                    event.ts, self.max_age
-                )),
-                other => other,
-            };
-            let event = match event {
-                Ok(event) => event,
-                Err(error) => {
-                    outcome.rejected.push(Rejected { index, error });
+        let metrics = &self.metrics;
+        metrics.record(|| {
+            for (index, item) in items.into_iter().enumerate() {
+                let event = match item {
+                    Ok(event) if event.ts > latest => Err(format!(
+                        "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
+                        event.ts, self.max_future_skew
+                    )),
+                    Ok(event) if event.ts < earliest => Err(format!(
+                        "`ts` {} is too old: more than {:#} before the server's clock ({now})",
+                        event.ts, self.max_age
+                    )),
+                    other => other,
+                };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(error) => {
+                        outcome.rejected.push(Rejected { index, error });
+                        continue;
+                    }
+                };
+                if core.dedupe.contains(&event.id) {
+                    outcome.duplicates += 1;
                     continue;
                 }
-            };
-            if core.dedupe.contains(&event.id) {
-                outcome.duplicates += 1;
-                continue;
-            }
-            match core.aggregator.apply(&event, now) {
-                Ok(()) => {
-                    core.dedupe.insert(&event.id, now);
-                    outcome.accepted += 1;
+                match core.aggregator.apply(&event, now) {
+                    Ok(()) => {
+                        core.dedupe.insert(&event.id, now);
+                        outcome.accepted += 1;
+                        let latest = &mut core.aggregator.latest_ts;
+                        *latest = Some(latest.map_or(event.ts, |l| l.max(event.ts)));
+                    }
+                    Err(error) => outcome.rejected.push(Rejected {
+                        index,
+                        error: format!("{}: {error}", event.kind.type_name()),
+                    }),
                 }
-                Err(error) => outcome.rejected.push(Rejected {
-                    index,
-                    error: format!("{}: {error}", event.kind.type_name()),
-                }),
             }
-        }
+        });
+        let counts = &metrics.ingest;
+        counts
+            .accepted
+            .fetch_add(outcome.accepted, Ordering::Relaxed);
+        counts
+            .duplicate
+            .fetch_add(outcome.duplicates, Ordering::Relaxed);
+        counts
+            .rejected
+            .fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
         if outcome.accepted > 0 {
             core.seq += 1;
             self.changed.notify_one();

@@ -1,0 +1,416 @@
+//! Prometheus metrics (DESIGN.md "Prometheus names"): `/metrics`.
+//!
+//! Two sources, one exposition:
+//! - observations made as events are applied (waits, handle times, survey
+//!   points) and tick durations go to a `metrics` recorder of this server
+//!   (metrics-exporter-prometheus), which keeps the histograms;
+//! - everything else is read at scrape time from what the server already
+//!   holds — the aggregate's lifetime counters, the board (KPIs and their
+//!   targets, queues, agents), the ingest and stream counts — so a scrape
+//!   equals the board at that instant, and no number is kept twice.
+//!
+//! Labels are bounded: `queue`, `state`, `kpi`, `window`, `result`,
+//! `resolved`, `on_time`, `view`, `reason`; never an agent or contact id.
+//! A `null` KPI or target is an absent series, never NaN.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use wallboard_protocol::{AgentState, Board, KpiKey};
+
+use crate::aggregator::{Aggregator, Counters};
+
+/// What ingest did with events, by result.
+#[derive(Debug, Default)]
+pub struct IngestCounts {
+    pub accepted: AtomicU64,
+    pub duplicate: AtomicU64,
+    pub rejected: AtomicU64,
+}
+
+/// Counts of the stream, read at scrape time.
+pub struct StreamCounts<'a> {
+    /// Sessions per view key.
+    pub sessions: &'a [(String, u64)],
+    pub messages_sent: u64,
+    pub resyncs: u64,
+    pub disconnects: [(&'static str, u64); 3],
+}
+
+/// One server's metrics.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    pub ingest: IngestCounts,
+}
+
+const WAIT_BUCKETS: [f64; 10] = [
+    5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+];
+const HANDLE_BUCKETS: [f64; 10] = [
+    30.0, 60.0, 120.0, 180.0, 240.0, 300.0, 450.0, 600.0, 900.0, 1800.0,
+];
+const POINT_BUCKETS: [f64; 6] = [20.0, 40.0, 60.0, 80.0, 90.0, 100.0];
+const TIME_BUCKETS: [f64; 10] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+];
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let builder = [
+            ("wallboard_wait_seconds", &WAIT_BUCKETS[..]),
+            ("wallboard_handle_seconds", &HANDLE_BUCKETS[..]),
+            ("wallboard_survey_points", &POINT_BUCKETS[..]),
+            ("wallboard_tick_seconds", &TIME_BUCKETS[..]),
+            ("wallboard_journal_fsync_seconds", &TIME_BUCKETS[..]),
+        ]
+        .into_iter()
+        .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
+            b.set_buckets_for_metric(Matcher::Full(name.into()), buckets)
+                .expect("bucket lists are not empty")
+        });
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        let metrics = Metrics {
+            recorder,
+            handle,
+            ingest: IngestCounts::default(),
+        };
+        metrics.record(|| {
+            use metrics::{Unit, describe_histogram};
+            describe_histogram!(
+                "wallboard_wait_seconds",
+                Unit::Seconds,
+                "Time contacts waited in queue before they were answered."
+            );
+            describe_histogram!(
+                "wallboard_handle_seconds",
+                Unit::Seconds,
+                "Handle time of contacts (talk, hold and wrap-up)."
+            );
+            describe_histogram!(
+                "wallboard_survey_points",
+                "Satisfaction survey scores, in points out of 100."
+            );
+            describe_histogram!(
+                "wallboard_tick_seconds",
+                Unit::Seconds,
+                "Time to compute, diff and publish the boards of one tick."
+            );
+            describe_histogram!(
+                "wallboard_journal_fsync_seconds",
+                Unit::Seconds,
+                "Time of one journal fsync (group commit)."
+            );
+        });
+        metrics
+    }
+
+    /// Runs `f` with this server's recorder installed, so the `metrics`
+    /// macros inside it (the aggregator's observations, the tick's timing)
+    /// land here.
+    pub fn record<T>(&self, f: impl FnOnce() -> T) -> T {
+        metrics::with_local_recorder(&self.recorder, f)
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(
+        &self,
+        agg: &Aggregator,
+        board: &Board,
+        now: Timestamp,
+        stream: &StreamCounts<'_>,
+    ) -> String {
+        let mut out = Text::default();
+        contacts(&mut out, agg);
+        board_gauges(&mut out, board, now);
+        self_metrics(&mut out, &self.ingest, agg, now, stream);
+        let histograms = self.handle.render();
+        out.0.push_str(&histograms);
+        // Families nothing has observed yet are still listed, empty, so
+        // that dashboards and rules find them from the first scrape.
+        for (name, help, buckets) in [
+            (
+                "wallboard_journal_fsync_seconds",
+                "Time of one journal fsync (group commit).",
+                &TIME_BUCKETS[..],
+            ),
+            (
+                "wallboard_tick_seconds",
+                "Time to compute, diff and publish the boards of one tick.",
+                &TIME_BUCKETS[..],
+            ),
+        ] {
+            if !histograms.contains(&format!("{name}_count")) {
+                out.family(name, "histogram", help);
+                for le in buckets {
+                    out.sample(&format!("{name}_bucket"), &[("le", &le.to_string())], 0.0);
+                }
+                out.sample(&format!("{name}_bucket"), &[("le", "+Inf")], 0.0);
+                out.sample(&format!("{name}_sum"), &[], 0.0);
+                out.sample(&format!("{name}_count"), &[], 0.0);
+            }
+        }
+        out.0
+    }
+}
+
+#[derive(Default)]
+struct Text(String);
+
+impl Text {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.0.push_str(name);
+        if !labels.is_empty() {
+            self.0.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.0.push(',');
+                }
+                let v = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.0, "{k}=\"{v}\"");
+            }
+            self.0.push('}');
+        }
+        let _ = writeln!(self.0, " {value}");
+    }
+}
+
+/// A per-queue counter family: name, help, and how to read it.
+type Family = (&'static str, &'static str, fn(&Counters) -> u64);
+
+/// Contact and complaint counters: since the server started counting.
+fn contacts(out: &mut Text, agg: &Aggregator) {
+    let per_queue: [Family; 4] = [
+        (
+            "wallboard_contacts_offered_total",
+            "Contacts offered to a queue.",
+            |c| c.offered,
+        ),
+        (
+            "wallboard_contacts_answered_total",
+            "Contacts answered by an agent.",
+            |c| c.answered,
+        ),
+        (
+            "wallboard_contacts_abandoned_total",
+            "Contacts abandoned while waiting (short abandons excluded, as in the KPIs).",
+            |c| c.abandoned,
+        ),
+        (
+            "wallboard_contacts_short_abandoned_total",
+            "Contacts abandoned within the short-abandon threshold.",
+            |c| c.short_abandoned,
+        ),
+    ];
+    for (name, help, value) in per_queue {
+        out.family(name, "counter", help);
+        for q in &agg.queues {
+            out.sample(name, &[("queue", &q.id)], value(&q.buckets.lifetime) as f64);
+        }
+    }
+    let name = "wallboard_contacts_ended_total";
+    out.family(
+        name,
+        "counter",
+        "Contacts ended with a disposition, by whether the issue was resolved.",
+    );
+    for q in &agg.queues {
+        let c = &q.buckets.lifetime;
+        out.sample(
+            name,
+            &[("queue", &q.id), ("resolved", "true")],
+            c.resolved as f64,
+        );
+        let unresolved = c.dispositions.saturating_sub(c.resolved);
+        out.sample(
+            name,
+            &[("queue", &q.id), ("resolved", "false")],
+            unresolved as f64,
+        );
+    }
+    let t = &agg.totals.lifetime;
+    for (name, help, value) in [
+        (
+            "wallboard_contacts_arrived_total",
+            "Contacts that reached the platform (blocked ones included).",
+            t.arrived,
+        ),
+        (
+            "wallboard_contacts_blocked_total",
+            "Contacts blocked before reaching a queue (no trunk or capacity).",
+            t.blocked,
+        ),
+        (
+            "wallboard_complaints_opened_total",
+            "Complaints opened.",
+            t.complaints_opened,
+        ),
+    ] {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value as f64);
+    }
+    let name = "wallboard_complaints_answered_total";
+    out.family(name, "counter", "Complaints answered, by whether on time.");
+    out.sample(name, &[("on_time", "true")], t.complaints_on_time as f64);
+    out.sample(name, &[("on_time", "false")], t.complaints_overdue as f64);
+}
+
+/// Gauges read off the board.
+fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
+    let name = "wallboard_queue_waiting";
+    out.family(name, "gauge", "Contacts waiting in the queue now.");
+    for (id, q) in &board.queues {
+        out.sample(name, &[("queue", id)], q.waiting as f64);
+    }
+    let name = "wallboard_queue_oldest_wait_seconds";
+    out.family(
+        name,
+        "gauge",
+        "How long the longest-waiting contact of the queue has waited (0 when none waits).",
+    );
+    for (id, q) in &board.queues {
+        let wait = q
+            .longest_wait_since
+            .map(|since| (now.as_millisecond() - since.as_millisecond()).max(0) as f64 / 1000.0)
+            .unwrap_or(0.0);
+        out.sample(name, &[("queue", id)], wait);
+    }
+    let name = "wallboard_agents";
+    out.family(name, "gauge", "Agents in each state now.");
+    for state in AgentState::ALL {
+        let n = board.agent_states.get(&state).copied().unwrap_or(0);
+        out.sample(name, &[("state", state.as_str())], n as f64);
+    }
+    let name = "wallboard_complaints_overdue";
+    out.family(name, "gauge", "Open complaints past their due time.");
+    out.sample(name, &[], board.complaints.overdue as f64);
+
+    let name = "wallboard_kpi";
+    out.family(
+        name,
+        "gauge",
+        "KPI values as on the board (ratios 0-1, seconds, satisfaction in points); queue=\"all\" for totals.",
+    );
+    let scopes = std::iter::once(("all", &board.totals))
+        .chain(board.queues.iter().map(|(id, q)| (id.as_str(), &q.windows)));
+    let mut targets: Vec<(String, &'static str, f64)> = Vec::new();
+    for (queue, windows) in scopes {
+        for (window, kpis) in windows {
+            for key in KpiKey::ALL {
+                let Some(kpi) = kpis.get(key) else { continue };
+                if let Some(value) = kpi.value {
+                    out.sample(
+                        name,
+                        &[
+                            ("kpi", key.as_str()),
+                            ("queue", queue),
+                            ("window", window.as_str()),
+                        ],
+                        value,
+                    );
+                }
+                if let Some(target) = kpi.target
+                    && !targets
+                        .iter()
+                        .any(|(q, k, _)| q == queue && *k == key.as_str())
+                {
+                    targets.push((queue.to_string(), key.as_str(), target));
+                }
+            }
+        }
+    }
+    let name = "wallboard_kpi_target";
+    out.family(
+        name,
+        "gauge",
+        "KPI targets (VIP queues carry the VIP target); queue=\"all\" for totals.",
+    );
+    for (queue, kpi, target) in &targets {
+        out.sample(name, &[("kpi", kpi), ("queue", queue)], *target);
+    }
+}
+
+/// The server's own health.
+fn self_metrics(
+    out: &mut Text,
+    ingest: &IngestCounts,
+    agg: &Aggregator,
+    now: Timestamp,
+    stream: &StreamCounts<'_>,
+) {
+    let name = "wallboard_ingest_events_total";
+    out.family(
+        name,
+        "counter",
+        "Events received, by what ingest did with them.",
+    );
+    for (result, n) in [
+        ("accepted", &ingest.accepted),
+        ("duplicate", &ingest.duplicate),
+        ("rejected", &ingest.rejected),
+    ] {
+        out.sample(
+            name,
+            &[("result", result)],
+            n.load(Ordering::Relaxed) as f64,
+        );
+    }
+    let name = "wallboard_event_lag_seconds";
+    out.family(
+        name,
+        "gauge",
+        "The server's clock minus the time of the newest event applied (0 before any).",
+    );
+    let lag = agg
+        .latest_ts
+        .map(|ts| (now.as_millisecond() - ts.as_millisecond()) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    out.sample(name, &[], lag);
+    let name = "wallboard_ws_sessions";
+    out.family(name, "gauge", "WebSocket viewers connected now, by view.");
+    for (view, n) in stream.sessions {
+        out.sample(name, &[("view", view)], *n as f64);
+    }
+    for (name, help, value) in [
+        (
+            "wallboard_ws_messages_sent_total",
+            "WebSocket messages (snapshots and patches) written to viewers.",
+            stream.messages_sent,
+        ),
+        (
+            "wallboard_ws_resyncs_total",
+            "Snapshots sent to viewers that fell too far behind.",
+            stream.resyncs,
+        ),
+    ] {
+        out.family(name, "counter", help);
+        out.sample(name, &[], value as f64);
+    }
+    let name = "wallboard_ws_disconnects_total";
+    out.family(
+        name,
+        "counter",
+        "WebSocket sessions ended, by reason (slow: did not drain; dead: no pong; client: closed by the viewer).",
+    );
+    for (reason, n) in stream.disconnects {
+        out.sample(name, &[("reason", reason)], n as f64);
+    }
+}
