@@ -306,34 +306,49 @@ fn test() -> Result {
 /// `cargo test --workspace`, echoing its output and summing its results.
 fn cargo_test() -> Result<(u64, u64)> {
     eprintln!("\n==> cargo test --workspace");
-    let mut child = cargo()
+    let mut command = cargo();
+    command
         .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
-        .env("WALLBOARD_REQUIRE_TOOLS", "1")
+        .env("WALLBOARD_REQUIRE_TOOLS", "1");
+    run_counting("cargo test", &mut command, |line, counts| {
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            counts.0 += count_before(rest, " passed");
+            counts.1 += count_before(rest, " failed");
+        }
+    })
+}
+
+/// Runs a test runner, echoing its output, counting (passed, failed) with
+/// `count` over its lines; fails when it fails, fails a test, or ran none.
+fn run_counting(
+    name: &str,
+    command: &mut Command,
+    count: impl Fn(&str, &mut (u64, u64)),
+) -> Result<(u64, u64)> {
+    let mut child = command
         .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start cargo test: {e}"))?;
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
     let stdout = child.stdout.take().expect("piped");
-    let (mut passed, mut failed) = (0u64, 0u64);
+    let mut counts = (0u64, 0u64);
     use std::io::BufRead;
     for line in std::io::BufReader::new(stdout)
         .lines()
         .map_while(|l| l.ok())
     {
         println!("{line}");
-        if let Some(rest) = line.strip_prefix("test result: ") {
-            passed += count_before(rest, " passed");
-            failed += count_before(rest, " failed");
-        }
+        count(&line, &mut counts);
     }
     let status = child.wait().map_err(|e| e.to_string())?;
+    let (passed, failed) = counts;
     if !status.success() || failed > 0 {
         println!("tests: {passed} passed, {failed} failed");
-        return Err(format!("cargo test failed ({status})"));
+        return Err(format!("{name} failed ({status})"));
     }
     if passed == 0 {
-        return Err("cargo test ran no test".into());
+        return Err(format!("{name} ran no test"));
     }
-    Ok((passed, failed))
+    Ok(counts)
 }
 
 /// The ops files, checked by the real tools (installed when missing):
@@ -414,40 +429,26 @@ fn browser_tests() -> Result<(u64, u64)> {
     }
     ensure_npm_tools()?;
     eprintln!("\n==> end-to-end tests in headless Chromium (node --test tests/e2e/)");
-    let mut child = Command::new("node")
-        .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
-        .arg(root().join("tests/e2e/wallboard.test.mjs"))
-        .env("WALLBOARD_BIN", root().join("target/debug/wallboard"))
-        .env("CHROMIUM", chromium)
-        .env("ARTIFACTS", root().join("target/e2e"))
-        .current_dir(root())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start node: {e}"))?;
-    let stdout = child.stdout.take().expect("piped");
-    let (mut passed, mut failed) = (0u64, 0u64);
-    use std::io::BufRead;
-    for line in std::io::BufReader::new(stdout)
-        .lines()
-        .map_while(|l| l.ok())
-    {
-        println!("{line}");
-        if let Some(n) = line.strip_prefix("# pass ") {
-            passed = n.trim().parse().unwrap_or(0);
-        } else if let Some(n) = line.strip_prefix("# fail ") {
-            failed = n.trim().parse().unwrap_or(0);
-        }
-    }
-    let status = child.wait().map_err(|e| e.to_string())?;
-    if !status.success() || failed > 0 {
-        println!("tests: {passed} passed, {failed} failed (end-to-end)");
-        return Err(format!("end-to-end tests failed ({status})"));
-    }
-    if passed == 0 {
-        return Err("the end-to-end tests ran no test".into());
-    }
+    let counts = run_counting(
+        "end-to-end tests",
+        Command::new("node")
+            .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
+            .arg(root().join("tests/e2e/wallboard.test.mjs"))
+            .env("WALLBOARD_BIN", root().join("target/debug/wallboard"))
+            .env("CHROMIUM", chromium)
+            .env("ARTIFACTS", root().join("target/e2e"))
+            .current_dir(root()),
+        |line, counts| {
+            // node's TAP summary: "# pass N" / "# fail N".
+            if let Some(n) = line.strip_prefix("# pass ") {
+                counts.0 = n.trim().parse().unwrap_or(0);
+            } else if let Some(n) = line.strip_prefix("# fail ") {
+                counts.1 = n.trim().parse().unwrap_or(0);
+            }
+        },
+    )?;
     eprintln!("    screenshots in {}", root().join("target/e2e").display());
-    Ok((passed, failed))
+    Ok(counts)
 }
 
 /// In "ok. 12 passed; 0 failed; …", the number before `label`.
