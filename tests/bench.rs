@@ -12,8 +12,6 @@
 
 mod fanout;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -85,10 +83,41 @@ fn main() {
     );
 
     // 3. HTTP ingest.
-    let (http_rate, accepted) = runtime.block_on(http_ingest(&events, end));
+    let (http_rate, accepted) = runtime.block_on(http_ingest(&events, end, None));
     println!(
-        "HTTP ingest: {http_rate:.0} events/s (NDJSON, {BATCH}-event batches, {SENDERS} senders, {accepted} accepted)"
+        "HTTP ingest, journal off: {http_rate:.0} events/s (NDJSON, {BATCH}-event batches, {SENDERS} senders, {accepted} accepted)"
     );
+    // The same with the journal on (one fsync per batch), then a restart:
+    // the replay of that day's journal is what stands between a restart
+    // and `/readyz`.
+    let journal_dir = out.join("journal");
+    let _ = std::fs::remove_dir_all(&journal_dir);
+    let (journal_rate, journal_accepted) =
+        runtime.block_on(http_ingest(&events, end, Some(journal_dir.clone())));
+    println!("HTTP ingest, journal on: {journal_rate:.0} events/s ({journal_accepted} accepted)");
+    let journal_bytes: u64 = std::fs::read_dir(&journal_dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    let replay_started = Instant::now();
+    let replayed = runtime.block_on(wallboard_tests::spawn_full(
+        "timezone = \"Asia/Shanghai\"",
+        Some(end),
+        None,
+        Some(journal_dir.clone()),
+    ));
+    let restart_seconds = replay_started.elapsed().as_secs_f64();
+    let replay_rate = events.len() as f64 / restart_seconds;
+    println!(
+        "restart with a day's journal ({} events, {:.1} MB): ready in {restart_seconds:.2} s ({replay_rate:.0} events/s)",
+        events.len(),
+        journal_bytes as f64 / 1e6
+    );
+    runtime.block_on(replayed.server.stop());
+    let _ = std::fs::remove_dir_all(&journal_dir);
 
     // 4. Fan-out latency on the real binary.
     let viewer_counts: Vec<usize> = std::env::args()
@@ -158,11 +187,14 @@ fn main() {
         "board_compute_and_json_microseconds": board_json_us,
         "board_json_bytes": bytes,
         "http_ingest_events_per_second": http_rate,
+        "http_ingest_journal_events_per_second": journal_rate,
+        "restart_seconds": restart_seconds,
+        "replay_events_per_second": replay_rate,
         "http_batch": BATCH,
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders | {http_rate:.0} events/s |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (one fsync per batch) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len()
     );
     std::fs::create_dir_all(&out).expect("create the report directory");
@@ -190,7 +222,12 @@ fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<
         t += SignedDuration::from_mins(1);
         events.extend(sim.advance_to(t));
     }
-    let split = |queue: &str, key: &str| format!("{queue}-{}", hash(key) % QUEUE_SPLIT);
+    let split = |queue: &str, key: &str| {
+        format!(
+            "{queue}-{}",
+            wallboard_tests::stable_hash(key) % QUEUE_SPLIT
+        )
+    };
     let mut contact_queue = std::collections::HashMap::new();
     for event in &mut events {
         match &mut event.kind {
@@ -226,36 +263,13 @@ fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<
     events
 }
 
-fn hash(key: &str) -> u64 {
-    let mut h = DefaultHasher::new();
-    key.hash(&mut h);
-    h.finish()
-}
-
-/// The entity whose events must stay in order: a contact, an agent or a
-/// complaint. Senders each take whole entities, so nothing is rejected for
-/// arriving before its cause.
-fn entity(event: &Event) -> &str {
-    match &event.kind {
-        EventKind::AgentState { agent, .. } => agent,
-        EventKind::ContactArrived { contact, .. }
-        | EventKind::ContactOffered { contact, .. }
-        | EventKind::ContactAnswered { contact, .. }
-        | EventKind::ContactAbandoned { contact }
-        | EventKind::ContactEnded { contact, .. } => contact,
-        EventKind::SurveySubmitted { contact, queue, .. } => {
-            contact.as_deref().or(queue.as_deref()).unwrap_or_default()
-        }
-        EventKind::ComplaintOpened { complaint, .. }
-        | EventKind::ComplaintAnswered { complaint } => complaint,
-    }
-}
-
-async fn http_ingest(events: &[Event], now: Timestamp) -> (f64, u64) {
-    let server = wallboard_tests::spawn_app("timezone = \"Asia/Shanghai\"", Some(now)).await;
+async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>) -> (f64, u64) {
+    let server =
+        wallboard_tests::spawn_full("timezone = \"Asia/Shanghai\"", Some(now), None, journal).await;
     let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
     for event in events {
-        let sender = (hash(entity(event)) % SENDERS as u64) as usize;
+        let sender = (wallboard_tests::stable_hash(wallboard_tests::entity_of(event))
+            % SENDERS as u64) as usize;
         per_sender[sender].push(serde_json::to_string(event).unwrap());
     }
     let bodies: Vec<Vec<String>> = per_sender

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod ingest;
+pub mod journal;
 pub mod kpi;
 pub mod metrics;
 pub mod shutdown;
@@ -47,6 +48,8 @@ pub struct Options {
     pub config: Config,
     pub clock: Clock,
     pub simulate: Option<SimulateOptions>,
+    /// Where the journal lives; `None`: no journal (state is lost on exit).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// A running server.
@@ -76,6 +79,14 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
     let (trigger, shutdown) = shutdown::channel();
+    if let Some(dir) = options.data_dir.clone() {
+        // Replayed before anything is served: `/readyz` (and the
+        // `listening on` line) come after it.
+        let replaying = ingest.clone();
+        tokio::task::spawn_blocking(move || replaying.open_journal(&dir))
+            .await
+            .map_err(std::io::Error::other)??;
+    }
     let hub = Arc::new(stream::Hub::default());
     let viewers = viewers_runtime()?;
     let app = App {
@@ -199,7 +210,15 @@ fn run_simulator(mut sim: Simulation, ingest: Ingest, shutdown: Shutdown) {
     while !shutdown.is_fired() {
         let events = sim.advance_to(clock.now());
         let count = events.len();
-        let outcome = ingest.submit(events.into_iter().map(Ok).collect());
+        let outcome = match ingest.submit(events.into_iter().map(Ok).collect()) {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // The simulated events are lost; the next round goes on.
+                tracing::warn!(error = %e.0, "simulator events not stored by the journal");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
         if !outcome.rejected.is_empty() {
             tracing::warn!(
                 rejected = outcome.rejected.len(),

@@ -66,7 +66,6 @@ async fn main() -> ExitCode {
         Some(start) => Clock::starting_at(start),
         None => Clock::system(),
     };
-    let _ = &cli.data_dir; // the journal lives here (durability)
     let listener = match tokio::net::TcpListener::bind(cli.listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -87,6 +86,7 @@ async fn main() -> ExitCode {
             config,
             clock,
             simulate,
+            data_dir: Some(cli.data_dir.clone()),
         },
     )
     .await

@@ -31,6 +31,16 @@ pub async fn spawn_with(
     clock_start: Option<Timestamp>,
     simulate: Option<SimulateOptions>,
 ) -> TestServer {
+    spawn_full(config_toml, clock_start, simulate, None).await
+}
+
+/// Like [`spawn_with`], with the journal in `data_dir` (replayed first).
+pub async fn spawn_full(
+    config_toml: &str,
+    clock_start: Option<Timestamp>,
+    simulate: Option<SimulateOptions>,
+    data_dir: Option<PathBuf>,
+) -> TestServer {
     let config = Config::from_toml(config_toml).expect("test config is valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -42,6 +52,7 @@ pub async fn spawn_with(
             config,
             clock,
             simulate,
+            data_dir,
         },
     )
     .await
@@ -153,13 +164,30 @@ pub struct BinaryServer {
     child: Child,
     /// Log lines read so far (stderr).
     pub log: Vec<String>,
+    /// The journal directory made for this server (removed on drop).
+    data_dir: Option<PathBuf>,
 }
+
+static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl BinaryServer {
     /// Starts `wallboard --listen 127.0.0.1:0 ARGS…` and waits for its
     /// `listening on http://ADDR` line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> BinaryServer {
         let mut command = Command::new(wallboard_binary());
+        // A journal of its own unless the test names one.
+        let data_dir = (!args.contains(&"--data-dir")).then(|| {
+            let dir = std::env::temp_dir().join(format!(
+                "wallboard-test-{}-{}",
+                std::process::id(),
+                NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            dir
+        });
+        if let Some(dir) = &data_dir {
+            command.arg("--data-dir").arg(dir);
+        }
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
@@ -185,6 +213,7 @@ impl BinaryServer {
             url: String::new(),
             child,
             log: Vec::new(),
+            data_dir,
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -215,6 +244,9 @@ impl Drop for BinaryServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.data_dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
@@ -312,5 +344,33 @@ impl Viewer {
             self.next(left).await?;
         }
         Ok(())
+    }
+}
+
+/// A hash that is the same in every run (for splitting work by key).
+pub fn stable_hash(key: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    key.hash(&mut h);
+    h.finish()
+}
+
+/// The entity whose events must stay in order: a contact, an agent or a
+/// complaint. Concurrent senders each take whole entities, so nothing is
+/// rejected for arriving before its cause.
+pub fn entity_of(event: &wallboard_protocol::Event) -> &str {
+    use wallboard_protocol::EventKind;
+    match &event.kind {
+        EventKind::AgentState { agent, .. } => agent,
+        EventKind::ContactArrived { contact, .. }
+        | EventKind::ContactOffered { contact, .. }
+        | EventKind::ContactAnswered { contact, .. }
+        | EventKind::ContactAbandoned { contact }
+        | EventKind::ContactEnded { contact, .. } => contact,
+        EventKind::SurveySubmitted { contact, queue, .. } => {
+            contact.as_deref().or(queue.as_deref()).unwrap_or_default()
+        }
+        EventKind::ComplaintOpened { complaint, .. }
+        | EventKind::ComplaintAnswered { complaint } => complaint,
     }
 }

@@ -58,5 +58,15 @@ async fn post_events(
     } else {
         ingest.submit(items)
     };
+    let outcome = outcome.map_err(|e| {
+        tracing::error!(error = %e.0, "journal write failed: answering 503");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "the journal could not store this batch ({}): nothing of it was applied; retry later",
+                e.0
+            ),
+        )
+    })?;
     Ok(axum::Json(outcome).into_response())
 }

@@ -17,17 +17,46 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use wallboard_protocol::Event;
 
-use crate::aggregator::Aggregator;
+use crate::aggregator::{Aggregator, local_day};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::journal::{Journal, Replayed};
 use crate::metrics::Metrics;
 
 /// Everything ingest changes, behind one lock: the aggregate, the ids seen,
-/// and the version of the state (bumped by every batch that changed it).
+/// the journal, and the version of the state (bumped by every batch that
+/// changed it).
 pub struct Core {
     pub aggregator: Aggregator,
     pub dedupe: Dedupe,
+    pub journal: Option<Journal>,
     pub seq: u64,
+}
+
+/// The journal could not persist a batch: nothing of it was applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalError(pub String);
+
+enum Applied {
+    Accepted,
+    Duplicate,
+    Rejected(String),
+}
+
+/// Dedupe, then apply: one event, as ingest and replay both do it.
+fn apply(core: &mut Core, event: &Event, now: Timestamp) -> Applied {
+    if core.dedupe.contains(&event.id) {
+        return Applied::Duplicate;
+    }
+    match core.aggregator.apply(event, now) {
+        Ok(()) => {
+            core.dedupe.insert(&event.id, now);
+            let latest = &mut core.aggregator.latest_ts;
+            *latest = Some(latest.map_or(event.ts, |l| l.max(event.ts)));
+            Applied::Accepted
+        }
+        Err(error) => Applied::Rejected(format!("{}: {error}", event.kind.type_name())),
+    }
 }
 
 /// A cheap, cloneable handle to the pipeline.
@@ -64,6 +93,7 @@ impl Ingest {
         let core = Core {
             dedupe: Dedupe::new(config.dedupe_retention),
             aggregator: Aggregator::new(config.clone()),
+            journal: None,
             seq: 0,
         };
         Ingest {
@@ -101,7 +131,11 @@ impl Ingest {
 
     /// Runs a batch through the pipeline. `items` are parse results in
     /// batch order; their index is their position.
-    pub fn submit(&self, items: Vec<Result<Event, String>>) -> Outcome {
+    ///
+    /// With a journal, the events that pass the checks are written and
+    /// synced before any is applied; if that fails, nothing of the batch is
+    /// applied and the error is returned (the sender gets 503 and retries).
+    pub fn submit(&self, items: Vec<Result<Event, String>>) -> Result<Outcome, JournalError> {
         let now = self.clock.now();
         let latest = now.checked_add(self.max_future_skew).unwrap_or(now);
         // Nothing older than the id retention can matter to a window, and
@@ -110,46 +144,47 @@ impl Ingest {
         let mut outcome = Outcome::default();
         let mut core = self.lock();
         let core = &mut *core;
-        let metrics = &self.metrics;
-        metrics.record(|| {
-            for (index, item) in items.into_iter().enumerate() {
-                let event = match item {
-                    Ok(event) if event.ts > latest => Err(format!(
-                        "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
-                        event.ts, self.max_future_skew
-                    )),
-                    Ok(event) if event.ts < earliest => Err(format!(
-                        "`ts` {} is too old: more than {:#} before the server's clock ({now})",
-                        event.ts, self.max_age
-                    )),
-                    other => other,
-                };
-                let event = match event {
-                    Ok(event) => event,
-                    Err(error) => {
-                        outcome.rejected.push(Rejected { index, error });
-                        continue;
-                    }
-                };
-                if core.dedupe.contains(&event.id) {
-                    outcome.duplicates += 1;
-                    continue;
-                }
-                match core.aggregator.apply(&event, now) {
-                    Ok(()) => {
-                        core.dedupe.insert(&event.id, now);
-                        outcome.accepted += 1;
-                        let latest = &mut core.aggregator.latest_ts;
-                        *latest = Some(latest.map_or(event.ts, |l| l.max(event.ts)));
-                    }
-                    Err(error) => outcome.rejected.push(Rejected {
-                        index,
-                        error: format!("{}: {error}", event.kind.type_name()),
-                    }),
+        let mut candidates: Vec<(usize, Event)> = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            let event = match item {
+                Ok(event) if event.ts > latest => Err(format!(
+                    "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
+                    event.ts, self.max_future_skew
+                )),
+                Ok(event) if event.ts < earliest => Err(format!(
+                    "`ts` {} is too old: more than {:#} before the server's clock ({now})",
+                    event.ts, self.max_age
+                )),
+                other => other,
+            };
+            match event {
+                Ok(event) if core.dedupe.contains(&event.id) => outcome.duplicates += 1,
+                Ok(event) => candidates.push((index, event)),
+                Err(error) => outcome.rejected.push(Rejected { index, error }),
+            }
+        }
+        if let Some(journal) = core.journal.as_mut() {
+            let events: Vec<&Event> = candidates.iter().map(|(_, e)| e).collect();
+            let (day, _, _) = local_day(&core.aggregator.config().timezone, now);
+            let started = std::time::Instant::now();
+            journal
+                .append(day, &events)
+                .map_err(|e| JournalError(e.to_string()))?;
+            let took = started.elapsed().as_secs_f64();
+            self.metrics
+                .record(|| metrics::histogram!("wallboard_journal_fsync_seconds").record(took));
+        }
+        self.metrics.record(|| {
+            for (index, event) in candidates {
+                match apply(core, &event, now) {
+                    Applied::Accepted => outcome.accepted += 1,
+                    Applied::Duplicate => outcome.duplicates += 1,
+                    Applied::Rejected(error) => outcome.rejected.push(Rejected { index, error }),
                 }
             }
         });
-        let counts = &metrics.ingest;
+        outcome.rejected.sort_by_key(|r| r.index);
+        let counts = &self.metrics.ingest;
         counts
             .accepted
             .fetch_add(outcome.accepted, Ordering::Relaxed);
@@ -163,7 +198,35 @@ impl Ingest {
             core.seq += 1;
             self.changed.notify_one();
         }
-        outcome
+        Ok(outcome)
+    }
+
+    /// Opens the journal in `dir` and replays it into the (empty) core:
+    /// the same dedupe-then-apply as [`Ingest::submit`], so the state after
+    /// a restart is the state before it. Then appends go there.
+    pub fn open_journal(&self, dir: &std::path::Path) -> std::io::Result<Replayed> {
+        let mut journal = Journal::open(dir)?;
+        let now = self.clock.now();
+        let mut core = self.lock();
+        let core = &mut *core;
+        let started = std::time::Instant::now();
+        let replayed = self.metrics.record(|| {
+            journal.replay(|event| {
+                apply(core, &event, now);
+            })
+        })?;
+        let seconds = started.elapsed().as_secs_f64();
+        tracing::info!(
+            dir = %dir.display(),
+            segments = replayed.segments,
+            events = replayed.records,
+            seconds,
+            rate = (replayed.records as f64 / seconds.max(1e-9)) as u64,
+            "journal replayed"
+        );
+        core.journal = Some(journal);
+        core.seq += 1;
+        Ok(replayed)
     }
 
     /// Housekeeping: forget ids and state no window can use any more.
