@@ -9,7 +9,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use wallboard::simulator::{SimOptions, Simulation};
-use wallboard_tests::{BinaryServer, entity_of, post_events, spawn_app, stable_hash};
+use wallboard_tests::{BinaryServer, entity_of, post_events, spawn_app, spawn_full, stable_hash};
 
 const CONFIG: &str = "timezone = \"Asia/Shanghai\"";
 const SENDERS: usize = 4;
@@ -225,4 +225,128 @@ async fn a_journal_that_cannot_write_answers_503_and_applies_nothing() {
     assert_eq!(health.status, 200);
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A floor that closes one local day and opens the next, with a restart
+/// in between: yesterday's counts stay yesterday's, open state (an agent
+/// signed in, a caller still waiting) carries over through the journal.
+async fn across_midnight(zone: &str) {
+    let dir = std::env::temp_dir().join(format!(
+        "wallboard-midnight-{}-{}",
+        zone.replace('/', "-"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    let local = |s: &str| -> Timestamp {
+        jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s)
+            .unwrap()
+            .to_zoned(tz.clone())
+            .unwrap()
+            .timestamp()
+    };
+    let config = format!("timezone = \"{zone}\"");
+    let event = |id: &str, at: &str, body: Value| {
+        let mut e = body;
+        e["id"] = json!(id);
+        e["ts"] = json!(local(at).to_string());
+        e
+    };
+    let before = json!([
+        event(
+            "m1",
+            "2026-11-23 23:50:00",
+            json!({"type":"agent_state","agent":"a1","state":"available","queues":["q"]})
+        ),
+        event(
+            "m2",
+            "2026-11-23 23:55:00",
+            json!({"type":"contact_offered","contact":"c1","queue":"q"})
+        ),
+        event(
+            "m3",
+            "2026-11-23 23:56:00",
+            json!({"type":"contact_offered","contact":"c2","queue":"q"})
+        ),
+        event(
+            "m4",
+            "2026-11-23 23:57:00",
+            json!({"type":"contact_abandoned","contact":"c2"})
+        ),
+    ]);
+    let evening = spawn_full(
+        &config,
+        Some(local("2026-11-23 23:59:00")),
+        None,
+        Some(dir.clone()),
+    )
+    .await;
+    let reply = evening
+        .post_events(before.to_string(), "application/json")
+        .await;
+    assert_eq!(reply.body["accepted"], 4, "{}", reply.body);
+    let board = evening.board().await;
+    assert_eq!(board["totals"]["today"]["offered"], 2);
+    evening.server.stop().await;
+
+    // Restart just after midnight.
+    let night = spawn_full(
+        &config,
+        Some(local("2026-11-24 00:01:00")),
+        None,
+        Some(dir.clone()),
+    )
+    .await;
+    let board = night.board().await;
+    let today = &board["totals"]["today"];
+    assert_eq!(
+        today["offered"], 0,
+        "{zone}: yesterday's offers stay yesterday's"
+    );
+    assert_eq!(today["abandoned"], 0, "{zone}");
+    assert_eq!(
+        board["totals"]["60m"]["abandoned"], 1,
+        "{zone}: the last hour spans midnight"
+    );
+    assert_eq!(board["queues"]["q"]["waiting"], 1, "{zone}: c1 still waits");
+    assert_eq!(
+        board["agents"]["a1"]["state"], "available",
+        "{zone}: a1 still signed in"
+    );
+    // The caller waiting since before midnight is answered after it: the
+    // answer counts today.
+    let after = json!([
+        event(
+            "n1",
+            "2026-11-24 00:00:40",
+            json!({"type":"agent_state","agent":"a1","state":"on_contact"})
+        ),
+        event(
+            "n2",
+            "2026-11-24 00:00:40",
+            json!({"type":"contact_answered","contact":"c1","agent":"a1"})
+        ),
+    ]);
+    let reply = night
+        .post_events(after.to_string(), "application/json")
+        .await;
+    assert_eq!(reply.body["accepted"], 2, "{}", reply.body);
+    let board = night.board().await;
+    assert_eq!(board["totals"]["today"]["answered"], 1, "{zone}");
+    assert_eq!(board["queues"]["q"]["waiting"], 0, "{zone}");
+    night.server.stop().await;
+    // One segment per local day.
+    let mut segments: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    segments.sort();
+    assert_eq!(segments, ["2026-11-23.wal", "2026-11-24.wal"], "{zone}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn midnight_in_shanghai_and_new_york() {
+    across_midnight("Asia/Shanghai").await;
+    across_midnight("America/New_York").await;
 }
