@@ -71,56 +71,134 @@ impl Live {
     }
 }
 
-/// Connects to `url` and keeps connecting for as long as the page lives.
-pub fn connect(url: String, live: Live) {
-    open(Rc::new(url), live, Rc::new(Cell::new(0)));
+/// With no message for this long (the server sends one a second) the
+/// connection is taken for dead and replaced, even if the browser has not
+/// noticed: a server host that vanished, or a NAT that dropped the flow,
+/// may never deliver a close.
+const WATCHDOG_MS: f64 = 5000.0;
+
+/// A connection that lived this long was good: the next failure starts the
+/// backoff from the beginning.
+const GOOD_FOR_MS: f64 = 10_000.0;
+
+/// The socket in use and its handlers (dropped with it, after detaching).
+struct Current {
+    socket: WebSocket,
+    opened_ms: f64,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut()>,
 }
 
-fn open(url: Rc<String>, live: Live, attempt: Rc<Cell<u32>>) {
-    let Ok(socket) = WebSocket::new(&url) else {
-        retry(url, live, attempt);
+impl Drop for Current {
+    fn drop(&mut self) {
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+struct Link {
+    url: String,
+    live: Live,
+    attempt: Cell<u32>,
+    current: RefCell<Option<Current>>,
+}
+
+/// Connects to `url` and keeps connecting for as long as the page lives.
+pub fn connect(url: String, live: Live) {
+    let link = Rc::new(Link {
+        url,
+        live,
+        attempt: Cell::new(0),
+        current: RefCell::new(None),
+    });
+    open(&link);
+    let watched = link.clone();
+    set_interval(
+        move || {
+            let link = &watched;
+            let silent = js_sys::Date::now() - link.live.last_message_ms.get_untracked();
+            let dead = link.live.conn.get_untracked() == Conn::Live && silent > WATCHDOG_MS;
+            if dead && link.current.borrow().is_some() {
+                drop_and_retry(link);
+            }
+        },
+        Duration::from_millis(1000),
+    );
+}
+
+/// Gives up the current socket and schedules the next attempt (once: a
+/// close after the watchdog already acted finds nothing to drop).
+fn drop_and_retry(link: &Rc<Link>) {
+    let Some(current) = link.current.borrow_mut().take() else {
         return;
     };
-    let client = Rc::new(RefCell::new(BoardClient::new()));
+    if js_sys::Date::now() - current.opened_ms > GOOD_FOR_MS {
+        link.attempt.set(0);
+    }
+    drop(current);
+    schedule(link);
+}
 
+fn schedule(link: &Rc<Link>) {
+    link.live.conn.set(Conn::Reconnecting);
+    let delay = backoff(link.attempt.get());
+    link.attempt.set(link.attempt.get() + 1);
+    let link = link.clone();
+    set_timeout(move || open(&link), delay);
+}
+
+fn open(link: &Rc<Link>) {
+    let Ok(socket) = WebSocket::new(&link.url) else {
+        schedule(link);
+        return;
+    };
+    let client = RefCell::new(BoardClient::new());
+    let live = link.live;
     let on_message = {
-        let (socket, attempt) = (socket.clone(), attempt.clone());
+        let weak = Rc::downgrade(link);
         Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             let Some(text) = event.data().as_string() else {
                 return;
             };
             let mut client = client.borrow_mut();
             // A gap or a bad message: the copy is no longer the server's;
-            // closing brings a reconnect and a fresh snapshot.
-            if client.apply_text(&text).is_err() {
-                let _ = socket.close();
-                return;
-            }
+            // a new connection brings a fresh snapshot.
+            let applied = client.apply_text(&text).is_ok();
             match client.typed() {
-                Some(Ok(board)) => {
+                Some(Ok(board)) if applied => {
                     let now = js_sys::Date::now();
                     live.skew_ms
                         .set(board.generated_at.as_millisecond() as f64 - now);
                     live.board.set(Some(Arc::new(board)));
                     live.last_message_ms.set(now);
                     live.conn.set(Conn::Live);
-                    attempt.set(0);
                 }
                 _ => {
-                    let _ = socket.close();
+                    if let Some(link) = weak.upgrade() {
+                        // Not from inside this closure's own drop: later.
+                        set_timeout(move || drop_and_retry(&link), Duration::ZERO);
+                    }
                 }
             }
         })
     };
+    let on_close = {
+        let weak = Rc::downgrade(link);
+        Closure::<dyn FnMut()>::new(move || {
+            if let Some(link) = weak.upgrade() {
+                set_timeout(move || drop_and_retry(&link), Duration::ZERO);
+            }
+        })
+    };
     socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-    on_message.forget();
-
-    let on_close = Closure::<dyn FnMut()>::new(move || {
-        live.conn.set(Conn::Reconnecting);
-        retry(url.clone(), live, attempt.clone());
-    });
     socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-    on_close.forget();
+    *link.current.borrow_mut() = Some(Current {
+        socket,
+        opened_ms: js_sys::Date::now(),
+        _on_message: on_message,
+        _on_close: on_close,
+    });
 }
 
 /// Backoff: 0.5 s doubling to 10 s, with ±25% jitter so a restarted server
@@ -129,10 +207,4 @@ fn backoff(attempt: u32) -> Duration {
     let base = (500.0 * 2f64.powi(attempt.min(5) as i32)).min(10_000.0);
     let jitter = 0.75 + js_sys::Math::random() * 0.5;
     Duration::from_millis((base * jitter) as u64)
-}
-
-fn retry(url: Rc<String>, live: Live, attempt: Rc<Cell<u32>>) {
-    let delay = backoff(attempt.get());
-    attempt.set(attempt.get() + 1);
-    set_timeout(move || open(url, live, attempt), delay);
 }

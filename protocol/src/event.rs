@@ -185,7 +185,7 @@ impl Event {
                     ));
                 }
                 for queue in queues.iter().flatten() {
-                    check_id("queues[]", queue)?;
+                    check_queue("queues[]", queue)?;
                 }
             }
             EventKind::ContactArrived { contact, .. }
@@ -193,7 +193,7 @@ impl Event {
             | EventKind::ContactEnded { contact, .. } => check_id("contact", contact)?,
             EventKind::ContactOffered { contact, queue, .. } => {
                 check_id("contact", contact)?;
-                check_id("queue", queue)?;
+                check_queue("queue", queue)?;
             }
             EventKind::ContactAnswered { contact, agent } => {
                 check_id("contact", contact)?;
@@ -212,7 +212,7 @@ impl Event {
                     check_id("contact", contact)?;
                 }
                 if let Some(queue) = queue {
-                    check_id("queue", queue)?;
+                    check_queue("queue", queue)?;
                 }
                 let max = max.unwrap_or(100.0);
                 if !max.is_finite() || max <= 0.0 {
@@ -233,7 +233,7 @@ impl Event {
             } => {
                 check_id("complaint", complaint)?;
                 if let Some(queue) = queue {
-                    check_id("queue", queue)?;
+                    check_queue("queue", queue)?;
                 }
                 match (grade, due) {
                     (None, None) => {
@@ -260,6 +260,18 @@ impl Event {
 }
 
 /// Identifiers: non-empty, at most [`MAX_ID_BYTES`], no control characters.
+/// The queue id that stands for all queues (metrics label `queue="all"`).
+pub const ALL_QUEUES: &str = "all";
+
+fn check_queue(field: &str, value: &str) -> Result<(), String> {
+    if value == ALL_QUEUES {
+        return Err(format!(
+            "field `{field}`: \"{ALL_QUEUES}\" is reserved for the totals; name the queue otherwise"
+        ));
+    }
+    check_id(field, value)
+}
+
 fn check_id(field: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err(format!("field `{field}` is empty"));
@@ -331,6 +343,14 @@ mod tests {
     #[test]
     fn rejects_with_reasons() {
         let cases = [
+            (
+                r#"{"id":"q","ts":"2026-11-23T09:00:00Z","type":"contact_offered","contact":"c","queue":"all"}"#,
+                "reserved for the totals",
+            ),
+            (
+                r#"{"id":"q","ts":"2026-11-23T09:00:00Z","type":"agent_state","agent":"a","state":"available","queues":["q1","all"]}"#,
+                "`queues[]`: \"all\" is reserved",
+            ),
             (
                 r#"{"ts":"2026-11-23T09:00:00Z","type":"contact_abandoned","contact":"c"}"#,
                 "missing field `id`",

@@ -104,7 +104,10 @@ async fn ws(
     mut request: Request,
 ) -> Result<Response, ApiError> {
     let view = params.view()?;
-    let handshake = Handshake::check(&mut request)?;
+    let handshake = match Handshake::check(&mut request) {
+        Ok(handshake) => handshake,
+        Err(refused) => return Ok(crate::upgrade::refusal(refused)),
+    };
     let frames = app
         .hub
         .subscribe(&view.key(), || tick::first_frame(&app.ingest, &view));

@@ -110,13 +110,23 @@ impl Journal {
         }
         if self.current.as_ref().is_none_or(|(d, _)| *d != day) {
             let path = self.dir.join(format!("{day}.wal"));
+            let created = !path.exists();
             let file = OpenOptions::new().create(true).append(true).open(path)?;
+            if created {
+                // The new file's name must survive a power loss too.
+                File::open(&self.dir)?.sync_all()?;
+            }
             self.current = Some((day, file));
         }
         let (_, file) = self.current.as_mut().expect("opened above");
+        let start = file.metadata()?.len();
         let written = file.write_all(&self.buffer).and_then(|_| file.sync_data());
         if written.is_err() {
-            // Reopen next time: the file may be fixed, or be another.
+            // Nothing of a failed batch may stay: a partial record in the
+            // middle of a segment would hide every record after it, and a
+            // whole one would come back at replay though the sender was
+            // told it failed. Cut back to where the batch began.
+            let _ = file.set_len(start).and_then(|_| file.sync_data());
             self.current = None;
         }
         written

@@ -234,14 +234,18 @@ fn run_simulator(mut sim: Simulation, ingest: Ingest, shutdown: Shutdown) {
     }
 }
 
-/// Every 10 s: forget ids and state that no window can use any more.
+/// Every 10 s: forget ids and state that no window can use any more, and
+/// fold pending histogram samples into their buckets.
 async fn housekeeping(ingest: Ingest, shutdown: Shutdown) {
     let mut interval = tokio::time::interval(Duration::from_secs(10));
     let stop = shutdown.wait();
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            _ = interval.tick() => ingest.prune(),
+            _ = interval.tick() => {
+                ingest.prune();
+                ingest.metrics().upkeep();
+            }
             _ = &mut stop => break,
         }
     }

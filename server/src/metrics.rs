@@ -116,6 +116,12 @@ impl Metrics {
         metrics
     }
 
+    /// Drains the histograms' pending samples into their buckets (else they
+    /// pile up until the next scrape, or forever without one).
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// Runs `f` with this server's recorder installed, so the `metrics`
     /// macros inside it (the aggregator's observations, the tick's timing)
     /// land here.

@@ -17,6 +17,19 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::error::ApiError;
 
+/// The answer to a refused handshake: a 426 names the version spoken
+/// (RFC 6455 §4.2.2).
+pub fn refusal(error: ApiError) -> Response {
+    let mut response = error.into_response();
+    if response.status() == StatusCode::UPGRADE_REQUIRED {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_VERSION,
+            HeaderValue::from_static("13"),
+        );
+    }
+    response
+}
+
 /// A viewer's WebSocket after the handshake.
 pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
@@ -38,7 +51,8 @@ fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool
 }
 
 impl Handshake {
-    /// Checks that `request` asks for a WebSocket; a clear 400/426 if not.
+    /// Checks that `request` asks for a WebSocket; a clear 400/426 if not
+    /// (answer it with [`refusal`]).
     pub fn check(request: &mut Request) -> Result<Handshake, ApiError> {
         let headers = request.headers();
         if !has_token(headers, header::CONNECTION, "upgrade")

@@ -49,15 +49,12 @@ async fn post_events(
         line: e.line,
         column: e.column,
     })?;
-    // Applying is CPU work under a lock: keep it off the async workers'
-    // hot path for big batches.
-    let outcome = if items.len() > 64 {
-        tokio::task::spawn_blocking(move || ingest.submit(items))
-            .await
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    } else {
-        ingest.submit(items)
-    };
+    // Applying is CPU work, and the journal's sync disk work, under the
+    // core lock: never on the async workers, which serve the tick, health
+    // checks and viewers.
+    let outcome = tokio::task::spawn_blocking(move || ingest.submit(items))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     let outcome = outcome.map_err(|e| {
         tracing::error!(error = %e.0, "journal write failed: answering 503");
         ApiError::new(
