@@ -170,15 +170,9 @@ async fn kill_9_loses_nothing_acknowledged() {
             .await;
         assert_eq!(reply.status, 200);
     }
-    let restarted: Value = client
-        .get(format!("{}/api/v1/board", server.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(counts(&restarted), counts(&reference.board().await));
+    let restarted =
+        wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
+    assert_eq!(counts(&restarted.body), counts(&reference.board().await));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

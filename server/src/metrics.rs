@@ -179,6 +179,12 @@ impl Text {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
 
+    /// A family of one unlabelled sample.
+    fn single(&mut self, name: &str, kind: &str, help: &str, value: f64) {
+        self.family(name, kind, help);
+        self.sample(name, &[], value);
+    }
+
     fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
         self.0.push_str(name);
         if !labels.is_empty() {
@@ -270,8 +276,7 @@ fn contacts(out: &mut Text, agg: &Aggregator) {
             t.complaints_opened,
         ),
     ] {
-        out.family(name, "counter", help);
-        out.sample(name, &[], value as f64);
+        out.single(name, "counter", help, value as f64);
     }
     let name = "wallboard_complaints_answered_total";
     out.family(name, "counter", "Complaints answered, by whether on time.");
@@ -305,9 +310,12 @@ fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
         let n = board.agent_states.get(&state).copied().unwrap_or(0);
         out.sample(name, &[("state", state.as_str())], n as f64);
     }
-    let name = "wallboard_complaints_overdue";
-    out.family(name, "gauge", "Open complaints past their due time.");
-    out.sample(name, &[], board.complaints.overdue as f64);
+    out.single(
+        "wallboard_complaints_overdue",
+        "gauge",
+        "Open complaints past their due time.",
+        board.complaints.overdue as f64,
+    );
 
     let name = "wallboard_kpi";
     out.family(
@@ -407,8 +415,7 @@ fn self_metrics(
             stream.resyncs,
         ),
     ] {
-        out.family(name, "counter", help);
-        out.sample(name, &[], value as f64);
+        out.single(name, "counter", help, value as f64);
     }
     let name = "wallboard_ws_disconnects_total";
     out.family(
