@@ -109,15 +109,7 @@ impl Buckets {
     /// The counters of rolling window of `len` minutes ending in `now`'s
     /// minute (events stamped slightly in the future are included).
     pub fn rolling(&self, now: Timestamp, len: i64) -> Counters {
-        let mut sum = Counters::default();
-        for c in self
-            .minutes
-            .range(minute_of(now) - len + 1..)
-            .map(|(_, c)| c)
-        {
-            sum.add(c);
-        }
-        sum
+        self.span(minute_of(now) - len + 1, i64::MAX)
     }
 }
 

@@ -19,7 +19,7 @@ use wallboard_protocol::{
     Status, Window,
 };
 
-use crate::aggregator::{Aggregator, Buckets, Counters, local_day, minute_of, ms_between};
+use crate::aggregator::{Agent, Aggregator, Buckets, Counters, local_day, minute_of, ms_between};
 use crate::config::Targets;
 
 /// Where a window starts and whether it holds a moment, for one `now`.
@@ -79,10 +79,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .collect();
 
     // Agent time still running.
-    for agent in agg.agents.values() {
-        if matches!(agent.state, AgentState::Aux | AgentState::Offline) {
-            continue;
-        }
+    for agent in working(agg) {
         for (i, win) in Window::ALL.iter().enumerate() {
             let ms = ms_between(agent.since.max(w.start(*win)), now);
             totals[i].add_agent_time(agent.state, ms);
@@ -178,6 +175,14 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
     }
 }
 
+/// Agents whose current state still runs toward occupancy (not aux, not
+/// offline): their time up to `now` is added when a board is computed.
+fn working(agg: &Aggregator) -> impl Iterator<Item = &Agent> {
+    agg.agents
+        .values()
+        .filter(|a| !matches!(a.state, AgentState::Aux | AgentState::Offline))
+}
+
 /// Slices of the trend, and their length in minutes.
 pub const TREND_SLICES: i64 = 12;
 pub const TREND_SLICE_MINUTES: i64 = 5;
@@ -198,10 +203,7 @@ fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Op
         .iter()
         .map(|&(from, to)| agg.totals.span(from, to))
         .collect();
-    for agent in agg.agents.values() {
-        if matches!(agent.state, AgentState::Aux | AgentState::Offline) {
-            continue;
-        }
+    for agent in working(agg) {
         for (c, &(from, to)) in counters.iter_mut().zip(&slices) {
             let ms = ms_between(agent.since.max(at(from)), now.min(at(to)));
             c.add_agent_time(agent.state, ms);
