@@ -186,7 +186,7 @@ async fn a_journal_that_cannot_write_answers_503_and_applies_nothing() {
     let day = Timestamp::now()
         .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
         .date();
-    std::os::unix::fs::symlink("/dev/full", dir.join(format!("{day}.wal"))).unwrap();
+    std::os::unix::fs::symlink("/dev/full", dir.join(format!("00000001-{day}.wal"))).unwrap();
     let dir_arg = dir.to_str().unwrap().to_string();
     let config = dir.join("wallboard.toml");
     std::fs::write(&config, CONFIG).unwrap();
@@ -329,13 +329,17 @@ async fn across_midnight(zone: &str) {
     assert_eq!(board["totals"]["today"]["answered"], 1, "{zone}");
     assert_eq!(board["queues"]["q"]["waiting"], 0, "{zone}");
     night.server.stop().await;
-    // One segment per local day.
-    let mut segments: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    segments.sort();
-    assert_eq!(segments, ["2026-11-23.wal", "2026-11-24.wal"], "{zone}");
+    // One segment per local day, each starting with a checkpoint.
+    assert_eq!(
+        files_in(&dir),
+        [
+            "00000001-2026-11-23.ckpt",
+            "00000001-2026-11-23.wal",
+            "00000002-2026-11-24.ckpt",
+            "00000002-2026-11-24.wal"
+        ],
+        "{zone}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -343,4 +347,114 @@ async fn across_midnight(zone: &str) {
 async fn midnight_in_shanghai_and_new_york() {
     across_midnight("Asia/Shanghai").await;
     across_midnight("America/New_York").await;
+}
+
+fn files_in(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Five days on a journal that keeps three: the old segments go, and a
+/// restart still shows what they began (an agent signed in on the first
+/// day, a complaint opened then) and the same board as before it.
+#[tokio::test]
+async fn old_segments_expire_and_what_they_began_survives_a_restart() {
+    let dir = std::env::temp_dir().join(format!("wallboard-retention-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = "timezone = \"Asia/Shanghai\"\njournal_retention_days = 3\n[complaint_grades]\nslow = \"240h\"";
+    let noon = |day: i32| -> Timestamp {
+        jiff::civil::date(2026, 11, 20 + day as i8)
+            .at(12, 0, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap())
+            .unwrap()
+            .timestamp()
+    };
+    let event = |id: String, day: i32, body: Value| {
+        let mut e = body;
+        e["id"] = json!(id);
+        e["ts"] = json!(noon(day).to_string());
+        e
+    };
+    let mut last_board = Value::Null;
+    for day in 0..5 {
+        let server = spawn_full(config, Some(noon(day)), None, Some(dir.clone())).await;
+        let mut batch = vec![
+            event(
+                format!("o{day}"),
+                day,
+                json!({"type":"contact_offered","contact":format!("c{day}"),"queue":"q"}),
+            ),
+            event(
+                format!("x{day}"),
+                day,
+                json!({"type":"contact_abandoned","contact":format!("c{day}")}),
+            ),
+        ];
+        if day == 0 {
+            batch.push(event("a1".into(), 0, json!({"type":"agent_state","agent":"a1","state":"aux","reason":"training","queues":["q"]})));
+            batch.push(event(
+                "k1".into(),
+                0,
+                json!({"type":"complaint_opened","complaint":"k1","queue":"q","grade":"slow"}),
+            ));
+        }
+        let reply = server
+            .post_events(json!(batch).to_string(), "application/json")
+            .await;
+        assert_eq!(
+            reply.body["accepted"],
+            batch.len(),
+            "day {day}: {}",
+            reply.body
+        );
+        last_board = server.board().await;
+        server.server.stop().await;
+    }
+    assert_eq!(
+        files_in(&dir),
+        [
+            "00000003-2026-11-22.ckpt",
+            "00000003-2026-11-22.wal",
+            "00000004-2026-11-23.ckpt",
+            "00000004-2026-11-23.wal",
+            "00000005-2026-11-24.ckpt",
+            "00000005-2026-11-24.wal"
+        ]
+    );
+    let server = spawn_full(config, Some(noon(4)), None, Some(dir.clone())).await;
+    let board = server.board().await;
+    assert_eq!(board["agents"]["a1"]["state"], "aux", "{board}");
+    assert_eq!(board["agents"]["a1"]["reason"], "training");
+    assert_eq!(board["agents"]["a1"]["since"], noon(0).to_string());
+    assert_eq!(board["complaints"]["open"], 1, "{board}");
+    assert_eq!(board["totals"]["today"]["abandoned"], 1);
+    let strip = |mut b: Value| {
+        b["seq"] = Value::Null;
+        b
+    };
+    assert_eq!(
+        strip(board),
+        strip(last_board),
+        "the same board as before the restart"
+    );
+    // Every day's event ids are still known for the dedupe retention: a
+    // resend of today's batch is all duplicates.
+    let again = server
+        .post_events(
+            json!([event(
+                "o4".into(),
+                4,
+                json!({"type":"contact_offered","contact":"c4","queue":"q"})
+            )])
+            .to_string(),
+            "application/json",
+        )
+        .await;
+    assert_eq!(again.body["duplicates"], 1, "{}", again.body);
+    server.server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

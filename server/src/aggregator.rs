@@ -21,6 +21,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
 use wallboard_protocol::{AgentState, Event, EventKind};
 
 use crate::config::Config;
@@ -35,7 +36,7 @@ const FINISHED_CONTACT_RETENTION: SignedDuration = SignedDuration::from_hours(26
 
 /// Counts for one scope (a queue, or all) over one bucket (a day or a minute).
 /// Durations are in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Counters {
     pub arrived: u64,
     pub blocked: u64,
@@ -95,7 +96,7 @@ impl Counters {
 }
 
 /// Per-day and per-minute counters of one scope.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Buckets {
     pub days: BTreeMap<Date, Counters>,
     /// Keyed by Unix minute (`ts` in ms ÷ 60 000, rounded down).
@@ -134,7 +135,7 @@ pub fn ms_between(a: Timestamp, b: Timestamp) -> i64 {
     (b.as_millisecond() - a.as_millisecond()).max(0)
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct QueueState {
     pub id: String,
     /// Marked VIP by a `vip: true` offer (the config can override).
@@ -144,7 +145,7 @@ pub struct QueueState {
     pub waiting: BTreeSet<(Timestamp, String)>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Agent {
     pub name: Option<String>,
     pub state: AgentState,
@@ -228,7 +229,7 @@ impl Agent {
 /// Handle time runs from the answer until the agent leaves the `wrap_up`
 /// that follows `contact_ended` (or until `contact_ended` when the agent's
 /// next state is not `wrap_up`).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct PendingHandle {
     queue: Option<usize>,
     answered: Timestamp,
@@ -237,7 +238,7 @@ struct PendingHandle {
     in_wrap: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Phase {
     Arrived,
     Blocked,
@@ -247,7 +248,7 @@ pub enum Phase {
     Ended,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Contact {
     pub phase: Phase,
     /// Whether a `contact_arrived` was seen (it is optional).
@@ -275,7 +276,7 @@ impl Contact {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Complaint {
     pub queue: Option<usize>,
     pub due: Timestamp,
@@ -851,6 +852,88 @@ impl Aggregator {
             .retain(|_, k| k.answered.is_none_or(|at| at.max(k.due) >= horizon));
         self.agents
             .retain(|_, a| a.state != AgentState::Offline || a.since >= horizon);
+    }
+}
+
+/// The checkpoint of an aggregate: everything it holds, so that restoring it
+/// and applying the events that followed gives the state those events gave.
+/// Borrowed to write, owned to read; the same fields either way.
+#[derive(Serialize)]
+struct CheckpointRef<'a> {
+    version: u32,
+    queues: &'a [QueueState],
+    agents: &'a HashMap<String, Agent>,
+    contacts: &'a HashMap<String, Contact>,
+    complaints: &'a HashMap<String, Complaint>,
+    totals: &'a Buckets,
+    latest_ts: Option<Timestamp>,
+}
+
+#[derive(Deserialize)]
+struct Checkpoint {
+    version: u32,
+    queues: Vec<QueueState>,
+    agents: HashMap<String, Agent>,
+    contacts: HashMap<String, Contact>,
+    complaints: HashMap<String, Complaint>,
+    totals: Buckets,
+    latest_ts: Option<Timestamp>,
+}
+
+const CHECKPOINT_VERSION: u32 = 1;
+
+impl Aggregator {
+    /// The whole aggregate as JSON: the open state (agents, contacts in
+    /// flight and recently finished, waiting lines, complaints) and the
+    /// counters (days, minutes, lifetime).
+    pub fn checkpoint(&self) -> serde_json::Result<Vec<u8>> {
+        serde_json::to_vec(&CheckpointRef {
+            version: CHECKPOINT_VERSION,
+            queues: &self.queues,
+            agents: &self.agents,
+            contacts: &self.contacts,
+            complaints: &self.complaints,
+            totals: &self.totals,
+            latest_ts: self.latest_ts,
+        })
+    }
+
+    /// Replaces the aggregate with a checkpoint's. On `Err` nothing changed.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let c: Checkpoint = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if c.version != CHECKPOINT_VERSION {
+            return Err(format!(
+                "checkpoint version {} (this server reads {CHECKPOINT_VERSION})",
+                c.version
+            ));
+        }
+        let n = c.queues.len();
+        let fits = |q: &Option<usize>| q.is_none_or(|q| q < n);
+        let consistent = c
+            .agents
+            .values()
+            .all(|a| a.queues.iter().all(|&q| q < n) && fits(&a.contact_queue))
+            && c.agents
+                .values()
+                .all(|a| a.handle.as_ref().is_none_or(|h| fits(&h.queue)))
+            && c.contacts.values().all(|k| fits(&k.queue))
+            && c.complaints.values().all(|k| fits(&k.queue));
+        if !consistent {
+            return Err("checkpoint names a queue it does not hold".into());
+        }
+        self.queue_index = c
+            .queues
+            .iter()
+            .enumerate()
+            .map(|(i, q)| (q.id.clone(), i))
+            .collect();
+        self.queues = c.queues;
+        self.agents = c.agents;
+        self.contacts = c.contacts;
+        self.complaints = c.complaints;
+        self.totals = c.totals;
+        self.latest_ts = c.latest_ts;
+        Ok(())
     }
 }
 

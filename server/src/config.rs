@@ -28,6 +28,10 @@ pub struct Config {
     pub max_future_skew: SignedDuration,
     /// How long an event id is remembered for dropping repeats.
     pub dedupe_retention: SignedDuration,
+    /// Days of journal segments kept, today's included.
+    pub journal_retention_days: u32,
+    /// How long a journal sync waits for more batches to share it.
+    pub journal_commit_delay: SignedDuration,
     /// A viewer whose socket does not drain for this long is disconnected.
     pub ws_drain_timeout: SignedDuration,
     /// How often viewers are pinged; three silent intervals close them.
@@ -145,6 +149,8 @@ struct ConfigFile {
     warn_band: Option<f64>,
     max_future_skew_seconds: Option<f64>,
     dedupe_retention_hours: Option<f64>,
+    journal_retention_days: Option<u32>,
+    journal_commit_delay: Option<String>,
     ws_drain_timeout: Option<String>,
     ws_ping_interval: Option<String>,
     #[serde(default)]
@@ -286,6 +292,28 @@ impl Config {
             }
         }
 
+        let dedupe_retention_hours = file.dedupe_retention_hours.unwrap_or(25.0);
+        if !(24.0..=24.0 * 14.0).contains(&dedupe_retention_hours) {
+            return Err(format!(
+                "`dedupe_retention_hours`: {dedupe_retention_hours} is outside 24..=336 (ids are kept at least a day)"
+            ));
+        }
+        // The kept segments must hold every id still remembered: the days
+        // the retention spans, plus today.
+        let min_days = (dedupe_retention_hours / 24.0).ceil() as u32 + 1;
+        let journal_retention_days = file.journal_retention_days.unwrap_or(7.max(min_days));
+        if !(min_days..=3660).contains(&journal_retention_days) {
+            return Err(format!(
+                "`journal_retention_days`: {journal_retention_days} is outside {min_days}..=3660 (the journal keeps at least the ids of `dedupe_retention_hours` = {dedupe_retention_hours}, plus today)"
+            ));
+        }
+        let journal_commit_delay = duration_within(
+            "journal_commit_delay",
+            &file.journal_commit_delay,
+            SignedDuration::ZERO,
+            SignedDuration::ZERO..=SignedDuration::from_millis(100),
+        )?;
+
         Ok(Config {
             timezone,
             timezone_name,
@@ -303,15 +331,9 @@ impl Config {
                 "max_future_skew_seconds",
                 file.max_future_skew_seconds.unwrap_or(300.0),
             )?,
-            dedupe_retention: {
-                let hours = file.dedupe_retention_hours.unwrap_or(25.0);
-                if !(24.0..=24.0 * 14.0).contains(&hours) {
-                    return Err(format!(
-                        "`dedupe_retention_hours`: {hours} is outside 24..=336 (ids are kept at least a day)"
-                    ));
-                }
-                SignedDuration::from_secs_f64(hours * 3600.0)
-            },
+            dedupe_retention: SignedDuration::from_secs_f64(dedupe_retention_hours * 3600.0),
+            journal_retention_days,
+            journal_commit_delay,
             ws_drain_timeout,
             ws_ping_interval,
             targets,
@@ -489,6 +511,12 @@ mod tests {
             ("short_abandon_seconds = -3", "short_abandon_seconds"),
             ("dedupe_retention_hours = 1", "dedupe_retention_hours"),
             ("ws_drain_timeout = \"1h\"", "ws_drain_timeout"),
+            ("journal_retention_days = 1", "journal_retention_days"),
+            (
+                "dedupe_retention_hours = 72\njournal_retention_days = 3",
+                "outside 4..=3660",
+            ),
+            ("journal_commit_delay = \"1s\"", "journal_commit_delay"),
         ];
         for (text, want) in cases {
             let err = Config::from_toml(text).expect_err(text);

@@ -1,34 +1,98 @@
 //! The event journal: every accepted event is on disk before ingest
 //! answers 200, and a restart replays it.
 //!
-//! Format: one segment file per local day (`YYYY-MM-DD.wal`, by the
-//! server's clock when written) in the data directory. A record is
-//! `u32 length (LE) | u32 CRC32C of the payload (LE) | payload`, the payload
-//! being the event's JSON. Hand-rolled over serde because it is ten lines,
-//! needs no format migration story (the payload is the ingest contract
-//! itself) and makes a torn tail trivial to detect: a record whose length
-//! runs past the end of the file, or whose checksum does not match, ends the
-//! segment; the last segment is truncated there, so a crash mid-write never
-//! stops the server from starting.
+//! Segments: one per local day (by the server's clock when written), named
+//! `SEQ-YYYY-MM-DD.wal` with a sequence number, so the order of segments is
+//! the order they were written even if the clock steps back over midnight.
+//! A record is `u32 length (LE) | u32 CRC32C of the payload (LE) | payload`,
+//! the payload being the event's JSON. Hand-rolled over serde because it is
+//! ten lines, needs no format migration story (the payload is the ingest
+//! contract itself) and makes a torn tail trivial to detect: a record whose
+//! length runs past the end of the file, or whose checksum does not match,
+//! ends the segment; the last segment is truncated there, so a crash
+//! mid-write never stops the server from starting.
 //!
-//! Durability is one `fdatasync` per batch, under the ingest lock: a batch
-//! of a thousand events costs one sync.
+//! Checkpoints: a new segment starts with `SEQ-YYYY-MM-DD.ckpt`, the whole
+//! aggregate as it was before the segment's first event (written to a
+//! temporary file, synced, renamed). Replay restores the oldest segment's
+//! checkpoint and applies every segment from there, so segments older than
+//! the retention can be deleted: the oldest kept one carries what they built
+//! (agents' states, waiting callers, open complaints, lifetime counts).
+//!
+//! Group commit: a batch is written under the ingest lock (so the journal's
+//! order is the order events were applied) and synced after it is released;
+//! one `fdatasync` covers every batch written before it began, so concurrent
+//! senders share syncs. A failed sync poisons the journal: every later
+//! batch gets an error, since what the failed sync covered may be lost.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use jiff::civil::Date;
 use wallboard_protocol::Event;
 
 /// Records longer than this are corrupt (an event is a few hundred bytes).
 const MAX_RECORD: u32 = 1 << 20;
+/// The first bytes of a checkpoint file, then `u64 length | u32 CRC32C`.
+const CHECKPOINT_MAGIC: &[u8; 8] = b"WBCKPT01";
+
+/// One segment on disk.
+#[derive(Debug, Clone, PartialEq)]
+struct Segment {
+    seq: u64,
+    day: Date,
+    /// Whether its checkpoint file exists.
+    checkpoint: bool,
+}
+
+impl Segment {
+    /// Segments written before sequence numbers were named `YYYY-MM-DD.wal`;
+    /// they read as sequence 0, in date order, before any numbered one.
+    fn parse(name: &str) -> Option<Segment> {
+        let stem = name.strip_suffix(".wal")?;
+        let (seq, day) = match stem.split_once('-') {
+            Some((seq, day)) if seq.len() == 8 => (seq.parse().ok()?, day),
+            _ => (0, stem),
+        };
+        Some(Segment {
+            seq,
+            day: day.parse().ok()?,
+            checkpoint: false,
+        })
+    }
+
+    fn stem(&self) -> String {
+        if self.seq == 0 {
+            self.day.to_string()
+        } else {
+            format!("{:08}-{}", self.seq, self.day)
+        }
+    }
+
+    fn wal(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.wal", self.stem()))
+    }
+
+    fn ckpt(&self, dir: &Path) -> PathBuf {
+        dir.join(format!("{}.ckpt", self.stem()))
+    }
+}
 
 pub struct Journal {
     dir: PathBuf,
-    /// The segment being appended to, and its day.
-    current: Option<(Date, File)>,
+    /// Days of segments kept, today's included.
+    retention_days: i32,
+    /// On disk, oldest first.
+    segments: Vec<Segment>,
+    /// The last segment, open for appending.
+    current: Option<Arc<File>>,
+    sync: Arc<Syncer>,
     buffer: Vec<u8>,
+    /// Batches written so far (the last one's ticket).
+    written: u64,
 }
 
 /// What a replay found.
@@ -36,46 +100,152 @@ pub struct Journal {
 pub struct Replayed {
     pub segments: usize,
     pub records: u64,
+    /// Whether the oldest segment's checkpoint was restored.
+    pub checkpoint: bool,
     /// Bytes cut off torn tails.
     pub truncated_bytes: u64,
 }
 
+/// What replay hands over, in order: at most one checkpoint (first), then
+/// events.
+pub enum Record<'a> {
+    Checkpoint(&'a [u8]),
+    Event(Event),
+}
+
+/// A written batch, to be passed to [`Syncer::sync`].
+#[derive(Debug, Clone, Copy)]
+#[must_use = "a batch is not durable until its ticket is synced"]
+pub struct Ticket(u64);
+
+/// Shares `fdatasync`s between the batches written before each one.
+pub struct Syncer {
+    /// Held for the whole of a sync: whoever holds it syncs for everyone
+    /// written before it began.
+    state: Mutex<SyncState>,
+    /// The file being appended to, and the last batch written to it.
+    latest: Mutex<(Option<Arc<File>>, u64)>,
+    /// How long a sync waits for more batches before it starts.
+    delay: Duration,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced: u64,
+    failed: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Syncer {
+    /// Returns once every batch up to `ticket` is on disk; `Ok(Some(t))`
+    /// when this call ran the sync (taking `t`).
+    pub fn sync(&self, ticket: Ticket) -> io::Result<Option<Duration>> {
+        let mut state = lock(&self.state);
+        if state.synced >= ticket.0 {
+            return Ok(None);
+        }
+        if let Some(error) = &state.failed {
+            return Err(io::Error::other(error.clone()));
+        }
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
+        let (file, upto) = lock(&self.latest).clone();
+        let started = Instant::now();
+        let synced = match file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        };
+        match synced {
+            Ok(()) => {
+                state.synced = state.synced.max(upto);
+                Ok(Some(started.elapsed()))
+            }
+            Err(e) => {
+                let error = format!("journal sync failed, no batch is accepted until restart: {e}");
+                state.failed = Some(error.clone());
+                Err(io::Error::new(e.kind(), error))
+            }
+        }
+    }
+
+    /// Why the journal takes no more batches, if it does not.
+    pub fn failed(&self) -> Option<String> {
+        lock(&self.state).failed.clone()
+    }
+}
+
 impl Journal {
-    /// Opens (creating) the journal directory. Segments are opened on the
-    /// first append of their day.
-    pub fn open(dir: &Path) -> io::Result<Journal> {
+    /// Opens (creating) the journal directory, keeping `retention_days` days
+    /// of segments; a sync waits `commit_delay` for more batches to share it.
+    pub fn open(dir: &Path, retention_days: u32, commit_delay: Duration) -> io::Result<Journal> {
         std::fs::create_dir_all(dir)?;
+        let mut segments = Vec::new();
+        let mut checkpoints = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let name = entry?.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if let Some(segment) = Segment::parse(name) {
+                segments.push(segment);
+            } else if let Some(stem) = name.strip_suffix(".ckpt") {
+                checkpoints.push(stem.to_string());
+            }
+        }
+        for segment in &mut segments {
+            segment.checkpoint = checkpoints.contains(&segment.stem());
+        }
+        segments.sort_by_key(|s| (s.seq, s.day));
         Ok(Journal {
             dir: dir.to_path_buf(),
+            retention_days: retention_days.max(1) as i32,
+            segments,
             current: None,
+            sync: Arc::new(Syncer {
+                state: Mutex::new(SyncState::default()),
+                latest: Mutex::new((None, 0)),
+                delay: commit_delay,
+            }),
             buffer: Vec::new(),
+            written: 0,
         })
     }
 
-    fn segments(&self) -> io::Result<Vec<PathBuf>> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(&self.dir)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wal"))
-            .collect();
-        paths.sort();
-        Ok(paths)
+    pub fn syncer(&self) -> Arc<Syncer> {
+        self.sync.clone()
     }
 
-    /// Reads every segment in order, calling `apply` for each event; cuts
-    /// a torn tail off the last segment.
-    pub fn replay(&mut self, mut apply: impl FnMut(Event)) -> io::Result<Replayed> {
-        let segments = self.segments()?;
+    /// Restores the oldest segment's checkpoint, if it has one, then reads
+    /// every segment in order; cuts a torn tail off the last segment.
+    pub fn replay(&mut self, mut each: impl FnMut(Record)) -> io::Result<Replayed> {
         let mut replayed = Replayed {
-            segments: segments.len(),
+            segments: self.segments.len(),
             ..Replayed::default()
         };
-        for (i, path) in segments.iter().enumerate() {
-            let (good, len) = read_segment(path, |event| {
+        if let Some(first) = self.segments.first().filter(|s| s.checkpoint) {
+            let path = first.ckpt(&self.dir);
+            match read_checkpoint(&path) {
+                Ok(bytes) => {
+                    each(Record::Checkpoint(&bytes));
+                    replayed.checkpoint = true;
+                }
+                Err(e) => tracing::error!(
+                    checkpoint = %path.display(),
+                    error = %e,
+                    "journal: unreadable checkpoint; replaying its segments without it"
+                ),
+            }
+        }
+        for (i, segment) in self.segments.iter().enumerate() {
+            let path = segment.wal(&self.dir);
+            let (good, len) = read_segment(&path, |event| {
                 replayed.records += 1;
-                apply(event);
+                each(Record::Event(event));
             })?;
             if good < len {
-                let last = i + 1 == segments.len();
+                let last = i + 1 == self.segments.len();
                 tracing::warn!(
                     segment = %path.display(),
                     at = good,
@@ -84,7 +254,7 @@ impl Journal {
                     if last { ", truncated" } else { " in an older segment, skipped" }
                 );
                 if last {
-                    OpenOptions::new().write(true).open(path)?.set_len(good)?;
+                    OpenOptions::new().write(true).open(&path)?.set_len(good)?;
                 }
                 replayed.truncated_bytes += len - good;
             }
@@ -92,12 +262,23 @@ impl Journal {
         Ok(replayed)
     }
 
-    /// Appends `events` to the segment of `day` and syncs it. On `Err`
-    /// nothing of the batch is to be treated as written (a partial record
-    /// is a torn tail, cut at the next start).
-    pub fn append(&mut self, day: Date, events: &[&Event]) -> io::Result<()> {
+    /// Writes `events` to the segment of `day` (starting a new segment,
+    /// with the checkpoint `checkpoint` gives, when the day changed). The
+    /// batch is durable once its ticket is synced. On `Err` nothing of the
+    /// batch stays.
+    pub fn write(
+        &mut self,
+        day: Date,
+        events: &[&Event],
+        checkpoint: impl FnOnce() -> io::Result<Vec<u8>>,
+    ) -> io::Result<Ticket> {
+        if let Some(error) = self.sync.failed() {
+            return Err(io::Error::other(error));
+        }
         if events.is_empty() {
-            return Ok(());
+            // Nothing to write, but a batch of repeats is acknowledged only
+            // once what it repeats is on disk.
+            return Ok(Ticket(self.written));
         }
         self.buffer.clear();
         for event in events {
@@ -108,29 +289,129 @@ impl Journal {
                 .extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
             self.buffer.extend_from_slice(&payload);
         }
-        if self.current.as_ref().is_none_or(|(d, _)| *d != day) {
-            let path = self.dir.join(format!("{day}.wal"));
-            let created = !path.exists();
-            let file = OpenOptions::new().create(true).append(true).open(path)?;
-            if created {
-                // The new file's name must survive a power loss too.
-                File::open(&self.dir)?.sync_all()?;
-            }
-            self.current = Some((day, file));
-        }
-        let (_, file) = self.current.as_mut().expect("opened above");
+        let file = self.segment_for(day, checkpoint)?;
         let start = file.metadata()?.len();
-        let written = file.write_all(&self.buffer).and_then(|_| file.sync_data());
-        if written.is_err() {
+        if let Err(e) = (&*file).write_all(&self.buffer) {
             // Nothing of a failed batch may stay: a partial record in the
             // middle of a segment would hide every record after it, and a
             // whole one would come back at replay though the sender was
             // told it failed. Cut back to where the batch began.
             let _ = file.set_len(start).and_then(|_| file.sync_data());
             self.current = None;
+            return Err(e);
         }
-        written
+        self.written += 1;
+        *lock(&self.sync.latest) = (Some(file), self.written);
+        Ok(Ticket(self.written))
     }
+
+    /// The file to append `day`'s events to: the last segment if it is of
+    /// `day`, else a new one.
+    fn segment_for(
+        &mut self,
+        day: Date,
+        checkpoint: impl FnOnce() -> io::Result<Vec<u8>>,
+    ) -> io::Result<Arc<File>> {
+        let last_is_today = self.segments.last().is_some_and(|s| s.day == day);
+        if let (true, Some(file)) = (last_is_today, &self.current) {
+            return Ok(file.clone());
+        }
+        if last_is_today {
+            let path = self.segments.last().expect("checked").wal(&self.dir);
+            let file = Arc::new(OpenOptions::new().append(true).open(path)?);
+            self.current = Some(file.clone());
+            return Ok(file);
+        }
+        // A new day. What was written to the old segment is synced first,
+        // so a ticket's sync never depends on a file no longer current.
+        if self.current.take().is_some() {
+            let ticket = Ticket(self.written);
+            self.sync.sync(ticket)?;
+        }
+        let segment = Segment {
+            seq: self.segments.last().map_or(1, |s| s.seq + 1),
+            day,
+            checkpoint: true,
+        };
+        let started = Instant::now();
+        let bytes = checkpoint()?;
+        write_checkpoint(&segment.ckpt(&self.dir), &bytes)?;
+        let path = segment.wal(&self.dir);
+        let file = Arc::new(
+            OpenOptions::new()
+                .create(true)
+                .truncate(true)
+                .write(true)
+                .open(&path)?,
+        );
+        // The new files' names must survive a power loss too.
+        File::open(&self.dir)?.sync_all()?;
+        tracing::info!(
+            segment = %path.display(),
+            checkpoint_bytes = bytes.len(),
+            seconds = started.elapsed().as_secs_f64(),
+            "journal: new segment"
+        );
+        self.segments.push(segment);
+        self.current = Some(file.clone());
+        self.expire(day);
+        Ok(file)
+    }
+
+    /// Deletes the segments older than the retention, oldest first, as long
+    /// as the next one has a checkpoint to start from.
+    fn expire(&mut self, today: Date) {
+        let Ok(cutoff) = today.checked_sub(jiff::Span::new().days(self.retention_days - 1)) else {
+            return;
+        };
+        while self.segments.len() > 1
+            && self.segments[0].day < cutoff
+            && self.segments[1].checkpoint
+        {
+            let old = self.segments.remove(0);
+            for path in [old.wal(&self.dir), old.ckpt(&self.dir)] {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => tracing::info!(file = %path.display(), "journal: expired"),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "journal: cannot delete an expired file")
+                    }
+                }
+            }
+        }
+    }
+
+    /// The segment files on disk, oldest first (for tests and tools).
+    pub fn segment_names(&self) -> Vec<String> {
+        self.segments.iter().map(|s| s.stem()).collect()
+    }
+}
+
+fn write_checkpoint(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("ckpt.tmp");
+    let mut file = File::create(&tmp)?;
+    file.write_all(CHECKPOINT_MAGIC)?;
+    file.write_all(&(bytes.len() as u64).to_le_bytes())?;
+    file.write_all(&crc32c::crc32c(bytes).to_le_bytes())?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn read_checkpoint(path: &Path) -> io::Result<Vec<u8>> {
+    let data = std::fs::read(path)?;
+    let bad = |what: &str| io::Error::new(io::ErrorKind::InvalidData, what.to_string());
+    let header = CHECKPOINT_MAGIC.len() + 12;
+    if data.len() < header || &data[..8] != CHECKPOINT_MAGIC {
+        return Err(bad("not a checkpoint file"));
+    }
+    let len = u64::from_le_bytes(data[8..16].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(data[16..20].try_into().expect("4 bytes"));
+    let payload = &data[header..];
+    if payload.len() as u64 != len || crc32c::crc32c(payload) != crc {
+        return Err(bad("checkpoint length or checksum does not match"));
+    }
+    Ok(payload.to_vec())
 }
 
 /// Reads the records of one segment; returns the offset after the last
@@ -197,30 +478,51 @@ mod tests {
         dir
     }
 
-    fn ids(journal: &mut Journal) -> (Vec<String>, Replayed) {
-        let mut ids = Vec::new();
-        let replayed = journal.replay(|e| ids.push(e.id)).unwrap();
-        (ids, replayed)
+    fn open(dir: &Path, retention_days: u32) -> Journal {
+        Journal::open(dir, retention_days, Duration::ZERO).unwrap()
+    }
+
+    /// Writes and syncs a batch; a new segment's checkpoint is `ckpt`.
+    fn append(j: &mut Journal, day: Date, events: &[&Event], ckpt: &str) -> io::Result<()> {
+        let ticket = j.write(day, events, || Ok(ckpt.as_bytes().to_vec()))?;
+        j.syncer().sync(ticket).map(|_| ())
+    }
+
+    /// Replays: (the checkpoint restored, the ids of the events, counts).
+    fn replay(journal: &mut Journal) -> (Option<String>, Vec<String>, Replayed) {
+        let (mut ckpt, mut ids) = (None, Vec::new());
+        let replayed = journal
+            .replay(|r| match r {
+                Record::Checkpoint(b) => ckpt = Some(String::from_utf8(b.to_vec()).unwrap()),
+                Record::Event(e) => ids.push(e.id),
+            })
+            .unwrap();
+        (ckpt, ids, replayed)
     }
 
     const DAY: Date = jiff::civil::date(2026, 11, 23);
 
+    fn day(n: i32) -> Date {
+        DAY.checked_add(jiff::Span::new().days(n)).unwrap()
+    }
+
     #[test]
     fn what_is_appended_is_replayed_in_order_across_days() {
         let dir = temp_dir("order");
-        let mut j = Journal::open(&dir).unwrap();
+        let mut j = open(&dir, 7);
         let events: Vec<Event> = (0..5).map(event).collect();
-        j.append(DAY, &[&events[0], &events[1]]).unwrap();
-        j.append(DAY, &[&events[2]]).unwrap();
-        j.append(DAY.tomorrow().unwrap(), &[&events[3], &events[4]])
-            .unwrap();
-        let (ids, replayed) = ids(&mut Journal::open(&dir).unwrap());
+        append(&mut j, DAY, &[&events[0], &events[1]], "first").unwrap();
+        append(&mut j, DAY, &[&events[2]], "unused").unwrap();
+        append(&mut j, day(1), &[&events[3], &events[4]], "second").unwrap();
+        let (ckpt, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!(ckpt.as_deref(), Some("first"), "the oldest segment's");
         assert_eq!(ids, ["e0", "e1", "e2", "e3", "e4"]);
         assert_eq!(
             replayed,
             Replayed {
                 segments: 2,
                 records: 5,
+                checkpoint: true,
                 truncated_bytes: 0
             }
         );
@@ -228,19 +530,102 @@ mod tests {
     }
 
     #[test]
+    fn old_segments_expire_and_the_oldest_kept_checkpoint_starts_the_replay() {
+        let dir = temp_dir("expire");
+        let mut j = open(&dir, 3);
+        let events: Vec<Event> = (0..6).map(event).collect();
+        for (n, e) in events.iter().enumerate() {
+            append(&mut j, day(n as i32), &[e], &format!("before e{n}")).unwrap();
+        }
+        // Days 3, 4 and 5 kept: today and the two before.
+        assert_eq!(
+            j.segment_names(),
+            [
+                "00000004-2026-11-26",
+                "00000005-2026-11-27",
+                "00000006-2026-11-28"
+            ]
+        );
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        on_disk.sort();
+        assert_eq!(on_disk.len(), 6, "{on_disk:?}");
+        let (ckpt, ids, replayed) = replay(&mut open(&dir, 3));
+        assert_eq!(ckpt.as_deref(), Some("before e3"));
+        assert_eq!(ids, ["e3", "e4", "e5"]);
+        assert!(replayed.checkpoint);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_segment_without_a_checkpoint_is_never_expired_past() {
+        let dir = temp_dir("legacy");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Two segments from before checkpoints existed, named by day only.
+        let mut j = open(&dir, 1);
+        append(&mut j, DAY, &[&event(0)], "c0").unwrap();
+        drop(j);
+        std::fs::rename(
+            dir.join("00000001-2026-11-23.wal"),
+            dir.join("2026-11-23.wal"),
+        )
+        .unwrap();
+        std::fs::remove_file(dir.join("00000001-2026-11-23.ckpt")).unwrap();
+        let mut j = open(&dir, 1);
+        assert_eq!(j.segment_names(), ["2026-11-23"]);
+        // A new day: the legacy segment is dropped only because the new
+        // one has a checkpoint.
+        append(&mut j, day(1), &[&event(1)], "c1").unwrap();
+        assert_eq!(j.segment_names(), ["00000001-2026-11-24"]);
+        let (ckpt, ids, _) = replay(&mut open(&dir, 1));
+        assert_eq!((ckpt.as_deref(), ids), (Some("c1"), vec!["e1".to_string()]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_clock_stepping_back_over_midnight_keeps_the_written_order() {
+        let dir = temp_dir("stepback");
+        let mut j = open(&dir, 7);
+        append(&mut j, day(1), &[&event(0)], "c").unwrap();
+        append(&mut j, DAY, &[&event(1)], "c").unwrap();
+        append(&mut j, day(1), &[&event(2)], "c").unwrap();
+        let (_, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!(ids, ["e0", "e1", "e2"]);
+        assert_eq!(replayed.segments, 3);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_corrupt_checkpoint_is_reported_and_the_events_still_replay() {
+        let dir = temp_dir("badckpt");
+        let mut j = open(&dir, 7);
+        append(&mut j, DAY, &[&event(0)], "state").unwrap();
+        let path = dir.join("00000001-2026-11-23.ckpt");
+        let mut bytes = std::fs::read(&path).unwrap();
+        *bytes.last_mut().unwrap() ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let (ckpt, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!((ckpt, ids), (None, vec!["e0".to_string()]));
+        assert!(!replayed.checkpoint);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_torn_tail_at_any_byte_is_cut_and_every_complete_record_kept() {
         let dir = temp_dir("torn");
-        let mut j = Journal::open(&dir).unwrap();
+        let mut j = open(&dir, 7);
         let events: Vec<Event> = (0..3).map(event).collect();
-        j.append(DAY, &[&events[0], &events[1]]).unwrap();
-        let path = dir.join(format!("{DAY}.wal"));
+        append(&mut j, DAY, &[&events[0], &events[1]], "c").unwrap();
+        let path = dir.join("00000001-2026-11-23.wal");
         let two = std::fs::metadata(&path).unwrap().len();
-        j.append(DAY, &[&events[2]]).unwrap();
+        append(&mut j, DAY, &[&events[2]], "c").unwrap();
         let whole = std::fs::read(&path).unwrap();
         // Every cut inside the last record: the first two survive.
         for cut in two..whole.len() as u64 {
             std::fs::write(&path, &whole[..cut as usize]).unwrap();
-            let (ids, replayed) = ids(&mut Journal::open(&dir).unwrap());
+            let (_, ids, replayed) = replay(&mut open(&dir, 7));
             assert_eq!(ids, ["e0", "e1"], "cut at {cut}");
             assert_eq!(replayed.truncated_bytes, cut - two, "cut at {cut}");
             assert_eq!(
@@ -253,21 +638,48 @@ mod tests {
         let mut flipped = whole.clone();
         *flipped.last_mut().unwrap() ^= 0x20;
         std::fs::write(&path, &flipped).unwrap();
-        let mut j = Journal::open(&dir).unwrap();
-        assert_eq!(ids(&mut j).0, ["e0", "e1"]);
+        let mut j = open(&dir, 7);
+        assert_eq!(replay(&mut j).1, ["e0", "e1"]);
         // Appending after a cut continues cleanly.
-        j.append(DAY, &[&events[2]]).unwrap();
-        assert_eq!(ids(&mut Journal::open(&dir).unwrap()).0, ["e0", "e1", "e2"]);
+        append(&mut j, DAY, &[&events[2]], "c").unwrap();
+        assert_eq!(replay(&mut open(&dir, 7)).1, ["e0", "e1", "e2"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn batches_written_before_a_sync_share_it() {
+        let dir = temp_dir("group");
+        let mut j = open(&dir, 7);
+        let events: Vec<Event> = (0..3).map(event).collect();
+        let tickets: Vec<Ticket> = events
+            .iter()
+            .map(|e| j.write(DAY, &[e], || Ok(b"c".to_vec())).unwrap())
+            .collect();
+        let syncer = j.syncer();
+        assert!(
+            syncer.sync(tickets[2]).unwrap().is_some(),
+            "the last one syncs"
+        );
+        assert!(
+            syncer.sync(tickets[0]).unwrap().is_none(),
+            "already covered"
+        );
+        assert!(
+            syncer.sync(tickets[1]).unwrap().is_none(),
+            "already covered"
+        );
+        assert_eq!(replay(&mut open(&dir, 7)).1, ["e0", "e1", "e2"]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn a_full_disk_is_an_error_not_a_panic() {
         let dir = temp_dir("full");
-        let mut j = Journal::open(&dir).unwrap();
-        std::os::unix::fs::symlink("/dev/full", dir.join(format!("{DAY}.wal"))).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink("/dev/full", dir.join("00000001-2026-11-23.wal")).unwrap();
+        let mut j = open(&dir, 7);
         let e = event(1);
-        let err = j.append(DAY, &[&e]).unwrap_err();
+        let err = append(&mut j, DAY, &[&e], "c").unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::StorageFull, "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -660,3 +660,104 @@ fn the_trend_holds_the_last_hour_in_five_minute_slices() {
         "nobody staffed before 10:00"
     );
 }
+
+#[test]
+fn a_checkpoint_restored_and_continued_gives_the_same_board_at_every_split() {
+    // A floor with everything in flight somewhere: waiting callers, an
+    // answer whose wrap-up spans the split, a complaint open across it, a
+    // survey arriving for a contact that ended before it.
+    let events: Vec<(&str, Value)> = vec![
+        (
+            "09:59:00",
+            json!({"type":"agent_state","agent":"a1","state":"available","name":"A1","queues":["q","v"]}),
+        ),
+        (
+            "09:59:30",
+            json!({"type":"agent_state","agent":"a2","state":"aux","reason":"lunch","queues":["q"]}),
+        ),
+        ("10:00:00", json!({"type":"contact_arrived","contact":"c1"})),
+        (
+            "10:00:00",
+            json!({"type":"contact_offered","contact":"c1","queue":"q"}),
+        ),
+        (
+            "10:00:05",
+            json!({"type":"contact_offered","contact":"c2","queue":"v","vip":true}),
+        ),
+        (
+            "10:00:10",
+            json!({"type":"agent_state","agent":"a1","state":"on_contact"}),
+        ),
+        (
+            "10:00:10",
+            json!({"type":"contact_answered","contact":"c1","agent":"a1"}),
+        ),
+        (
+            "10:00:20",
+            json!({"type":"complaint_opened","complaint":"k1","queue":"q","grade":"urgent"}),
+        ),
+        (
+            "10:01:00",
+            json!({"type":"contact_ended","contact":"c1","resolved":true}),
+        ),
+        (
+            "10:01:00",
+            json!({"type":"agent_state","agent":"a1","state":"wrap_up"}),
+        ),
+        (
+            "10:01:30",
+            json!({"type":"contact_abandoned","contact":"c2"}),
+        ),
+        (
+            "10:02:00",
+            json!({"type":"agent_state","agent":"a1","state":"available"}),
+        ),
+        (
+            "10:02:30",
+            json!({"type":"survey_submitted","contact":"c1","score":5,"max":5}),
+        ),
+        (
+            "10:03:00",
+            json!({"type":"complaint_answered","complaint":"k1"}),
+        ),
+        (
+            "10:03:10",
+            json!({"type":"contact_offered","contact":"c3","queue":"v"}),
+        ),
+    ];
+    let play = |f: &mut Floor, part: &[(&str, Value)]| {
+        for (hms, body) in part {
+            f.send(hms, body.clone());
+        }
+    };
+    let mut whole = Floor::new("");
+    play(&mut whole, &events);
+    let now = at("10:04:00");
+    let want = serde_json::to_value(whole.board(now)).unwrap();
+    for split in 0..=events.len() {
+        let mut before = Floor::new("");
+        play(&mut before, &events[..split]);
+        let bytes = before.agg.checkpoint().unwrap();
+        let mut after = Floor::new("");
+        after.agg.restore(&bytes).unwrap();
+        after.next_id = before.next_id;
+        play(&mut after, &events[split..]);
+        let got = serde_json::to_value(after.board(now)).unwrap();
+        assert_eq!(got, want, "split before event {split}");
+    }
+    // A damaged checkpoint is refused and changes nothing.
+    let bytes = whole.agg.checkpoint().unwrap();
+    let mut other = Floor::new("");
+    assert!(other.agg.restore(&bytes[..bytes.len() / 2]).is_err());
+    let mut forged: Value = serde_json::from_slice(&bytes).unwrap();
+    forged["agents"]["a1"]["queues"] = json!([0, 7]);
+    let err = other
+        .agg
+        .restore(forged.to_string().as_bytes())
+        .unwrap_err();
+    assert!(err.contains("queue"), "{err}");
+    assert_eq!(
+        serde_json::to_value(other.board(now)).unwrap(),
+        serde_json::to_value(Floor::new("").board(now)).unwrap()
+    );
+}

@@ -20,7 +20,7 @@ use wallboard_protocol::Event;
 use crate::aggregator::{Aggregator, local_day};
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::journal::{Journal, Replayed};
+use crate::journal::{Journal, Record, Replayed};
 use crate::metrics::Metrics;
 
 /// Everything ingest changes, behind one lock: the aggregate, the ids seen,
@@ -142,8 +142,8 @@ impl Ingest {
         // booking agent time from the distant past would cost a bucket per day.
         let earliest = now.checked_sub(self.max_age).unwrap_or(Timestamp::MIN);
         let mut outcome = Outcome::default();
-        let mut core = self.lock();
-        let core = &mut *core;
+        let mut guard = self.lock();
+        let core = &mut *guard;
         let mut candidates: Vec<(usize, Event)> = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
             let event = match item {
@@ -163,17 +163,22 @@ impl Ingest {
                 Err(error) => outcome.rejected.push(Rejected { index, error }),
             }
         }
-        if let Some(journal) = core.journal.as_mut() {
-            let events: Vec<&Event> = candidates.iter().map(|(_, e)| e).collect();
-            let (day, _, _) = local_day(&core.aggregator.config().timezone, now);
-            let started = std::time::Instant::now();
-            journal
-                .append(day, &events)
-                .map_err(|e| JournalError(e.to_string()))?;
-            let took = started.elapsed().as_secs_f64();
-            self.metrics
-                .record(|| metrics::histogram!("wallboard_journal_fsync_seconds").record(took));
-        }
+        // Written under the lock, so the journal's order is the order of
+        // application; synced after it, so concurrent batches share a sync.
+        let pending = match core.journal.as_mut() {
+            Some(journal) => {
+                let events: Vec<&Event> = candidates.iter().map(|(_, e)| e).collect();
+                let (day, _, _) = local_day(&core.aggregator.config().timezone, now);
+                let aggregator = &core.aggregator;
+                let ticket = journal
+                    .write(day, &events, || {
+                        aggregator.checkpoint().map_err(std::io::Error::other)
+                    })
+                    .map_err(|e| JournalError(e.to_string()))?;
+                Some((journal.syncer(), ticket))
+            }
+            None => None,
+        };
         self.metrics.record(|| {
             for (index, event) in candidates {
                 match apply(core, &event, now) {
@@ -183,6 +188,25 @@ impl Ingest {
                 }
             }
         });
+        if outcome.accepted > 0 {
+            core.seq += 1;
+            self.changed.notify_one();
+        }
+        drop(guard);
+        // Viewers may see the batch before it is synced; its sender hears
+        // only after. A failed sync poisons the journal (every later batch
+        // gets 503 until a restart replays what is really on disk), so
+        // nothing is acknowledged that a restart would not bring back.
+        if let Some((syncer, ticket)) = pending {
+            match syncer.sync(ticket) {
+                Ok(Some(took)) => self.metrics.record(|| {
+                    metrics::histogram!("wallboard_journal_fsync_seconds")
+                        .record(took.as_secs_f64())
+                }),
+                Ok(None) => {}
+                Err(e) => return Err(JournalError(e.to_string())),
+            }
+        }
         outcome.rejected.sort_by_key(|r| r.index);
         let counts = &self.metrics.ingest;
         counts
@@ -194,10 +218,6 @@ impl Ingest {
         counts
             .rejected
             .fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
-        if outcome.accepted > 0 {
-            core.seq += 1;
-            self.changed.notify_one();
-        }
         Ok(outcome)
     }
 
@@ -205,14 +225,26 @@ impl Ingest {
     /// the same dedupe-then-apply as [`Ingest::submit`], so the state after
     /// a restart is the state before it. Then appends go there.
     pub fn open_journal(&self, dir: &std::path::Path) -> std::io::Result<Replayed> {
-        let mut journal = Journal::open(dir)?;
-        let now = self.clock.now();
         let mut core = self.lock();
         let core = &mut *core;
+        let config = core.aggregator.config();
+        let mut journal = Journal::open(
+            dir,
+            config.journal_retention_days,
+            config.journal_commit_delay.unsigned_abs(),
+        )?;
+        let now = self.clock.now();
         let started = std::time::Instant::now();
         let replayed = self.metrics.record(|| {
-            journal.replay(|event| {
-                apply(core, &event, now);
+            journal.replay(|record| match record {
+                Record::Checkpoint(bytes) => {
+                    if let Err(e) = core.aggregator.restore(bytes) {
+                        tracing::error!(error = %e, "journal: checkpoint not restored; replaying its segments without it");
+                    }
+                }
+                Record::Event(event) => {
+                    apply(core, &event, now);
+                }
             })
         })?;
         let seconds = started.elapsed().as_secs_f64();
@@ -220,6 +252,8 @@ impl Ingest {
             dir = %dir.display(),
             segments = replayed.segments,
             events = replayed.records,
+            checkpoint = replayed.checkpoint,
+            truncated_bytes = replayed.truncated_bytes,
             seconds,
             rate = (replayed.records as f64 / seconds.max(1e-9)) as u64,
             "journal replayed"
