@@ -54,7 +54,9 @@ impl Segment {
     fn parse(name: &str) -> Option<Segment> {
         let stem = name.strip_suffix(".wal")?;
         let (seq, day) = match stem.split_once('-') {
-            Some((seq, day)) if seq.len() == 8 => (seq.parse().ok()?, day),
+            Some((seq, day)) if seq.len() == 8 && seq.bytes().all(|b| b.is_ascii_digit()) => {
+                (seq.parse().ok().filter(|n| *n > 0)?, day)
+            }
             _ => (0, stem),
         };
         Some(Segment {
@@ -122,17 +124,14 @@ pub struct Ticket(u64);
 pub struct Syncer {
     /// Held for the whole of a sync: whoever holds it syncs for everyone
     /// written before it began.
-    state: Mutex<SyncState>,
+    synced: Mutex<u64>,
+    /// Why the journal takes no more batches (kept apart from `synced`, so
+    /// writers never wait for a sync in progress to learn it).
+    failed: Mutex<Option<String>>,
     /// The file being appended to, and the last batch written to it.
     latest: Mutex<(Option<Arc<File>>, u64)>,
     /// How long a sync waits for more batches before it starts.
     delay: Duration,
-}
-
-#[derive(Default)]
-struct SyncState {
-    synced: u64,
-    failed: Option<String>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -143,38 +142,42 @@ impl Syncer {
     /// Returns once every batch up to `ticket` is on disk; `Ok(Some(t))`
     /// when this call ran the sync (taking `t`).
     pub fn sync(&self, ticket: Ticket) -> io::Result<Option<Duration>> {
-        let mut state = lock(&self.state);
-        if state.synced >= ticket.0 {
+        if !self.delay.is_zero() && *lock(&self.synced) < ticket.0 {
+            // Let more batches be written before the sync that covers them.
+            std::thread::sleep(self.delay);
+        }
+        let mut synced = lock(&self.synced);
+        if *synced >= ticket.0 {
             return Ok(None);
         }
-        if let Some(error) = &state.failed {
-            return Err(io::Error::other(error.clone()));
-        }
-        if !self.delay.is_zero() {
-            std::thread::sleep(self.delay);
+        if let Some(error) = self.failed() {
+            return Err(io::Error::other(error));
         }
         let (file, upto) = lock(&self.latest).clone();
         let started = Instant::now();
-        let synced = match file {
+        let result = match file {
             Some(file) => file.sync_data(),
             None => Ok(()),
         };
-        match synced {
+        match result {
             Ok(()) => {
-                state.synced = state.synced.max(upto);
+                *synced = (*synced).max(upto);
                 Ok(Some(started.elapsed()))
             }
-            Err(e) => {
-                let error = format!("journal sync failed, no batch is accepted until restart: {e}");
-                state.failed = Some(error.clone());
-                Err(io::Error::new(e.kind(), error))
-            }
+            Err(e) => Err(io::Error::new(e.kind(), self.fail("sync", &e))),
         }
     }
 
     /// Why the journal takes no more batches, if it does not.
     pub fn failed(&self) -> Option<String> {
-        lock(&self.state).failed.clone()
+        lock(&self.failed).clone()
+    }
+
+    /// Stops the journal: what the failed operation covered may be lost,
+    /// so no later batch may be acknowledged on top of it.
+    fn fail(&self, what: &str, e: &io::Error) -> String {
+        let error = format!("journal {what} failed, no batch is accepted until restart: {e}");
+        lock(&self.failed).get_or_insert(error).clone()
     }
 }
 
@@ -188,7 +191,11 @@ impl Journal {
         for entry in std::fs::read_dir(dir)? {
             let name = entry?.file_name();
             let Some(name) = name.to_str() else { continue };
-            if let Some(segment) = Segment::parse(name) {
+            if name.ends_with(".ckpt.tmp") {
+                // A checkpoint whose writing was cut short: never renamed,
+                // never used.
+                let _ = std::fs::remove_file(dir.join(name));
+            } else if let Some(segment) = Segment::parse(name) {
                 segments.push(segment);
             } else if let Some(stem) = name.strip_suffix(".ckpt") {
                 checkpoints.push(stem.to_string());
@@ -204,7 +211,8 @@ impl Journal {
             segments,
             current: None,
             sync: Arc::new(Syncer {
-                state: Mutex::new(SyncState::default()),
+                synced: Mutex::new(0),
+                failed: Mutex::new(None),
                 latest: Mutex::new((None, 0)),
                 delay: commit_delay,
             }),
@@ -219,18 +227,22 @@ impl Journal {
 
     /// Restores the oldest segment's checkpoint, if it has one, then reads
     /// every segment in order; cuts a torn tail off the last segment.
-    pub fn replay(&mut self, mut each: impl FnMut(Record)) -> io::Result<Replayed> {
+    /// `each` returns `Err` for a checkpoint it cannot restore (events it
+    /// rejects are the aggregator's business, as at ingest).
+    pub fn replay(
+        &mut self,
+        mut each: impl FnMut(Record) -> Result<(), String>,
+    ) -> io::Result<Replayed> {
         let mut replayed = Replayed {
             segments: self.segments.len(),
             ..Replayed::default()
         };
         if let Some(first) = self.segments.first().filter(|s| s.checkpoint) {
             let path = first.ckpt(&self.dir);
-            match read_checkpoint(&path) {
-                Ok(bytes) => {
-                    each(Record::Checkpoint(&bytes));
-                    replayed.checkpoint = true;
-                }
+            match read_checkpoint(&path)
+                .and_then(|bytes| each(Record::Checkpoint(&bytes)).map_err(io::Error::other))
+            {
+                Ok(()) => replayed.checkpoint = true,
                 Err(e) => tracing::error!(
                     checkpoint = %path.display(),
                     error = %e,
@@ -242,7 +254,7 @@ impl Journal {
             let path = segment.wal(&self.dir);
             let (good, len) = read_segment(&path, |event| {
                 replayed.records += 1;
-                each(Record::Event(event));
+                let _ = each(Record::Event(event));
             })?;
             if good < len {
                 let last = i + 1 == self.segments.len();
@@ -296,7 +308,11 @@ impl Journal {
             // middle of a segment would hide every record after it, and a
             // whole one would come back at replay though the sender was
             // told it failed. Cut back to where the batch began.
-            let _ = file.set_len(start).and_then(|_| file.sync_data());
+            // If even that fails, batches written before this one may be
+            // lost or hidden behind a partial record: stop the journal.
+            if let Err(cut) = file.set_len(start).and_then(|_| file.sync_data()) {
+                self.sync.fail("cut-back after a failed write", &cut);
+            }
             self.current = None;
             return Err(e);
         }
@@ -322,12 +338,11 @@ impl Journal {
             self.current = Some(file.clone());
             return Ok(file);
         }
-        // A new day. What was written to the old segment is synced first,
-        // so a ticket's sync never depends on a file no longer current.
-        if self.current.take().is_some() {
-            let ticket = Ticket(self.written);
-            self.sync.sync(ticket)?;
-        }
+        // A new day. What was written to the old segment is synced first
+        // (`latest` still names it), so a ticket's sync never depends on a
+        // file no longer current.
+        self.current = None;
+        self.sync.sync(Ticket(self.written))?;
         let segment = Segment {
             seq: self.segments.last().map_or(1, |s| s.seq + 1),
             day,
@@ -358,17 +373,22 @@ impl Journal {
         Ok(file)
     }
 
-    /// Deletes the segments older than the retention, oldest first, as long
-    /// as the next one has a checkpoint to start from.
+    /// Deletes the segments older than the retention: every segment before
+    /// the newest one that has a checkpoint and follows only expired ones.
     fn expire(&mut self, today: Date) {
         let Ok(cutoff) = today.checked_sub(jiff::Span::new().days(self.retention_days - 1)) else {
             return;
         };
-        while self.segments.len() > 1
-            && self.segments[0].day < cutoff
-            && self.segments[1].checkpoint
-        {
-            let old = self.segments.remove(0);
+        let expired = self.segments.iter().take_while(|s| s.day < cutoff).count();
+        // The first kept segment: the newest with a checkpoint among the
+        // expired ones and the one after them.
+        let Some(start) = (1..=expired.min(self.segments.len() - 1))
+            .rev()
+            .find(|&i| self.segments[i].checkpoint)
+        else {
+            return;
+        };
+        for old in self.segments.drain(..start) {
             for path in [old.wal(&self.dir), old.ckpt(&self.dir)] {
                 match std::fs::remove_file(&path) {
                     Ok(()) => tracing::info!(file = %path.display(), "journal: expired"),
@@ -378,6 +398,10 @@ impl Journal {
                     }
                 }
             }
+        }
+        // The deletions must not be undone out of order by a power loss.
+        if let Err(e) = File::open(&self.dir).and_then(|d| d.sync_all()) {
+            tracing::warn!(error = %e, "journal: cannot sync the directory after expiry");
         }
     }
 
@@ -493,8 +517,14 @@ mod tests {
         let (mut ckpt, mut ids) = (None, Vec::new());
         let replayed = journal
             .replay(|r| match r {
-                Record::Checkpoint(b) => ckpt = Some(String::from_utf8(b.to_vec()).unwrap()),
-                Record::Event(e) => ids.push(e.id),
+                Record::Checkpoint(b) => {
+                    ckpt = Some(String::from_utf8(b.to_vec()).unwrap());
+                    Ok(())
+                }
+                Record::Event(e) => {
+                    ids.push(e.id);
+                    Ok(())
+                }
             })
             .unwrap();
         (ckpt, ids, replayed)
@@ -560,27 +590,64 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_without_a_checkpoint_is_never_expired_past() {
+    fn segments_from_before_checkpoints_expire_once_a_newer_one_has_one() {
         let dir = temp_dir("legacy");
-        std::fs::create_dir_all(&dir).unwrap();
         // Two segments from before checkpoints existed, named by day only.
-        let mut j = open(&dir, 1);
+        let mut j = open(&dir, 7);
         append(&mut j, DAY, &[&event(0)], "c0").unwrap();
-        drop(j);
-        std::fs::rename(
-            dir.join("00000001-2026-11-23.wal"),
-            dir.join("2026-11-23.wal"),
-        )
-        .unwrap();
-        std::fs::remove_file(dir.join("00000001-2026-11-23.ckpt")).unwrap();
-        let mut j = open(&dir, 1);
-        assert_eq!(j.segment_names(), ["2026-11-23"]);
-        // A new day: the legacy segment is dropped only because the new
-        // one has a checkpoint.
         append(&mut j, day(1), &[&event(1)], "c1").unwrap();
-        assert_eq!(j.segment_names(), ["00000001-2026-11-24"]);
+        drop(j);
+        for (seq, d) in [(1, DAY), (2, day(1))] {
+            std::fs::rename(
+                dir.join(format!("{seq:08}-{d}.wal")),
+                dir.join(format!("{d}.wal")),
+            )
+            .unwrap();
+            std::fs::remove_file(dir.join(format!("{seq:08}-{d}.ckpt"))).unwrap();
+        }
+        // And a checkpoint cut short before its rename.
+        std::fs::write(dir.join("00000003-2026-11-25.ckpt.tmp"), b"half").unwrap();
+        let mut j = open(&dir, 1);
+        assert_eq!(j.segment_names(), ["2026-11-23", "2026-11-24"]);
+        assert!(!dir.join("00000003-2026-11-25.ckpt.tmp").exists());
+        assert_eq!(replay(&mut j).1, ["e0", "e1"], "replayed from the start");
+        // A new day: the old segments go because the new one has a
+        // checkpoint (the replayed state).
+        append(&mut j, day(2), &[&event(2)], "c2").unwrap();
+        assert_eq!(j.segment_names(), ["00000001-2026-11-25"]);
         let (ckpt, ids, _) = replay(&mut open(&dir, 1));
-        assert_eq!((ckpt.as_deref(), ids), (Some("c1"), vec!["e1".to_string()]));
+        assert_eq!((ckpt.as_deref(), ids), (Some("c2"), vec!["e2".to_string()]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_segment_without_a_checkpoint_is_never_expired_past() {
+        let dir = temp_dir("nockpt");
+        let mut j = open(&dir, 7);
+        for n in 0..3 {
+            append(&mut j, day(n), &[&event(n as usize)], "c").unwrap();
+        }
+        drop(j);
+        // The newest segment's checkpoint is lost: the one before it, and
+        // its checkpoint, must stay although past the retention.
+        std::fs::remove_file(dir.join("00000003-2026-11-25.ckpt")).unwrap();
+        let mut j = open(&dir, 2);
+        append(&mut j, day(3), &[&event(3)], "c3").unwrap();
+        assert_eq!(
+            j.segment_names(),
+            [
+                "00000002-2026-11-24",
+                "00000003-2026-11-25",
+                "00000004-2026-11-26"
+            ]
+        );
+        let (ckpt, ids, _) = replay(&mut open(&dir, 2));
+        assert_eq!(ckpt.as_deref(), Some("c"));
+        assert_eq!(ids, ["e1", "e2", "e3"]);
+        // Odd names are not segments.
+        std::fs::write(dir.join("00000000-2026-11-20.wal"), b"").unwrap();
+        std::fs::write(dir.join("+0000001-2026-11-20.wal"), b"").unwrap();
+        assert_eq!(open(&dir, 2).segment_names().len(), 3);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -237,13 +237,10 @@ impl Ingest {
         let started = std::time::Instant::now();
         let replayed = self.metrics.record(|| {
             journal.replay(|record| match record {
-                Record::Checkpoint(bytes) => {
-                    if let Err(e) = core.aggregator.restore(bytes) {
-                        tracing::error!(error = %e, "journal: checkpoint not restored; replaying its segments without it");
-                    }
-                }
+                Record::Checkpoint(bytes) => core.aggregator.restore(bytes),
                 Record::Event(event) => {
                     apply(core, &event, now);
+                    Ok(())
                 }
             })
         })?;
