@@ -46,8 +46,14 @@ async fn scenario_server() -> (TestServer, Value) {
         &std::fs::read_to_string(fixture("scenarios/morning_two_queues.expected.json")).unwrap(),
     )
     .unwrap();
+    // With an Asterisk connection that cannot connect (nothing listens on
+    // port 9), so its health is in the scrape.
+    let config = format!(
+        "{}\n[[sources]]\nkind = \"asterisk_ami\"\nname = \"pbx\"\nhost = \"127.0.0.1\"\nport = 9\nusername = \"wb\"\nsecret = \"x\"\n",
+        expected["config"].as_str().unwrap()
+    );
     let s = spawn_app(
-        expected["config"].as_str().unwrap(),
+        &config,
         Some(expected["now"].as_str().unwrap().parse().unwrap()),
     )
     .await;
@@ -184,6 +190,7 @@ async fn the_scrape_equals_the_board() {
         0.0
     );
     assert_eq!(get(r#"wallboard_ws_disconnects_total{reason="slow"}"#), 0.0);
+    assert_eq!(get(r#"wallboard_source_up{source="pbx"}"#), 0.0);
     assert!(m.contains_key("wallboard_journal_fsync_seconds_count"));
     // Bounded labels: no agent or contact id anywhere.
     for id in ["a1", "a2", "a3", "王芳"] {

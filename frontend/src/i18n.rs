@@ -77,6 +77,7 @@ impl Lang {
             "stale" => ("数据延迟", "Stale"),
             "connecting" => ("连接中…", "Connecting…"),
             "reconnecting" => ("重新连接中…", "Reconnecting…"),
+            "source_down" => ("数据源中断：", "Source down:"),
             "complaints_open" => ("未结投诉", "Open complaints"),
             "complaints_overdue" => ("逾期投诉", "Overdue"),
             "sound_on" => ("提示音：开", "Sound: on"),
@@ -138,6 +139,7 @@ mod tests {
             "reconnecting",
             "stale",
             "waiting",
+            "source_down",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");

@@ -156,6 +156,35 @@ fn Freshness(live: Live, settings: Settings) -> impl IntoView {
     }
 }
 
+/// Telephony connections that are down: the board is missing their events.
+#[component]
+fn SourcesDown(live: Live, settings: Settings) -> impl IntoView {
+    let down = move || {
+        live.board.with(|b| {
+            b.as_ref()
+                .map(|b| {
+                    b.sources
+                        .iter()
+                        .filter(|(_, s)| !s.up)
+                        .map(|(name, _)| name.clone())
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default()
+        })
+    };
+    move || {
+        let names = down();
+        (!names.is_empty()).then(|| {
+            let lang = settings.lang.get();
+            view! {
+                <span class="sources-down" role="alert">
+                    {format!("⚠ {} {}", lang.t("source_down"), names.join(", "))}
+                </span>
+            }
+        })
+    }
+}
+
 /// The local time of the center (the board's time zone).
 fn clock_text(now_ms: f64, timezone: Option<String>, lang: Lang) -> String {
     let options = js_sys::Object::new();
@@ -216,6 +245,7 @@ fn Header(live: Live, settings: Settings) -> impl IntoView {
             <span class="window-label">{move || settings.lang.get().t(settings.window.get().as_str())}</span>
             <span class="clock">{clock}</span>
             <Freshness live settings />
+            <SourcesDown live settings />
             {controls}
         </header>
     }

@@ -29,6 +29,22 @@ pub struct Board {
     /// tiles' sparklines.
     #[serde(default)]
     pub trend: BTreeMap<String, Vec<Option<f64>>>,
+    /// The telephony connections the server reads (Asterisk AMI…), by
+    /// source name: whether each is up. Absent when none is configured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, SourceBoard>,
+}
+
+/// A telephony connection's health.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceBoard {
+    /// Connected, logged in and synchronised.
+    pub up: bool,
+    /// Since when it is up or down.
+    pub since: Timestamp,
+    /// Why it is down (connection refused, login failed…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// The windows every KPI is computed over.

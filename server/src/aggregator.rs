@@ -200,6 +200,16 @@ fn handle_end(
     {
         return leaves_wrap(i + 1);
     }
+    // A state other than on-contact taken at the very moment the contact
+    // ended is the agent's next state: not a wrap-up (above), so the
+    // handle time ends with the contact.
+    if let Some(i) = in_force
+        && history[i].0 == ended
+        && history[i].0 > answered
+        && history[i].1 != AgentState::OnContact
+    {
+        return HandleEnd::At(ended);
+    }
     let next = in_force.map_or(0, |i| i + 1);
     match history.get(next) {
         Some((_, AgentState::WrapUp)) => leaves_wrap(next + 1),
@@ -294,6 +304,9 @@ pub struct Aggregator {
     pub totals: Buckets,
     /// The newest `ts` applied (for the event-lag metric).
     pub latest_ts: Option<Timestamp>,
+    /// Health of the configured telephony connections (not from events,
+    /// not in checkpoints: each connection reports anew).
+    pub sources: BTreeMap<String, wallboard_protocol::SourceBoard>,
     /// The local day of the last event, with its bounds: most events fall
     /// on the same day, so the zone lookup is done once per day, not per event.
     day_cache: Option<(Date, Timestamp, Timestamp)>,
@@ -311,6 +324,7 @@ impl Aggregator {
             complaints: HashMap::new(),
             totals: Buckets::default(),
             latest_ts: None,
+            sources: BTreeMap::new(),
             day_cache: None,
         }
     }

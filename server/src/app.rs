@@ -70,6 +70,7 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .with_state(app.clone())
         .merge(ingest::http::router(app.ingest.clone()))
+        .merge(crate::sources::webhook::router(app.clone()))
         .fallback(not_found)
 }
 

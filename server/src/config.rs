@@ -39,6 +39,8 @@ pub struct Config {
     pub targets: Targets,
     pub queues: BTreeMap<String, QueueConfig>,
     pub complaint_grades: BTreeMap<String, SignedDuration>,
+    /// Telephony platforms to read events from (besides `POST /api/v1/events`).
+    pub sources: Vec<SourceConfig>,
 }
 
 /// Targets per KPI. `None` = informational (status `none`).
@@ -158,6 +160,271 @@ struct ConfigFile {
     #[serde(default)]
     queues: Vec<QueueFile>,
     complaint_grades: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    sources: Vec<SourceFile>,
+}
+
+/// A source of events: its name (in ids, metrics and the board) and kind.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub name: String,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    /// An Asterisk server's manager interface (`app_queue` events).
+    AsteriskAmi(AmiConfig),
+    /// `POST /api/v1/sources/{name}/webhook`, mapped by config.
+    Webhook(Vec<WebhookMapping>),
+}
+
+#[derive(Clone)]
+pub struct AmiConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub secret: String,
+    /// Wrap-up seconds per queue, for queues whose `wrapuptime` is set in
+    /// queues.conf (the manager interface reports only members' own).
+    pub wrapup_seconds: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Debug for AmiConfig {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmiConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One webhook mapping: payloads matching `when` become an event of
+/// `event_type` whose fields are taken from the payload.
+#[derive(Debug, Clone)]
+pub struct WebhookMapping {
+    /// JSON pointer → the value it must hold.
+    pub when: Vec<(String, serde_json::Value)>,
+    pub event_type: String,
+    /// Event field → where its value comes from.
+    pub fields: BTreeMap<String, FieldSource>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSource {
+    /// Where in the payload (RFC 6901); `None`: the constant `value`.
+    pub pointer: Option<String>,
+    pub value: Option<serde_json::Value>,
+    /// Payload value (as text) → event value.
+    pub map: BTreeMap<String, serde_json::Value>,
+    pub format: TimeFormat,
+}
+
+/// How a payload writes a time (for `ts` and `due`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum TimeFormat {
+    Rfc3339,
+    UnixSeconds,
+    UnixMillis,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+enum SourceFile {
+    AsteriskAmi {
+        name: Option<String>,
+        host: String,
+        port: Option<u16>,
+        username: String,
+        secret: String,
+        #[serde(default)]
+        wrapup_seconds: BTreeMap<String, u64>,
+    },
+    Webhook {
+        name: String,
+        #[serde(default)]
+        mappings: Vec<MappingFile>,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MappingFile {
+    #[serde(default)]
+    when: BTreeMap<String, toml::Value>,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    fields: BTreeMap<String, FieldFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum FieldFile {
+    Pointer(String),
+    Spec(FieldSpecFile),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldSpecFile {
+    pointer: Option<String>,
+    value: Option<toml::Value>,
+    #[serde(default)]
+    map: BTreeMap<String, toml::Value>,
+    format: Option<String>,
+}
+
+const EVENT_TYPES: [&str; 9] = [
+    "agent_state",
+    "contact_arrived",
+    "contact_offered",
+    "contact_answered",
+    "contact_abandoned",
+    "contact_ended",
+    "survey_submitted",
+    "complaint_opened",
+    "complaint_answered",
+];
+
+fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, String> {
+    serde_json::to_value(v).map_err(|e| format!("`{at}`: {e}"))
+}
+
+fn check_pointer(at: &str, pointer: &str) -> Result<(), String> {
+    if pointer.is_empty() || pointer.starts_with('/') {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{at}`: {pointer:?} is not a JSON pointer (they start with `/`; a constant is written {{ value = ... }})"
+        ))
+    }
+}
+
+fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
+    let mut out: Vec<SourceConfig> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        let at = format!("sources[{i}]");
+        let (name, kind) = match file {
+            SourceFile::AsteriskAmi {
+                name,
+                host,
+                port,
+                username,
+                secret,
+                wrapup_seconds,
+            } => {
+                if host.is_empty() || username.is_empty() {
+                    return Err(format!("`{at}`: `host` and `username` must not be empty"));
+                }
+                let ami = AmiConfig {
+                    host: host.clone(),
+                    port: port.unwrap_or(5038),
+                    username: username.clone(),
+                    secret: secret.clone(),
+                    wrapup_seconds: wrapup_seconds.clone(),
+                };
+                (
+                    name.clone().unwrap_or_else(|| "asterisk".into()),
+                    SourceKind::AsteriskAmi(ami),
+                )
+            }
+            SourceFile::Webhook { name, mappings } => {
+                let mut out = Vec::new();
+                for (j, m) in mappings.iter().enumerate() {
+                    let at = format!("{at}.mappings[{j}]");
+                    if !EVENT_TYPES.contains(&m.event_type.as_str()) {
+                        return Err(format!(
+                            "`{at}.type`: {:?} is not an event type ({})",
+                            m.event_type,
+                            EVENT_TYPES.join(", ")
+                        ));
+                    }
+                    let mut when = Vec::new();
+                    for (pointer, value) in &m.when {
+                        check_pointer(&format!("{at}.when"), pointer)?;
+                        when.push((pointer.clone(), json_of(&format!("{at}.when"), value)?));
+                    }
+                    let mut fields = BTreeMap::new();
+                    for (key, f) in &m.fields {
+                        let at = format!("{at}.fields.{key}");
+                        if key == "type" {
+                            return Err(format!("`{at}`: the type is the mapping's `type`"));
+                        }
+                        let source = match f {
+                            FieldFile::Pointer(p) => {
+                                check_pointer(&at, p)?;
+                                FieldSource {
+                                    pointer: Some(p.clone()),
+                                    value: None,
+                                    map: BTreeMap::new(),
+                                    format: TimeFormat::Rfc3339,
+                                }
+                            }
+                            FieldFile::Spec(spec) => {
+                                if spec.pointer.is_some() == spec.value.is_some() {
+                                    return Err(format!(
+                                        "`{at}`: give either `pointer` or `value`"
+                                    ));
+                                }
+                                if let Some(p) = &spec.pointer {
+                                    check_pointer(&at, p)?;
+                                }
+                                let format = match spec.format.as_deref() {
+                                    None | Some("rfc3339") => TimeFormat::Rfc3339,
+                                    Some("unix") => TimeFormat::UnixSeconds,
+                                    Some("unix_ms") => TimeFormat::UnixMillis,
+                                    Some(other) => {
+                                        return Err(format!(
+                                            "`{at}.format`: {other:?} is not rfc3339, unix or unix_ms"
+                                        ));
+                                    }
+                                };
+                                let mut map = BTreeMap::new();
+                                for (k, v) in &spec.map {
+                                    map.insert(k.clone(), json_of(&at, v)?);
+                                }
+                                FieldSource {
+                                    pointer: spec.pointer.clone(),
+                                    value: spec
+                                        .value
+                                        .as_ref()
+                                        .map(|v| json_of(&at, v))
+                                        .transpose()?,
+                                    map,
+                                    format,
+                                }
+                            }
+                        };
+                        fields.insert(key.clone(), source);
+                    }
+                    out.push(WebhookMapping {
+                        when,
+                        event_type: m.event_type.clone(),
+                        fields,
+                    });
+                }
+                (name.clone(), SourceKind::Webhook(out))
+            }
+        };
+        let valid = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !valid {
+            return Err(format!(
+                "`{at}.name`: {name:?} must be 1..=32 characters of a-z, A-Z, 0-9, `_` and `-`"
+            ));
+        }
+        if out.iter().any(|s| s.name == name) {
+            return Err(format!("`{at}.name`: source {name:?} is configured twice"));
+        }
+        out.push(SourceConfig { name, kind });
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -339,6 +606,7 @@ impl Config {
             targets,
             queues,
             complaint_grades,
+            sources: sources(&file.sources)?,
         })
     }
 

@@ -172,6 +172,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         agents,
         agent_states,
         complaints,
+        sources: agg.sources.clone(),
     }
 }
 

@@ -761,3 +761,40 @@ fn a_checkpoint_restored_and_continued_gives_the_same_board_at_every_split() {
         serde_json::to_value(Floor::new("").board(now)).unwrap()
     );
 }
+
+#[test]
+fn handle_time_ends_with_the_contact_when_the_next_state_has_the_same_time() {
+    // A PBX reports the end and the agent's new state in the same second,
+    // in either order.
+    for state_first in [false, true] {
+        let mut f = Floor::new("");
+        f.send(
+            "10:00:00",
+            json!({"type":"agent_state","agent":"a1","state":"available","queues":["q"]}),
+        );
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_offered","contact":"c1","queue":"q"}),
+        );
+        f.send(
+            "10:00:05",
+            json!({"type":"agent_state","agent":"a1","state":"on_contact"}),
+        );
+        f.send(
+            "10:00:05",
+            json!({"type":"contact_answered","contact":"c1","agent":"a1"}),
+        );
+        let end = json!({"type":"contact_ended","contact":"c1"});
+        let next = json!({"type":"agent_state","agent":"a1","state":"available"});
+        let (first, second) = if state_first {
+            (next, end)
+        } else {
+            (end, next)
+        };
+        f.send("10:01:05", first);
+        f.send("10:01:05", second);
+        let today = f.totals(at("10:05:00"), Window::Today);
+        assert_eq!(today.handled, 1, "state first: {state_first}");
+        close(today.aht_seconds.value, 60.0);
+    }
+}

@@ -16,6 +16,7 @@ pub mod kpi;
 pub mod metrics;
 pub mod shutdown;
 pub mod simulator;
+pub mod sources;
 pub mod stream;
 pub mod tick;
 pub mod ui;
@@ -116,6 +117,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         }
     })];
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
+    tasks.extend(sources::start(&config, &ingest, &shutdown));
     tasks.push(tokio::spawn(tick::run(
         ingest.clone(),
         hub,

@@ -398,6 +398,15 @@ fn self_metrics(
         .map(|ts| (now.as_millisecond() - ts.as_millisecond()) as f64 / 1000.0)
         .unwrap_or(0.0);
     out.sample(name, &[], lag);
+    let name = "wallboard_source_up";
+    out.family(
+        name,
+        "gauge",
+        "1 while a telephony connection (Asterisk AMI…) is connected and synchronised, else 0.",
+    );
+    for (source, health) in &agg.sources {
+        out.sample(name, &[("source", source)], f64::from(u8::from(health.up)));
+    }
     let name = "wallboard_ws_sessions";
     out.family(name, "gauge", "WebSocket viewers connected now, by view.");
     for (view, n) in stream.sessions {

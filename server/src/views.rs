@@ -100,6 +100,7 @@ impl View {
                     agents,
                     agent_states,
                     complaints: floor.complaints.clone(),
+                    sources: floor.sources.clone(),
                 }
             }
         }

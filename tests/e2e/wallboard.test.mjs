@@ -25,7 +25,11 @@ const scenario = JSON.parse(
 );
 const events = readFileSync(join(root, "tests/scenarios/morning_two_queues.ndjson"), "utf8");
 const configPath = join(tmpdir(), `wallboard-e2e-${process.pid}.toml`);
-writeFileSync(configPath, scenario.config);
+// An Asterisk connection to a port nobody listens on: the source is down.
+writeFileSync(
+  configPath,
+  `${scenario.config}\n[[sources]]\nkind = "asterisk_ami"\nname = "pbx"\nhost = "127.0.0.1"\nport = 9\nusername = "wallboard"\nsecret = "x"\n`,
+);
 // A journal of its own, empty at the start of the run.
 const dataDir = join(tmpdir(), `wallboard-e2e-${process.pid}-data`);
 rmSync(dataDir, { recursive: true, force: true });
@@ -175,6 +179,15 @@ test("Chinese labels, queue names from config, and a 4K TV", async () => {
   await assertTiles(tv);
   await tv.screenshot({ path: join(artifacts, "floor-zh-4k.png") });
   await tv.close();
+});
+
+test("a telephony connection that is down is shown on the board", async () => {
+  const page = await openPage("?lang=en");
+  const banner = page.locator(".sources-down");
+  await banner.waitFor({ timeout: 3000 });
+  assert.match(await banner.innerText(), /Source down:.*pbx/);
+  assert.equal(await banner.getAttribute("role"), "alert");
+  await page.close();
 });
 
 test("kiosk rotation moves between pages", async () => {

@@ -10,7 +10,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 
-use super::{Ingest, body};
+use bytes::Bytes;
+
+use super::{Ingest, Outcome, body};
 use crate::error::ApiError;
 
 /// The largest body accepted, in bytes.
@@ -22,11 +24,8 @@ pub fn router(ingest: Ingest) -> Router {
         .with_state(ingest)
 }
 
-async fn post_events(
-    State(ingest): State<Ingest>,
-    headers: HeaderMap,
-    request_body: Body,
-) -> Result<Response, ApiError> {
+/// Reads a request body of at most [`MAX_BODY_BYTES`] (413 beyond).
+pub async fn read_body(headers: &HeaderMap, request_body: Body) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -40,22 +39,23 @@ async fn post_events(
     if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
         return Err(too_large());
     }
-    let bytes = to_bytes(request_body, MAX_BODY_BYTES)
+    to_bytes(request_body, MAX_BODY_BYTES)
         .await
-        .map_err(|_| too_large())?;
-    let items = body::parse(&bytes).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        error: e.message,
-        line: e.line,
-        column: e.column,
-    })?;
-    // Applying is CPU work, and the journal's sync disk work, under the
-    // core lock: never on the async workers, which serve the tick, health
-    // checks and viewers.
+        .map_err(|_| too_large())
+}
+
+/// Runs a batch through ingest off the async workers: applying is CPU
+/// work, and the journal's sync disk work, under the core lock — never on
+/// the workers that serve the tick, health checks and viewers. A journal
+/// that cannot store the batch is a 503.
+pub async fn submit(
+    ingest: Ingest,
+    items: Vec<Result<wallboard_protocol::Event, String>>,
+) -> Result<Outcome, ApiError> {
     let outcome = tokio::task::spawn_blocking(move || ingest.submit(items))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let outcome = outcome.map_err(|e| {
+    outcome.map_err(|e| {
         tracing::error!(error = %e.0, "journal write failed: answering 503");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -64,6 +64,21 @@ async fn post_events(
                 e.0
             ),
         )
+    })
+}
+
+async fn post_events(
+    State(ingest): State<Ingest>,
+    headers: HeaderMap,
+    request_body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_body(&headers, request_body).await?;
+    let items = body::parse(&bytes).map_err(|e| ApiError {
+        status: StatusCode::BAD_REQUEST,
+        error: e.message,
+        line: e.line,
+        column: e.column,
     })?;
+    let outcome = submit(ingest, items).await?;
     Ok(axum::Json(outcome).into_response())
 }

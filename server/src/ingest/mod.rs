@@ -260,6 +260,24 @@ impl Ingest {
         Ok(replayed)
     }
 
+    /// Records whether a telephony connection is up; the board shows it at
+    /// the next tick.
+    pub fn set_source_health(&self, name: &str, up: bool, error: Option<String>) {
+        let now = self.clock.now();
+        let mut core = self.lock();
+        let sources = &mut core.aggregator.sources;
+        let since = match sources.get(name) {
+            Some(s) if s.up == up => s.since,
+            _ => now,
+        };
+        let health = wallboard_protocol::SourceBoard { up, since, error };
+        if sources.get(name) != Some(&health) {
+            sources.insert(name.to_string(), health);
+            core.seq += 1;
+            self.changed.notify_one();
+        }
+    }
+
     /// Housekeeping: forget ids and state no window can use any more.
     pub fn prune(&self) {
         let now = self.clock.now();

@@ -1,0 +1,51 @@
+//! Telephony platforms feeding ingest besides `POST /api/v1/events`: an
+//! Asterisk manager connection (`ami`) and config-mapped webhooks
+//! (`webhook`). Each source turns what its platform says into our events and
+//! submits them through the same pipeline as every other sender.
+
+pub mod ami;
+pub mod webhook;
+
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, SourceKind};
+use crate::ingest::{Ingest, JournalError, Outcome};
+use crate::shutdown::Shutdown;
+use wallboard_protocol::Event;
+
+/// Starts a task per connection source (webhooks need none: they are
+/// routes).
+pub fn start(config: &Config, ingest: &Ingest, shutdown: &Shutdown) -> Vec<JoinHandle<()>> {
+    config
+        .sources
+        .iter()
+        .filter_map(|source| match &source.kind {
+            SourceKind::AsteriskAmi(ami) => {
+                ingest.set_source_health(&source.name, false, Some("connecting".into()));
+                Some(tokio::spawn(ami::client::run(
+                    source.name.clone(),
+                    ami.clone(),
+                    ingest.clone(),
+                    shutdown.clone(),
+                )))
+            }
+            SourceKind::Webhook(_) => None,
+        })
+        .collect()
+}
+
+/// Submits a source's events off the async workers (ingest syncs the
+/// journal), validating them as the HTTP path does.
+pub async fn submit(ingest: &Ingest, events: Vec<Event>) -> Result<Outcome, JournalError> {
+    if events.is_empty() {
+        return Ok(Outcome::default());
+    }
+    let ingest = ingest.clone();
+    let items = events
+        .into_iter()
+        .map(|e| e.validate().map(|()| e))
+        .collect();
+    tokio::task::spawn_blocking(move || ingest.submit(items))
+        .await
+        .unwrap_or_else(|e| Err(JournalError(format!("ingest task failed: {e}"))))
+}
