@@ -98,7 +98,14 @@ async fn kill_9_loses_nothing_acknowledged() {
     let dir = std::env::temp_dir().join(format!("wallboard-crash-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let dir_arg = dir.to_str().unwrap().to_string();
-    let server = BinaryServer::start(&["--data-dir", &dir_arg, "--config", "/dev/null"], &[]);
+    // The same zone as the reference server below: "today" must be the same
+    // day for both, whatever the hour.
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("wallboard.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let config_arg = config_path.to_str().unwrap().to_string();
+    let args = ["--data-dir", &dir_arg, "--config", &config_arg];
+    let server = BinaryServer::start(&args, &[]);
 
     // Four senders, each its own batches in order, a little apart.
     let acked = Arc::new(Mutex::new(Vec::new()));
@@ -145,7 +152,7 @@ async fn kill_9_loses_nothing_acknowledged() {
     assert!(acked.len() < total, "killed before the end");
 
     // Restart on the same journal: every acknowledged event is back.
-    let server = BinaryServer::start(&["--data-dir", &dir_arg, "--config", "/dev/null"], &[]);
+    let server = BinaryServer::start(&args, &[]);
     assert!(
         server.log.iter().any(|l| l.contains("journal replayed")),
         "{:#?}",
