@@ -149,25 +149,30 @@ fn comparable(mut board: Value) -> Value {
     board
 }
 
-async fn morning_in_one_session() -> (Value, String) {
+/// A fake manager's listener and a server (clock at 09:00) pointed at it.
+async fn pbx_and_server() -> (TcpListener, TestServer) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = spawn_full(
-        &config(port),
-        Some(Timestamp::from_second(T).unwrap()),
-        None,
-        None,
-    )
-    .await;
-    let live = transcript("morning-live.ami");
-    let _stream = serve_session(&listener, &transcript("morning-status-0900.ami"), &live).await;
-    let board = board_when(&server, "the morning", morning_done).await;
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
+    let clock = Some(Timestamp::from_second(T).unwrap());
+    let server = spawn_full(&config(port), clock, None, None).await;
+    (listener, server)
+}
+
+async fn metrics_text(server: &TestServer) -> String {
+    reqwest::get(format!("{}/metrics", server.url))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn morning_in_one_session() -> (Value, String) {
+    let (listener, server) = pbx_and_server().await;
+    let live = transcript("morning-live.ami");
+    let _stream = serve_session(&listener, &transcript("morning-status-0900.ami"), &live).await;
+    let board = board_when(&server, "the morning", morning_done).await;
+    let metrics = metrics_text(&server).await;
     server.server.stop().await;
     (board, metrics)
 }
@@ -237,15 +242,7 @@ async fn an_asterisk_morning_gives_the_hand_computed_board() {
 async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_counting() {
     let (whole, _) = morning_in_one_session().await;
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = spawn_full(
-        &config(port),
-        Some(Timestamp::from_second(T).unwrap()),
-        None,
-        None,
-    )
-    .await;
+    let (listener, server) = pbx_and_server().await;
     let live = transcript("morning-live.ami");
     let (before, after) = live.split_once("# disconnect").unwrap();
     // The first session ends after the VIP caller joins (09:00:30).
@@ -260,12 +257,7 @@ async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_c
     })
     .await;
     assert!(down["sources"]["pbx"]["error"].is_string(), "{down:#}");
-    let metrics = reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server).await;
     assert!(
         metrics.contains("wallboard_source_up{source=\"pbx\"} 0"),
         "{metrics}"
