@@ -63,6 +63,20 @@ fn main() {
         apply_rate
     );
 
+    // The checkpoint that starts each day's journal segment: the whole
+    // aggregate after a full day, serialized under the ingest lock.
+    let t = Instant::now();
+    let checkpoint = agg.checkpoint().expect("checkpoint");
+    let checkpoint_ms = t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    let mut restored = Aggregator::new(config.clone());
+    restored.restore(&checkpoint).expect("restore");
+    let restore_ms = t.elapsed().as_secs_f64() * 1e3;
+    println!(
+        "checkpoint of a day's aggregate: {:.1} MB, {checkpoint_ms:.0} ms to write, {restore_ms:.0} ms to restore",
+        checkpoint.len() as f64 / 1e6
+    );
+
     // 2. Board computation.
     let board = kpi::board(&agg, end, 1);
     let (queues, agents) = (board.queues.len(), board.agents.len());
@@ -87,7 +101,7 @@ fn main() {
     println!(
         "HTTP ingest, journal off: {http_rate:.0} events/s (NDJSON, {BATCH}-event batches, {SENDERS} senders, {accepted} accepted)"
     );
-    // The same with the journal on (one fsync per batch), then a restart:
+    // The same with the journal on (group commit), then a restart:
     // the replay of that day's journal is what stands between a restart
     // and `/readyz`.
     let journal_dir = out.join("journal");
@@ -190,12 +204,16 @@ fn main() {
         "http_ingest_journal_events_per_second": journal_rate,
         "restart_seconds": restart_seconds,
         "replay_events_per_second": replay_rate,
+        "checkpoint_bytes": checkpoint.len(),
+        "checkpoint_write_milliseconds": checkpoint_ms,
+        "checkpoint_restore_milliseconds": restore_ms,
         "http_batch": BATCH,
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (one fsync per batch) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
-        events.len()
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
+        events.len(),
+        checkpoint.len() as f64 / 1e6
     );
     std::fs::create_dir_all(&out).expect("create the report directory");
     std::fs::write(
