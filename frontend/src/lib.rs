@@ -32,6 +32,9 @@ pub struct Params {
     pub kiosk: bool,
     pub rotate: Option<Duration>,
     pub pages: Vec<Page>,
+    /// A viewer token from the page's link (a TV is set up with one); it
+    /// goes along to the WebSocket, which cannot carry a header.
+    pub token: Option<String>,
 }
 
 impl Params {
@@ -61,6 +64,7 @@ impl Params {
                 .filter(|r| *r >= 3)
                 .map(Duration::from_secs),
             pages,
+            token: get("token"),
         }
     }
 
@@ -75,6 +79,9 @@ impl Params {
         let mut url = format!("{scheme}://{host}/ws?view={}", encode(&self.view));
         if let Some(queue) = &self.queue {
             url.push_str(&format!("&queue={}", encode(queue)));
+        }
+        if let Some(token) = &self.token {
+            url.push_str(&format!("&token={}", encode(token)));
         }
         url
     }

@@ -6,14 +6,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Query, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::auth;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::{self, Ingest};
@@ -51,13 +55,48 @@ const WS_MAX_INCOMING: usize = 4 * 1024;
 struct ViewParams {
     view: Option<String>,
     queue: Option<String>,
+    /// A viewer token in the URL (a TV's link; browsers cannot set headers
+    /// on a WebSocket).
+    token: Option<String>,
 }
 
 impl ViewParams {
-    fn view(&self) -> Result<View, ApiError> {
-        View::parse(self.view.as_deref(), self.queue.as_deref())
-            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))
+    /// The view this viewer gets: asked for (or their role's default) and
+    /// allowed to their token's role.
+    fn view(&self, app: &App, headers: &HeaderMap) -> Result<View, ApiError> {
+        let auth = &app.config.auth;
+        let access = auth.viewer(auth::presented(headers, self.token.as_deref()))?;
+        let asked = match (&self.view, &self.queue) {
+            (None, None) => None,
+            (view, queue) => Some(
+                View::parse(view.as_deref(), queue.as_deref())
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?,
+            ),
+        };
+        auth.view_for(access, asked)
     }
+}
+
+/// Ingest (events, webhooks) only from a configured token's holder, or
+/// from this machine while none is configured.
+async fn ingest_guard(
+    State(app): State<App>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let query = request.uri().query().unwrap_or("").as_bytes();
+    let query_token = form_urlencoded::parse(query)
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.into_owned());
+    app.config.auth.ingest(
+        auth::presented(request.headers(), query_token.as_deref()),
+        peer,
+    )?;
+    Ok(next.run(request).await)
 }
 
 pub fn router(app: App) -> Router {
@@ -69,8 +108,11 @@ pub fn router(app: App) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app.clone())
-        .merge(ingest::http::router(app.ingest.clone()))
-        .merge(crate::sources::webhook::router(app.clone()))
+        .merge(
+            ingest::http::router(app.ingest.clone())
+                .merge(crate::sources::webhook::router(app.clone()))
+                .route_layer(middleware::from_fn_with_state(app.clone(), ingest_guard)),
+        )
         .fallback(not_found)
 }
 
@@ -93,8 +135,9 @@ async fn index(headers: HeaderMap) -> Response {
 async fn get_board(
     State(app): State<App>,
     Query(params): Query<ViewParams>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let board = tick::view_value(&app.ingest, &params.view()?);
+    let board = tick::view_value(&app.ingest, &params.view(&app, &headers)?);
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(board)).into_response())
 }
 
@@ -104,7 +147,25 @@ async fn ws(
     Query(params): Query<ViewParams>,
     mut request: Request,
 ) -> Result<Response, ApiError> {
-    let view = params.view()?;
+    let view = params.view(&app, request.headers())?;
+    // A page on another site must not open a viewer's socket (the browser
+    // would send this origin's credentials along).
+    let header_text = |name| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
+    };
+    let (origin, host) = (header_text(header::ORIGIN), header_text(header::HOST));
+    if !app.config.auth.origin_allowed(origin, host) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "WebSocket from origin {:?} refused: only the wallboard's own origin and [auth] allowed_origins may open /ws",
+                origin.unwrap_or_default()
+            ),
+        ));
+    }
     let handshake = match Handshake::check(&mut request) {
         Ok(handshake) => handshake,
         Err(refused) => return Ok(crate::upgrade::refusal(refused)),

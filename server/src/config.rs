@@ -41,6 +41,8 @@ pub struct Config {
     pub complaint_grades: BTreeMap<String, SignedDuration>,
     /// Telephony platforms to read events from (besides `POST /api/v1/events`).
     pub sources: Vec<SourceConfig>,
+    /// Tokens and origins (see `auth`).
+    pub auth: AuthConfig,
 }
 
 /// Targets per KPI. `None` = informational (status `none`).
@@ -162,6 +164,117 @@ struct ConfigFile {
     complaint_grades: Option<BTreeMap<String, String>>,
     #[serde(default)]
     sources: Vec<SourceFile>,
+    #[serde(default)]
+    auth: AuthFile,
+}
+
+/// Who may send events and who may see what (see `auth.rs`).
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub ingest_tokens: Vec<TokenHash>,
+    pub viewer_tokens: Vec<TokenHash>,
+    /// Origins (`https://host[:port]`) allowed to open `/ws` besides the
+    /// server's own.
+    pub allowed_origins: Vec<String>,
+}
+
+/// A named token, stored as the SHA-256 of its text (64 hex digits).
+#[derive(Debug, Clone)]
+pub struct TokenHash {
+    pub name: String,
+    pub role: Role,
+    pub sha256: String,
+}
+
+/// What a viewer token may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Every view.
+    Supervisor,
+    /// The agent view only: queues and totals, no agent's name or state.
+    Agent,
+    /// The floor view, for a TV (the token goes in its URL).
+    Kiosk,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Supervisor => "supervisor",
+            Role::Agent => "agent",
+            Role::Kiosk => "kiosk",
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthFile {
+    #[serde(default)]
+    ingest_tokens: Vec<TokenFile>,
+    #[serde(default)]
+    viewer_tokens: Vec<TokenFile>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFile {
+    name: String,
+    role: Option<Role>,
+    sha256: String,
+}
+
+fn auth(file: &AuthFile) -> Result<AuthConfig, String> {
+    let tokens = |key: &str, files: &[TokenFile], viewer: bool| {
+        let mut out: Vec<TokenHash> = Vec::new();
+        for (i, t) in files.iter().enumerate() {
+            let at = format!("auth.{key}[{i}]");
+            let hex = t.sha256.to_ascii_lowercase();
+            if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!(
+                    "`{at}.sha256`: not a SHA-256 in hex (64 digits); make one with `wallboard hash-token`"
+                ));
+            }
+            if t.name.is_empty() || out.iter().any(|o| o.name == t.name) {
+                return Err(format!("`{at}.name`: empty or used twice"));
+            }
+            let role = match (viewer, t.role) {
+                (true, Some(role)) => role,
+                (true, None) => {
+                    return Err(format!("`{at}.role`: supervisor, agent or kiosk"));
+                }
+                (false, Some(_)) => return Err(format!("`{at}.role`: ingest tokens have no role")),
+                (false, None) => Role::Supervisor,
+            };
+            out.push(TokenHash {
+                name: t.name.clone(),
+                role,
+                sha256: hex,
+            });
+        }
+        Ok(out)
+    };
+    for (i, o) in file.allowed_origins.iter().enumerate() {
+        let scheme_ok = o.starts_with("http://") || o.starts_with("https://");
+        if !scheme_ok
+            || o.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .contains('/')
+                && !o.ends_with('/')
+        {
+            return Err(format!(
+                "`auth.allowed_origins[{i}]`: {o:?} is not an origin like https://host[:port]"
+            ));
+        }
+    }
+    Ok(AuthConfig {
+        ingest_tokens: tokens("ingest_tokens", &file.ingest_tokens, false)?,
+        viewer_tokens: tokens("viewer_tokens", &file.viewer_tokens, true)?,
+        allowed_origins: file.allowed_origins.clone(),
+    })
 }
 
 /// A source of events: its name (in ids, metrics and the board) and kind.
@@ -607,6 +720,7 @@ impl Config {
             queues,
             complaint_grades,
             sources: sources(&file.sources)?,
+            auth: auth(&file.auth)?,
         })
     }
 

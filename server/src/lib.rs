@@ -7,6 +7,7 @@
 
 pub mod aggregator;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -88,6 +89,16 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
             .await
             .map_err(std::io::Error::other)??;
     }
+    if config.auth.ingest_tokens.is_empty() {
+        tracing::warn!(
+            "no ingest tokens configured: events are accepted from this machine only ([auth] ingest_tokens)"
+        );
+    }
+    if config.auth.viewer_tokens.is_empty() {
+        tracing::warn!(
+            "no viewer tokens configured: anyone who can reach the server sees the board ([auth] viewer_tokens)"
+        );
+    }
     let hub = Arc::new(stream::Hub::default());
     let viewers = viewers_runtime()?;
     let app = App {
@@ -109,9 +120,12 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
     });
     let mut tasks = vec![tokio::spawn(async move {
-        let result = axum::serve(listener, router)
-            .with_graceful_shutdown(serve_shutdown.wait())
-            .await;
+        let result = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(serve_shutdown.wait())
+        .await;
         if let Err(e) = result {
             tracing::error!("server error: {e}");
         }

@@ -37,6 +37,38 @@ struct Cli {
     /// runs on from there. For tests and demos of recorded scenarios.
     #[arg(long, env = "WALLBOARD_CLOCK_START", hide = true)]
     clock_start: Option<jiff::Timestamp>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Prints the SHA-256 to put in the config for a token: the token read
+    /// from standard input, or a new random one (`--generate`).
+    HashToken {
+        /// Make a new random token and print it with its hash.
+        #[arg(long)]
+        generate: bool,
+    },
+}
+
+/// `wallboard hash-token`: never logs the token, only prints it when it
+/// made it.
+fn hash_token(generate: bool) -> ExitCode {
+    let token = if generate {
+        let token = wallboard::auth::generate_token();
+        println!("token:  {token}");
+        token
+    } else {
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err() || line.trim().is_empty() {
+            eprintln!("hash-token: give the token on standard input, or use --generate");
+            return ExitCode::from(2);
+        }
+        line.trim().to_string()
+    };
+    println!("sha256 = \"{}\"", wallboard::auth::hash_token(&token));
+    ExitCode::SUCCESS
 }
 
 #[tokio::main]
@@ -49,6 +81,9 @@ async fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    if let Some(Command::HashToken { generate }) = cli.command {
+        return hash_token(generate);
+    }
 
     let config = match &cli.config {
         Some(path) => Config::load(path),

@@ -17,7 +17,7 @@ use wallboard::{Options, Server, SimulateOptions};
 pub struct TestServer {
     pub url: String,
     pub server: Server,
-    client: reqwest::Client,
+    pub client: reqwest::Client,
 }
 
 /// Starts a server on 127.0.0.1:0 with `config_toml`, its clock stopped at
