@@ -144,9 +144,21 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "floor".into());
     let mut fanout_rows = Vec::new();
+    // Every viewer of the benchmark comes from 127.0.0.1.
+    let config = out.join("fanout.toml");
+    std::fs::write(&config, "[limits]\nmax_viewers_per_ip = 100000\n").expect("write fanout.toml");
+    let config = config.to_str().expect("a UTF-8 path").to_string();
     for viewers in viewer_counts {
         let server = wallboard_tests::BinaryServer::start(
-            &["--simulate", "--seed", "1", "--sim-agents", "80"],
+            &[
+                "--simulate",
+                "--seed",
+                "1",
+                "--sim-agents",
+                "80",
+                "--config",
+                &config,
+            ],
             &[("RUST_LOG", "warn,wallboard=info")],
         );
         let pid = server.pid();

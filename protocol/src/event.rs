@@ -153,7 +153,19 @@ impl Event {
     /// Parses one event from JSON text and applies [`Event::validate`].
     /// The error is a reason fit for an ingest response.
     pub fn from_json(text: &str) -> Result<Event, String> {
-        let event: Event = serde_json::from_str(text).map_err(|e| strip_position(&e))?;
+        let mut de = serde_json::Deserializer::from_str(text);
+        let event: Event = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let reason = strip_position(e.inner());
+            // Name the field, where serde knows it (not inside the
+            // type-tagged part, which it reads as a whole).
+            if path.is_empty() || path == "." || reason.contains(&format!("`{path}`")) {
+                reason
+            } else {
+                format!("field `{path}`: {reason}")
+            }
+        })?;
+        de.end().map_err(|e| strip_position(&e))?;
         event.validate()?;
         Ok(event)
     }
@@ -423,5 +435,29 @@ mod tests {
     fn survey_points_scale_to_100() {
         assert_eq!(Event::survey_points(4.0, Some(5.0)), 80.0);
         assert_eq!(Event::survey_points(90.0, None), 90.0);
+    }
+}
+
+#[cfg(test)]
+mod field_errors {
+    use super::*;
+
+    #[test]
+    fn a_wrong_type_names_its_field() {
+        let ts = Event::from_json(
+            r#"{"id":"a","ts":5,"type":"contact_offered","contact":"c","queue":"q"}"#,
+        )
+        .unwrap_err();
+        assert!(ts.contains("`ts`"), "{ts}");
+        let score = Event::from_json(
+            r#"{"id":"a","ts":"2026-11-23T10:00:00Z","type":"survey_submitted","score":"x"}"#,
+        )
+        .unwrap_err();
+        assert!(score.contains("invalid type"), "{score}");
+        let trailing = Event::from_json(
+            r#"{"id":"a","ts":"2026-11-23T10:00:00Z","type":"contact_abandoned","contact":"c"} x"#,
+        )
+        .unwrap_err();
+        assert!(trailing.contains("trailing"), "{trailing}");
     }
 }

@@ -346,6 +346,7 @@ impl Aggregator {
     /// changed. `now` is the server's clock, used to keep only the minute
     /// buckets the rolling windows can still use.
     pub fn apply(&mut self, event: &Event, now: Timestamp) -> Result<(), String> {
+        self.check_capacity(event)?;
         let ts = event.ts;
         match &event.kind {
             EventKind::AgentState {
@@ -620,6 +621,53 @@ impl Aggregator {
             }
         }
         self.drop_old_minutes(now);
+        Ok(())
+    }
+
+    /// Refuses an event that would make the board hold more queues or
+    /// agents than the limits allow (names are free text from senders).
+    fn check_capacity(&self, event: &Event) -> Result<(), String> {
+        let limits = &self.config.limits;
+        let mut queues: Vec<&str> = match &event.kind {
+            EventKind::AgentState {
+                queues: Some(qs), ..
+            } => qs.iter().map(String::as_str).collect(),
+            EventKind::ContactOffered { queue, .. } => vec![queue.as_str()],
+            EventKind::SurveySubmitted {
+                queue: Some(queue), ..
+            }
+            | EventKind::ComplaintOpened {
+                queue: Some(queue), ..
+            } => vec![queue.as_str()],
+            _ => Vec::new(),
+        };
+        queues.retain(|q| !self.queue_index.contains_key(*q));
+        queues.sort_unstable();
+        queues.dedup();
+        if self.queues.len() + queues.len() > limits.max_queues {
+            return Err(format!(
+                "the board already holds {} queues (limits.max_queues = {}): queue {:?} is not added",
+                self.queues.len(),
+                limits.max_queues,
+                queues[0]
+            ));
+        }
+        let agent = match &event.kind {
+            EventKind::AgentState { agent, .. } | EventKind::ContactAnswered { agent, .. } => {
+                Some(agent)
+            }
+            _ => None,
+        };
+        if let Some(agent) = agent
+            && !self.agents.contains_key(agent)
+            && self.agents.len() >= limits.max_agents
+        {
+            return Err(format!(
+                "the board already holds {} agents (limits.max_agents = {}): agent {agent:?} is not added",
+                self.agents.len(),
+                limits.max_agents
+            ));
+        }
         Ok(())
     }
 

@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -40,6 +41,66 @@ pub struct App {
     pub shutdown: Shutdown,
     /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
     pub viewers: tokio::runtime::Handle,
+    /// Viewers connected now, by address (for `limits.max_viewers_per_ip`).
+    pub viewers_by_ip: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
+}
+
+/// A viewer's place under the per-address limit, given back when the
+/// session (or a handshake that never completes) ends.
+struct ViewerSlot {
+    ip: IpAddr,
+    counts: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
+}
+
+impl Drop for ViewerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl App {
+    /// Takes a viewer's place, or says which limit is full.
+    fn viewer_slot(&self, peer: Option<SocketAddr>) -> Result<Option<ViewerSlot>, ApiError> {
+        let limits = &self.config.limits;
+        if self.hub.stats.sessions.load(Ordering::Relaxed) >= limits.max_viewers {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server has its {} viewers (limits.max_viewers): retry later",
+                    limits.max_viewers
+                ),
+            ));
+        }
+        let Some(peer) = peer else {
+            return Ok(None);
+        };
+        let mut counts = self.viewers_by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(peer.ip()).or_insert(0);
+        if *n >= limits.max_viewers_per_ip {
+            return Err(ApiError {
+                retry_after: Some(10),
+                ..ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!(
+                        "{} viewers from {} already (limits.max_viewers_per_ip)",
+                        n,
+                        peer.ip()
+                    ),
+                )
+            });
+        }
+        *n += 1;
+        Ok(Some(ViewerSlot {
+            ip: peer.ip(),
+            counts: self.viewers_by_ip.clone(),
+        }))
+    }
 }
 
 /// Socket buffers of a viewer's WebSocket: frames are small, and at tens of
@@ -92,10 +153,14 @@ async fn ingest_guard(
     let query_token = form_urlencoded::parse(query)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());
-    app.config.auth.ingest(
+    let sender = app.config.auth.ingest(
         auth::presented(request.headers(), query_token.as_deref()),
         peer,
     )?;
+    let mut request = request;
+    request
+        .extensions_mut()
+        .insert(ingest::http::Sender(sender));
     Ok(next.run(request).await)
 }
 
@@ -114,6 +179,21 @@ pub fn router(app: App) -> Router {
                 .route_layer(middleware::from_fn_with_state(app.clone(), ingest_guard)),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app, request_timeout))
+}
+
+/// Every request is answered within `limits.request_timeout` (a body sent
+/// slowly included); a WebSocket counts until its handshake is answered.
+async fn request_timeout(State(app): State<App>, request: Request, next: Next) -> Response {
+    let limit = app.config.limits.request_timeout;
+    match tokio::time::timeout(limit.unsigned_abs(), next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the request took longer than limits.request_timeout ({limit:#})"),
+        )
+        .into_response(),
+    }
 }
 
 /// The wallboard UI; without a built UI, a pointer at the data.
@@ -170,6 +250,11 @@ async fn ws(
         Ok(handshake) => handshake,
         Err(refused) => return Ok(crate::upgrade::refusal(refused)),
     };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let slot = app.viewer_slot(peer)?;
     let frames = app
         .hub
         .subscribe(&view.key(), || tick::first_frame(&app.ingest, &view));
@@ -185,6 +270,7 @@ async fn ws(
     let viewers = app.viewers.clone();
     Ok(
         handshake.response(&viewers, config, move |socket| async move {
+            let _slot = slot;
             stream::serve_session(
                 socket,
                 frames,

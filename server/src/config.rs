@@ -43,6 +43,7 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Tokens and origins (see `auth`).
     pub auth: AuthConfig,
+    pub limits: Limits,
 }
 
 /// Targets per KPI. `None` = informational (status `none`).
@@ -166,6 +167,99 @@ struct ConfigFile {
     sources: Vec<SourceFile>,
     #[serde(default)]
     auth: AuthFile,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+/// What one client may cost the server. Each has a sane default; each
+/// breach is refused with a JSON error that names the limit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limits {
+    /// Events in one ingest request (413 beyond).
+    pub max_batch_events: usize,
+    /// Events per second one ingest token (or this machine, without
+    /// tokens) may send, with a burst of one second's worth (429 beyond).
+    pub ingest_events_per_second: u32,
+    /// WebSocket viewers in all (503 beyond) and from one address (429).
+    pub max_viewers: u64,
+    pub max_viewers_per_ip: u64,
+    /// Distinct queues and agents the board holds (events naming more are
+    /// rejected).
+    pub max_queues: usize,
+    pub max_agents: usize,
+    /// A request's headers must arrive within this (slow clients are cut).
+    pub header_timeout: SignedDuration,
+    /// A request (body included) must be answered within this.
+    pub request_timeout: SignedDuration,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_batch_events: Option<usize>,
+    ingest_events_per_second: Option<u32>,
+    max_viewers: Option<u64>,
+    max_viewers_per_ip: Option<u64>,
+    max_queues: Option<usize>,
+    max_agents: Option<usize>,
+    header_timeout: Option<String>,
+    request_timeout: Option<String>,
+}
+
+fn within<T: PartialOrd + std::fmt::Display + Copy>(
+    key: &str,
+    value: Option<T>,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, String> {
+    let v = value.unwrap_or(default);
+    if range.contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "`limits.{key}`: {v} is outside {}..={}",
+            range.start(),
+            range.end()
+        ))
+    }
+}
+
+fn limits(file: &LimitsFile) -> Result<Limits, String> {
+    Ok(Limits {
+        max_batch_events: within(
+            "max_batch_events",
+            file.max_batch_events,
+            10_000,
+            1..=1_000_000,
+        )?,
+        ingest_events_per_second: within(
+            "ingest_events_per_second",
+            file.ingest_events_per_second,
+            100_000,
+            1..=10_000_000,
+        )?,
+        max_viewers: within("max_viewers", file.max_viewers, 50_000, 1..=1_000_000)?,
+        max_viewers_per_ip: within(
+            "max_viewers_per_ip",
+            file.max_viewers_per_ip,
+            5_000,
+            1..=1_000_000,
+        )?,
+        max_queues: within("max_queues", file.max_queues, 500, 1..=100_000)?,
+        max_agents: within("max_agents", file.max_agents, 20_000, 1..=1_000_000)?,
+        header_timeout: duration_within(
+            "limits.header_timeout",
+            &file.header_timeout,
+            SignedDuration::from_secs(10),
+            SignedDuration::from_millis(100)..=SignedDuration::from_mins(5),
+        )?,
+        request_timeout: duration_within(
+            "limits.request_timeout",
+            &file.request_timeout,
+            SignedDuration::from_secs(30),
+            SignedDuration::from_millis(100)..=SignedDuration::from_mins(10),
+        )?,
+    })
 }
 
 /// Who may send events and who may see what (see `auth.rs`).
@@ -721,6 +815,7 @@ impl Config {
             complaint_grades,
             sources: sources(&file.sources)?,
             auth: auth(&file.auth)?,
+            limits: limits(&file.limits)?,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod ingest;
 pub mod journal;
 pub mod kpi;
 pub mod metrics;
+pub mod serve;
 pub mod shutdown;
 pub mod simulator;
 pub mod sources;
@@ -108,28 +109,16 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         ready: Arc::new(AtomicBool::new(false)),
         hub: hub.clone(),
         shutdown: shutdown.clone(),
+        viewers_by_ip: Default::default(),
     };
 
     let router = app::router(app.clone());
-    let serve_shutdown = shutdown.clone();
-    // Small kernel send buffers bound what a viewer that stopped reading
-    // can pin in memory, and make it visible to the drain bound quickly;
-    // no Nagle delay on tiny patches.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-        let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(64 * 1024);
-    });
-    let mut tasks = vec![tokio::spawn(async move {
-        let result = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(serve_shutdown.wait())
-        .await;
-        if let Err(e) = result {
-            tracing::error!("server error: {e}");
-        }
-    })];
+    let mut tasks = vec![tokio::spawn(serve::serve(
+        listener,
+        router,
+        shutdown.clone(),
+        config.limits.header_timeout.unsigned_abs(),
+    ))];
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
     tasks.extend(sources::start(&config, &ingest, &shutdown));
     tasks.push(tokio::spawn(tick::run(

@@ -3,12 +3,12 @@
 //! 400 (nothing applied) when the body is not JSON; otherwise 200 with
 //! `{"accepted","duplicates","rejected":[{"index","error"}]}`.
 
-use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::{Extension, Router};
 
 use bytes::Bytes;
 
@@ -48,6 +48,35 @@ pub async fn read_body(headers: &HeaderMap, request_body: Body) -> Result<Bytes,
 /// work, and the journal's sync disk work, under the core lock — never on
 /// the workers that serve the tick, health checks and viewers. A journal
 /// that cannot store the batch is a 503.
+/// The sender of an ingest request, as the auth check named it (a token's
+/// name, or "loopback").
+#[derive(Debug, Clone)]
+pub struct Sender(pub String);
+
+/// Refuses a batch over `limits.max_batch_events` (413) or over the
+/// sender's rate (429 with `Retry-After`).
+pub fn admit(ingest: &Ingest, sender: Option<&Sender>, events: usize) -> Result<(), ApiError> {
+    if events > ingest.max_batch_events {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "{events} events in one request, more than limits.max_batch_events = {}: split the batch",
+                ingest.max_batch_events
+            ),
+        ));
+    }
+    let sender = sender.map_or("unknown", |s| s.0.as_str());
+    ingest.admit(sender, events).map_err(|seconds| ApiError {
+        retry_after: Some(seconds),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "sender {sender:?} is over limits.ingest_events_per_second: retry in {seconds} s"
+            ),
+        )
+    })
+}
+
 pub async fn submit(
     ingest: Ingest,
     items: Vec<Result<wallboard_protocol::Event, String>>,
@@ -69,6 +98,7 @@ pub async fn submit(
 
 async fn post_events(
     State(ingest): State<Ingest>,
+    sender: Option<Extension<Sender>>,
     headers: HeaderMap,
     request_body: Body,
 ) -> Result<Response, ApiError> {
@@ -78,7 +108,9 @@ async fn post_events(
         error: e.message,
         line: e.line,
         column: e.column,
+        retry_after: None,
     })?;
+    admit(&ingest, sender.as_deref(), items.len())?;
     let outcome = submit(ingest, items).await?;
     Ok(axum::Json(outcome).into_response())
 }

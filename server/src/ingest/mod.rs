@@ -9,7 +9,7 @@
 pub mod body;
 pub mod http;
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -71,6 +71,17 @@ pub struct Ingest {
     /// on it).
     changed: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
+    /// Events per second per sender, and each sender's bucket.
+    rate: f64,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
+    pub max_batch_events: usize,
+}
+
+/// A token bucket: `tokens` events may go now; it refills at the rate, up
+/// to one second's worth.
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
 }
 
 /// What happened to a batch: the `POST /api/v1/events` response body.
@@ -103,6 +114,31 @@ impl Ingest {
             max_age: config.dedupe_retention,
             changed: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(Metrics::new()),
+            rate: f64::from(config.limits.ingest_events_per_second),
+            buckets: Arc::new(Mutex::new(HashMap::new())),
+            max_batch_events: config.limits.max_batch_events,
+        }
+    }
+
+    /// Whether `sender` may send `events` more now; else the seconds to
+    /// wait. A batch larger than a second's worth goes when the bucket is
+    /// full (and empties it).
+    pub fn admit(&self, sender: &str, events: usize) -> Result<(), u64> {
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(sender.to_string()).or_insert(Bucket {
+            tokens: self.rate,
+            at: now,
+        });
+        let refilled = now.duration_since(bucket.at).as_secs_f64() * self.rate;
+        bucket.tokens = (bucket.tokens + refilled).min(self.rate);
+        bucket.at = now;
+        let want = (events as f64).min(self.rate);
+        if bucket.tokens >= want {
+            bucket.tokens -= events as f64;
+            Ok(())
+        } else {
+            Err(((want - bucket.tokens) / self.rate).ceil().max(1.0) as u64)
         }
     }
 

@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -28,7 +28,7 @@ use crate::app::App;
 use crate::config::{FieldSource, SourceKind, TimeFormat, WebhookMapping};
 use crate::error::ApiError;
 use crate::ingest::Rejected;
-use crate::ingest::http::{read_body, submit};
+use crate::ingest::http::{Sender, admit, read_body, submit};
 use wallboard_protocol::Event;
 
 pub fn router(app: App) -> Router {
@@ -49,6 +49,7 @@ struct WebhookOutcome {
 async fn post_webhook(
     State(app): State<App>,
     Path(name): Path<String>,
+    sender: Option<Extension<Sender>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -74,6 +75,7 @@ async fn post_webhook(
     let payload = parse_payload(&bytes, form)?;
     let now = app.ingest.clock().now();
     let (items, ignored) = map_payload(&name, mappings, &payload, now);
+    admit(&app.ingest, sender.as_deref(), items.len())?;
     let (positions, items): (Vec<usize>, Vec<_>) = items.into_iter().unzip();
     let mut outcome = submit(app.ingest.clone(), items).await?;
     // Rejections by their object's position in the payload.
@@ -102,6 +104,7 @@ pub fn parse_payload(bytes: &[u8], form: bool) -> Result<Value, ApiError> {
         error: format!("body is not JSON: {e}"),
         line: Some(e.line()),
         column: Some(e.column()),
+        retry_after: None,
     })
 }
 
