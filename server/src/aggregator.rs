@@ -156,7 +156,13 @@ pub struct Agent {
     pub contact: Option<String>,
     pub contact_queue: Option<usize>,
     /// A contact whose handle time has not ended yet.
-    handle: Option<PendingHandle>,
+    /// Contacts whose handle time has not ended yet (several, when one
+    /// contact's events arrive after the next one's).
+    #[serde(default)]
+    handles: Vec<PendingHandle>,
+    /// The one pending handle of checkpoints written before `handles`.
+    #[serde(default, rename = "handle", skip_serializing)]
+    legacy_handle: Option<PendingHandle>,
     /// Whether any `agent_state` has been seen (an agent first named by a
     /// `contact_answered` is a placeholder until then).
     known: bool,
@@ -165,8 +171,11 @@ pub struct Agent {
     history: VecDeque<(Timestamp, AgentState)>,
 }
 
-/// State changes kept per agent for deciding handle times.
-const AGENT_HISTORY: usize = 32;
+/// State changes kept per agent for deciding handle times: the last hour
+/// of them (an agent's events may run that far ahead of a contact's, when
+/// they come from different senders), at most this many.
+const AGENT_HISTORY_MAX: usize = 1024;
+const AGENT_HISTORY_SPAN: SignedDuration = SignedDuration::from_hours(1);
 
 /// When a contact's handle time ends, given its agent's state changes.
 enum HandleEnd {
@@ -229,7 +238,8 @@ impl Agent {
             queues: Vec::new(),
             contact: None,
             contact_queue: None,
-            handle: None,
+            handles: Vec::new(),
+            legacy_handle: None,
             known: false,
             history: VecDeque::new(),
         }
@@ -239,7 +249,7 @@ impl Agent {
 /// Handle time runs from the answer until the agent leaves the `wrap_up`
 /// that follows `contact_ended` (or until `contact_ended` when the agent's
 /// next state is not `wrap_up`).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingHandle {
     queue: Option<usize>,
     answered: Timestamp,
@@ -467,14 +477,9 @@ impl Aggregator {
                     .or_insert_with(|| Agent::new(ts));
                 a.contact = Some(contact.clone());
                 a.contact_queue = q;
-                // Moving on to the next contact ends the previous one's
-                // handle time, if the agent sent no state in between.
-                if a.handle.as_ref().is_some_and(|h| ts >= h.ended)
-                    && let Some(h) = a.handle.take()
-                {
-                    let end = if h.in_wrap { ts } else { h.ended };
-                    self.handled(h, end);
-                }
+                // Moving on to the next contact ends the earlier ones'
+                // handle times, if the agent sent no state in between.
+                self.move_on(agent, ts);
             }
             EventKind::ContactAbandoned { contact } => {
                 let c = self.waiting_contact(contact)?;
@@ -535,15 +540,19 @@ impl Aggregator {
                         ended: ts,
                         in_wrap,
                     };
-                    let (previous, done) = match handle_end(&a.history, answered, ts) {
-                        HandleEnd::At(end) => (None, Some((pending(false), end))),
-                        HandleEnd::InWrap => (a.handle.replace(pending(true)), None),
-                        HandleEnd::AwaitingNext => (a.handle.replace(pending(false)), None),
+                    let done = match handle_end(&a.history, answered, ts) {
+                        HandleEnd::At(end) => Some((pending(false), end)),
+                        HandleEnd::InWrap => {
+                            a.handles.push(pending(true));
+                            None
+                        }
+                        HandleEnd::AwaitingNext => {
+                            a.handles.push(pending(false));
+                            None
+                        }
                     };
-                    if let Some(h) = previous {
-                        let end = if h.in_wrap { ts } else { h.ended };
-                        self.handled(h, end);
-                    }
+                    // An earlier contact still pending: the agent moved on.
+                    self.move_on(&agent, ts);
                     if let Some((h, end)) = done {
                         self.handled(h, end);
                     }
@@ -705,10 +714,15 @@ impl Aggregator {
         }
         let book_from = a.known.then_some(a.since);
         a.known = true;
-        if a.history.len() == AGENT_HISTORY {
+        a.history.push_back((ts, state));
+        let horizon = ts.checked_sub(AGENT_HISTORY_SPAN).unwrap_or(ts);
+        while a.history.len() > AGENT_HISTORY_MAX
+            || a.history.len() > 1
+                && a.history.front().is_some_and(|(t, _)| *t < horizon)
+                && a.handles.iter().all(|h| h.answered > a.history[1].0)
+        {
             a.history.pop_front();
         }
-        a.history.push_back((ts, state));
         let old_state = a.state;
         a.state = state;
         a.reason = if state == AgentState::Aux {
@@ -719,19 +733,46 @@ impl Aggregator {
         a.since = ts;
         // A pending handle time is decided from the agent's states, whichever
         // of this state and the contact's end arrived first.
-        let mut finished = None;
-        if let Some(h) = &mut a.handle {
-            match handle_end(&a.history, h.answered, h.ended) {
-                HandleEnd::At(end) => finished = a.handle.take().map(|h| (h, end)),
-                HandleEnd::InWrap => h.in_wrap = true,
-                HandleEnd::AwaitingNext => {}
-            }
-        }
-        if let Some((h, end)) = finished {
+        let mut finished = Vec::new();
+        let history = &a.history;
+        a.handles
+            .retain_mut(|h| match handle_end(history, h.answered, h.ended) {
+                HandleEnd::At(end) => {
+                    finished.push((h.clone(), end));
+                    false
+                }
+                HandleEnd::InWrap => {
+                    h.in_wrap = true;
+                    true
+                }
+                HandleEnd::AwaitingNext => true,
+            });
+        for (h, end) in finished {
             self.handled(h, end);
         }
         if let Some(from) = book_from {
             self.add_agent_time(&agent_queues, old_state, from, ts, now);
+        }
+    }
+
+    /// Ends the handle times of `agent`'s contacts that ended before `ts`
+    /// (at their end, or at `ts` for one in its wrap-up): the agent took or
+    /// finished another contact without a state in between.
+    fn move_on(&mut self, agent: &str, ts: Timestamp) {
+        let Some(a) = self.agents.get_mut(agent) else {
+            return;
+        };
+        let mut finished = Vec::new();
+        a.handles.retain(|h| {
+            if h.ended < ts {
+                finished.push((h.clone(), if h.in_wrap { ts } else { h.ended }));
+                false
+            } else {
+                true
+            }
+        });
+        for (h, end) in finished {
+            self.handled(h, end);
         }
     }
 
@@ -975,9 +1016,12 @@ impl Aggregator {
             .agents
             .values()
             .all(|a| a.queues.iter().all(|&q| q < n) && fits(&a.contact_queue))
-            && c.agents
-                .values()
-                .all(|a| a.handle.as_ref().is_none_or(|h| fits(&h.queue)))
+            && c.agents.values().all(|a| {
+                a.handles
+                    .iter()
+                    .chain(&a.legacy_handle)
+                    .all(|h| fits(&h.queue))
+            })
             && c.contacts.values().all(|k| fits(&k.queue))
             && c.complaints.values().all(|k| fits(&k.queue));
         if !consistent {
@@ -991,6 +1035,9 @@ impl Aggregator {
             .collect();
         self.queues = c.queues;
         self.agents = c.agents;
+        for a in self.agents.values_mut() {
+            a.handles.extend(a.legacy_handle.take());
+        }
         self.contacts = c.contacts;
         self.complaints = c.complaints;
         self.totals = c.totals;
