@@ -29,6 +29,11 @@ const QUEUE_SPLIT: u64 = 2; // the simulator's 5 queues × 2 = 10 queues
 const BATCH: usize = 1_000;
 const SENDERS: usize = 4;
 
+/// The ingest benchmark's server: one sender (this machine) may send as
+/// fast as it can.
+const INGEST_CONFIG: &str =
+    "timezone = \"Asia/Shanghai\"\n[limits]\ningest_events_per_second = 10000000\n";
+
 fn main() {
     let out = std::env::args()
         .skip_while(|a| a != "--out")
@@ -294,8 +299,7 @@ fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<
 }
 
 async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>) -> (f64, u64) {
-    let server =
-        wallboard_tests::spawn_full("timezone = \"Asia/Shanghai\"", Some(now), None, journal).await;
+    let server = wallboard_tests::spawn_full(INGEST_CONFIG, Some(now), None, journal).await;
     let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
     for event in events {
         let sender = (wallboard_tests::stable_hash(wallboard_tests::entity_of(event))
