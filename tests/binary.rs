@@ -122,3 +122,54 @@ fn help_lists_the_documented_flags() {
         assert!(help.contains(flag), "--help lacks {flag}:\n{help}");
     }
 }
+
+#[test]
+fn hash_token_prints_the_hash_to_configure() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let binary = wallboard_tests::wallboard_binary();
+    let mut child = Command::new(&binary)
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"tv-3-secret\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        text.trim(),
+        format!(
+            "sha256 = \"{}\"",
+            wallboard::auth::hash_token("tv-3-secret")
+        )
+    );
+    assert!(!text.contains("tv-3-secret"), "the token is not echoed");
+    // A new token: printed once, with its hash.
+    let out = Command::new(&binary)
+        .args(["hash-token", "--generate"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let token = text
+        .lines()
+        .find_map(|l| l.strip_prefix("token:"))
+        .unwrap()
+        .trim();
+    assert_eq!(token.len(), 64);
+    assert!(text.contains(&wallboard::auth::hash_token(token)));
+    // Nothing on standard input: a clear error.
+    let out = Command::new(&binary)
+        .arg("hash-token")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--generate"));
+}
