@@ -245,6 +245,19 @@ async fn slow_clients_are_cut_off() {
         "{:?}",
         started.elapsed()
     );
+    // A client that connects and says nothing is cut too.
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "a silent connection is closed: {closed:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     // A body that stops coming: 408 with a JSON error.
     let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
     stalled

@@ -653,12 +653,13 @@ impl Aggregator {
         queues.retain(|q| !self.queue_index.contains_key(*q));
         queues.sort_unstable();
         queues.dedup();
-        if self.queues.len() + queues.len() > limits.max_queues {
+        if let Some(first) = queues.first()
+            && self.queues.len() + queues.len() > limits.max_queues
+        {
             return Err(format!(
-                "the board already holds {} queues (limits.max_queues = {}): queue {:?} is not added",
+                "the board already holds {} queues (limits.max_queues = {}): queue {first:?} is not added",
                 self.queues.len(),
                 limits.max_queues,
-                queues[0]
             ));
         }
         let agent = match &event.kind {
@@ -718,7 +719,7 @@ impl Aggregator {
         let horizon = ts.checked_sub(AGENT_HISTORY_SPAN).unwrap_or(ts);
         while a.history.len() > AGENT_HISTORY_MAX
             || a.history.len() > 1
-                && a.history.front().is_some_and(|(t, _)| *t < horizon)
+                && a.history[1].0 <= horizon
                 && a.handles.iter().all(|h| h.answered > a.history[1].0)
         {
             a.history.pop_front();

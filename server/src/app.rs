@@ -43,22 +43,29 @@ pub struct App {
     pub viewers: tokio::runtime::Handle,
     /// Viewers connected now, by address (for `limits.max_viewers_per_ip`).
     pub viewers_by_ip: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
+    /// Viewers connected or connecting now (for `limits.max_viewers`).
+    pub viewers_total: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// A viewer's place under the per-address limit, given back when the
 /// session (or a handshake that never completes) ends.
 struct ViewerSlot {
-    ip: IpAddr,
+    ip: Option<IpAddr>,
     counts: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
+    total: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Drop for ViewerSlot {
     fn drop(&mut self) {
+        self.total.fetch_sub(1, Ordering::Relaxed);
+        let Some(ip) = self.ip else {
+            return;
+        };
         let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&self.ip) {
+        if let Some(n) = counts.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
-                counts.remove(&self.ip);
+                counts.remove(&ip);
             }
         }
     }
@@ -66,9 +73,15 @@ impl Drop for ViewerSlot {
 
 impl App {
     /// Takes a viewer's place, or says which limit is full.
-    fn viewer_slot(&self, peer: Option<SocketAddr>) -> Result<Option<ViewerSlot>, ApiError> {
+    fn viewer_slot(&self, peer: Option<SocketAddr>) -> Result<ViewerSlot, ApiError> {
         let limits = &self.config.limits;
-        if self.hub.stats.sessions.load(Ordering::Relaxed) >= limits.max_viewers {
+        // Taken first, so handshakes at the same moment cannot all pass.
+        let slot = ViewerSlot {
+            ip: None,
+            counts: self.viewers_by_ip.clone(),
+            total: self.viewers_total.clone(),
+        };
+        if self.viewers_total.fetch_add(1, Ordering::Relaxed) >= limits.max_viewers {
             return Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!(
@@ -78,7 +91,7 @@ impl App {
             ));
         }
         let Some(peer) = peer else {
-            return Ok(None);
+            return Ok(slot);
         };
         let mut counts = self.viewers_by_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(peer.ip()).or_insert(0);
@@ -96,10 +109,9 @@ impl App {
             });
         }
         *n += 1;
-        Ok(Some(ViewerSlot {
-            ip: peer.ip(),
-            counts: self.viewers_by_ip.clone(),
-        }))
+        let mut slot = slot;
+        slot.ip = Some(peer.ip());
+        Ok(slot)
     }
 }
 
@@ -284,7 +296,23 @@ async fn ws(
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
-async fn metrics(State(app): State<App>) -> Response {
+async fn metrics(
+    State(app): State<App>,
+    Query(params): Query<ViewParams>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    // Every queue's figures: a supervisor's (Prometheus sends the token as
+    // `authorization` in its scrape config) once viewer tokens exist.
+    let auth = &app.config.auth;
+    let access = auth.viewer(auth::presented(&headers, params.token.as_deref()))?;
+    if let auth::Access::Role(role) = access
+        && role != crate::config::Role::Supervisor
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("a {} token may not read /metrics", role.as_str()),
+        ));
+    }
     let board = tick::floor_board(&app.ingest);
     let stats = &app.hub.stats;
     let sessions = app.hub.sessions_by_view();
@@ -305,14 +333,14 @@ async fn metrics(State(app): State<App>) -> Response {
             .metrics()
             .render(&core.aggregator, &board, now, &stream)
     };
-    (
+    Ok((
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
     )
-        .into_response()
+        .into_response())
 }
 
 async fn healthz() -> Json<serde_json::Value> {

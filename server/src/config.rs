@@ -335,6 +335,9 @@ fn auth(file: &AuthFile) -> Result<AuthConfig, String> {
             if t.name.is_empty() || out.iter().any(|o| o.name == t.name) {
                 return Err(format!("`{at}.name`: empty or used twice"));
             }
+            if out.iter().any(|o| o.sha256 == hex) {
+                return Err(format!("`{at}.sha256`: the same token is listed twice"));
+            }
             let role = match (viewer, t.role) {
                 (true, Some(role)) => role,
                 (true, None) => {

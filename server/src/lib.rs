@@ -110,6 +110,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         hub: hub.clone(),
         shutdown: shutdown.clone(),
         viewers_by_ip: Default::default(),
+        viewers_total: Default::default(),
     };
 
     let router = app::router(app.clone());

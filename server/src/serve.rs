@@ -1,7 +1,9 @@
-//! The accept loop: each connection served by hyper with a header-read
-//! timeout (a client that dribbles its headers — slow-loris — is cut after
-//! `limits.header_timeout`), the peer's address for the handlers
-//! (`ConnectInfo`), small send buffers, and a graceful end on shutdown.
+//! The accept loop: each connection served by hyper's HTTP/1 with a
+//! header-read timeout (a client that sends nothing, or dribbles its
+//! headers — slow-loris — is cut after `limits.header_timeout`), the
+//! peer's address for the handlers (`ConnectInfo`), small send buffers, and
+//! a graceful end on shutdown. HTTP/1 only: browsers' WebSockets and every
+//! sender speak it, and it keeps one timer story.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,12 +12,28 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 
 use crate::shutdown::Shutdown;
+
+/// One open connection, counted until dropped (a panicking handler too).
+struct Open(Arc<AtomicUsize>);
+
+impl Open {
+    fn count(open: &Arc<AtomicUsize>) -> Open {
+        open.fetch_add(1, Ordering::Relaxed);
+        Open(open.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 /// Serves `router` on `listener` until shutdown; then lets requests in
 /// flight finish (at most 5 s).
@@ -52,15 +70,14 @@ pub async fn serve(
                 .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
         );
         let shutdown = shutdown.clone();
-        let open = open.clone();
-        open.fetch_add(1, Ordering::Relaxed);
+        let open = Open::count(&open);
         tokio::spawn(async move {
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
+            let _open = open;
+            let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tcp), service);
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(tcp), service)
+                .with_upgrades();
             tokio::pin!(conn);
             let stop = shutdown.wait();
             tokio::pin!(stop);
@@ -71,9 +88,9 @@ pub async fn serve(
                     let _ = conn.await;
                 }
             }
-            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
+    drop(listener);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while open.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;

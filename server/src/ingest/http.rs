@@ -44,10 +44,6 @@ pub async fn read_body(headers: &HeaderMap, request_body: Body) -> Result<Bytes,
         .map_err(|_| too_large())
 }
 
-/// Runs a batch through ingest off the async workers: applying is CPU
-/// work, and the journal's sync disk work, under the core lock — never on
-/// the workers that serve the tick, health checks and viewers. A journal
-/// that cannot store the batch is a 503.
 /// The sender of an ingest request, as the auth check named it (a token's
 /// name, or "loopback").
 #[derive(Debug, Clone)]
@@ -77,6 +73,10 @@ pub fn admit(ingest: &Ingest, sender: Option<&Sender>, events: usize) -> Result<
     })
 }
 
+/// Runs a batch through ingest off the async workers: applying is CPU
+/// work, and the journal's sync disk work, under the core lock — never on
+/// the workers that serve the tick, health checks and viewers. A journal
+/// that cannot store the batch is a 503.
 pub async fn submit(
     ingest: Ingest,
     items: Vec<Result<wallboard_protocol::Event, String>>,
