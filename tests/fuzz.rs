@@ -61,23 +61,21 @@ fn event_like() -> impl Strategy<Value = Value> {
     ]);
     let values = prop_oneof![
         json_value(),
-        prop::sample::select(vec![
-            "agent_state",
-            "contact_offered",
-            "contact_answered",
-            "contact_abandoned",
-            "contact_ended",
-            "survey_submitted",
-            "complaint_opened",
-            "complaint_answered",
-            "available",
-            "aux",
-            "2026-11-23T10:00:00+08:00",
-            "q",
-            "all",
-            "a1",
-            "c1",
-        ])
+        prop::sample::select(
+            wallboard_protocol::EventKind::TYPE_NAMES
+                .iter()
+                .copied()
+                .chain([
+                    "available",
+                    "aux",
+                    "2026-11-23T10:00:00+08:00",
+                    "q",
+                    "all",
+                    "a1",
+                    "c1"
+                ])
+                .collect::<Vec<_>>(),
+        )
         .prop_map(|s| json!(s)),
     ];
     prop::collection::btree_map(keys, values, 0..10)

@@ -81,7 +81,8 @@ fn header<'a>(action: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// One manager session: banner, login (checked), the `QueueStatus` list,
 /// then `live`, sent in small pieces to exercise partial reads. Returns the
 /// stream, for the caller to hold open or drop.
-async fn serve_session(listener: &TcpListener, status: &str, live: &str) -> TcpStream {
+/// Accepts the adapter's connection, sends the banner and reads its login.
+async fn accept_login(listener: &TcpListener) -> (TcpStream, Vec<u8>, Vec<(String, String)>) {
     let (mut stream, _) = listener.accept().await.expect("accept");
     stream
         .write_all(b"Asterisk Call Manager/9.0.0\r\n")
@@ -89,6 +90,11 @@ async fn serve_session(listener: &TcpListener, status: &str, live: &str) -> TcpS
         .unwrap();
     let mut pending = Vec::new();
     let login = read_action(&mut stream, &mut pending).await;
+    (stream, pending, login)
+}
+
+async fn serve_session(listener: &TcpListener, status: &str, live: &str) -> TcpStream {
+    let (mut stream, mut pending, login) = accept_login(listener).await;
     assert_eq!(header(&login, "Action"), Some("Login"));
     assert_eq!(header(&login, "Username"), Some("wallboard"));
     assert_eq!(header(&login, "Secret"), Some("s3cret"));
@@ -281,13 +287,7 @@ async fn a_refused_login_is_shown_with_its_reason() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let server = spawn_full(&config(port), None, None, None).await;
-    let (mut stream, _) = listener.accept().await.unwrap();
-    stream
-        .write_all(b"Asterisk Call Manager/9.0.0\r\n")
-        .await
-        .unwrap();
-    let mut pending = Vec::new();
-    let login = read_action(&mut stream, &mut pending).await;
+    let (mut stream, _, login) = accept_login(&listener).await;
     let id = header(&login, "ActionID").unwrap();
     stream
         .write_all(

@@ -133,6 +133,19 @@ impl AgentState {
 }
 
 impl EventKind {
+    /// Every `type`, as senders write it.
+    pub const TYPE_NAMES: [&'static str; 9] = [
+        "agent_state",
+        "contact_arrived",
+        "contact_offered",
+        "contact_answered",
+        "contact_abandoned",
+        "contact_ended",
+        "survey_submitted",
+        "complaint_opened",
+        "complaint_answered",
+    ];
+
     /// The `type` tag, for messages and metrics.
     pub fn type_name(&self) -> &'static str {
         match self {

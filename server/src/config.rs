@@ -487,17 +487,7 @@ struct FieldSpecFile {
     format: Option<String>,
 }
 
-const EVENT_TYPES: [&str; 9] = [
-    "agent_state",
-    "contact_arrived",
-    "contact_offered",
-    "contact_answered",
-    "contact_abandoned",
-    "contact_ended",
-    "survey_submitted",
-    "complaint_opened",
-    "complaint_answered",
-];
+const EVENT_TYPES: [&str; 9] = wallboard_protocol::EventKind::TYPE_NAMES;
 
 fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, String> {
     serde_json::to_value(v).map_err(|e| format!("`{at}`: {e}"))
