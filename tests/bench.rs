@@ -143,7 +143,7 @@ fn main() {
         .skip_while(|a| a != "--viewers")
         .nth(1)
         .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 10_000]);
+        .unwrap_or_else(|| vec![1_000, 5_000, 10_000]);
     let view = std::env::args()
         .skip_while(|a| a != "--view")
         .nth(1)
@@ -169,7 +169,7 @@ fn main() {
         let pid = server.pid();
         let r = runtime.block_on(fanout::run(&server.url, pid, &view, viewers, 20));
         println!(
-            "fan-out, {} viewers of view {view} ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer",
+            "fan-out, {} viewers of view {view} ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message",
             r.viewers,
             r.connected,
             r.connect_seconds,
@@ -179,13 +179,19 @@ fn main() {
             r.max_ms,
             r.missed,
             r.rss_idle_kb,
-            r.rss_per_viewer_bytes / 1000.0
+            r.rss_per_viewer_bytes / 1000.0,
+            r.server_cpu_percent,
+            r.messages_per_second,
+            r.cpu_us_per_message
         );
         fanout_rows.push(json!({
             "viewers": r.viewers, "connected": r.connected, "rounds": r.rounds,
             "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
             "missed": r.missed, "server_rss_idle_kib": r.rss_idle_kb,
             "server_rss_per_viewer_bytes": r.rss_per_viewer_bytes,
+            "server_cpu_percent": r.server_cpu_percent,
+            "messages_per_second": r.messages_per_second,
+            "server_cpu_us_per_message": r.cpu_us_per_message,
         }));
         drop(server);
     }
@@ -195,7 +201,7 @@ fn main() {
         .iter()
         .map(|r| {
             format!(
-                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} |\n",
+                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0}% | {:.0} | {:.1} |\n",
                 r["viewers"],
                 r["p50_ms"].as_f64().unwrap_or(f64::NAN),
                 r["p90_ms"].as_f64().unwrap_or(f64::NAN),
@@ -205,7 +211,10 @@ fn main() {
                 r["server_rss_per_viewer_bytes"]
                     .as_f64()
                     .unwrap_or(f64::NAN)
-                    / 1000.0
+                    / 1000.0,
+                r["server_cpu_percent"].as_f64().unwrap_or(f64::NAN),
+                r["messages_per_second"].as_f64().unwrap_or(f64::NAN),
+                r["server_cpu_us_per_message"].as_f64().unwrap_or(f64::NAN),
             )
         })
         .collect();
@@ -228,7 +237,7 @@ fn main() {
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added.\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) |\n|---|---|---|---|---|---|---|\n{fanout_md}",
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. Server CPU = all its threads (tick, ingest, simulator, sessions) over the rounds, from /proc; messages = WebSocket messages it delivered (its `wallboard_ws_messages_sent_total`).\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) | server CPU | messages/s | CPU µs per message |\n|---|---|---|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len(),
         checkpoint.len() as f64 / 1e6
     );

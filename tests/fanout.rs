@@ -63,6 +63,43 @@ pub struct FanoutResult {
     pub rss_idle_kb: u64,
     pub rss_per_viewer_bytes: f64,
     pub connect_seconds: f64,
+    /// Over the rounds: the server's CPU (all its threads: tick, ingest,
+    /// simulator, sessions) as a share of one core, the WebSocket messages
+    /// it delivered per second, and its CPU per delivered message.
+    pub server_cpu_percent: f64,
+    pub messages_per_second: f64,
+    pub cpu_us_per_message: f64,
+}
+
+/// The server's CPU time so far, in seconds (utime + stime from
+/// /proc/PID/stat, in USER_HZ = 100 ticks a second on Linux).
+fn cpu_seconds(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces).
+            let rest = &s[s.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+/// `wallboard_ws_messages_sent_total` from the server's scrape.
+async fn messages_sent(client: &reqwest::Client, url: &str) -> f64 {
+    let Ok(reply) = client.get(format!("{url}/metrics")).send().await else {
+        return 0.0;
+    };
+    reply
+        .text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("wallboard_ws_messages_sent_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Server RSS in KiB, from /proc.
@@ -168,6 +205,8 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
     let rss_connected = rss_kb(pid);
 
     let client = reqwest::Client::new();
+    let (cpu_before, messages_before) = (cpu_seconds(pid), messages_sent(&client, url).await);
+    let rounds_started = Instant::now();
     let mut sent_at = Vec::with_capacity(rounds);
     for round in 0..rounds {
         // Vary the phase against the server's tick.
@@ -191,6 +230,9 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    let wall = rounds_started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let messages = messages_sent(&client, url).await - messages_before;
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
     for v in 0..viewers {
@@ -241,5 +283,8 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
         rss_per_viewer_bytes: (rss_connected.saturating_sub(rss_base_kb) as f64 * 1024.0)
             / connected.saturating_sub(base_viewers).max(1) as f64,
         connect_seconds,
+        server_cpu_percent: cpu / wall * 100.0,
+        messages_per_second: messages / wall,
+        cpu_us_per_message: cpu * 1e6 / messages.max(1.0),
     }
 }
