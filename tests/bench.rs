@@ -14,7 +14,7 @@ mod fanout;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -138,6 +138,14 @@ fn main() {
     runtime.block_on(replayed.server.stop());
     let _ = std::fs::remove_dir_all(&journal_dir);
 
+    // The polling alternative (what Grafana over Prometheus gives): a
+    // client reading GET /api/v1/board every 5 s; how old an event is when
+    // it first shows there.
+    let (poll_p50, poll_p99) = runtime.block_on(polling_staleness());
+    println!(
+        "polling GET /api/v1/board every 5 s: an event shows after p50 {poll_p50:.0} ms, p99 {poll_p99:.0} ms"
+    );
+
     // 4. Fan-out latency on the real binary.
     let viewer_counts: Vec<usize> = std::env::args()
         .skip_while(|a| a != "--viewers")
@@ -233,11 +241,13 @@ fn main() {
         "checkpoint_bytes": checkpoint.len(),
         "checkpoint_write_milliseconds": checkpoint_ms,
         "checkpoint_restore_milliseconds": restore_ms,
+        "polling_5s_staleness_p50_ms": poll_p50,
+        "polling_5s_staleness_p99_ms": poll_p99,
         "http_batch": BATCH,
         "http_senders": SENDERS,
     });
     let markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. Server CPU = all its threads (tick, ingest, simulator, sessions) over the rounds, from /proc; messages = WebSocket messages it delivered (its `wallboard_ws_messages_sent_total`).\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) | server CPU | messages/s | CPU µs per message |\n|---|---|---|---|---|---|---|---|---|---|\n{fanout_md}",
+        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n| baseline: polling `GET /api/v1/board` every 5 s, age of an event when it first shows | p50 {poll_p50:.0} ms, p99 {poll_p99:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. Server CPU = all its threads (tick, ingest, simulator, sessions) over the rounds, from /proc; messages = WebSocket messages it delivered (its `wallboard_ws_messages_sent_total`).\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) | server CPU | messages/s | CPU µs per message |\n|---|---|---|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len(),
         checkpoint.len() as f64 / 1e6
     );
@@ -346,6 +356,62 @@ async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>)
     let elapsed = started.elapsed().as_secs_f64();
     server.server.stop().await;
     (events.len() as f64 / elapsed, accepted)
+}
+
+/// An event every 700 ms for 40 s, a poller every 5 s (its own phase): for
+/// each event, the time from its POST to the first poll that shows it.
+async fn polling_staleness() -> (f64, f64) {
+    let server = wallboard_tests::spawn_full(INGEST_CONFIG, None, None, None).await;
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let sent: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Default::default();
+    let poller = {
+        let (client, url, sent) = (client.clone(), server.url.clone(), sent.clone());
+        tokio::spawn(async move {
+            let mut seen: Vec<f64> = Vec::new();
+            let mut shown = std::collections::HashSet::new();
+            tokio::time::sleep(Duration::from_millis(1700)).await;
+            while started.elapsed() < Duration::from_secs(50) {
+                let at = Instant::now();
+                let board = client
+                    .get(format!("{url}/api/v1/board"))
+                    .send()
+                    .await
+                    .expect("poll")
+                    .text()
+                    .await
+                    .expect("board");
+                for (queue, posted) in sent.lock().unwrap().iter() {
+                    if !shown.contains(queue) && board.contains(queue.as_str()) {
+                        shown.insert(queue.clone());
+                        seen.push(at.duration_since(*posted).as_secs_f64() * 1e3);
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+            seen
+        })
+    };
+    for i in 0..57 {
+        let queue = format!("poll-{i}");
+        let event = serde_json::json!({"id": queue, "ts": jiff::Timestamp::now().to_string(),
+            "type": "contact_offered", "contact": queue, "queue": queue});
+        let posted = Instant::now();
+        let reply = client
+            .post(format!("{}/api/v1/events", server.url))
+            .body(event.to_string())
+            .send()
+            .await
+            .expect("post");
+        assert!(reply.status().is_success());
+        sent.lock().unwrap().push((format!("\"{queue}\""), posted));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    let mut seen = poller.await.expect("poller");
+    server.server.stop().await;
+    seen.sort_by(f64::total_cmp);
+    let pct = |p: f64| seen[((seen.len() as f64 * p).ceil() as usize).clamp(1, seen.len()) - 1];
+    (pct(0.5), pct(0.99))
 }
 
 fn machine() -> String {
