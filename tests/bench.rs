@@ -175,7 +175,7 @@ fn main() {
             &[("RUST_LOG", "warn,wallboard=info")],
         );
         let pid = server.pid();
-        let r = runtime.block_on(fanout::run(&server.url, pid, &view, viewers, 20));
+        let r = runtime.block_on(fanout::run(&server.url, pid, &view, viewers, 0, 20));
         println!(
             "fan-out, {} viewers of view {view} ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message",
             r.viewers,
@@ -204,6 +204,24 @@ fn main() {
         drop(server);
     }
 
+    // Slow clients: 1% of 10,000 viewers never read. The others' latency
+    // must not move, the slow ones must be let go, memory stays bounded.
+    let slow_run = (!fanout_rows.is_empty()).then(|| {
+        let server = wallboard_tests::BinaryServer::start(
+            &["--simulate", "--seed", "1", "--sim-agents", "80", "--config", &config],
+            &[("RUST_LOG", "warn,wallboard=info")],
+        );
+        let pid = server.pid();
+        let r = runtime.block_on(fanout::run(&server.url, pid, &view, 10_000, 100, 20));
+        println!(
+            "slow clients: {} of {} viewers never read: the others' p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; slow ones disconnected {} of {}; server RSS {} KiB after the rounds",
+            r.slow, r.viewers, r.p50_ms, r.p99_ms, r.max_ms, r.missed, r.slow_disconnected, r.slow, r.rss_end_kb
+        );
+        json!({"viewers": 10_000, "slow": 100, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+            "max_ms": r.max_ms, "missed": r.missed, "slow_disconnected": r.slow_disconnected,
+            "server_rss_end_kib": r.rss_end_kb})
+    });
+
     let machine = machine();
     let fanout_md: String = fanout_rows
         .iter()
@@ -228,6 +246,7 @@ fn main() {
         .collect();
     let report = json!({
         "fanout": fanout_rows,
+        "slow_clients": slow_run,
         "machine": machine,
         "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
         "aggregator_events_per_second": apply_rate,
@@ -246,11 +265,21 @@ fn main() {
         "http_batch": BATCH,
         "http_senders": SENDERS,
     });
-    let markdown = format!(
+    let mut markdown = format!(
         "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n| baseline: polling `GET /api/v1/board` every 5 s, age of an event when it first shows | p50 {poll_p50:.0} ms, p99 {poll_p99:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. Server CPU = all its threads (tick, ingest, simulator, sessions) over the rounds, from /proc; messages = WebSocket messages it delivered (its `wallboard_ws_messages_sent_total`).\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) | server CPU | messages/s | CPU µs per message |\n|---|---|---|---|---|---|---|---|---|---|\n{fanout_md}",
         events.len(),
         checkpoint.len() as f64 / 1e6
     );
+    if let Some(r) = &slow_run {
+        markdown.push_str(&format!(
+            "\n## Slow clients\n\n{} of {} viewers hold their socket and never read. The others: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}. The slow ones disconnected by the server within 20 s of the last round: {}. Server RSS then: {} KiB.\n",
+            r["slow"], r["viewers"],
+            r["p50_ms"].as_f64().unwrap_or(f64::NAN),
+            r["p99_ms"].as_f64().unwrap_or(f64::NAN),
+            r["max_ms"].as_f64().unwrap_or(f64::NAN),
+            r["missed"], r["slow_disconnected"], r["server_rss_end_kib"],
+        ));
+    }
     std::fs::create_dir_all(&out).expect("create the report directory");
     std::fs::write(
         out.join("core.json"),

@@ -69,6 +69,12 @@ pub struct FanoutResult {
     pub server_cpu_percent: f64,
     pub messages_per_second: f64,
     pub cpu_us_per_message: f64,
+    /// Viewers that never read after their handshake (the first `slow`),
+    /// how many of them the server disconnected within 20 s of the last
+    /// round, and the server's RSS then.
+    pub slow: usize,
+    pub slow_disconnected: u64,
+    pub rss_end_kb: u64,
 }
 
 /// The server's CPU time so far, in seconds (utime + stime from
@@ -84,6 +90,21 @@ fn cpu_seconds(pid: u32) -> f64 {
             let stime: f64 = fields.get(12)?.parse().ok()?;
             Some((utime + stime) / 100.0)
         })
+        .unwrap_or(0.0)
+}
+
+/// A counter from the server's scrape (the line that starts with `name`).
+async fn scraped(client: &reqwest::Client, url: &str, name: &str) -> f64 {
+    let Ok(reply) = client.get(format!("{url}/metrics")).send().await else {
+        return 0.0;
+    };
+    reply
+        .text()
+        .await
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
 
@@ -115,7 +136,16 @@ fn rss_kb(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize) -> FanoutResult {
+/// `slow` of the `viewers` never read after their handshake; the latency
+/// figures are the others'.
+pub async fn run(
+    url: &str,
+    pid: u32,
+    view: &str,
+    viewers: usize,
+    slow: usize,
+    rounds: usize,
+) -> FanoutResult {
     let addr = url.trim_start_matches("http://").to_string();
     let path = format!("/ws?view={view}");
     let rss_idle_kb = rss_kb(pid);
@@ -159,6 +189,11 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
             };
             drop(permit);
             connected.fetch_add(1, Ordering::Relaxed);
+            if v < slow {
+                // Holds the socket and never reads: the server's buffers
+                // fill, and it must let this viewer go.
+                std::future::pending::<()>().await;
+            }
             let mut next_round = 0;
             let mut buf = vec![0u8; 8192];
             // Bytes kept from the last read, so a marker split between
@@ -225,7 +260,7 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
         // Wait until everyone saw it (bounded).
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline
-            && (0..viewers).any(|v| seen[v * rounds + round].load(Ordering::Relaxed) == 0)
+            && (slow..viewers).any(|v| seen[v * rounds + round].load(Ordering::Relaxed) == 0)
         {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -235,7 +270,7 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
     let messages = messages_sent(&client, url).await - messages_before;
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
-    for v in 0..viewers {
+    for v in slow..viewers {
         for (round, sent) in sent_at.iter().enumerate() {
             match seen[v * rounds + round].load(Ordering::Relaxed) {
                 0 => missed += 1,
@@ -245,7 +280,7 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
     }
     if std::env::var_os("FANOUT_ROUNDS").is_some() {
         for (round, sent) in sent_at.iter().enumerate() {
-            let mut at: Vec<u64> = (0..viewers)
+            let mut at: Vec<u64> = (slow..viewers)
                 .map(|v| seen[v * rounds + round].load(Ordering::Relaxed))
                 .filter(|&a| a > 0)
                 .collect();
@@ -260,6 +295,18 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
             }
         }
     }
+    // The slow viewers must be let go (the drain bound, 10 s by default).
+    let slow_metric = "wallboard_ws_disconnects_total{reason=\"slow\"} ";
+    let mut slow_disconnected = 0.0;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while slow > 0 && Instant::now() < deadline {
+        slow_disconnected = scraped(&client, url, slow_metric).await;
+        if slow_disconnected as usize >= slow {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rss_end_kb = rss_kb(pid);
     for task in tasks {
         task.abort();
     }
@@ -286,5 +333,8 @@ pub async fn run(url: &str, pid: u32, view: &str, viewers: usize, rounds: usize)
         server_cpu_percent: cpu / wall * 100.0,
         messages_per_second: messages / wall,
         cpu_us_per_message: cpu * 1e6 / messages.max(1.0),
+        slow,
+        slow_disconnected: slow_disconnected as u64,
+        rss_end_kb,
     }
 }
