@@ -125,22 +125,10 @@ fn help_lists_the_documented_flags() {
 
 #[test]
 fn hash_token_prints_the_hash_to_configure() {
-    use std::io::Write;
     use std::process::{Command, Stdio};
     let binary = wallboard_tests::wallboard_binary();
-    let mut child = Command::new(&binary)
-        .arg("hash-token")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"tv-3-secret\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out =
+        wallboard_tests::run_with_input(Command::new(&binary).arg("hash-token"), b"tv-3-secret\n");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     assert_eq!(

@@ -110,17 +110,7 @@ async fn scraped(client: &reqwest::Client, url: &str, name: &str) -> f64 {
 
 /// `wallboard_ws_messages_sent_total` from the server's scrape.
 async fn messages_sent(client: &reqwest::Client, url: &str) -> f64 {
-    let Ok(reply) = client.get(format!("{url}/metrics")).send().await else {
-        return 0.0;
-    };
-    reply
-        .text()
-        .await
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("wallboard_ws_messages_sent_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    scraped(client, url, "wallboard_ws_messages_sent_total ").await
 }
 
 /// Server RSS in KiB, from /proc.

@@ -207,21 +207,10 @@ async fn the_scrape_equals_the_board() {
     let scrape_file = out.join("scrape.txt");
     std::fs::write(&scrape_file, &text).unwrap();
     if let Some(promtool) = tool("promtool") {
-        let mut child = Command::new(promtool)
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        let result = child.wait_with_output().unwrap();
+        let result = wallboard_tests::run_with_input(
+            Command::new(promtool).args(["check", "metrics"]),
+            text.as_bytes(),
+        );
         assert!(
             result.status.success() && result.stdout.is_empty() && result.stderr.is_empty(),
             "promtool check metrics: {}{}",

@@ -19,7 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 
-use crate::config::{AuthConfig, Role};
+use crate::config::{AuthConfig, Role, TokenHash};
 use crate::error::ApiError;
 use crate::views::View;
 
@@ -41,6 +41,19 @@ pub fn generate_token() -> String {
 /// Equality whose time does not depend on where the inputs differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The configured token `token` is, if any: every hash is compared, each
+/// in constant time, so the time taken says nothing about which matched.
+fn holder<'a>(tokens: &'a [TokenHash], token: &str) -> Option<&'a TokenHash> {
+    let hash = hash_token(token);
+    let mut found = None;
+    for t in tokens {
+        if constant_time_eq(hash.as_bytes(), t.sha256.as_bytes()) {
+            found = Some(t);
+        }
+    }
+    found
 }
 
 /// The token of a request: `Authorization: Bearer T`, else `?token=T`.
@@ -85,15 +98,8 @@ impl AuthConfig {
                 "a viewer token is required: `Authorization: Bearer TOKEN` or `?token=TOKEN`",
             )
         })?;
-        let hash = hash_token(token);
-        let mut found = None;
-        for t in &self.viewer_tokens {
-            if constant_time_eq(hash.as_bytes(), t.sha256.as_bytes()) {
-                found = Some(t.role);
-            }
-        }
-        found
-            .map(Access::Role)
+        holder(&self.viewer_tokens, token)
+            .map(|t| Access::Role(t.role))
             .ok_or_else(|| unauthorized("unknown or revoked viewer token"))
     }
 
@@ -143,14 +149,9 @@ impl AuthConfig {
         let token = token.ok_or_else(|| {
             unauthorized("an ingest token is required: `Authorization: Bearer TOKEN`")
         })?;
-        let hash = hash_token(token);
-        let mut found = None;
-        for t in &self.ingest_tokens {
-            if constant_time_eq(hash.as_bytes(), t.sha256.as_bytes()) {
-                found = Some(t.name.clone());
-            }
-        }
-        found.ok_or_else(|| unauthorized("unknown or revoked ingest token"))
+        holder(&self.ingest_tokens, token)
+            .map(|t| t.name.clone())
+            .ok_or_else(|| unauthorized("unknown or revoked ingest token"))
     }
 
     /// Whether a WebSocket from a page at `origin` may open: no `Origin`
