@@ -16,6 +16,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tower_layer::Layer;
 
 use crate::shutdown::Shutdown;
 
@@ -64,10 +65,11 @@ pub async fn serve(
         // bound quickly; no Nagle delay on tiny patches.
         let _ = tcp.set_nodelay(true);
         let _ = socket2::SockRef::from(&tcp).set_send_buffer_size(64 * 1024);
+        // The peer goes into each request's extensions by a wrapper around
+        // the router (not `Router::layer`, which would rebuild every route
+        // for every connection).
         let service = TowerToHyperService::new(
-            router
-                .clone()
-                .layer(axum::Extension(ConnectInfo::<SocketAddr>(peer))),
+            axum::Extension(ConnectInfo::<SocketAddr>(peer)).layer(router.clone()),
         );
         let shutdown = shutdown.clone();
         let open = Open::count(&open);
