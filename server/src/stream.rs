@@ -6,7 +6,7 @@
 //! same bytes for every session of the view. What happens to a slow client
 //! is decided here:
 //! - it holds no queue of its own: `watch` keeps only the latest frame, and
-//!   the view keeps its last [`RECENT`] frames, shared by all sessions;
+//!   the view keeps its last [`RECENT`] patches, shared by all sessions;
 //! - a session that fell behind writes the patches it missed from that
 //!   shared ring (the same bytes), several frames then one flush — catching
 //!   up costs no snapshot and no per-session merge;
@@ -17,8 +17,11 @@
 //! - peers that answer no ping are closed; on shutdown every session gets a
 //!   "going away" close so clients reconnect to the restarted server.
 //!
-//! Per-session memory stays small: no copy of the board, one `Arc<Frame>`,
-//! and socket buffers sized for small frames (set by the router). Messages
+//! Per-session memory stays small: no copy of the board, no frame held
+//! while a send waits (a frame holds its view's whole board, and a stuck
+//! session would keep an old one alive), and socket buffers sized for
+//! small frames (set by the router). The ring keeps patches, not frames,
+//! for the same reason. Messages
 //! longer than [`FRAGMENT`] (snapshots) go out as a fragmented message, so
 //! the write buffer never holds more than a fragment or two — tungstenite
 //! keeps the capacity of the largest frame it ever buffered.
@@ -99,28 +102,27 @@ pub struct StreamStats {
     pub disconnected_client: AtomicU64,
 }
 
-/// How many recent frames a view keeps for sessions catching up (at a
+/// How many recent patches a view keeps for sessions catching up (at a
 /// 100 ms tick: 3 seconds).
 pub const RECENT: usize = 30;
 
-/// One view's stream: the latest frame, and the last few for catching up.
+/// One view's stream: the latest frame, and the last few patches (by
+/// sequence number) for catching up.
 pub struct Channel {
     sender: watch::Sender<Arc<Frame>>,
-    recent: Mutex<VecDeque<Arc<Frame>>>,
+    recent: Mutex<VecDeque<(u64, Option<Utf8Bytes>)>>,
 }
 
 impl Channel {
-    /// The frames after `seq` up to `until`, if the ring still has them all.
-    fn since(&self, seq: u64, until: u64) -> Option<Vec<Arc<Frame>>> {
+    /// The patches after `seq` up to `until`, if the ring still has them all.
+    fn since(&self, seq: u64, until: u64) -> Option<Vec<Utf8Bytes>> {
         let recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
-        let frames: Vec<_> = recent
+        let patches: Vec<Utf8Bytes> = recent
             .iter()
-            .filter(|f| f.seq > seq && f.seq <= until)
-            .cloned()
-            .collect();
-        let complete =
-            frames.len() as u64 == until - seq && frames.iter().all(|f| f.patch.is_some());
-        complete.then_some(frames)
+            .filter(|(s, _)| *s > seq && *s <= until)
+            .map(|(_, patch)| patch.clone())
+            .collect::<Option<_>>()?;
+        (patches.len() as u64 == until - seq).then_some(patches)
     }
 }
 
@@ -190,15 +192,14 @@ impl Hub {
         let Some(channel) = self.channels().get(key).cloned() else {
             return;
         };
-        let frame = Arc::new(frame);
         {
             let mut recent = channel.recent.lock().unwrap_or_else(|e| e.into_inner());
             if recent.len() == RECENT {
                 recent.pop_front();
             }
-            recent.push_back(frame.clone());
+            recent.push_back((frame.seq, frame.patch.clone()));
         }
-        channel.sender.send_replace(frame);
+        channel.sender.send_replace(Arc::new(frame));
     }
 
     /// Drops the streams nobody watches, except those in `keep`.
@@ -275,9 +276,11 @@ async fn session_loop(
     shutdown: Shutdown,
 ) -> End {
     let Subscription { frames, channel } = subscription;
-    let first = frames.borrow_and_update().clone();
-    let mut last_seq = first.seq;
-    if !send_all(socket, vec![first.snapshot()], limits, hub).await {
+    let (mut last_seq, snapshot) = {
+        let first = frames.borrow_and_update().clone();
+        (first.seq, first.snapshot())
+    };
+    if !send_all(socket, vec![snapshot], limits, hub).await {
         return End::Slow;
     }
     let mut ping = tokio::time::interval(limits.ping_interval);
@@ -291,19 +294,23 @@ async fn session_loop(
                 if changed.is_err() {
                     return End::ShuttingDown;
                 }
-                let frame = frames.borrow_and_update().clone();
-                let batch: Vec<Utf8Bytes> = match &frame.patch {
-                    Some(patch) if frame.seq == last_seq + 1 => vec![patch.clone()],
-                    _ => match channel.since(last_seq, frame.seq) {
-                        // Behind by a few frames: the missed patches, shared bytes.
-                        Some(missed) => missed.iter().filter_map(|f| f.patch.clone()).collect(),
-                        None => {
-                            hub.stats.resyncs.fetch_add(1, Ordering::Relaxed);
-                            vec![frame.snapshot()]
-                        }
-                    },
+                // The frame is let go before the send, which may wait.
+                let batch: Vec<Utf8Bytes> = {
+                    let frame = frames.borrow_and_update().clone();
+                    let batch = match &frame.patch {
+                        Some(patch) if frame.seq == last_seq + 1 => vec![patch.clone()],
+                        _ => match channel.since(last_seq, frame.seq) {
+                            // Behind by a few frames: the missed patches, shared bytes.
+                            Some(missed) => missed,
+                            None => {
+                                hub.stats.resyncs.fetch_add(1, Ordering::Relaxed);
+                                vec![frame.snapshot()]
+                            }
+                        },
+                    };
+                    last_seq = frame.seq;
+                    batch
                 };
-                last_seq = frame.seq;
                 if !send_all(socket, batch, limits, hub).await {
                     return End::Slow;
                 }
@@ -426,5 +433,50 @@ mod tests {
             "last: continuation, final"
         );
         assert_eq!(text, long);
+    }
+
+    fn frame(seq: u64, board: &Arc<Value>) -> Frame {
+        Frame::new(seq, Some(Utf8Bytes::from(format!("p{seq}"))), board.clone())
+    }
+
+    #[test]
+    fn catching_up_takes_the_missed_patches_from_the_ring() {
+        let hub = Hub::default();
+        let board = Arc::new(serde_json::json!({}));
+        let subscription = hub.subscribe("floor", || Frame::new(0, None, board.clone()));
+        for seq in 1..=5 {
+            hub.publish("floor", frame(seq, &board));
+        }
+        let missed = subscription.channel.since(2, 5).expect("in the ring");
+        assert_eq!(missed, ["p3", "p4", "p5"]);
+        // A gap (a frame without a patch) or patches gone from the ring: none.
+        hub.publish("floor", Frame::new(6, None, board.clone()));
+        hub.publish("floor", frame(7, &board));
+        assert_eq!(subscription.channel.since(5, 7), None);
+        for seq in 8..8 + RECENT as u64 {
+            hub.publish("floor", frame(seq, &board));
+        }
+        assert_eq!(subscription.channel.since(6, 8 + RECENT as u64 - 1), None);
+        assert!(
+            subscription
+                .channel
+                .since(8, 8 + RECENT as u64 - 1)
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn only_the_latest_frame_keeps_its_board() {
+        // A frame holds its view's whole board; the ring must not keep
+        // thirty of them alive.
+        let hub = Hub::default();
+        let first = Arc::new(serde_json::json!({"n": 0}));
+        let _subscription = hub.subscribe("floor", || Frame::new(0, None, first.clone()));
+        let old = Arc::new(serde_json::json!({"n": 1}));
+        hub.publish("floor", frame(1, &old));
+        assert_eq!(Arc::strong_count(&old), 2, "the latest frame holds it");
+        hub.publish("floor", frame(2, &Arc::new(serde_json::json!({"n": 2}))));
+        assert_eq!(Arc::strong_count(&old), 1, "nothing else does");
+        assert_eq!(Arc::strong_count(&first), 1);
     }
 }
