@@ -10,7 +10,9 @@
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.
 
+mod bench_report;
 mod fanout;
+mod raw_broadcast;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -35,6 +37,15 @@ const INGEST_CONFIG: &str =
     "timezone = \"Asia/Shanghai\"\n[limits]\ningest_events_per_second = 10000000\n";
 
 fn main() {
+    // The raw broadcast floor runs as a process of its own, so that its CPU
+    // and memory are measured as the wallboard's are.
+    if let Some(recording) = std::env::args()
+        .skip_while(|a| a != "--raw-broadcast")
+        .nth(1)
+    {
+        raw_broadcast::serve(std::path::Path::new(&recording));
+        return;
+    }
     let out = std::env::args()
         .skip_while(|a| a != "--out")
         .nth(1)
@@ -151,18 +162,21 @@ fn main() {
         .skip_while(|a| a != "--viewers")
         .nth(1)
         .map(|list| list.split(',').filter_map(|n| n.parse().ok()).collect())
-        .unwrap_or_else(|| vec![1_000, 5_000, 10_000]);
+        .unwrap_or_else(|| {
+            let mut sizes = vec![1_000, 5_000, 10_000];
+            sizes.extend(most_viewers().filter(|&n| n > 10_000));
+            sizes
+        });
     let view = std::env::args()
         .skip_while(|a| a != "--view")
         .nth(1)
         .unwrap_or_else(|| "floor".into());
-    let mut fanout_rows = Vec::new();
     // Every viewer of the benchmark comes from 127.0.0.1.
     let config = out.join("fanout.toml");
     std::fs::write(&config, "[limits]\nmax_viewers_per_ip = 100000\n").expect("write fanout.toml");
     let config = config.to_str().expect("a UTF-8 path").to_string();
-    for viewers in viewer_counts {
-        let server = wallboard_tests::BinaryServer::start(
+    let wallboard = || {
+        wallboard_tests::BinaryServer::start(
             &[
                 "--simulate",
                 "--seed",
@@ -173,77 +187,114 @@ fn main() {
                 &config,
             ],
             &[("RUST_LOG", "warn,wallboard=info")],
-        );
-        let pid = server.pid();
-        let r = runtime.block_on(fanout::run(&server.url, pid, &view, viewers, 0, 20));
+        )
+    };
+    // The raw floor replays what a viewer of this view receives.
+    let recording = out.join("recording.ndjson");
+    let recorded = {
+        let server = wallboard();
+        runtime.block_on(record(&server.url, &view, &recording))
+    };
+    let raw_floor = || {
+        let program = std::env::current_exe().expect("this program");
+        let recording = recording.to_str().expect("a UTF-8 path");
+        wallboard_tests::BinaryServer::start_program(&program, &["--raw-broadcast", recording])
+    };
+    println!(
+        "recorded the {view} view's stream for the raw floor: {} messages, {:.0} bytes on average",
+        recorded.0, recorded.1
+    );
+    let mut fanout_rows = Vec::new();
+    for viewers in viewer_counts {
+        let mut row = json!({});
+        for name in ["wallboard", "raw_floor"] {
+            let server = if name == "wallboard" {
+                wallboard()
+            } else {
+                raw_floor()
+            };
+            let r = runtime.block_on(fanout::run(
+                &server.url,
+                server.pid(),
+                &view,
+                viewers,
+                0,
+                20,
+            ));
+            println!(
+                "fan-out, {name}, {} viewers ({} connected in {:.1}s): POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message; load client CPU {:.0}% of a core",
+                r.viewers,
+                r.connected,
+                r.connect_seconds,
+                r.p50_ms,
+                r.p90_ms,
+                r.p99_ms,
+                r.max_ms,
+                r.missed,
+                r.rss_idle_kb,
+                r.rss_per_viewer_bytes / 1000.0,
+                r.server_cpu_percent,
+                r.messages_per_second,
+                r.cpu_us_per_message,
+                r.client_cpu_percent,
+            );
+            row["viewers"] = json!(viewers);
+            row[name] = fanout_json(&r);
+            drop(server);
+        }
+        let ratio = |key: &str| {
+            row["wallboard"][key].as_f64().unwrap_or(f64::NAN)
+                / row["raw_floor"][key].as_f64().unwrap_or(f64::NAN)
+        };
+        let (p99_ratio, cpu_ratio) = (ratio("p99_ms"), ratio("server_cpu_us_per_message"));
         println!(
-            "fan-out, {} viewers of view {view} ({} connected in {:.1}s), 100 ms tick, simulator on: POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message",
-            r.viewers,
-            r.connected,
-            r.connect_seconds,
-            r.p50_ms,
-            r.p90_ms,
-            r.p99_ms,
-            r.max_ms,
-            r.missed,
-            r.rss_idle_kb,
-            r.rss_per_viewer_bytes / 1000.0,
-            r.server_cpu_percent,
-            r.messages_per_second,
-            r.cpu_us_per_message
+            "fan-out, {viewers} viewers, wallboard ÷ raw floor: p99 latency ×{p99_ratio:.2}, CPU per message ×{cpu_ratio:.2}"
         );
-        fanout_rows.push(json!({
-            "viewers": r.viewers, "connected": r.connected, "rounds": r.rounds,
-            "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
-            "missed": r.missed, "server_rss_idle_kib": r.rss_idle_kb,
-            "server_rss_per_viewer_bytes": r.rss_per_viewer_bytes,
-            "server_cpu_percent": r.server_cpu_percent,
-            "messages_per_second": r.messages_per_second,
-            "server_cpu_us_per_message": r.cpu_us_per_message,
-        }));
-        drop(server);
+        row["p99_ratio_to_raw_floor"] = json!(p99_ratio);
+        row["cpu_per_message_ratio_to_raw_floor"] = json!(cpu_ratio);
+        fanout_rows.push(row);
     }
 
     // Slow clients: 1% of 10,000 viewers never read. The others' latency
     // must not move, the slow ones must be let go, memory stays bounded.
     let slow_run = (!fanout_rows.is_empty()).then(|| {
-        let server = wallboard_tests::BinaryServer::start(
-            &["--simulate", "--seed", "1", "--sim-agents", "80", "--config", &config],
-            &[("RUST_LOG", "warn,wallboard=info")],
-        );
-        let pid = server.pid();
-        let r = runtime.block_on(fanout::run(&server.url, pid, &view, 10_000, 100, 20));
+        // 100 rounds (about 40 s): they span the slow viewers' buffers
+        // filling, their sends stuck for the drain bound, and their end.
+        // The reference: the same run without slow viewers, just before.
+        let (viewers, slow, rounds) = (10_000, 100, 100);
+        let reference = {
+            let server = wallboard();
+            runtime.block_on(fanout::run(&server.url, server.pid(), &view, viewers, 0, rounds))
+        };
+        let server = wallboard();
+        let r = runtime.block_on(fanout::run(&server.url, server.pid(), &view, viewers, slow, rounds));
+        let moved = r.p99_ms - reference.p99_ms;
         println!(
-            "slow clients: {} of {} viewers never read: the others' p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; slow ones disconnected {} of {}; server RSS {} KiB after the rounds",
-            r.slow, r.viewers, r.p50_ms, r.p99_ms, r.max_ms, r.missed, r.slow_disconnected, r.slow, r.rss_end_kb
+            "slow clients: {slow} of {viewers} viewers never read, {rounds} rounds: the others' p50 {:.1} ms, p99 {:.1} ms ({moved:+.1} ms against p99 {:.1} ms without slow viewers), max {:.1} ms, missed {}; slow ones disconnected {} of {slow} ({:.0} s after connecting); server RSS {} KiB connected, {} KiB at most, {} KiB at the end (without slow viewers: {} KiB connected, {} KiB at the end)",
+            r.p50_ms,
+            r.p99_ms,
+            reference.p99_ms,
+            r.max_ms,
+            r.missed,
+            r.slow_disconnected,
+            r.slow_seconds,
+            r.rss_connected_kb,
+            r.rss_max_kb,
+            r.rss_end_kb,
+            reference.rss_connected_kb,
+            reference.rss_end_kb,
         );
-        json!({"viewers": 10_000, "slow": 100, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+        json!({"viewers": viewers, "slow": slow, "rounds": rounds, "p50_ms": r.p50_ms, "p99_ms": r.p99_ms,
+            "p99_moved_ms": moved,
             "max_ms": r.max_ms, "missed": r.missed, "slow_disconnected": r.slow_disconnected,
-            "server_rss_end_kib": r.rss_end_kb})
+            "slow_disconnected_within_seconds": r.slow_seconds,
+            "server_rss_connected_kib": r.rss_connected_kb,
+            "server_rss_max_kib": r.rss_max_kb,
+            "server_rss_end_kib": r.rss_end_kb,
+            "without_slow": fanout_json(&reference)})
     });
 
     let machine = machine();
-    let fanout_md: String = fanout_rows
-        .iter()
-        .map(|r| {
-            format!(
-                "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0}% | {:.0} | {:.1} |\n",
-                r["viewers"],
-                r["p50_ms"].as_f64().unwrap_or(f64::NAN),
-                r["p90_ms"].as_f64().unwrap_or(f64::NAN),
-                r["p99_ms"].as_f64().unwrap_or(f64::NAN),
-                r["max_ms"].as_f64().unwrap_or(f64::NAN),
-                r["missed"],
-                r["server_rss_per_viewer_bytes"]
-                    .as_f64()
-                    .unwrap_or(f64::NAN)
-                    / 1000.0,
-                r["server_cpu_percent"].as_f64().unwrap_or(f64::NAN),
-                r["messages_per_second"].as_f64().unwrap_or(f64::NAN),
-                r["server_cpu_us_per_message"].as_f64().unwrap_or(f64::NAN),
-            )
-        })
-        .collect();
     let report = json!({
         "fanout": fanout_rows,
         "slow_clients": slow_run,
@@ -262,24 +313,11 @@ fn main() {
         "checkpoint_restore_milliseconds": restore_ms,
         "polling_5s_staleness_p50_ms": poll_p50,
         "polling_5s_staleness_p99_ms": poll_p99,
+        "raw_floor_recording": {"messages": recorded.0, "average_bytes": recorded.1},
         "http_batch": BATCH,
         "http_senders": SENDERS,
     });
-    let mut markdown = format!(
-        "# Core benchmarks\n\nMachine: {machine}\n\nWorkload: a simulated day of a {AGENTS}-agent floor over {queues} queues, {} events.\n\n| measure | value |\n|---|---|\n| aggregator apply, in-process | {apply_rate:.0} events/s |\n| board computation ({queues} queues, {agents} agents) | {board_us:.0} µs |\n| board computation + JSON ({bytes} bytes) | {board_json_us:.0} µs |\n| HTTP ingest, NDJSON, {BATCH}-event batches, {SENDERS} senders, journal off | {http_rate:.0} events/s |\n| the same, journal on (group commit) | {journal_rate:.0} events/s |\n| restart with that day's journal: ready in | {restart_seconds:.2} s ({replay_rate:.0} events/s) |\n| the day's checkpoint (a new segment's first file) | {:.1} MB, written in {checkpoint_ms:.0} ms, restored in {restore_ms:.0} ms |\n| baseline: polling `GET /api/v1/board` every 5 s, age of an event when it first shows | p50 {poll_p50:.0} ms, p99 {poll_p99:.0} ms |\n\n## Fan-out latency\n\nThe release binary with the simulator on (80 agents), 100 ms tick, `{view}` view; the load client (raw sockets after a WebSocket handshake, looking for each round's marker in the bytes) in the same process as the benchmark, on the same 2 cores. Latency = from sending a POST to a viewer receiving the patch that carries it (a change after a quiet tick goes out at once, else at the tick's end), 20 rounds per size. RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. Server CPU = all its threads (tick, ingest, simulator, sessions) over the rounds, from /proc; messages = WebSocket messages it delivered (its `wallboard_ws_messages_sent_total`).\n\n| viewers | p50 ms | p90 ms | p99 ms | max ms | missed | server RSS per viewer (KB) | server CPU | messages/s | CPU µs per message |\n|---|---|---|---|---|---|---|---|---|---|\n{fanout_md}",
-        events.len(),
-        checkpoint.len() as f64 / 1e6
-    );
-    if let Some(r) = &slow_run {
-        markdown.push_str(&format!(
-            "\n## Slow clients\n\n{} of {} viewers hold their socket and never read. The others: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}. The slow ones disconnected by the server within 20 s of the last round: {}. Server RSS then: {} KiB.\n",
-            r["slow"], r["viewers"],
-            r["p50_ms"].as_f64().unwrap_or(f64::NAN),
-            r["p99_ms"].as_f64().unwrap_or(f64::NAN),
-            r["max_ms"].as_f64().unwrap_or(f64::NAN),
-            r["missed"], r["slow_disconnected"], r["server_rss_end_kib"],
-        ));
-    }
+    let markdown = bench_report::markdown(&report, &view);
     std::fs::create_dir_all(&out).expect("create the report directory");
     std::fs::write(
         out.join("core.json"),
@@ -288,6 +326,48 @@ fn main() {
     .expect("write core.json");
     std::fs::write(out.join("core.md"), markdown).expect("write core.md");
     println!("report: {}", out.join("core.md").display());
+}
+
+/// A fan-out run's figures, for the JSON report.
+fn fanout_json(r: &fanout::FanoutResult) -> serde_json::Value {
+    json!({
+        "connected": r.connected, "rounds": r.rounds,
+        "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "p99_ms": r.p99_ms, "max_ms": r.max_ms,
+        "missed": r.missed, "server_rss_idle_kib": r.rss_idle_kb,
+        "server_rss_per_viewer_bytes": r.rss_per_viewer_bytes,
+        "server_cpu_percent": r.server_cpu_percent,
+        "messages_per_second": r.messages_per_second,
+        "server_cpu_us_per_message": r.cpu_us_per_message,
+        "client_cpu_percent": r.client_cpu_percent,
+        "server_rss_connected_kib": r.rss_connected_kb,
+        "server_rss_end_kib": r.rss_end_kb,
+    })
+}
+
+/// Records what a viewer of `view` receives for 10 s (patches and
+/// heartbeats, not the snapshot), `OFFSET_MS<TAB>MESSAGE` a line, for the
+/// raw floor to replay; returns the count and the average size.
+async fn record(url: &str, view: &str, path: &std::path::Path) -> (usize, f64) {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let mut viewer = wallboard_tests::Viewer::connect(url, &format!("view={view}")).await;
+    let mut messages = Vec::new();
+    let started = tokio::time::Instant::now();
+    let until = started + Duration::from_secs(10);
+    while let Ok(Some(Ok(message))) = tokio::time::timeout_at(until, viewer.socket.next()).await {
+        if let Message::Text(text) = message {
+            messages.push((started.elapsed().as_millis(), text.to_string()));
+        }
+    }
+    assert!(!messages.is_empty(), "the {view} view sent nothing in 10 s");
+    let average =
+        messages.iter().map(|(_, m)| m.len()).sum::<usize>() as f64 / messages.len() as f64;
+    let lines: Vec<String> = messages
+        .iter()
+        .map(|(at, m)| format!("{at}\t{m}"))
+        .collect();
+    std::fs::write(path, lines.join("\n")).expect("write the recording");
+    (messages.len(), average)
 }
 
 /// A day of the simulator, its queues split in two by contact so the board
@@ -441,6 +521,16 @@ async fn polling_staleness() -> (f64, f64) {
     seen.sort_by(f64::total_cmp);
     let pct = |p: f64| seen[((seen.len() as f64 * p).ceil() as usize).clamp(1, seen.len()) - 1];
     (pct(0.5), pct(0.99))
+}
+
+/// The most viewers the open-file limit allows one process (the load
+/// client holds one socket per viewer, and so does the server), keeping
+/// 1,000 descriptors spare, in whole thousands.
+fn most_viewers() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft: usize = line.split_whitespace().nth(3)?.parse().ok()?;
+    Some(soft.checked_sub(1_000)? / 1_000 * 1_000)
 }
 
 fn machine() -> String {

@@ -23,9 +23,21 @@ const PONG_EVERY: Duration = Duration::from_secs(10);
 /// Longer than any marker.
 const KEEP: usize = 32;
 
+/// A slow viewer's receive buffer: small, so that the server's side fills
+/// within the benchmark's time rather than after minutes of a kernel
+/// buffer's worth of patches (the kernel doubles it, and keeps a minimum).
+const SLOW_RECEIVE_BUFFER: u32 = 4 * 1024;
+/// How long after connecting the slow viewers may take to be let go.
+pub const SLOW_WAIT: Duration = Duration::from_secs(120);
+
 /// Connects and upgrades; the socket then carries WebSocket frames.
-async fn lean_connect(addr: &str, path: &str) -> std::io::Result<TcpStream> {
-    let mut socket = TcpStream::connect(addr).await?;
+async fn lean_connect(addr: &str, path: &str, slow: bool) -> std::io::Result<TcpStream> {
+    let target: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if slow {
+        socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;
+    }
+    let mut socket = socket.connect(target).await?;
     socket.set_nodelay(true)?;
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: d2FsbGJvYXJkLWJlbmNoLQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -69,11 +81,18 @@ pub struct FanoutResult {
     pub server_cpu_percent: f64,
     pub messages_per_second: f64,
     pub cpu_us_per_message: f64,
-    /// Viewers that never read after their handshake (the first `slow`),
-    /// how many of them the server disconnected within 20 s of the last
-    /// round, and the server's RSS then.
-    pub slow: usize,
+    /// The load client's own CPU over the rounds (this process, all its
+    /// threads), as a share of one core.
+    pub client_cpu_percent: f64,
+    /// Of the viewers that never read after their handshake (the first `slow`),
+    /// how many of them the server disconnected (waiting up to
+    /// [`SLOW_WAIT`] after all viewers connected) and when the last one
+    /// went, in seconds after all connected; the server's RSS with all
+    /// connected, its largest while waiting, and at the end.
     pub slow_disconnected: u64,
+    pub slow_seconds: f64,
+    pub rss_connected_kb: u64,
+    pub rss_max_kb: u64,
     pub rss_end_kb: u64,
 }
 
@@ -174,7 +193,7 @@ pub async fn run(
         let markers = markers.clone();
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            let Ok(mut socket) = lean_connect(&addr, &path).await else {
+            let Ok(mut socket) = lean_connect(&addr, &path, v < slow).await else {
                 return;
             };
             drop(permit);
@@ -224,6 +243,7 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let connect_seconds = started.elapsed().as_secs_f64();
+    let connected_at = Instant::now();
     let connected = connected.load(Ordering::Relaxed) as usize;
     // Let the snapshots drain, then read the memory of idle sessions.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -231,6 +251,7 @@ pub async fn run(
 
     let client = reqwest::Client::new();
     let (cpu_before, messages_before) = (cpu_seconds(pid), messages_sent(&client, url).await);
+    let client_cpu_before = cpu_seconds(std::process::id());
     let rounds_started = Instant::now();
     let mut sent_at = Vec::with_capacity(rounds);
     for round in 0..rounds {
@@ -257,6 +278,7 @@ pub async fn run(
     }
     let wall = rounds_started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
+    let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
     let messages = messages_sent(&client, url).await - messages_before;
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
@@ -285,17 +307,22 @@ pub async fn run(
             }
         }
     }
-    // The slow viewers must be let go (the drain bound, 10 s by default).
+    // The slow viewers must be let go once their buffers are full and a
+    // send has waited the drain bound (10 s by default); the server's
+    // memory meanwhile must stay flat.
     let slow_metric = "wallboard_ws_disconnects_total{reason=\"slow\"} ";
     let mut slow_disconnected = 0.0;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut rss_max_kb = rss_kb(pid);
+    let deadline = connected_at + SLOW_WAIT;
     while slow > 0 && Instant::now() < deadline {
         slow_disconnected = scraped(&client, url, slow_metric).await;
+        rss_max_kb = rss_max_kb.max(rss_kb(pid));
         if slow_disconnected as usize >= slow {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let slow_seconds = connected_at.elapsed().as_secs_f64();
     let rss_end_kb = rss_kb(pid);
     for task in tasks {
         task.abort();
@@ -323,8 +350,11 @@ pub async fn run(
         server_cpu_percent: cpu / wall * 100.0,
         messages_per_second: messages / wall,
         cpu_us_per_message: cpu * 1e6 / messages.max(1.0),
-        slow,
+        client_cpu_percent: client_cpu / wall * 100.0,
         slow_disconnected: slow_disconnected as u64,
+        slow_seconds,
+        rss_connected_kb: rss_connected,
+        rss_max_kb,
         rss_end_kb,
     }
 }

@@ -198,7 +198,22 @@ impl BinaryServer {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("spawn wallboard");
+        BinaryServer::spawn(command, data_dir)
+    }
+
+    /// Starts another server program that logs the same `listening on
+    /// http://ADDR` line on stderr (the benchmark's baselines).
+    pub fn start_program(program: &std::path::Path, args: &[&str]) -> BinaryServer {
+        let mut command = Command::new(program);
+        command
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        BinaryServer::spawn(command, None)
+    }
+
+    fn spawn(mut command: Command, data_dir: Option<PathBuf>) -> BinaryServer {
+        let mut child = command.spawn().expect("spawn the server");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
