@@ -4,7 +4,7 @@
 //! Also the server's RSS per idle viewer.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -29,6 +29,9 @@ const KEEP: usize = 32;
 const SLOW_RECEIVE_BUFFER: u32 = 4 * 1024;
 /// How long after connecting the slow viewers may take to be let go.
 pub const SLOW_WAIT: Duration = Duration::from_secs(120);
+const SLOW_METRIC: &str = "wallboard_ws_disconnects_total{reason=\"slow\"} ";
+const ACCEPTED_METRIC: &str = "wallboard_ingest_events_total{result=\"accepted\"} ";
+const DEAD_METRIC: &str = "wallboard_ws_disconnects_total{reason=\"dead\"} ";
 
 /// Connects and upgrades; the socket then carries WebSocket frames.
 async fn lean_connect(addr: &str, path: &str, slow: bool) -> std::io::Result<TcpStream> {
@@ -80,16 +83,26 @@ pub struct FanoutResult {
     /// it delivered per second, and its CPU per delivered message.
     pub server_cpu_percent: f64,
     pub messages_per_second: f64,
+    /// Events the server accepted per second over the rounds (the
+    /// simulator's and the rounds' own).
+    pub events_per_second: f64,
     pub cpu_us_per_message: f64,
     /// The load client's own CPU over the rounds (this process, all its
     /// threads), as a share of one core.
     pub client_cpu_percent: f64,
-    /// Of the viewers that never read after their handshake (the first `slow`),
-    /// how many of them the server disconnected (waiting up to
-    /// [`SLOW_WAIT`] after all viewers connected) and when the last one
-    /// went, in seconds after all connected; the server's RSS with all
-    /// connected, its largest while waiting, and at the end.
+    /// The same two, only while a round's message is being delivered (from
+    /// its POST until the last viewer has it): a load client near 100% of
+    /// its cores then would be what the latency measures.
+    pub server_burst_cpu_percent: f64,
+    pub client_burst_cpu_percent: f64,
+    /// Of the viewers that never read after their handshake (the first
+    /// `slow`): how many the server disconnected as slow, how many as
+    /// answering no ping (watched from their connecting, during the rounds
+    /// and after, up to [`SLOW_WAIT`]), and when the last one went, in
+    /// seconds after they connected; the server's RSS with all connected,
+    /// its largest over that time, and at the end.
     pub slow_disconnected: u64,
+    pub slow_dead: u64,
     pub slow_seconds: f64,
     pub rss_connected_kb: u64,
     pub rss_max_kb: u64,
@@ -164,6 +177,7 @@ pub async fn run(
     let epoch = Instant::now();
     let gate = Arc::new(Semaphore::new(256));
     let connected = Arc::new(AtomicU64::new(0));
+    let up: Arc<Vec<AtomicBool>> = Arc::new((0..viewers).map(|_| AtomicBool::new(false)).collect());
     let started = Instant::now();
     let markers: Arc<Vec<String>> =
         Arc::new((0..rounds).map(|k| format!("\"bench-{k}\"")).collect());
@@ -190,13 +204,14 @@ pub async fn run(
             gate.clone(),
             connected.clone(),
         );
-        let markers = markers.clone();
+        let (markers, up) = (markers.clone(), up.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
             let Ok(mut socket) = lean_connect(&addr, &path, v < slow).await else {
                 return;
             };
             drop(permit);
+            up[v].store(true, Ordering::Relaxed);
             connected.fetch_add(1, Ordering::Relaxed);
             if v < slow {
                 // Holds the socket and never reads: the server's buffers
@@ -243,8 +258,42 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let connect_seconds = started.elapsed().as_secs_f64();
-    let connected_at = Instant::now();
     let connected = connected.load(Ordering::Relaxed) as usize;
+    // The server is watched from now on, through the rounds: its largest
+    // RSS, and — in a run with slow viewers (the first to connect) — when
+    // they are let go, waiting for that after the rounds if need be. Only
+    // that run scrapes the server meanwhile (a cost on its side: the
+    // comparison with runs without slow viewers is then conservative).
+    let rounds_done = Arc::new(AtomicBool::new(false));
+    let monitor = {
+        let (client, url, rounds_done) =
+            (reqwest::Client::new(), url.to_string(), rounds_done.clone());
+        tokio::spawn(async move {
+            let mut rss_max_kb = 0;
+            let mut all_gone_at = None;
+            loop {
+                let (gone_slow, gone_dead) = if slow > 0 {
+                    (
+                        scraped(&client, &url, SLOW_METRIC).await as u64,
+                        scraped(&client, &url, DEAD_METRIC).await as u64,
+                    )
+                } else {
+                    (0, 0)
+                };
+                rss_max_kb = rss_max_kb.max(rss_kb(pid));
+                if slow > 0 && all_gone_at.is_none() && (gone_slow + gone_dead) as usize >= slow {
+                    all_gone_at = Some(started.elapsed().as_secs_f64());
+                }
+                if rounds_done.load(Ordering::Relaxed)
+                    && (slow == 0 || all_gone_at.is_some() || started.elapsed() >= SLOW_WAIT)
+                {
+                    let seconds = all_gone_at.unwrap_or(started.elapsed().as_secs_f64());
+                    return (gone_slow, gone_dead, seconds, rss_max_kb);
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
     // Let the snapshots drain, then read the memory of idle sessions.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let rss_connected = rss_kb(pid);
@@ -252,7 +301,9 @@ pub async fn run(
     let client = reqwest::Client::new();
     let (cpu_before, messages_before) = (cpu_seconds(pid), messages_sent(&client, url).await);
     let client_cpu_before = cpu_seconds(std::process::id());
+    let events_before = scraped(&client, url, ACCEPTED_METRIC).await;
     let rounds_started = Instant::now();
+    let (mut burst_seconds, mut burst_server, mut burst_client) = (0.0, 0.0, 0.0);
     let mut sent_at = Vec::with_capacity(rounds);
     for round in 0..rounds {
         // Vary the phase against the server's tick.
@@ -260,6 +311,8 @@ pub async fn run(
         let event = json!({"id": format!("bench-{round}-{}", epoch.elapsed().as_nanos()),
             "ts": jiff::Timestamp::now().to_string(), "type": "contact_offered",
             "contact": format!("bench-contact-{round}-{}", epoch.elapsed().as_nanos()), "queue": format!("bench-{round}")});
+        let (server_before, client_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+        let burst = Instant::now();
         let t = epoch.elapsed().as_micros() as u64;
         let reply = client
             .post(format!("{url}/api/v1/events"))
@@ -268,21 +321,28 @@ pub async fn run(
             .await;
         assert!(reply.is_ok_and(|r| r.status().is_success()), "POST failed");
         sent_at.push(t);
-        // Wait until everyone saw it (bounded).
+        // Wait until every connected reader saw it (bounded).
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline
-            && (slow..viewers).any(|v| seen[v * rounds + round].load(Ordering::Relaxed) == 0)
+            && (slow..viewers).any(|v| {
+                up[v].load(Ordering::Relaxed)
+                    && seen[v * rounds + round].load(Ordering::Relaxed) == 0
+            })
         {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        burst_seconds += burst.elapsed().as_secs_f64();
+        burst_server += cpu_seconds(pid) - server_before;
+        burst_client += cpu_seconds(std::process::id()) - client_before;
     }
     let wall = rounds_started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
     let messages = messages_sent(&client, url).await - messages_before;
+    let events = scraped(&client, url, ACCEPTED_METRIC).await - events_before;
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
-    for v in slow..viewers {
+    for v in (slow..viewers).filter(|&v| up[v].load(Ordering::Relaxed)) {
         for (round, sent) in sent_at.iter().enumerate() {
             match seen[v * rounds + round].load(Ordering::Relaxed) {
                 0 => missed += 1,
@@ -307,22 +367,9 @@ pub async fn run(
             }
         }
     }
-    // The slow viewers must be let go once their buffers are full and a
-    // send has waited the drain bound (10 s by default); the server's
-    // memory meanwhile must stay flat.
-    let slow_metric = "wallboard_ws_disconnects_total{reason=\"slow\"} ";
-    let mut slow_disconnected = 0.0;
-    let mut rss_max_kb = rss_kb(pid);
-    let deadline = connected_at + SLOW_WAIT;
-    while slow > 0 && Instant::now() < deadline {
-        slow_disconnected = scraped(&client, url, slow_metric).await;
-        rss_max_kb = rss_max_kb.max(rss_kb(pid));
-        if slow_disconnected as usize >= slow {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let slow_seconds = connected_at.elapsed().as_secs_f64();
+    rounds_done.store(true, Ordering::Relaxed);
+    let (slow_disconnected, slow_dead, slow_seconds, rss_max_kb) =
+        monitor.await.unwrap_or_default();
     let rss_end_kb = rss_kb(pid);
     for task in tasks {
         task.abort();
@@ -349,9 +396,13 @@ pub async fn run(
         connect_seconds,
         server_cpu_percent: cpu / wall * 100.0,
         messages_per_second: messages / wall,
+        events_per_second: events / wall,
         cpu_us_per_message: cpu * 1e6 / messages.max(1.0),
         client_cpu_percent: client_cpu / wall * 100.0,
-        slow_disconnected: slow_disconnected as u64,
+        server_burst_cpu_percent: burst_server / burst_seconds * 100.0,
+        client_burst_cpu_percent: burst_client / burst_seconds * 100.0,
+        slow_disconnected,
+        slow_dead,
         slow_seconds,
         rss_connected_kb: rss_connected,
         rss_max_kb,

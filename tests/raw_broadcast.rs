@@ -9,9 +9,12 @@
 //! messages.
 //!
 //! It speaks just enough HTTP for that: `GET /ws…` upgrades (any path),
-//! `POST …` queues the body, `GET /metrics` reports
+//! `POST …` sends the body, `GET /metrics` reports
 //! `wallboard_ws_messages_sent_total`. Socket buffers are the wallboard's
-//! (512 B read, 4 KiB write).
+//! (512 B read, 4 KiB write, 64 KiB kernel send buffer); unlike the
+//! wallboard it sends no snapshot on connect and no pings, and a viewer
+//! that lags behind its channel skips what it missed (the benchmark
+//! counts those as missed).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,10 +83,17 @@ async fn replay(floor: Arc<Floor>, recorded: Vec<(Duration, Utf8Bytes)>) {
 }
 
 async fn connection(stream: TcpStream, floor: Arc<Floor>) {
+    // The wallboard's socket options.
     let _ = stream.set_nodelay(true);
+    let _ = socket2::SockRef::from(&stream).set_send_buffer_size(64 * 1024);
+    // The request's first bytes may come in more than one segment.
     let mut start = [0u8; 7];
-    if stream.peek(&mut start).await.is_err() {
-        return;
+    loop {
+        match stream.peek(&mut start).await {
+            Ok(n) if n == start.len() => break,
+            Ok(0) | Err(_) => return,
+            Ok(_) => tokio::time::sleep(Duration::from_millis(1)).await,
+        }
     }
     if &start == b"GET /ws" {
         viewer(stream, floor).await;
