@@ -125,19 +125,25 @@ fn cpu_seconds(pid: u32) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A counter from the server's scrape (the line that starts with `name`).
-async fn scraped(client: &reqwest::Client, url: &str, name: &str) -> f64 {
-    let Ok(reply) = client.get(format!("{url}/metrics")).send().await else {
-        return 0.0;
-    };
-    reply
-        .text()
-        .await
-        .unwrap_or_default()
+/// The server's scrape (empty if it could not be read).
+async fn scrape(client: &reqwest::Client, url: &str) -> String {
+    match client.get(format!("{url}/metrics")).send().await {
+        Ok(reply) => reply.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// A sample of a scrape: the line that starts with `name`.
+fn sample(scrape: &str, name: &str) -> f64 {
+    scrape
         .lines()
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+async fn scraped(client: &reqwest::Client, url: &str, name: &str) -> f64 {
+    sample(&scrape(client, url).await, name)
 }
 
 /// `wallboard_ws_messages_sent_total` from the server's scrape.
@@ -159,7 +165,10 @@ fn rss_kb(pid: u32) -> u64 {
 }
 
 /// `slow` of the `viewers` never read after their handshake; the latency
-/// figures are the others'.
+/// figures are the others'. With `watch`, the server's metrics are read
+/// twice a second from the viewers' connecting until the end (to see when
+/// the slow ones are let go; runs compared with such a run do the same,
+/// since scrapes cost the server a little).
 pub async fn run(
     url: &str,
     pid: u32,
@@ -167,6 +176,7 @@ pub async fn run(
     viewers: usize,
     slow: usize,
     rounds: usize,
+    watch: bool,
 ) -> FanoutResult {
     let addr = url.trim_start_matches("http://").to_string();
     let path = format!("/ws?view={view}");
@@ -260,10 +270,8 @@ pub async fn run(
     let connect_seconds = started.elapsed().as_secs_f64();
     let connected = connected.load(Ordering::Relaxed) as usize;
     // The server is watched from now on, through the rounds: its largest
-    // RSS, and — in a run with slow viewers (the first to connect) — when
-    // they are let go, waiting for that after the rounds if need be. Only
-    // that run scrapes the server meanwhile (a cost on its side: the
-    // comparison with runs without slow viewers is then conservative).
+    // RSS, and when the slow viewers (the first to connect) are let go,
+    // waiting for that after the rounds if need be.
     let rounds_done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (client, url, rounds_done) =
@@ -272,14 +280,13 @@ pub async fn run(
             let mut rss_max_kb = 0;
             let mut all_gone_at = None;
             loop {
-                let (gone_slow, gone_dead) = if slow > 0 {
-                    (
-                        scraped(&client, &url, SLOW_METRIC).await as u64,
-                        scraped(&client, &url, DEAD_METRIC).await as u64,
-                    )
+                let text = if watch {
+                    scrape(&client, &url).await
                 } else {
-                    (0, 0)
+                    String::new()
                 };
+                let gone_slow = sample(&text, SLOW_METRIC) as u64;
+                let gone_dead = sample(&text, DEAD_METRIC) as u64;
                 rss_max_kb = rss_max_kb.max(rss_kb(pid));
                 if slow > 0 && all_gone_at.is_none() && (gone_slow + gone_dead) as usize >= slow {
                     all_gone_at = Some(started.elapsed().as_secs_f64());
@@ -290,7 +297,7 @@ pub async fn run(
                     let seconds = all_gone_at.unwrap_or(started.elapsed().as_secs_f64());
                     return (gone_slow, gone_dead, seconds, rss_max_kb);
                 }
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
     };
