@@ -195,15 +195,28 @@ fn main() {
         let server = wallboard();
         runtime.block_on(record(&server.url, &view, &recording))
     };
-    let raw_floor = || {
+    let raw_floor_of = |recording: &std::path::Path| {
         let program = std::env::current_exe().expect("this program");
         let recording = recording.to_str().expect("a UTF-8 path");
         wallboard_tests::BinaryServer::start_program(&program, &["--raw-broadcast", recording])
     };
+    let raw_floor = || raw_floor_of(&recording);
     println!(
         "recorded the {view} view's stream for the raw floor: {} messages, {:.0} bytes on average",
         recorded.0, recorded.1
     );
+    // One fan-out size: 20 rounds, every viewer reading.
+    let size_run = |server: &wallboard_tests::BinaryServer, viewers| {
+        runtime.block_on(fanout::run(
+            &server.url,
+            server.pid(),
+            &view,
+            viewers,
+            0,
+            20,
+            false,
+        ))
+    };
     let mut fanout_rows = Vec::new();
     for viewers in viewer_counts {
         let mut row = json!({});
@@ -213,35 +226,8 @@ fn main() {
             } else {
                 raw_floor()
             };
-            let r = runtime.block_on(fanout::run(
-                &server.url,
-                server.pid(),
-                &view,
-                viewers,
-                0,
-                20,
-                false,
-            ));
-            println!(
-                "fan-out, {name}, {} viewers ({} connected in {:.1}s): POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; {:.1} events/s accepted; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message; load client CPU {:.0}% of a core; while a message was being delivered: server {:.0}%, load client {:.0}%",
-                r.viewers,
-                r.connected,
-                r.connect_seconds,
-                r.p50_ms,
-                r.p90_ms,
-                r.p99_ms,
-                r.max_ms,
-                r.missed,
-                r.rss_idle_kb,
-                r.rss_per_viewer_bytes / 1000.0,
-                r.events_per_second,
-                r.server_cpu_percent,
-                r.messages_per_second,
-                r.cpu_us_per_message,
-                r.client_cpu_percent,
-                r.server_burst_cpu_percent,
-                r.client_burst_cpu_percent,
-            );
+            let r = size_run(&server, viewers);
+            println!("fan-out, {name}, {}", r.summary());
             row["viewers"] = json!(viewers);
             row[name] = fanout_json(&r);
             drop(server);
@@ -309,10 +295,44 @@ fn main() {
             "without_slow_after": fanout_json(&after)})
     });
 
+    // A busy floor: a generator adds BUSY_RATE events a second, so every
+    // tick has a change and every viewer gets ten patches a second. The
+    // raw floor replays a recording of that busy stream.
+    let busy = (!fanout_rows.is_empty()).then(|| {
+        let viewers = 10_000;
+        let busy_recording = out.join("recording-busy.ndjson");
+        let recorded = {
+            let server = wallboard();
+            let generator = runtime.spawn(generate(server.url.clone(), BUSY_RATE));
+            let recorded = runtime.block_on(record(&server.url, &view, &busy_recording));
+            generator.abort();
+            recorded
+        };
+        let mut row = json!({"viewers": viewers, "events_per_second": BUSY_RATE,
+            "recording": {"messages": recorded.0, "average_bytes": recorded.1}});
+        for name in ["wallboard", "raw_floor"] {
+            let server = if name == "wallboard" {
+                wallboard()
+            } else {
+                raw_floor_of(&busy_recording)
+            };
+            let generator = (name == "wallboard")
+                .then(|| runtime.spawn(generate(server.url.clone(), BUSY_RATE)));
+            let r = size_run(&server, viewers);
+            if let Some(generator) = generator {
+                generator.abort();
+            }
+            println!("busy floor ({BUSY_RATE} events/s), {name}, {}", r.summary());
+            row[name] = fanout_json(&r);
+        }
+        row
+    });
+
     let machine = machine();
     let report = json!({
         "fanout": fanout_rows,
         "slow_clients": slow_run,
+        "busy_floor": busy,
         "machine": machine,
         "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
         "aggregator_events_per_second": apply_rate,
@@ -341,6 +361,52 @@ fn main() {
     .expect("write core.json");
     std::fs::write(out.join("core.md"), markdown).expect("write core.md");
     println!("report: {}", out.join("core.md").display());
+}
+
+/// A busy floor's event rate (events a second).
+const BUSY_RATE: usize = 200;
+
+/// `rate` events a second, in batches every 100 ms, into five queues of
+/// its own: each contact offered, then abandoned a second later (so the
+/// waiting lines stay short and the board stays the same size). Runs until
+/// aborted.
+async fn generate(url: String, rate: usize) {
+    let client = reqwest::Client::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let offers = (rate / 20).max(1);
+    let mut waiting = std::collections::VecDeque::new();
+    for n in 0u64.. {
+        tick.tick().await;
+        let ts = Timestamp::now().to_string();
+        let contacts: Vec<String> = (0..offers).map(|i| format!("busy-{n}-{i}")).collect();
+        let mut lines: Vec<String> = contacts
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"id": format!("{c}-offered"), "ts": ts, "type": "contact_offered",
+                    "contact": c, "queue": format!("busy-{}", i % 5)})
+                .to_string()
+            })
+            .collect();
+        waiting.push_back(contacts);
+        if waiting.len() > 10 {
+            for c in waiting.pop_front().unwrap_or_default() {
+                lines.push(
+                    json!({"id": format!("{c}-abandoned"), "ts": ts, "type": "contact_abandoned",
+                        "contact": c})
+                    .to_string(),
+                );
+            }
+        }
+        let reply =
+            wallboard_tests::post_events(&client, &url, lines.join("\n"), "application/x-ndjson")
+                .await;
+        assert_eq!(
+            reply.status, 200,
+            "the generator's batch was refused: {}",
+            reply.body
+        );
+    }
 }
 
 /// A fan-out run's figures, for the JSON report.

@@ -21,6 +21,33 @@ fn verdict(measured: Option<f64>, within: impl Fn(f64) -> bool) -> &'static str 
     }
 }
 
+const FANOUT_HEAD: &str = "| viewers | server | p50 ms | p90 ms | p99 ms | max ms | missed | RSS per viewer (KB) | server CPU | messages/s | CPU µs per message | load client CPU | server / load client CPU while delivering |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+
+/// A fan-out size's two table lines: the wallboard and the raw floor.
+fn fanout_lines(row: &Value) -> String {
+    let mut lines = String::new();
+    for (key, name) in [("wallboard", "wallboard"), ("raw_floor", "raw floor")] {
+        let r = &row[key];
+        lines.push_str(&format!(
+            "| {} | {name} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0}% | {:.0} | {:.1} | {:.0}% | {:.0}% / {:.0}% |\n",
+            row["viewers"],
+            num(&r["p50_ms"]),
+            num(&r["p90_ms"]),
+            num(&r["p99_ms"]),
+            num(&r["max_ms"]),
+            r["missed"],
+            num(&r["server_rss_per_viewer_bytes"]) / 1000.0,
+            num(&r["server_cpu_percent"]),
+            num(&r["messages_per_second"]),
+            num(&r["server_cpu_us_per_message"]),
+            num(&r["client_cpu_percent"]),
+            num(&r["server_burst_cpu_percent"]),
+            num(&r["client_burst_cpu_percent"]),
+        ));
+    }
+    lines
+}
+
 /// A table's head, then its rows.
 fn table(md: &mut String, head: &str, rows: impl Iterator<Item = String>) {
     md.push_str(head);
@@ -138,8 +165,7 @@ pub fn markdown(report: &Value, view: &str) -> String {
          RSS per viewer = the growth of the server's RSS from 1% of the viewers connected to all of them, divided by the viewers added. \
          Server CPU = all its threads over the rounds, from /proc (100% = one core; the machine has two); messages = WebSocket messages delivered (`wallboard_ws_messages_sent_total`); \
          \"while delivering\" = the same CPU counted only from each round's POST until the last viewer had it.\n\n\
-         | viewers | server | p50 ms | p90 ms | p99 ms | max ms | missed | RSS per viewer (KB) | server CPU | messages/s | CPU µs per message | load client CPU | server / load client CPU while delivering |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+         {FANOUT_HEAD}",
         report["raw_floor_recording"]["messages"],
         num(&report["raw_floor_recording"]["average_bytes"]),
         fanout
@@ -149,25 +175,7 @@ pub fn markdown(report: &Value, view: &str) -> String {
             / fanout.len().max(1) as f64,
     ));
     for row in fanout {
-        for (key, name) in [("wallboard", "wallboard"), ("raw_floor", "raw floor")] {
-            let r = &row[key];
-            md.push_str(&format!(
-                "| {} | {name} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} | {:.0}% | {:.0} | {:.1} | {:.0}% | {:.0}% / {:.0}% |\n",
-                row["viewers"],
-                num(&r["p50_ms"]),
-                num(&r["p90_ms"]),
-                num(&r["p99_ms"]),
-                num(&r["max_ms"]),
-                r["missed"],
-                num(&r["server_rss_per_viewer_bytes"]) / 1000.0,
-                num(&r["server_cpu_percent"]),
-                num(&r["messages_per_second"]),
-                num(&r["server_cpu_us_per_message"]),
-                num(&r["client_cpu_percent"]),
-                num(&r["server_burst_cpu_percent"]),
-                num(&r["client_burst_cpu_percent"]),
-            ));
-        }
+        md.push_str(&fanout_lines(row));
     }
     table(
         &mut md,
@@ -181,6 +189,22 @@ pub fn markdown(report: &Value, view: &str) -> String {
             )
         }),
     );
+    let busy = &report["busy_floor"];
+    if !busy.is_null() {
+        md.push_str(&format!(
+            "\n## A busy floor\n\nThe same with a generator adding {} events a second besides the simulator (contacts offered to five queues of its own and abandoned a second later), so every tick has a change and every viewer gets ten patches a second; \
+             the raw floor replays a recording of that stream ({} messages in 10 s, {:.0} bytes on average). \
+             Wallboard ÷ raw floor: p99 latency × {:.2}, CPU per message × {:.2}.\n\n{FANOUT_HEAD}{}",
+            busy["events_per_second"],
+            busy["recording"]["messages"],
+            num(&busy["recording"]["average_bytes"]),
+            num(&busy["wallboard"]["p99_ms"]) / num(&busy["raw_floor"]["p99_ms"]),
+            num(&busy["wallboard"]["server_cpu_us_per_message"])
+                / num(&busy["raw_floor"]["server_cpu_us_per_message"]),
+            fanout_lines(busy),
+        ));
+    }
+
     // Staleness: how old the newest event is when it shows.
     table(
         &mut md,

@@ -109,6 +109,32 @@ pub struct FanoutResult {
     pub rss_end_kb: u64,
 }
 
+impl FanoutResult {
+    /// The run's figures on one line.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} viewers ({} connected in {:.1}s): POST → patch p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, missed {}; server RSS {} KiB idle, {:.1} KB per viewer; {:.1} events/s accepted; server CPU {:.0}% of a core, {:.0} messages/s, {:.1} µs CPU per message; load client CPU {:.0}% of a core; while a message was being delivered: server {:.0}%, load client {:.0}%",
+            self.viewers,
+            self.connected,
+            self.connect_seconds,
+            self.p50_ms,
+            self.p90_ms,
+            self.p99_ms,
+            self.max_ms,
+            self.missed,
+            self.rss_idle_kb,
+            self.rss_per_viewer_bytes / 1000.0,
+            self.events_per_second,
+            self.server_cpu_percent,
+            self.messages_per_second,
+            self.cpu_us_per_message,
+            self.client_cpu_percent,
+            self.server_burst_cpu_percent,
+            self.client_burst_cpu_percent,
+        )
+    }
+}
+
 /// The server's CPU time so far, in seconds (utime + stime from
 /// /proc/PID/stat, in USER_HZ = 100 ticks a second on Linux).
 fn cpu_seconds(pid: u32) -> f64 {
