@@ -200,37 +200,38 @@ fn main() {
         let recording = recording.to_str().expect("a UTF-8 path");
         wallboard_tests::BinaryServer::start_program(&program, &["--raw-broadcast", recording])
     };
-    let raw_floor = || raw_floor_of(&recording);
     println!(
         "recorded the {view} view's stream for the raw floor: {} messages, {:.0} bytes on average",
         recorded.0, recorded.1
     );
-    // One fan-out size: 20 rounds, every viewer reading.
-    let size_run = |server: &wallboard_tests::BinaryServer, viewers| {
-        runtime.block_on(fanout::run(
-            &server.url,
-            server.pid(),
-            &view,
-            viewers,
-            0,
-            20,
-            false,
-        ))
-    };
-    let mut fanout_rows = Vec::new();
-    for viewers in viewer_counts {
-        let mut row = json!({});
+    // One fan-out size, 20 rounds, every viewer reading: the wallboard
+    // (with a generator adding `busy` events a second, if any), then the
+    // raw floor replaying `recording`; the row holds both and the ratios.
+    let versus_floor = |label: &str, viewers, recording: &std::path::Path, busy: Option<usize>| {
+        let mut row = json!({"viewers": viewers});
         for name in ["wallboard", "raw_floor"] {
             let server = if name == "wallboard" {
                 wallboard()
             } else {
-                raw_floor()
+                raw_floor_of(recording)
             };
-            let r = size_run(&server, viewers);
-            println!("fan-out, {name}, {}", r.summary());
-            row["viewers"] = json!(viewers);
+            let generator = busy
+                .filter(|_| name == "wallboard")
+                .map(|rate| runtime.spawn(generate(server.url.clone(), rate)));
+            let r = runtime.block_on(fanout::run(
+                &server.url,
+                server.pid(),
+                &view,
+                viewers,
+                0,
+                20,
+                false,
+            ));
+            if let Some(generator) = generator {
+                generator.abort();
+            }
+            println!("{label}, {name}, {}", r.summary());
             row[name] = fanout_json(&r);
-            drop(server);
         }
         let ratio = |key: &str| {
             row["wallboard"][key].as_f64().unwrap_or(f64::NAN)
@@ -238,12 +239,16 @@ fn main() {
         };
         let (p99_ratio, cpu_ratio) = (ratio("p99_ms"), ratio("server_cpu_us_per_message"));
         println!(
-            "fan-out, {viewers} viewers, wallboard ÷ raw floor: p99 latency ×{p99_ratio:.2}, CPU per message ×{cpu_ratio:.2}"
+            "{label}, {viewers} viewers, wallboard ÷ raw floor: p99 latency ×{p99_ratio:.2}, CPU per message ×{cpu_ratio:.2}"
         );
         row["p99_ratio_to_raw_floor"] = json!(p99_ratio);
         row["cpu_per_message_ratio_to_raw_floor"] = json!(cpu_ratio);
-        fanout_rows.push(row);
-    }
+        row
+    };
+    let fanout_rows: Vec<_> = viewer_counts
+        .into_iter()
+        .map(|viewers| versus_floor("fan-out", viewers, &recording, None))
+        .collect();
 
     // Slow clients: 1% of 10,000 viewers never read. The others' latency
     // must not move, the slow ones must be let go, memory stays bounded.
@@ -308,23 +313,14 @@ fn main() {
             generator.abort();
             recorded
         };
-        let mut row = json!({"viewers": viewers, "events_per_second": BUSY_RATE,
-            "recording": {"messages": recorded.0, "average_bytes": recorded.1}});
-        for name in ["wallboard", "raw_floor"] {
-            let server = if name == "wallboard" {
-                wallboard()
-            } else {
-                raw_floor_of(&busy_recording)
-            };
-            let generator = (name == "wallboard")
-                .then(|| runtime.spawn(generate(server.url.clone(), BUSY_RATE)));
-            let r = size_run(&server, viewers);
-            if let Some(generator) = generator {
-                generator.abort();
-            }
-            println!("busy floor ({BUSY_RATE} events/s), {name}, {}", r.summary());
-            row[name] = fanout_json(&r);
-        }
+        let mut row = versus_floor(
+            &format!("busy floor ({BUSY_RATE} events/s)"),
+            viewers,
+            &busy_recording,
+            Some(BUSY_RATE),
+        );
+        row["events_per_second"] = json!(BUSY_RATE);
+        row["recording"] = json!({"messages": recorded.0, "average_bytes": recorded.1});
         row
     });
 

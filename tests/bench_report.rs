@@ -198,9 +198,8 @@ pub fn markdown(report: &Value, view: &str) -> String {
             busy["events_per_second"],
             busy["recording"]["messages"],
             num(&busy["recording"]["average_bytes"]),
-            num(&busy["wallboard"]["p99_ms"]) / num(&busy["raw_floor"]["p99_ms"]),
-            num(&busy["wallboard"]["server_cpu_us_per_message"])
-                / num(&busy["raw_floor"]["server_cpu_us_per_message"]),
+            num(&busy["p99_ratio_to_raw_floor"]),
+            num(&busy["cpu_per_message_ratio_to_raw_floor"]),
             fanout_lines(busy),
         ));
     }

@@ -30,6 +30,7 @@ const SLOW_RECEIVE_BUFFER: u32 = 4 * 1024;
 /// How long after connecting the slow viewers may take to be let go.
 pub const SLOW_WAIT: Duration = Duration::from_secs(120);
 const SLOW_METRIC: &str = "wallboard_ws_disconnects_total{reason=\"slow\"} ";
+const MESSAGES_METRIC: &str = "wallboard_ws_messages_sent_total ";
 const ACCEPTED_METRIC: &str = "wallboard_ingest_events_total{result=\"accepted\"} ";
 const DEAD_METRIC: &str = "wallboard_ws_disconnects_total{reason=\"dead\"} ";
 
@@ -166,15 +167,6 @@ fn sample(scrape: &str, name: &str) -> f64 {
         .find_map(|l| l.strip_prefix(name))
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-async fn scraped(client: &reqwest::Client, url: &str, name: &str) -> f64 {
-    sample(&scrape(client, url).await, name)
-}
-
-/// `wallboard_ws_messages_sent_total` from the server's scrape.
-async fn messages_sent(client: &reqwest::Client, url: &str) -> f64 {
-    scraped(client, url, "wallboard_ws_messages_sent_total ").await
 }
 
 /// Server RSS in KiB, from /proc.
@@ -332,9 +324,16 @@ pub async fn run(
     let rss_connected = rss_kb(pid);
 
     let client = reqwest::Client::new();
-    let (cpu_before, messages_before) = (cpu_seconds(pid), messages_sent(&client, url).await);
-    let client_cpu_before = cpu_seconds(std::process::id());
-    let events_before = scraped(&client, url, ACCEPTED_METRIC).await;
+    // One scrape before the rounds and one after: messages delivered and
+    // events accepted.
+    let counts = |text: String| {
+        (
+            sample(&text, MESSAGES_METRIC),
+            sample(&text, ACCEPTED_METRIC),
+        )
+    };
+    let (cpu_before, client_cpu_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+    let (messages_before, events_before) = counts(scrape(&client, url).await);
     let rounds_started = Instant::now();
     let (mut burst_seconds, mut burst_server, mut burst_client) = (0.0, 0.0, 0.0);
     let mut sent_at = Vec::with_capacity(rounds);
@@ -371,8 +370,8 @@ pub async fn run(
     let wall = rounds_started.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
-    let messages = messages_sent(&client, url).await - messages_before;
-    let events = scraped(&client, url, ACCEPTED_METRIC).await - events_before;
+    let (messages, events) = counts(scrape(&client, url).await);
+    let (messages, events) = (messages - messages_before, events - events_before);
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
     for v in (slow..viewers).filter(|&v| up[v].load(Ordering::Relaxed)) {
