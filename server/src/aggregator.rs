@@ -15,7 +15,9 @@
 //! deterministic and unit-testable. KPI formulas are not here: `kpi` turns
 //! these counts into the board.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+mod live;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use jiff::civil::Date;
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use wallboard_protocol::{AgentState, Event, EventKind};
 
 use crate::config::Config;
+pub use live::{DueIndex, ROLLING, Rolling, SinceIndex};
 
 const MINUTE_MS: i64 = 60_000;
 /// Minute buckets older than this (in minutes before now) are dropped: the
@@ -84,6 +87,31 @@ impl Counters {
         self.wrap_up_ms = self.wrap_up_ms.saturating_add(o.wrap_up_ms);
     }
 
+    /// Takes `o` away again (a minute leaving a rolling window). Survey
+    /// points are fractional: readers sum them afresh ([`Buckets::rolling_sum`]).
+    pub fn sub(&mut self, o: &Counters) {
+        self.arrived -= o.arrived;
+        self.blocked -= o.blocked;
+        self.offered -= o.offered;
+        self.answered -= o.answered;
+        self.answered_in_sl -= o.answered_in_sl;
+        self.wait_ms -= o.wait_ms;
+        self.abandoned -= o.abandoned;
+        self.short_abandoned -= o.short_abandoned;
+        self.handled -= o.handled;
+        self.handle_ms -= o.handle_ms;
+        self.surveys -= o.surveys;
+        self.survey_points -= o.survey_points;
+        self.dispositions -= o.dispositions;
+        self.resolved -= o.resolved;
+        self.complaints_opened -= o.complaints_opened;
+        self.complaints_on_time -= o.complaints_on_time;
+        self.complaints_overdue -= o.complaints_overdue;
+        self.available_ms -= o.available_ms;
+        self.on_contact_ms -= o.on_contact_ms;
+        self.wrap_up_ms -= o.wrap_up_ms;
+    }
+
     /// Adds `ms` of agent time in `state` (only the states occupancy uses).
     pub fn add_agent_time(&mut self, state: AgentState, ms: i64) {
         match state {
@@ -104,6 +132,27 @@ pub struct Buckets {
     /// Everything since this process started counting (never pruned, never
     /// reset at midnight): the Prometheus counters.
     pub lifetime: Counters,
+    /// The rolling windows as running sums (rebuilt, not checkpointed).
+    #[serde(skip)]
+    pub rolling: Rolling,
+    /// Working agents' `since` per working state ([`WORKING`] order).
+    #[serde(skip)]
+    pub running: [SinceIndex; 3],
+    /// Open complaints' due times.
+    #[serde(skip)]
+    pub dues: DueIndex,
+}
+
+/// The agent states whose time counts toward occupancy, in the order of
+/// [`Buckets::running`].
+pub const WORKING: [AgentState; 3] = [
+    AgentState::Available,
+    AgentState::OnContact,
+    AgentState::WrapUp,
+];
+
+fn working_slot(state: AgentState) -> Option<usize> {
+    WORKING.iter().position(|s| *s == state)
 }
 
 impl Buckets {
@@ -320,6 +369,35 @@ pub struct Aggregator {
     /// The local day of the last event, with its bounds: most events fall
     /// on the same day, so the zone lookup is done once per day, not per event.
     day_cache: Option<(Date, Timestamp, Timestamp)>,
+    /// What changed since the last [`Aggregator::take_changes`].
+    dirty: Dirty,
+    /// The moment of the last [`Aggregator::take_changes`].
+    read_at: Option<Timestamp>,
+}
+
+/// What events changed since the board was last read: the parts of the
+/// board a step recomputes.
+#[derive(Debug, Default)]
+struct Dirty {
+    agents: HashSet<String>,
+    queues: HashSet<usize>,
+    /// Every queue (the clock crossed a minute; a checkpoint was restored).
+    all_queues: bool,
+    /// Every agent (a checkpoint was restored).
+    all_agents: bool,
+}
+
+/// The parts of the board to recompute, from [`Aggregator::take_changes`].
+#[derive(Debug, Default)]
+pub struct Changed {
+    /// Queue indexes, ascending.
+    pub queues: Vec<usize>,
+    /// Agent ids whose board entry may have changed (or gone).
+    pub agents: Vec<String>,
+    /// Every agent must be compared: agents not in the aggregator are gone.
+    pub all_agents: bool,
+    /// `queues` lists every queue: others are gone.
+    pub all_queues: bool,
 }
 
 impl Aggregator {
@@ -336,6 +414,12 @@ impl Aggregator {
             latest_ts: None,
             sources: BTreeMap::new(),
             day_cache: None,
+            dirty: Dirty {
+                all_queues: true,
+                all_agents: true,
+                ..Dirty::default()
+            },
+            read_at: None,
         }
     }
 
@@ -438,6 +522,7 @@ impl Aggregator {
                     (c.phase, c.queue, c.waiting_since)
                 {
                     self.queues[old].waiting.remove(&(since, contact.clone()));
+                    self.dirty.queues.insert(old);
                 }
                 c.phase = Phase::Waiting;
                 c.queue = Some(q);
@@ -477,6 +562,7 @@ impl Aggregator {
                     .or_insert_with(|| Agent::new(ts));
                 a.contact = Some(contact.clone());
                 a.contact_queue = q;
+                self.dirty.agents.insert(agent.clone());
                 // Moving on to the next contact ends the earlier ones'
                 // handle times, if the agent sent no state in between.
                 self.move_on(agent, ts);
@@ -533,6 +619,7 @@ impl Aggregator {
                     if a.contact.as_deref() == Some(contact) {
                         a.contact = None;
                         a.contact_queue = None;
+                        self.dirty.agents.insert(agent.clone());
                     }
                     let pending = |in_wrap| PendingHandle {
                         queue: q,
@@ -602,6 +689,7 @@ impl Aggregator {
                 };
                 let q = queue.as_ref().map(|q| self.queue(q));
                 self.count(q, ts, |c| c.complaints_opened += 1);
+                self.each_scope(q.as_slice(), |b| b.dues.insert(due.as_millisecond()));
                 self.complaints.insert(
                     complaint.clone(),
                     Complaint {
@@ -620,6 +708,7 @@ impl Aggregator {
                 }
                 k.answered = Some(ts);
                 let (q, due) = (k.queue, k.due);
+                self.each_scope(q.as_slice(), |b| b.dues.remove(due.as_millisecond()));
                 // On time (before `due`): counted when answered. Late: it
                 // was overdue from `due` on, and counts there.
                 if ts < due {
@@ -705,8 +794,10 @@ impl Aggregator {
         if a.known && ts < a.since {
             return;
         }
+        self.dirty.agents.insert(agent.to_string());
         // The closing interval belongs to the queues served during it.
         let agent_queues = a.queues.clone();
+        let (old_state, old_since) = (a.state, a.since);
         if let Some(name) = name {
             a.name = Some(name.clone());
         }
@@ -724,7 +815,6 @@ impl Aggregator {
         {
             a.history.pop_front();
         }
-        let old_state = a.state;
         a.state = state;
         a.reason = if state == AgentState::Aux {
             reason.clone()
@@ -748,11 +838,30 @@ impl Aggregator {
                 }
                 HandleEnd::AwaitingNext => true,
             });
+        let new_queues = a.queues.clone();
         for (h, end) in finished {
             self.handled(h, end);
         }
+        self.unindex_running(&agent_queues, old_state, old_since);
+        self.index_running(&new_queues, state, ts);
         if let Some(from) = book_from {
             self.add_agent_time(&agent_queues, old_state, from, ts, now);
+        }
+    }
+
+    /// Enters a working agent's `since` in the running-time indexes of the
+    /// totals and of the queues they serve.
+    fn index_running(&mut self, queues: &[usize], state: AgentState, since: Timestamp) {
+        if let Some(slot) = working_slot(state) {
+            let since = since.as_millisecond();
+            self.each_scope(queues, |b| b.running[slot].insert(since));
+        }
+    }
+
+    fn unindex_running(&mut self, queues: &[usize], state: AgentState, since: Timestamp) {
+        if let Some(slot) = working_slot(state) {
+            let since = since.as_millisecond();
+            self.each_scope(queues, |b| b.running[slot].remove(since));
         }
     }
 
@@ -818,6 +927,7 @@ impl Aggregator {
             waiting: BTreeSet::new(),
         });
         self.queue_index.insert(id.to_string(), q);
+        self.dirty.queues.insert(q);
         q
     }
 
@@ -851,12 +961,18 @@ impl Aggregator {
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
         let (day, _, _) = self.day_of(ts);
         let minute = minute_of(ts);
+        let mut delta = Counters::default();
+        f(&mut delta);
+        if let Some(q) = queue {
+            self.dirty.queues.insert(q);
+        }
         for buckets in
             std::iter::once(&mut self.totals).chain(queue.map(|q| &mut self.queues[q].buckets))
         {
             f(buckets.days.entry(day).or_default());
             f(buckets.minutes.entry(minute).or_default());
             f(&mut buckets.lifetime);
+            buckets.rolling.add(minute, &delta);
         }
     }
 
@@ -894,11 +1010,14 @@ impl Aggregator {
             if hi <= lo {
                 continue;
             }
+            let mut delta = Counters::default();
+            delta.add_agent_time(state, hi - lo);
             self.each_scope(queues, |b| {
                 b.minutes
                     .entry(minute)
                     .or_default()
-                    .add_agent_time(state, hi - lo)
+                    .add_agent_time(state, hi - lo);
+                b.rolling.add(minute, &delta);
             });
         }
     }
@@ -907,6 +1026,7 @@ impl Aggregator {
     fn each_scope(&mut self, queues: &[usize], mut f: impl FnMut(&mut Buckets)) {
         f(&mut self.totals);
         for &q in queues {
+            self.dirty.queues.insert(q);
             f(&mut self.queues[q].buckets);
         }
     }
@@ -916,6 +1036,14 @@ impl Aggregator {
         for buckets in
             std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
         {
+            if buckets
+                .minutes
+                .first_key_value()
+                .is_none_or(|(m, _)| *m >= oldest)
+            {
+                continue;
+            }
+            buckets.release_before(oldest);
             while let Some(entry) = buckets.minutes.first_entry() {
                 if *entry.key() >= oldest {
                     break;
@@ -942,6 +1070,7 @@ impl Aggregator {
             .checked_sub(FINISHED_CONTACT_RETENTION)
             .unwrap_or(Timestamp::MIN);
         let queues = &mut self.queues;
+        let dirty = &mut self.dirty;
         self.contacts.retain(|id, c| {
             if c.last >= horizon {
                 return true;
@@ -949,13 +1078,127 @@ impl Aggregator {
             if let (Phase::Waiting, Some(q), Some(since)) = (c.phase, c.queue, c.waiting_since) {
                 tracing::warn!(contact = %id, "dropping a contact that has waited for over a day");
                 queues[q].waiting.remove(&(since, id.clone()));
+                dirty.queues.insert(q);
             }
             false
         });
         self.complaints
             .retain(|_, k| k.answered.is_none_or(|at| at.max(k.due) >= horizon));
-        self.agents
-            .retain(|_, a| a.state != AgentState::Offline || a.since >= horizon);
+        let dirty = &mut self.dirty;
+        self.agents.retain(|id, a| {
+            let keep = a.state != AgentState::Offline || a.since >= horizon;
+            if !keep {
+                dirty.agents.insert(id.clone());
+            }
+            keep
+        });
+    }
+}
+
+impl Aggregator {
+    /// What changed since the last call, for a board read at `at` (a whole
+    /// second, never before the events it reflects): the queues and agents
+    /// events touched, plus what the clock alone moved — every queue with
+    /// working agents when the second changed (their running time), the
+    /// queues whose complaints fell due, and every queue when the minute
+    /// changed (the rolling windows moved). Moves the running sums and the
+    /// indexes' cuts to `at` first, so [`Buckets::rolling_sum`] and
+    /// [`SinceIndex::running_ms`] answer for `at`.
+    pub fn take_changes(&mut self, at: Timestamp) -> Changed {
+        let minute = minute_of(at);
+        let previous = self.read_at.replace(at);
+        let back = previous.is_some_and(|p| at < p);
+        if back || previous.is_none_or(|p| minute_of(p) != minute) {
+            let (_, today_start, _) = self.day_of(at);
+            // Every window a board asks for starts at or after this minute.
+            let cut = minute_of(today_start).min(minute - 60);
+            if cut < self.totals.running[0].cut() {
+                self.rebuild_running(cut);
+            }
+            for b in std::iter::once(&mut self.totals)
+                .chain(self.queues.iter_mut().map(|q| &mut q.buckets))
+            {
+                b.advance(minute);
+                for index in &mut b.running {
+                    index.advance_cut(cut);
+                }
+            }
+            self.dirty.all_queues = true;
+        } else if let Some(p) = previous
+            && p != at
+        {
+            let (from, to) = (p.as_millisecond(), at.as_millisecond());
+            for (q, queue) in self.queues.iter().enumerate() {
+                let b = &queue.buckets;
+                if b.running.iter().any(|i| !i.is_empty()) || b.dues.any_due_in(from, to) {
+                    self.dirty.queues.insert(q);
+                }
+            }
+        }
+        let dirty = std::mem::take(&mut self.dirty);
+        let queues = if dirty.all_queues {
+            (0..self.queues.len()).collect()
+        } else {
+            let mut queues: Vec<usize> = dirty.queues.into_iter().collect();
+            queues.sort_unstable();
+            queues
+        };
+        let agents = if dirty.all_agents {
+            self.agents.keys().cloned().collect()
+        } else {
+            dirty.agents.into_iter().collect()
+        };
+        Changed {
+            queues,
+            agents,
+            all_agents: dirty.all_agents,
+            all_queues: dirty.all_queues,
+        }
+    }
+
+    /// Rebuilds what is kept up to date as events apply (after a restore):
+    /// running sums, running-time and due indexes; everything is changed.
+    fn rebuild_live(&mut self) {
+        for b in
+            std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
+        {
+            b.rebuild_rolling();
+            b.dues = DueIndex::default();
+        }
+        self.rebuild_running(0);
+        let open: Vec<(Option<usize>, i64)> = self
+            .complaints
+            .values()
+            .filter(|k| k.answered.is_none())
+            .map(|k| (k.queue, k.due.as_millisecond()))
+            .collect();
+        for (q, due) in open {
+            self.each_scope(q.as_slice(), |b| b.dues.insert(due));
+        }
+        self.read_at = None;
+        self.dirty.all_queues = true;
+        self.dirty.all_agents = true;
+    }
+
+    /// Indexes every working agent's `since` afresh, exactly from minute `cut`.
+    fn rebuild_running(&mut self, cut: i64) {
+        for b in
+            std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
+        {
+            b.running = Default::default();
+            for index in &mut b.running {
+                index.advance_cut(cut);
+            }
+        }
+        let working: Vec<(Vec<usize>, AgentState, Timestamp)> = self
+            .agents
+            .values()
+            .filter(|a| working_slot(a.state).is_some())
+            .map(|a| (a.queues.clone(), a.state, a.since))
+            .collect();
+        for (queues, state, since) in working {
+            self.index_running(&queues, state, since);
+        }
     }
 }
 
@@ -1043,6 +1286,7 @@ impl Aggregator {
         self.complaints = c.complaints;
         self.totals = c.totals;
         self.latest_ts = c.latest_ts;
+        self.rebuild_live();
         Ok(())
     }
 }

@@ -38,6 +38,8 @@ pub struct App {
     /// Ready once start-up work (journal replay) is done.
     pub ready: Arc<AtomicBool>,
     pub hub: Arc<Hub>,
+    /// The board kept between steps (snapshots, `GET /api/v1/board`, `/metrics`).
+    pub boards: Arc<crate::boards::Boards>,
     pub shutdown: Shutdown,
     /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
     pub viewers: tokio::runtime::Handle,
@@ -72,6 +74,15 @@ impl Drop for ViewerSlot {
 }
 
 impl App {
+    /// The step, for readers that must see every accepted event.
+    pub fn stepper(&self) -> tick::Stepper {
+        tick::Stepper {
+            ingest: self.ingest.clone(),
+            boards: self.boards.clone(),
+            hub: self.hub.clone(),
+        }
+    }
+
     /// Takes a viewer's place, or says which limit is full.
     fn viewer_slot(&self, peer: Option<SocketAddr>) -> Result<ViewerSlot, ApiError> {
         let limits = &self.config.limits;
@@ -229,8 +240,16 @@ async fn get_board(
     Query(params): Query<ViewParams>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let board = tick::view_value(&app.ingest, &params.view(&app, &headers)?);
-    Ok(([(header::CACHE_CONTROL, "no-store")], Json(board)).into_response())
+    let view = params.view(&app, &headers)?;
+    let board = app.stepper().board_json(&view);
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        board.as_str().to_owned(),
+    )
+        .into_response())
 }
 
 /// `GET /ws?view=floor|agent|queue&queue=ID`: a snapshot, then patches.
@@ -267,9 +286,8 @@ async fn ws(
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let slot = app.viewer_slot(peer)?;
-    let frames = app
-        .hub
-        .subscribe(&view.key(), || tick::first_frame(&app.ingest, &view));
+    let stepper = app.stepper();
+    let frames = app.hub.subscribe(&view.key(), || stepper.snapshots(&view));
     let limits = SessionLimits {
         drain_timeout: app.config.ws_drain_timeout.unsigned_abs(),
         ping_interval: app.config.ws_ping_interval.unsigned_abs(),
@@ -313,7 +331,8 @@ async fn metrics(
             format!("a {} token may not read /metrics", role.as_str()),
         ));
     }
-    let board = tick::floor_board(&app.ingest);
+    let stepper = app.stepper();
+    stepper.refresh();
     let stats = &app.hub.stats;
     let sessions = app.hub.sessions_by_view();
     let stream = StreamCounts {
@@ -327,12 +346,12 @@ async fn metrics(
         ],
     };
     let now = app.ingest.clock().now();
-    let text = {
+    let text = app.boards.with_floor(|board| {
         let core = app.ingest.lock();
         app.ingest
             .metrics()
-            .render(&core.aggregator, &board, now, &stream)
-    };
+            .render(&core.aggregator, board, now, &stream)
+    });
     Ok((
         [(
             header::CONTENT_TYPE,

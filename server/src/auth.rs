@@ -224,7 +224,7 @@ mod tests {
             auth.viewer(Some("sup-2")).unwrap_err().status,
             StatusCode::UNAUTHORIZED
         );
-        let queue = View::Queue("billing".into());
+        let queue = View::Queue(vec!["billing".into()]);
         for (token, asked, want) in [
             ("sup-1", None, Some(View::Floor)),
             ("sup-1", Some(queue.clone()), Some(queue.clone())),

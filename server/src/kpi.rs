@@ -16,10 +16,12 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use wallboard_protocol::{
     AgentBoard, AgentState, Board, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard,
-    Status, Window,
+    SourceBoard, Status, Window,
 };
 
-use crate::aggregator::{Agent, Aggregator, Buckets, Counters, local_day, minute_of, ms_between};
+use crate::aggregator::{
+    Agent, Aggregator, Buckets, Counters, QueueState, WORKING, local_day, minute_of, ms_between,
+};
 use crate::config::Targets;
 
 /// Where a window starts and whether it holds a moment, for one `now`.
@@ -112,32 +114,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .queues
         .iter()
         .zip(&queues)
-        .map(|(q, counters)| {
-            let vip = agg.queue_is_vip(q);
-            let targets = config.targets(&q.id);
-            let qc = config.queues.get(&q.id);
-            let mut names = BTreeMap::new();
-            if let Some(zh) = qc.and_then(|c| c.name_zh.clone()) {
-                names.insert("zh".to_string(), zh);
-            }
-            if let Some(en) = qc.and_then(|c| c.name_en.clone()) {
-                names.insert("en".to_string(), en);
-            }
-            let name = names
-                .get("en")
-                .or(names.get("zh"))
-                .cloned()
-                .unwrap_or_else(|| q.id.clone());
-            let board = QueueBoard {
-                name,
-                names,
-                vip,
-                waiting: q.waiting.len() as u64,
-                longest_wait_since: q.waiting.first().map(|(since, _)| *since),
-                windows: window_map(counters, |c| kpis(c, targets, vip, band, false)),
-            };
-            (q.id.clone(), board)
-        })
+        .map(|(q, counters)| (q.id.clone(), queue_board(agg, q, counters)))
         .collect();
 
     let mut agent_states: BTreeMap<AgentState, u64> =
@@ -147,16 +124,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .iter()
         .map(|(id, a)| {
             *agent_states.entry(a.state).or_default() += 1;
-            let board = AgentBoard {
-                name: a.name.clone(),
-                state: a.state,
-                reason: a.reason.clone(),
-                since: a.since,
-                contact: a.contact.clone(),
-                queue: a.contact_queue.map(|q| agg.queues[q].id.clone()),
-                queues: a.queues.iter().map(|&q| agg.queues[q].id.clone()).collect(),
-            };
-            (id.clone(), board)
+            (id.clone(), agent_board(agg, a))
         })
         .collect();
 
@@ -176,6 +144,150 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
     }
 }
 
+/// The parts of the board that changed since the last read, computed from
+/// the aggregator's maintained aggregates (running sums, running-time and
+/// due indexes): the work is proportional to what changed, not to the
+/// floor. [`board`] computes the same figures the plain way (the oracle).
+#[derive(Debug, Clone)]
+pub struct BoardChanges {
+    pub at: Timestamp,
+    pub seq: u64,
+    pub timezone: String,
+    pub totals: BTreeMap<Window, Kpis>,
+    pub trend: BTreeMap<String, Vec<Option<f64>>>,
+    pub complaints: ComplaintsBoard,
+    pub sources: BTreeMap<String, SourceBoard>,
+    /// Queues whose row may have changed, with their row now.
+    pub queues: Vec<(String, QueueBoard)>,
+    /// Agents whose entry may have changed, with their entry now (`None`: gone).
+    pub agents: Vec<(String, Option<AgentBoard>)>,
+    /// `agents` lists every agent: any other agent is gone.
+    pub all_agents: bool,
+    /// `queues` lists every queue: any other queue is gone.
+    pub all_queues: bool,
+}
+
+/// Reads what changed since the last call, at `at` (the board's clock:
+/// a whole second). Totals, trend and complaints are recomputed every
+/// time (a few scopes); queues and agents only where they changed.
+pub fn changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> BoardChanges {
+    let changed = agg.take_changes(at);
+    let agg = &*agg;
+    let config = agg.config();
+    let band = config.warn_band;
+    let w = Windows::new(agg, at);
+    let totals = Window::ALL.map(|win| live_counters(&agg.totals, &w, win));
+    let queues = changed
+        .queues
+        .iter()
+        .map(|&q| {
+            let queue = &agg.queues[q];
+            let counters = Window::ALL.map(|win| live_counters(&queue.buckets, &w, win));
+            (queue.id.clone(), queue_board(agg, queue, &counters))
+        })
+        .collect();
+    let agents = changed
+        .agents
+        .into_iter()
+        .map(|id| {
+            let board = agg.agents.get(&id).map(|a| agent_board(agg, a));
+            (id, board)
+        })
+        .collect();
+    let now_ms = at.as_millisecond();
+    BoardChanges {
+        at,
+        seq,
+        timezone: config.timezone_name.clone(),
+        totals: window_map(&totals, |c| kpis(c, &config.targets, false, band, true)),
+        trend: live_trend(agg, at, band),
+        complaints: ComplaintsBoard {
+            open: agg.totals.dues.open(),
+            overdue: agg.totals.dues.due_between(i64::MIN, now_ms),
+        },
+        sources: agg.sources.clone(),
+        queues,
+        agents,
+        all_agents: changed.all_agents,
+        all_queues: changed.all_queues,
+    }
+}
+
+/// One scope's counts in one window at `w.now`, from the maintained
+/// aggregates: stored counts (the day, or the rolling running sum), the
+/// working agents' time still running, the open complaints past due.
+fn live_counters(b: &Buckets, w: &Windows, win: Window) -> Counters {
+    let mut c = match win.minutes() {
+        None => b.days.get(&w.today).cloned().unwrap_or_default(),
+        Some(len) => b.rolling_sum(len),
+    };
+    let (from, to) = (w.start(win).as_millisecond(), w.now.as_millisecond());
+    for (state, index) in WORKING.iter().zip(&b.running) {
+        c.add_agent_time(*state, index.running_ms(from, to));
+    }
+    c.complaints_overdue += b.dues.due_between(from, to);
+    c
+}
+
+/// [`trend`] from the maintained aggregates of the totals.
+fn live_trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Option<f64>>> {
+    let now_ms = now.as_millisecond();
+    let counters: Vec<Counters> = trend_slices(now)
+        .into_iter()
+        .map(|(from, to)| {
+            let mut c = agg.totals.span(from, to);
+            let (from_ms, to_ms) = (from * 60_000, to * 60_000);
+            for (state, index) in WORKING.iter().zip(&agg.totals.running) {
+                c.add_agent_time(*state, index.running_ms(from_ms, now_ms.min(to_ms)));
+            }
+            c.complaints_overdue += agg.totals.dues.due_between(from_ms, now_ms.min(to_ms - 1));
+            c
+        })
+        .collect();
+    trend_of(agg, &counters, band)
+}
+
+/// A queue's row of the board, from its counts in each window.
+fn queue_board(agg: &Aggregator, q: &QueueState, counters: &[Counters; 3]) -> QueueBoard {
+    let config = agg.config();
+    let vip = agg.queue_is_vip(q);
+    let targets = config.targets(&q.id);
+    let qc = config.queues.get(&q.id);
+    let mut names = BTreeMap::new();
+    if let Some(zh) = qc.and_then(|c| c.name_zh.clone()) {
+        names.insert("zh".to_string(), zh);
+    }
+    if let Some(en) = qc.and_then(|c| c.name_en.clone()) {
+        names.insert("en".to_string(), en);
+    }
+    let name = names
+        .get("en")
+        .or(names.get("zh"))
+        .cloned()
+        .unwrap_or_else(|| q.id.clone());
+    let band = config.warn_band;
+    QueueBoard {
+        name,
+        names,
+        vip,
+        waiting: q.waiting.len() as u64,
+        longest_wait_since: q.waiting.first().map(|(since, _)| *since),
+        windows: window_map(counters, |c| kpis(c, targets, vip, band, false)),
+    }
+}
+
+fn agent_board(agg: &Aggregator, a: &Agent) -> AgentBoard {
+    AgentBoard {
+        name: a.name.clone(),
+        state: a.state,
+        reason: a.reason.clone(),
+        since: a.since,
+        contact: a.contact.clone(),
+        queue: a.contact_queue.map(|q| agg.queues[q].id.clone()),
+        queues: a.queues.iter().map(|&q| agg.queues[q].id.clone()).collect(),
+    }
+}
+
 /// Agents whose current state still runs toward occupancy (not aux, not
 /// offline): their time up to `now` is added when a board is computed.
 fn working(agg: &Aggregator) -> impl Iterator<Item = &Agent> {
@@ -190,15 +302,7 @@ pub const TREND_SLICE_MINUTES: i64 = 5;
 
 /// The totals' KPIs over the last hour, slice by slice, oldest first.
 fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Option<f64>>> {
-    let config = agg.config();
-    let last = minute_of(now) - minute_of(now).rem_euclid(TREND_SLICE_MINUTES);
-    let slices: Vec<(i64, i64)> = (0..TREND_SLICES)
-        .rev()
-        .map(|k| {
-            let from = last - k * TREND_SLICE_MINUTES;
-            (from, from + TREND_SLICE_MINUTES)
-        })
-        .collect();
+    let slices = trend_slices(now);
     let at = |minute: i64| Timestamp::from_millisecond(minute * 60_000).unwrap_or(now);
     let mut counters: Vec<Counters> = slices
         .iter()
@@ -224,6 +328,28 @@ fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Op
             c.complaints_overdue += 1;
         }
     }
+    trend_of(agg, &counters, band)
+}
+
+/// The trend's slices at `now`: (first minute, end minute), oldest first.
+fn trend_slices(now: Timestamp) -> Vec<(i64, i64)> {
+    let last = minute_of(now) - minute_of(now).rem_euclid(TREND_SLICE_MINUTES);
+    (0..TREND_SLICES)
+        .rev()
+        .map(|k| {
+            let from = last - k * TREND_SLICE_MINUTES;
+            (from, from + TREND_SLICE_MINUTES)
+        })
+        .collect()
+}
+
+/// The trend from each slice's counts.
+fn trend_of(
+    agg: &Aggregator,
+    counters: &[Counters],
+    band: f64,
+) -> BTreeMap<String, Vec<Option<f64>>> {
+    let config = agg.config();
     let slice_kpis: Vec<Kpis> = counters
         .iter()
         .map(|c| kpis(c, &config.targets, false, band, true))

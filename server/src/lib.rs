@@ -8,6 +8,7 @@
 pub mod aggregator;
 pub mod app;
 pub mod auth;
+pub mod boards;
 pub mod clock;
 pub mod config;
 pub mod error;
@@ -108,6 +109,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         ingest: ingest.clone(),
         ready: Arc::new(AtomicBool::new(false)),
         hub: hub.clone(),
+        boards: Arc::new(boards::Boards::new()),
         shutdown: shutdown.clone(),
         viewers_by_ip: Default::default(),
         viewers_total: Default::default(),
@@ -122,12 +124,10 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     ))];
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
     tasks.extend(sources::start(&config, &ingest, &shutdown));
-    tasks.push(tokio::spawn(tick::run(
-        ingest.clone(),
-        hub,
-        config.tick.unsigned_abs(),
-        shutdown.clone(),
-    )));
+    tasks.push(tokio::spawn(
+        app.stepper()
+            .run(config.tick.unsigned_abs(), shutdown.clone()),
+    ));
 
     let simulator = options.simulate.map(|sim| {
         let start = simulation_start(&config, options.clock);

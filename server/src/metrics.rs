@@ -30,6 +30,8 @@ pub struct IngestCounts {
     pub accepted: AtomicU64,
     pub duplicate: AtomicU64,
     pub rejected: AtomicU64,
+    /// The longest the core lock was held since start, in nanoseconds.
+    pub lock_hold_max_ns: AtomicU64,
 }
 
 /// Counts of the stream, read at scrape time.
@@ -387,6 +389,12 @@ fn self_metrics(
             n.load(Ordering::Relaxed) as f64,
         );
     }
+    out.single(
+        "wallboard_lock_hold_max_seconds",
+        "gauge",
+        "The longest the ingest (core) lock was held since start: a batch, a step's read, a checkpoint.",
+        ingest.lock_hold_max_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    );
     let name = "wallboard_event_lag_seconds";
     out.family(
         name,

@@ -17,23 +17,24 @@
 //! - peers that answer no ping are closed; on shutdown every session gets a
 //!   "going away" close so clients reconnect to the restarted server.
 //!
+//! Snapshots come from the channel's snapshot source (the kept board, cut
+//! and serialized once per view per step by `boards`), with the `seq` they
+//! were cut at; a session goes on from that `seq`.
+//!
 //! Per-session memory stays small: no copy of the board, no frame held
-//! while a send waits (a frame holds its view's whole board, and a stuck
-//! session would keep an old one alive), and socket buffers sized for
-//! small frames (set by the router). The ring keeps patches, not frames,
-//! for the same reason. Messages
+//! while a send waits, and socket buffers sized for small frames (set by
+//! the router). Messages
 //! longer than [`FRAGMENT`] (snapshots) go out as a fragmented message, so
 //! the write buffer never holds more than a fragment or two — tungstenite
 //! keeps the capacity of the largest frame it ever buffered.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_tungstenite::tungstenite::protocol::Message;
@@ -47,41 +48,19 @@ use crate::upgrade::Socket;
 pub struct Frame {
     pub seq: u64,
     /// The whole `{"type":"patch",…}` message, serialized once; `None` for
-    /// a view's first frame.
+    /// a view's placeholder first frame.
     pub patch: Option<Utf8Bytes>,
-    /// The view's board as JSON, kept for snapshots and the next diff.
-    pub board: Arc<Value>,
-    /// When this frame was published (heartbeats are due a second later).
-    pub at: Instant,
-    snapshot: OnceLock<Utf8Bytes>,
 }
 
 impl Frame {
-    pub fn new(seq: u64, patch: Option<Utf8Bytes>, board: Arc<Value>) -> Frame {
-        Frame {
-            seq,
-            patch,
-            board,
-            at: Instant::now(),
-            snapshot: OnceLock::new(),
-        }
-    }
-
-    /// The `{"type":"snapshot",…}` message, serialized at most once per
-    /// frame, by the first session that needs it.
-    pub fn snapshot(&self) -> Utf8Bytes {
-        self.snapshot
-            .get_or_init(|| {
-                let message = serde_json::json!({
-                    "type": "snapshot",
-                    "seq": self.seq,
-                    "board": &*self.board,
-                });
-                Utf8Bytes::from(message.to_string())
-            })
-            .clone()
+    pub fn new(seq: u64, patch: Option<Utf8Bytes>) -> Frame {
+        Frame { seq, patch }
     }
 }
+
+/// Where a view's snapshots come from: the `{"type":"snapshot",…}` message
+/// and its `seq`, the patches after which apply to it.
+pub type SnapshotSource = Arc<dyn Fn() -> (u64, Utf8Bytes) + Send + Sync>;
 
 /// Limits of a session.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +90,7 @@ pub const RECENT: usize = 30;
 pub struct Channel {
     sender: watch::Sender<Arc<Frame>>,
     recent: Mutex<VecDeque<(u64, Option<Utf8Bytes>)>>,
+    snapshot: SnapshotSource,
 }
 
 impl Channel {
@@ -144,16 +124,17 @@ impl Hub {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Subscribes to a view's stream, creating it with `first` when it does
-    /// not exist yet.
-    pub fn subscribe(&self, key: &str, first: impl FnOnce() -> Frame) -> Subscription {
+    /// Subscribes to a view's stream, creating it with `snapshot` as its
+    /// snapshot source when it does not exist yet.
+    pub fn subscribe(&self, key: &str, snapshot: impl FnOnce() -> SnapshotSource) -> Subscription {
         let mut channels = self.channels();
         let channel = channels
             .entry(key.to_string())
             .or_insert_with(|| {
                 Arc::new(Channel {
-                    sender: watch::channel(Arc::new(first())).0,
+                    sender: watch::channel(Arc::new(Frame::new(0, None))).0,
                     recent: Mutex::new(VecDeque::with_capacity(RECENT)),
+                    snapshot: snapshot(),
                 })
             })
             .clone();
@@ -163,12 +144,9 @@ impl Hub {
         }
     }
 
-    /// The views streaming now, with their latest frame.
-    pub fn current(&self) -> Vec<(String, Arc<Frame>)> {
-        self.channels()
-            .iter()
-            .map(|(key, channel)| (key.clone(), channel.sender.borrow().clone()))
-            .collect()
+    /// The keys of the views streaming now.
+    pub fn current(&self) -> Vec<String> {
+        self.channels().keys().cloned().collect()
     }
 
     /// Sessions per kind of view (`floor`, `agent`, `queue`), every kind
@@ -276,10 +254,8 @@ async fn session_loop(
     shutdown: Shutdown,
 ) -> End {
     let Subscription { frames, channel } = subscription;
-    let (mut last_seq, snapshot) = {
-        let first = frames.borrow_and_update().clone();
-        (first.seq, first.snapshot())
-    };
+    frames.borrow_and_update();
+    let (mut last_seq, snapshot) = (channel.snapshot)();
     if !send_all(socket, vec![snapshot], limits, hub).await {
         return End::Slow;
     }
@@ -297,19 +273,29 @@ async fn session_loop(
                 // The frame is let go before the send, which may wait.
                 let batch: Vec<Utf8Bytes> = {
                     let frame = frames.borrow_and_update().clone();
-                    let batch = match &frame.patch {
-                        Some(patch) if frame.seq == last_seq + 1 => vec![patch.clone()],
+                    if frame.seq <= last_seq {
+                        // Older than the snapshot this session started from.
+                        continue;
+                    }
+                    match &frame.patch {
+                        Some(patch) if frame.seq == last_seq + 1 => {
+                            last_seq = frame.seq;
+                            vec![patch.clone()]
+                        }
                         _ => match channel.since(last_seq, frame.seq) {
                             // Behind by a few frames: the missed patches, shared bytes.
-                            Some(missed) => missed,
+                            Some(missed) => {
+                                last_seq = frame.seq;
+                                missed
+                            }
                             None => {
                                 hub.stats.resyncs.fetch_add(1, Ordering::Relaxed);
-                                vec![frame.snapshot()]
+                                let (seq, snapshot) = (channel.snapshot)();
+                                last_seq = seq;
+                                vec![snapshot]
                             }
                         },
-                    };
-                    last_seq = frame.seq;
-                    batch
+                    }
                 };
                 if !send_all(socket, batch, limits, hub).await {
                     return End::Slow;
@@ -435,26 +421,29 @@ mod tests {
         assert_eq!(text, long);
     }
 
-    fn frame(seq: u64, board: &Arc<Value>) -> Frame {
-        Frame::new(seq, Some(Utf8Bytes::from(format!("p{seq}"))), board.clone())
+    fn frame(seq: u64) -> Frame {
+        Frame::new(seq, Some(Utf8Bytes::from(format!("p{seq}"))))
+    }
+
+    fn no_snapshot() -> SnapshotSource {
+        Arc::new(|| (0, Utf8Bytes::from_static("{}")))
     }
 
     #[test]
     fn catching_up_takes_the_missed_patches_from_the_ring() {
         let hub = Hub::default();
-        let board = Arc::new(serde_json::json!({}));
-        let subscription = hub.subscribe("floor", || Frame::new(0, None, board.clone()));
+        let subscription = hub.subscribe("floor", no_snapshot);
         for seq in 1..=5 {
-            hub.publish("floor", frame(seq, &board));
+            hub.publish("floor", frame(seq));
         }
         let missed = subscription.channel.since(2, 5).expect("in the ring");
         assert_eq!(missed, ["p3", "p4", "p5"]);
         // A gap (a frame without a patch) or patches gone from the ring: none.
-        hub.publish("floor", Frame::new(6, None, board.clone()));
-        hub.publish("floor", frame(7, &board));
+        hub.publish("floor", Frame::new(6, None));
+        hub.publish("floor", frame(7));
         assert_eq!(subscription.channel.since(5, 7), None);
         for seq in 8..8 + RECENT as u64 {
-            hub.publish("floor", frame(seq, &board));
+            hub.publish("floor", frame(seq));
         }
         assert_eq!(subscription.channel.since(6, 8 + RECENT as u64 - 1), None);
         assert!(
@@ -463,20 +452,5 @@ mod tests {
                 .since(8, 8 + RECENT as u64 - 1)
                 .is_some()
         );
-    }
-
-    #[test]
-    fn only_the_latest_frame_keeps_its_board() {
-        // A frame holds its view's whole board; the ring must not keep
-        // thirty of them alive.
-        let hub = Hub::default();
-        let first = Arc::new(serde_json::json!({"n": 0}));
-        let _subscription = hub.subscribe("floor", || Frame::new(0, None, first.clone()));
-        let old = Arc::new(serde_json::json!({"n": 1}));
-        hub.publish("floor", frame(1, &old));
-        assert_eq!(Arc::strong_count(&old), 2, "the latest frame holds it");
-        hub.publish("floor", frame(2, &Arc::new(serde_json::json!({"n": 2}))));
-        assert_eq!(Arc::strong_count(&old), 1, "nothing else does");
-        assert_eq!(Arc::strong_count(&first), 1);
     }
 }

@@ -1,134 +1,154 @@
-//! The tick: compute the floor board once, cut each watched view from it,
-//! diff it against the view's last frame, serialize the patch once, and
-//! hand the bytes to the stream. Nothing changed → nothing sent, except a
-//! heartbeat patch (`generated_at`) once a second so screens can show how
-//! fresh they are.
+//! The tick: read what changed in the aggregate (under the core lock, in
+//! time proportional to it), let `boards` turn it into each watched view's
+//! patch, serialize each patch once, and hand the bytes to the stream.
+//! Nothing changed → nothing sent, except a heartbeat patch
+//! (`generated_at`) once a second so screens can show how fresh they are.
 //!
 //! Changes are coalesced on the tick (default 100 ms) with a leading edge:
 //! the first change after a quiet tick goes out at once, the ones that
 //! follow within the tick go out together at its end. So a step runs at
 //! most once per tick for events, plus once per whole second.
 //!
-//! Cost per step does not depend on the number of viewers: one board, one
-//! diff and one serialization per view.
+//! Cost per step depends neither on the number of viewers nor on the size
+//! of the floor: the changed parts, one patch and one serialization per view.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde_json::{Value, json};
-use wallboard_protocol::stream::merge_diff;
-use wallboard_protocol::{Board, StreamMessage};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use wallboard_protocol::StreamMessage;
 
+use crate::boards::{Boards, HEARTBEAT};
 use crate::ingest::Ingest;
 use crate::kpi;
 use crate::shutdown::Shutdown;
-use crate::stream::{Frame, Hub};
+use crate::stream::{Frame, Hub, SnapshotSource};
 use crate::views::View;
 
-/// With no change, a heartbeat patch goes out this often.
-pub const HEARTBEAT: Duration = Duration::from_secs(1);
-
-/// The views that always stream, watched or not.
-const STANDING: [&str; 2] = ["floor", "agent"];
-
-/// The first frame of a view's stream: its board now.
-pub fn first_frame(ingest: &Ingest, view: &View) -> Frame {
-    Frame::new(0, None, Arc::new(view_value(ingest, view)))
+/// What a step needs: the state, the kept board, the streams.
+#[derive(Clone)]
+pub struct Stepper {
+    pub ingest: Ingest,
+    pub boards: Arc<Boards>,
+    pub hub: Arc<Hub>,
 }
 
-/// A view's board now, as JSON (what `GET /api/v1/board` returns).
-pub fn view_value(ingest: &Ingest, view: &View) -> Value {
-    serde_json::to_value(view.apply(&floor_board(ingest))).unwrap_or(Value::Null)
-}
-
-/// The whole board now; the core lock is held only while computing it.
-///
-/// Figures that move with the clock alone (agents' running time in
-/// occupancy and utilisation, complaints falling due) are evaluated at the
-/// whole second, so they change once a second rather than every tick: a
-/// quiet floor costs viewers about one patch a second, not ten, while
+/// The board's clock: figures that move with the clock alone (agents'
+/// running time in occupancy, complaints falling due) are evaluated at
+/// the whole second, so they change once a second rather than every tick:
+/// a quiet floor costs viewers about one patch a second, not ten, while
 /// anything an event changes still goes out on the next tick.
-pub fn floor_board(ingest: &Ingest) -> Board {
-    let now = ingest.clock().now();
-    let second = Timestamp::from_second(now.as_second()).unwrap_or(now);
-    let core = ingest.lock();
-    let mut board = kpi::board(&core.aggregator, second, core.seq);
-    board.generated_at = now;
-    board
+fn board_clock(now: Timestamp) -> Timestamp {
+    Timestamp::from_second(now.as_second()).unwrap_or(now)
 }
 
-/// Runs the tick until shutdown.
-///
-/// A step runs when a batch changed the state — at once if the last step
-/// is a tick or more ago (a quiet floor shows an event in a few ms), else
-/// at the end of that tick (under load, one step per tick) — and at a
-/// whole second, for the figures that move with the clock and heartbeats,
-/// unless a step ran in the last half second (then the clock-driven
-/// figures go out with the next event's patch, not in a message of their
-/// own: at ten thousand viewers every message counts).
-pub async fn run(ingest: Ingest, hub: Arc<Hub>, every: Duration, shutdown: Shutdown) {
-    let stop = shutdown.wait();
-    tokio::pin!(stop);
-    let mut last = tokio::time::Instant::now();
-    loop {
-        let next_second = Duration::from_nanos(
-            1_000_000_000 - u64::from(ingest.clock().now().subsec_nanosecond().unsigned_abs()),
-        );
-        tokio::select! {
-            _ = ingest.changed() => {
-                tokio::time::sleep_until(last + every).await;
-            }
-            _ = tokio::time::sleep(next_second) => {
-                // A step in the last half second already refreshed the
-                // clock-driven figures: ride along with the next one.
-                if last.elapsed() < HEARTBEAT / 2 {
-                    continue;
-                }
-            }
-            _ = &mut stop => break,
+impl Stepper {
+    /// One step: the changes since the last, applied to the kept board,
+    /// each streamed view's patch published.
+    pub fn step(&self) {
+        let started = std::time::Instant::now();
+        self.hub.retain_watched(&[]);
+        let views: Vec<View> = self
+            .hub
+            .current()
+            .iter()
+            .filter_map(|key| View::from_key(key))
+            .collect();
+        let mut boards = self.boards.write();
+        let now = self.ingest.clock().now();
+        let changes = {
+            let mut core = self.ingest.lock();
+            let seq = core.seq;
+            kpi::changes(&mut core.aggregator, board_clock(now), seq)
+        };
+        for patch in boards.apply(changes, now, &views) {
+            let message = StreamMessage::Patch {
+                seq: patch.seq,
+                patch: patch.patch,
+            };
+            let Ok(text) = serde_json::to_string(&message) else {
+                continue;
+            };
+            self.hub
+                .publish(&patch.view.key(), Frame::new(patch.seq, Some(text.into())));
         }
-        last = tokio::time::Instant::now();
-        step(&ingest, &hub);
-        let took = last.elapsed().as_secs_f64();
-        ingest
+        drop(boards);
+        let took = started.elapsed().as_secs_f64();
+        self.ingest
             .metrics()
             .record(|| metrics::histogram!("wallboard_tick_seconds").record(took));
     }
-}
 
-/// One tick.
-pub fn step(ingest: &Ingest, hub: &Hub) {
-    hub.retain_watched(&STANDING);
-    let streams = hub.current();
-    if streams.is_empty() {
-        return;
-    }
-    let floor = floor_board(ingest);
-    for (key, current) in streams {
-        let Some(view) = View::from_key(&key) else {
-            continue;
-        };
-        let Ok(mut board) = serde_json::to_value(view.apply(&floor)) else {
-            continue;
-        };
-        // `generated_at` moves every tick: it alone is not a change.
-        let generated_at = board["generated_at"].take();
-        board["generated_at"] = current.board["generated_at"].clone();
-        let diff = merge_diff(&current.board, &board);
-        // Steps come at whole seconds; a frame from just after the last one
-        // must not push the heartbeat a whole second later.
-        if diff.is_none() && current.at.elapsed() < HEARTBEAT - HEARTBEAT / 10 {
-            continue;
+    /// Steps now if the kept board is behind the state or the clock, so a
+    /// reader (`GET /api/v1/board`, `/metrics`) sees every accepted event.
+    pub fn refresh(&self) {
+        let at = board_clock(self.ingest.clock().now());
+        let seq = self.ingest.lock().seq;
+        if self.boards.is_stale(seq, at) {
+            self.step();
         }
-        let mut patch = diff.unwrap_or_else(|| json!({}));
-        patch["generated_at"] = generated_at.clone();
-        board["generated_at"] = generated_at;
-        let seq = current.seq + 1;
-        let message = StreamMessage::Patch { seq, patch };
-        let Ok(text) = serde_json::to_string(&message) else {
-            continue;
-        };
-        hub.publish(&key, Frame::new(seq, Some(text.into()), Arc::new(board)));
+    }
+
+    /// A view's board now, as JSON.
+    pub fn board_json(&self, view: &View) -> Utf8Bytes {
+        self.refresh();
+        self.boards.board_json(view)
+    }
+
+    /// The snapshot source of a view's stream: the board with every event
+    /// accepted so far (a step first when the kept board is behind).
+    pub fn snapshots(&self, view: &View) -> SnapshotSource {
+        // The hub holds the source: a weak handle back, so no cycle.
+        let (ingest, boards) = (self.ingest.clone(), self.boards.clone());
+        let hub = Arc::downgrade(&self.hub);
+        let view = view.clone();
+        Arc::new(move || {
+            if let Some(hub) = hub.upgrade() {
+                let stepper = Stepper {
+                    ingest: ingest.clone(),
+                    boards: boards.clone(),
+                    hub,
+                };
+                stepper.refresh();
+            }
+            boards.snapshot(&view)
+        })
+    }
+
+    /// Runs the tick until shutdown.
+    ///
+    /// A step runs when a batch changed the state — at once if the last step
+    /// is a tick or more ago (a quiet floor shows an event in a few ms), else
+    /// at the end of that tick (under load, one step per tick) — and at a
+    /// whole second, for the figures that move with the clock and heartbeats,
+    /// unless a step ran in the last half second (then the clock-driven
+    /// figures go out with the next event's patch, not in a message of their
+    /// own: at ten thousand viewers every message counts).
+    pub async fn run(self, every: Duration, shutdown: Shutdown) {
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        let mut last = tokio::time::Instant::now();
+        loop {
+            let next_second = Duration::from_nanos(
+                1_000_000_000
+                    - u64::from(self.ingest.clock().now().subsec_nanosecond().unsigned_abs()),
+            );
+            tokio::select! {
+                _ = self.ingest.changed() => {
+                    tokio::time::sleep_until(last + every).await;
+                }
+                _ = tokio::time::sleep(next_second) => {
+                    // A step in the last half second already refreshed the
+                    // clock-driven figures: ride along with the next one.
+                    if last.elapsed() < HEARTBEAT / 2 {
+                        continue;
+                    }
+                }
+                _ = &mut stop => break,
+            }
+            last = tokio::time::Instant::now();
+            self.step();
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Views trim the board by audience (DESIGN.md "The board"):
 //! - `floor`: everything (supervisors, the floor TV);
 //! - `agent`: totals and queues, no per-agent details (an agent's desktop);
-//! - `queue`: one queue, with the agents who serve it.
+//! - `queue`: one queue or several (`queue=billing,vip`), with the agents
+//!   who serve them (a team's TV on a big floor gets its part, not the floor).
 //!
 //! The trimming is done on the server; a client never receives what its
 //! view hides. Role tokens decide which views a viewer may open
@@ -9,14 +10,18 @@
 
 use std::collections::BTreeMap;
 
-use wallboard_protocol::{AgentState, Board};
+use wallboard_protocol::{AgentBoard, AgentState, Board};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum View {
     Floor,
     Agent,
-    Queue(String),
+    /// Queue ids, sorted, without repeats (so one team's TVs share a stream).
+    Queue(Vec<String>),
 }
+
+/// Queues one queue view may list.
+pub const MAX_VIEW_QUEUES: usize = 100;
 
 impl View {
     /// From the `view` and `queue` query parameters.
@@ -24,10 +29,27 @@ impl View {
         match (view.unwrap_or("floor"), queue) {
             ("floor", _) => Ok(View::Floor),
             ("agent", _) => Ok(View::Agent),
-            ("queue", Some(queue)) if !queue.is_empty() && queue.len() <= 128 => {
-                Ok(View::Queue(queue.to_string()))
+            ("queue", Some(list)) => {
+                let mut queues: Vec<String> = list.split(',').map(str::to_string).collect();
+                if let Some(bad) = queues.iter().find(|q| q.is_empty() || q.len() > 128) {
+                    return Err(format!(
+                        "view=queue: queue id {bad:?} must be 1 to 128 bytes (several are separated by commas)"
+                    ));
+                }
+                queues.sort_unstable();
+                queues.dedup();
+                if queues.len() > MAX_VIEW_QUEUES {
+                    return Err(format!(
+                        "view=queue lists {} queues: at most {MAX_VIEW_QUEUES}",
+                        queues.len()
+                    ));
+                }
+                Ok(View::Queue(queues))
             }
-            ("queue", _) => Err("view=queue needs a `queue` parameter (1 to 128 bytes)".into()),
+            ("queue", None) => Err(
+                "view=queue needs a `queue` parameter (a queue id, or several separated by commas)"
+                    .into(),
+            ),
             (other, _) => Err(format!(
                 "unknown view {other:?}: use floor, agent, or queue&queue=ID"
             )),
@@ -48,7 +70,7 @@ impl View {
         match self {
             View::Floor => "floor".into(),
             View::Agent => "agent".into(),
-            View::Queue(queue) => format!("queue:{queue}"),
+            View::Queue(queues) => format!("queue:{}", queues.join(",")),
         }
     }
 
@@ -59,7 +81,28 @@ impl View {
             "agent" => Some(View::Agent),
             _ => key
                 .strip_prefix("queue:")
-                .map(|q| View::Queue(q.to_string())),
+                .map(|q| View::Queue(q.split(',').map(str::to_string).collect())),
+        }
+    }
+
+    /// Whether the view shows this queue's row.
+    pub fn shows_queue(&self, id: &str) -> bool {
+        match self {
+            View::Floor | View::Agent => true,
+            View::Queue(queues) => queues.binary_search_by(|q| q.as_str().cmp(id)).is_ok(),
+        }
+    }
+
+    /// Whether the view shows this agent: every agent on the floor, none
+    /// in the agent view, those serving (or on a contact of) a listed queue.
+    pub fn shows_agent(&self, agent: &AgentBoard) -> bool {
+        match self {
+            View::Floor => true,
+            View::Agent => false,
+            View::Queue(_) => {
+                agent.queues.iter().any(|q| self.shows_queue(q))
+                    || agent.queue.as_deref().is_some_and(|q| self.shows_queue(q))
+            }
         }
     }
 
@@ -68,16 +111,22 @@ impl View {
         match self {
             View::Floor => floor.clone(),
             View::Agent => Board {
+                generated_at: floor.generated_at,
+                seq: floor.seq,
+                timezone: floor.timezone.clone(),
+                totals: floor.totals.clone(),
+                queues: floor.queues.clone(),
                 agents: BTreeMap::new(),
-                ..floor.clone()
+                agent_states: floor.agent_states.clone(),
+                complaints: floor.complaints.clone(),
+                trend: floor.trend.clone(),
+                sources: floor.sources.clone(),
             },
-            View::Queue(queue) => {
+            View::Queue(_) => {
                 let agents: BTreeMap<_, _> = floor
                     .agents
                     .iter()
-                    .filter(|(_, a)| {
-                        a.queues.iter().any(|q| q == queue) || a.queue.as_deref() == Some(queue)
-                    })
+                    .filter(|(_, a)| self.shows_agent(a))
                     .map(|(id, a)| (id.clone(), a.clone()))
                     .collect();
                 let mut agent_states: BTreeMap<AgentState, u64> =
@@ -94,7 +143,7 @@ impl View {
                     queues: floor
                         .queues
                         .iter()
-                        .filter(|(id, _)| *id == queue)
+                        .filter(|(id, _)| self.shows_queue(id))
                         .map(|(id, q)| (id.clone(), q.clone()))
                         .collect(),
                     agents,
@@ -117,7 +166,25 @@ mod tests {
         assert_eq!(View::parse(Some("agent"), None), Ok(View::Agent));
         assert_eq!(
             View::parse(Some("queue"), Some("vip")),
-            Ok(View::Queue("vip".into()))
+            Ok(View::Queue(vec!["vip".into()]))
+        );
+        assert_eq!(
+            View::parse(Some("queue"), Some("vip,billing,vip")),
+            Ok(View::Queue(vec!["billing".into(), "vip".into()])),
+            "sorted, once each: one stream per team"
+        );
+        assert!(
+            View::parse(Some("queue"), Some("vip,,billing"))
+                .unwrap_err()
+                .contains("1 to 128 bytes")
+        );
+        let many = (0..=MAX_VIEW_QUEUES)
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>();
+        assert!(
+            View::parse(Some("queue"), Some(&many.join(",")))
+                .unwrap_err()
+                .contains("at most")
         );
         assert!(
             View::parse(Some("queue"), None)
@@ -129,7 +196,12 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown view")
         );
-        for view in [View::Floor, View::Agent, View::Queue("a:b".into())] {
+        for view in [
+            View::Floor,
+            View::Agent,
+            View::Queue(vec!["a:b".into()]),
+            View::Queue(vec!["a".into(), "b".into()]),
+        ] {
             assert_eq!(View::from_key(&view.key()), Some(view));
         }
     }

@@ -33,6 +33,33 @@ pub struct Core {
     pub seq: u64,
 }
 
+/// The core, locked; how long it was held is recorded when let go.
+pub struct CoreGuard<'a> {
+    guard: MutexGuard<'a, Core>,
+    since: std::time::Instant,
+    max_ns: &'a std::sync::atomic::AtomicU64,
+}
+
+impl std::ops::Deref for CoreGuard<'_> {
+    type Target = Core;
+    fn deref(&self) -> &Core {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for CoreGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Core {
+        &mut self.guard
+    }
+}
+
+impl Drop for CoreGuard<'_> {
+    fn drop(&mut self) {
+        let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.max_ns.fetch_max(held, Ordering::Relaxed);
+    }
+}
+
 /// The journal could not persist a batch: nothing of it was applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalError(pub String);
@@ -158,11 +185,16 @@ impl Ingest {
     }
 
     /// Locks the core. Never held across an `.await`; holders are short
-    /// (one batch, one board).
-    pub fn lock(&self) -> MutexGuard<'_, Core> {
+    /// (one batch, one step's read of what changed); the longest hold is
+    /// a metric.
+    pub fn lock(&self) -> CoreGuard<'_> {
         // A panic while holding the lock cannot leave half an event applied
         // (apply checks before it changes), so a poisoned lock is usable.
-        self.core.lock().unwrap_or_else(|e| e.into_inner())
+        CoreGuard {
+            guard: self.core.lock().unwrap_or_else(|e| e.into_inner()),
+            since: std::time::Instant::now(),
+            max_ns: &self.metrics.ingest.lock_hold_max_ns,
+        }
     }
 
     /// Runs a batch through the pipeline. `items` are parse results in
@@ -261,8 +293,8 @@ impl Ingest {
     /// the same dedupe-then-apply as [`Ingest::submit`], so the state after
     /// a restart is the state before it. Then appends go there.
     pub fn open_journal(&self, dir: &std::path::Path) -> std::io::Result<Replayed> {
-        let mut core = self.lock();
-        let core = &mut *core;
+        let mut guard = self.lock();
+        let core = &mut *guard;
         let config = core.aggregator.config();
         let mut journal = Journal::open(
             dir,
@@ -293,6 +325,13 @@ impl Ingest {
         );
         core.journal = Some(journal);
         core.seq += 1;
+        drop(guard);
+        // Replay holds the lock by design, before the server is ready: the
+        // longest hold counts from here.
+        self.metrics
+            .ingest
+            .lock_hold_max_ns
+            .store(0, Ordering::Relaxed);
         Ok(replayed)
     }
 
