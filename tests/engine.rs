@@ -262,7 +262,8 @@ fn step_and_check(
     let patches = boards.write().apply(changes, now, &streamed);
     for p in patches {
         for client in clients.iter_mut().filter(|c| c.view == p.view) {
-            merge_apply(&mut client.board, &p.patch);
+            let patch: Value = serde_json::from_str(&p.patch).unwrap();
+            merge_apply(&mut client.board, &patch);
         }
     }
     let mut oracle = kpi::board(agg, at, seq);

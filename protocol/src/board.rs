@@ -244,7 +244,43 @@ impl KpiKey {
     }
 }
 
+/// The counts a [`Kpis`] carries, by their board key, in field order.
+pub const COUNT_KEYS: [&str; 13] = [
+    "arrived",
+    "blocked",
+    "offered",
+    "answered",
+    "answered_in_sl",
+    "abandoned",
+    "short_abandoned",
+    "handled",
+    "surveys",
+    "dispositions",
+    "resolved",
+    "complaints_on_time",
+    "complaints_overdue",
+];
+
 impl Kpis {
+    /// The counts under [`COUNT_KEYS`] (`None`: not in this scope).
+    pub fn counts(&self) -> [Option<u64>; 13] {
+        [
+            self.arrived,
+            self.blocked,
+            Some(self.offered),
+            Some(self.answered),
+            Some(self.answered_in_sl),
+            Some(self.abandoned),
+            Some(self.short_abandoned),
+            Some(self.handled),
+            Some(self.surveys),
+            Some(self.dispositions),
+            Some(self.resolved),
+            Some(self.complaints_on_time),
+            Some(self.complaints_overdue),
+        ]
+    }
+
     /// The KPI under `key`, if this scope has it.
     pub fn get(&self, key: KpiKey) -> Option<&Kpi> {
         match key {
@@ -318,6 +354,22 @@ mod tests {
             complaints_overdue: 0,
         };
         let json = serde_json::to_value(&kpis).unwrap();
+        let counted = Kpis {
+            offered: 3,
+            handled: 5,
+            complaints_overdue: 7,
+            ..kpis.clone()
+        };
+        let counted_json = serde_json::to_value(&counted).unwrap();
+        for (key, value) in COUNT_KEYS.iter().zip(counted.counts()) {
+            assert_eq!(counted_json[key].as_u64(), value, "{key}");
+        }
+        let fields = json.as_object().unwrap().len();
+        assert_eq!(
+            fields,
+            KpiKey::ALL.len() + COUNT_KEYS.len(),
+            "every field listed"
+        );
         for key in KpiKey::ALL {
             assert!(json.get(key.as_str()).is_some(), "{}", key.as_str());
             assert!(kpis.get(key).is_some());

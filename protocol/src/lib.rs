@@ -11,8 +11,8 @@ pub mod event;
 pub mod stream;
 
 pub use board::{
-    AgentBoard, Board, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard, SourceBoard,
-    Status, Window,
+    AgentBoard, Board, COUNT_KEYS, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard,
+    SourceBoard, Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
 pub use stream::{BoardClient, StreamError, StreamMessage};

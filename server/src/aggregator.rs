@@ -373,6 +373,11 @@ pub struct Aggregator {
     dirty: Dirty,
     /// The moment of the last [`Aggregator::take_changes`].
     read_at: Option<Timestamp>,
+    /// The oldest minute kept at the last drop, and whether a late event
+    /// counted into an older one since: most events need no drop, which
+    /// walks every scope.
+    minutes_from: i64,
+    minutes_below: bool,
 }
 
 /// What events changed since the board was last read: the parts of the
@@ -420,11 +425,17 @@ impl Aggregator {
                 ..Dirty::default()
             },
             read_at: None,
+            minutes_from: i64::MIN,
+            minutes_below: false,
         }
     }
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    pub fn shared_config(&self) -> Arc<Config> {
+        self.config.clone()
     }
 
     /// Whether queue `q` is VIP: the config decides, else a `vip: true` offer.
@@ -961,6 +972,7 @@ impl Aggregator {
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
         let (day, _, _) = self.day_of(ts);
         let minute = minute_of(ts);
+        self.minutes_below |= minute < self.minutes_from;
         let mut delta = Counters::default();
         f(&mut delta);
         if let Some(q) = queue {
@@ -1033,6 +1045,11 @@ impl Aggregator {
 
     fn drop_old_minutes(&mut self, now: Timestamp) {
         let oldest = minute_of(now) - MINUTES_KEPT;
+        if oldest <= self.minutes_from && !self.minutes_below {
+            return;
+        }
+        self.minutes_from = self.minutes_from.max(oldest);
+        self.minutes_below = false;
         for buckets in
             std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
         {

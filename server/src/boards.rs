@@ -27,7 +27,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use wallboard_protocol::stream::{merge_diff, without_nulls};
-use wallboard_protocol::{AgentBoard, AgentState, Board, ComplaintsBoard};
+use wallboard_protocol::{
+    AgentBoard, AgentState, Board, COUNT_KEYS, ComplaintsBoard, KpiKey, Kpis, QueueBoard,
+};
 
 use crate::kpi::BoardChanges;
 use crate::views::View;
@@ -48,6 +50,34 @@ struct Inner {
     views: HashMap<View, ViewState>,
     /// Each view's board JSON at this step, serialized on first need.
     snapshots: Mutex<HashMap<View, Arc<OnceLock<Utf8Bytes>>>>,
+    /// Each agent entry and queue row as a JSON member (`"id":{…}`),
+    /// kept as they change (a queue's on first need: rows change every
+    /// second): a snapshot of the floor is their concatenation, not a
+    /// serialization of twenty thousand agents.
+    agent_texts: BTreeMap<String, String>,
+    queue_texts: BTreeMap<String, OnceLock<String>>,
+}
+
+/// `"key":value` for a JSON object.
+fn member_text<T: Serialize>(key: &str, value: &T) -> String {
+    let mut out = Value::from(key).to_string();
+    out.push(':');
+    out.push_str(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()));
+    out
+}
+
+/// A board's members other than queues and agents, in the board's shape.
+#[derive(Serialize)]
+struct Head<'a> {
+    generated_at: Timestamp,
+    seq: u64,
+    timezone: &'a str,
+    totals: &'a BTreeMap<wallboard_protocol::Window, wallboard_protocol::Kpis>,
+    agent_states: &'a BTreeMap<AgentState, u64>,
+    complaints: &'a ComplaintsBoard,
+    trend: &'a BTreeMap<String, Vec<Option<f64>>>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sources: &'a BTreeMap<String, wallboard_protocol::SourceBoard>,
 }
 
 /// A streamed view's position.
@@ -59,11 +89,11 @@ struct ViewState {
     agent_states: Option<BTreeMap<AgentState, u64>>,
 }
 
-/// One step's output for a view: its next `seq` and the patch.
+/// One step's output for a view: its next `seq` and the patch, as JSON text.
 pub struct ViewPatch {
     pub view: View,
     pub seq: u64,
-    pub patch: Value,
+    pub patch: String,
 }
 
 /// With no change, a view still gets a heartbeat (`generated_at`) this often.
@@ -110,22 +140,154 @@ fn part_patch<T: Serialize + PartialEq>(old: Option<&T>, new: Option<&T>) -> Opt
     }
 }
 
+/// The merge patch between two KPI sets, KPI by KPI and count by count
+/// (what `merge_diff` of their JSON gives, without building it): a queue
+/// row changes every second (occupancy), so this is the step's hot path.
+fn kpis_patch(old: &Kpis, new: &Kpis) -> Map<String, Value> {
+    let mut patch = Map::new();
+    for key in KpiKey::ALL {
+        let (a, b) = (old.get(key), new.get(key));
+        if a == b {
+            continue;
+        }
+        let value = match (a, b) {
+            (Some(a), Some(b)) => {
+                let mut p = Map::new();
+                if a.value != b.value {
+                    p.insert("value".into(), json(&b.value));
+                }
+                if a.target != b.target {
+                    p.insert("target".into(), json(&b.target));
+                }
+                if a.status != b.status {
+                    p.insert("status".into(), json(&b.status));
+                }
+                Value::Object(p)
+            }
+            (None, Some(b)) => without_nulls(json(b)),
+            _ => Value::Null,
+        };
+        patch.insert(key.as_str().into(), value);
+    }
+    for ((key, a), b) in COUNT_KEYS.iter().zip(old.counts()).zip(new.counts()) {
+        if a != b {
+            patch.insert((*key).into(), json(&b));
+        }
+    }
+    patch
+}
+
+/// The merge patch between two rows of the same queue.
+fn queue_patch(old: &QueueBoard, new: &QueueBoard) -> Option<Value> {
+    if old == new {
+        return None;
+    }
+    let mut patch = Map::new();
+    if old.name != new.name {
+        patch.insert("name".into(), json(&new.name));
+    }
+    if let Some(names) = merge_diff(&json(&old.names), &json(&new.names)) {
+        patch.insert("names".into(), names);
+    }
+    if old.vip != new.vip {
+        patch.insert("vip".into(), json(&new.vip));
+    }
+    if old.waiting != new.waiting {
+        patch.insert("waiting".into(), json(&new.waiting));
+    }
+    if old.longest_wait_since != new.longest_wait_since {
+        patch.insert("longest_wait_since".into(), json(&new.longest_wait_since));
+    }
+    let mut windows = Map::new();
+    for (window, kpis) in &new.windows {
+        match old.windows.get(window) {
+            Some(before) if before == kpis => {}
+            Some(before) => {
+                windows.insert(
+                    window.as_str().into(),
+                    Value::Object(kpis_patch(before, kpis)),
+                );
+            }
+            None => {
+                windows.insert(window.as_str().into(), without_nulls(json(kpis)));
+            }
+        }
+    }
+    for window in old.windows.keys().filter(|w| !new.windows.contains_key(w)) {
+        windows.insert(window.as_str().into(), Value::Null);
+    }
+    if !windows.is_empty() {
+        patch.insert("windows".into(), Value::Object(windows));
+    }
+    (!patch.is_empty()).then_some(Value::Object(patch))
+}
+
+/// The merge patch between two agent counts.
+fn states_patch(old: &BTreeMap<AgentState, u64>, new: &BTreeMap<AgentState, u64>) -> Option<Value> {
+    let mut patch = Map::new();
+    for (state, n) in new {
+        if old.get(state) != Some(n) {
+            patch.insert(state.as_str().into(), json(n));
+        }
+    }
+    for state in old.keys().filter(|s| !new.contains_key(s)) {
+        patch.insert(state.as_str().into(), Value::Null);
+    }
+    (!patch.is_empty()).then_some(Value::Object(patch))
+}
+
 /// An agent whose entry changed this step.
 struct AgentChange {
     id: String,
     old: Option<AgentBoard>,
     new: Option<AgentBoard>,
-    /// The floor's fragment for it.
-    floor: Value,
+    /// The floor's fragment for it, as JSON text.
+    floor: String,
 }
 
-/// What changed this step, as patch fragments.
+/// What changed this step, as patch fragments serialized once each (JSON
+/// text): a view's patch is the concatenation of those it shows.
 struct Fragments {
-    generated_at: Value,
-    top: Option<Map<String, Value>>,
-    floor_states: Option<Value>,
-    queues: Vec<(String, Value)>,
+    generated_at: String,
+    /// `"key":value` members of the floor's top level.
+    top: Vec<(String, String)>,
+    floor_states: Option<String>,
+    queues: Vec<(String, String)>,
     agents: Vec<AgentChange>,
+}
+
+fn text(value: &Value) -> String {
+    value.to_string()
+}
+
+/// A JSON object written member by member.
+struct ObjectText {
+    out: String,
+    members: usize,
+}
+
+impl ObjectText {
+    fn new() -> ObjectText {
+        ObjectText {
+            out: String::from("{"),
+            members: 0,
+        }
+    }
+
+    fn member(&mut self, key: &str, value: &str) {
+        if self.members > 0 {
+            self.out.push(',');
+        }
+        self.members += 1;
+        self.out.push_str(&Value::from(key).to_string());
+        self.out.push(':');
+        self.out.push_str(value);
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
 }
 
 fn empty_states() -> BTreeMap<AgentState, u64> {
@@ -160,6 +322,8 @@ impl Boards {
                 core_seq: None,
                 views: HashMap::new(),
                 snapshots: Mutex::new(HashMap::new()),
+                queue_texts: BTreeMap::new(),
+                agent_texts: BTreeMap::new(),
             }),
         }
     }
@@ -212,14 +376,74 @@ impl Inner {
             let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
             snapshots.entry(view.clone()).or_default().clone()
         };
-        cell.get_or_init(|| {
-            let bytes = match view {
-                View::Floor => serde_json::to_string(&self.floor),
-                _ => serde_json::to_string(&view.apply(&self.floor)),
-            };
-            Utf8Bytes::from(bytes.unwrap_or_default())
-        })
-        .clone()
+        cell.get_or_init(|| Utf8Bytes::from(self.cut_json(view)))
+            .clone()
+    }
+
+    /// The view's board as JSON, from the kept texts of its rows.
+    fn cut_json(&self, view: &View) -> String {
+        let floor = &self.floor;
+        let agents: Vec<(&String, &String)> = match view {
+            View::Floor => self.agent_texts.iter().collect(),
+            View::Agent => Vec::new(),
+            View::Queue(_) => floor
+                .agents
+                .iter()
+                .filter(|(_, a)| view.shows_agent(a))
+                .filter_map(|(id, _)| self.agent_texts.get_key_value(id))
+                .collect(),
+        };
+        let agent_states = match view {
+            View::Queue(_) => {
+                let mut counts = empty_states();
+                for (id, _) in &agents {
+                    if let Some(a) = floor.agents.get(*id) {
+                        *counts.entry(a.state).or_default() += 1;
+                    }
+                }
+                counts
+            }
+            _ => floor.agent_states.clone(),
+        };
+        let head = Head {
+            generated_at: floor.generated_at,
+            seq: floor.seq,
+            timezone: &floor.timezone,
+            totals: &floor.totals,
+            agent_states: &agent_states,
+            complaints: &floor.complaints,
+            trend: &floor.trend,
+            sources: &floor.sources,
+        };
+        let mut out = serde_json::to_string(&head).unwrap_or_else(|_| "{}".into());
+        out.pop();
+        let join = |out: &mut String, members: &mut dyn Iterator<Item = &str>| {
+            out.push('{');
+            for (i, member) in members.enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(member);
+            }
+            out.push('}');
+        };
+        out.push_str(",\"queues\":");
+        let mut queues = floor
+            .queues
+            .iter()
+            .filter(|(id, _)| view.shows_queue(id))
+            .filter_map(|(id, row)| {
+                let text = self.queue_texts.get(id)?;
+                Some(text.get_or_init(|| member_text(id, row)).as_str())
+            });
+        join(&mut out, &mut queues);
+        out.push_str(",\"agents\":");
+        join(
+            &mut out,
+            &mut agents.into_iter().map(|(_, text)| text.as_str()),
+        );
+        out.push('}');
+        out
     }
 }
 
@@ -261,8 +485,8 @@ impl StepGuard<'_> {
         let fragments = inner.update(changes, now);
         let mut out = Vec::new();
         for (view, state) in inner.views.iter_mut() {
-            let patch = fragments.patch_for(view, state);
-            if patch.len() == 1 && state.at.elapsed() < HEARTBEAT - HEARTBEAT / 10 {
+            let (patch, changed) = fragments.patch_for(view, state);
+            if !changed && state.at.elapsed() < HEARTBEAT - HEARTBEAT / 10 {
                 continue;
             }
             state.seq += 1;
@@ -270,7 +494,7 @@ impl StepGuard<'_> {
             out.push(ViewPatch {
                 view: view.clone(),
                 seq: state.seq,
-                patch: Value::Object(patch),
+                patch,
             });
         }
         out
@@ -292,27 +516,35 @@ impl Inner {
         floor.complaints = changes.complaints;
         floor.sources = changes.sources;
         let top = json(&Top::of(floor));
-        let top_patch = match merge_diff(&self.top, &top) {
-            Some(Value::Object(map)) => Some(map),
-            _ => None,
+        let top_patch: Vec<(String, String)> = match merge_diff(&self.top, &top) {
+            Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),
+            _ => Vec::new(),
         };
         self.top = top;
 
         let mut queues = Vec::new();
         if changes.all_queues {
             let listed: HashSet<&String> = changes.queues.iter().map(|(id, _)| id).collect();
+            let texts = &mut self.queue_texts;
             floor.queues.retain(|id, _| {
                 let keep = listed.contains(id);
                 if !keep {
-                    queues.push((id.clone(), Value::Null));
+                    texts.remove(id);
+                }
+                if !keep {
+                    queues.push((id.clone(), "null".to_string()));
                 }
                 keep
             });
         }
         for (id, new) in changes.queues {
-            let old = floor.queues.get(&id);
-            if let Some(patch) = part_patch(old, Some(&new)) {
-                queues.push((id.clone(), patch));
+            let patch = match floor.queues.get(&id) {
+                Some(old) => queue_patch(old, &new),
+                None => Some(without_nulls(json(&new))),
+            };
+            if let Some(patch) = patch {
+                queues.push((id.clone(), text(&patch)));
+                self.queue_texts.insert(id.clone(), OnceLock::new());
                 floor.queues.insert(id, new);
             }
         }
@@ -320,14 +552,21 @@ impl Inner {
         let old_states = floor.agent_states.clone();
         let mut agents = Vec::new();
         let mut listed = HashSet::new();
+        let texts = &mut self.agent_texts;
         let mut change = |id: String, new: Option<AgentBoard>, floor: &mut Board| {
             let old = floor.agents.get(&id);
             let Some(patch) = part_patch(old, new.as_ref()) else {
                 return;
             };
             let old = match &new {
-                Some(board) => floor.agents.insert(id.clone(), board.clone()),
-                None => floor.agents.remove(&id),
+                Some(board) => {
+                    texts.insert(id.clone(), member_text(&id, board));
+                    floor.agents.insert(id.clone(), board.clone())
+                }
+                None => {
+                    texts.remove(&id);
+                    floor.agents.remove(&id)
+                }
             };
             if let Some(old) = &old {
                 *floor.agent_states.entry(old.state).or_default() -= 1;
@@ -339,7 +578,7 @@ impl Inner {
                 id,
                 old,
                 new,
-                floor: patch,
+                floor: text(&patch),
             });
         };
         for (id, new) in changes.agents {
@@ -360,9 +599,9 @@ impl Inner {
             }
         }
         Fragments {
-            generated_at: json(&now),
+            generated_at: text(&json(&now)),
             top: top_patch,
-            floor_states: merge_diff(&json(&old_states), &json(&floor.agent_states)),
+            floor_states: states_patch(&old_states, &floor.agent_states).map(|p| text(&p)),
             queues,
             agents,
         }
@@ -370,30 +609,28 @@ impl Inner {
 }
 
 impl Fragments {
-    /// A view's patch (always with `generated_at`; more when it changed).
-    fn patch_for(&self, view: &View, state: &mut ViewState) -> Map<String, Value> {
-        let mut patch = Map::new();
-        if let Some(top) = &self.top {
-            patch.extend(top.clone());
+    /// A view's patch, and whether it holds more than `generated_at`.
+    fn patch_for(&self, view: &View, state: &mut ViewState) -> (String, bool) {
+        let mut patch = ObjectText::new();
+        for (key, value) in &self.top {
+            patch.member(key, value);
         }
-        let queues: Map<String, Value> = self
-            .queues
-            .iter()
-            .filter(|(id, _)| view.shows_queue(id))
-            .map(|(id, p)| (id.clone(), p.clone()))
-            .collect();
-        if !queues.is_empty() {
-            patch.insert("queues".into(), Value::Object(queues));
+        let mut queues = ObjectText::new();
+        for (id, value) in self.queues.iter().filter(|(id, _)| view.shows_queue(id)) {
+            queues.member(id, value);
+        }
+        if queues.members > 0 {
+            patch.member("queues", &queues.finish());
         }
         match view {
             View::Floor | View::Agent => {
                 if let Some(states) = &self.floor_states {
-                    patch.insert("agent_states".into(), states.clone());
+                    patch.member("agent_states", states);
                 }
             }
             View::Queue(_) => {
                 let counts = state.agent_states.get_or_insert_with(empty_states);
-                let before = json(counts);
+                let before = counts.clone();
                 for change in &self.agents {
                     if let Some(old) = change.old.as_ref().filter(|a| view.shows_agent(a)) {
                         *counts.entry(old.state).or_default() -= 1;
@@ -402,38 +639,37 @@ impl Fragments {
                         *counts.entry(new.state).or_default() += 1;
                     }
                 }
-                if let Some(states) = merge_diff(&before, &json(counts)) {
-                    patch.insert("agent_states".into(), states);
+                if let Some(states) = states_patch(&before, counts) {
+                    patch.member("agent_states", &text(&states));
                 }
             }
         }
-        let agents: Map<String, Value> = match view {
-            View::Agent => Map::new(),
-            View::Floor => self
-                .agents
-                .iter()
-                .map(|c| (c.id.clone(), c.floor.clone()))
-                .collect(),
-            View::Queue(_) => self
-                .agents
-                .iter()
-                .filter_map(|c| {
+        let mut agents = ObjectText::new();
+        match view {
+            View::Agent => {}
+            View::Floor => {
+                for c in &self.agents {
+                    agents.member(&c.id, &c.floor);
+                }
+            }
+            View::Queue(_) => {
+                for c in &self.agents {
                     let was = c.old.as_ref().is_some_and(|a| view.shows_agent(a));
                     let is = c.new.as_ref().is_some_and(|a| view.shows_agent(a));
-                    let patch = match (was, is) {
-                        (true, true) => c.floor.clone(),
-                        (false, true) => without_nulls(json(&c.new)),
-                        (true, false) => Value::Null,
-                        (false, false) => return None,
-                    };
-                    Some((c.id.clone(), patch))
-                })
-                .collect(),
-        };
-        if !agents.is_empty() {
-            patch.insert("agents".into(), Value::Object(agents));
+                    match (was, is) {
+                        (true, true) => agents.member(&c.id, &c.floor),
+                        (false, true) => agents.member(&c.id, &text(&without_nulls(json(&c.new)))),
+                        (true, false) => agents.member(&c.id, "null"),
+                        (false, false) => {}
+                    }
+                }
+            }
         }
-        patch.insert("generated_at".into(), self.generated_at.clone());
-        patch
+        if agents.members > 0 {
+            patch.member("agents", &agents.finish());
+        }
+        let changed = patch.members > 0;
+        patch.member("generated_at", &self.generated_at);
+        (patch.finish(), changed)
     }
 }

@@ -12,6 +12,7 @@
 //!   slices (the last one is the slice now running).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use wallboard_protocol::{
@@ -22,7 +23,7 @@ use wallboard_protocol::{
 use crate::aggregator::{
     Agent, Aggregator, Buckets, Counters, QueueState, WORKING, local_day, minute_of, ms_between,
 };
-use crate::config::Targets;
+use crate::config::{Config, Targets};
 
 /// Where a window starts and whether it holds a moment, for one `now`.
 struct Windows {
@@ -114,7 +115,10 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .queues
         .iter()
         .zip(&queues)
-        .map(|(q, counters)| (q.id.clone(), queue_board(agg, q, counters)))
+        .map(|(q, counters)| {
+            let row = queue_row(config, &QueueCounts::of(agg, q, counters.clone()));
+            (q.id.clone(), row)
+        })
         .collect();
 
     let mut agent_states: BTreeMap<AgentState, u64> =
@@ -128,7 +132,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         })
         .collect();
 
-    let trend = trend(agg, now, band);
+    let trend = trend(agg, now);
 
     Board {
         trend,
@@ -167,23 +171,61 @@ pub struct BoardChanges {
     pub all_queues: bool,
 }
 
+/// A queue's figures read under the core lock; its row is built from
+/// them after the lock is let go.
+#[derive(Debug, Clone)]
+pub struct QueueCounts {
+    pub id: String,
+    pub vip: bool,
+    pub waiting: u64,
+    pub longest_wait_since: Option<Timestamp>,
+    pub counters: [Counters; 3],
+}
+
+impl QueueCounts {
+    fn of(agg: &Aggregator, q: &QueueState, counters: [Counters; 3]) -> QueueCounts {
+        QueueCounts {
+            id: q.id.clone(),
+            vip: agg.queue_is_vip(q),
+            waiting: q.waiting.len() as u64,
+            longest_wait_since: q.waiting.first().map(|(since, _)| *since),
+            counters,
+        }
+    }
+}
+
+/// What changed, as counts: the part of a step done under the core lock
+/// ([`read_changes`]); [`ChangedCounts::board`] applies the formulas after.
+#[derive(Debug)]
+pub struct ChangedCounts {
+    config: Arc<Config>,
+    at: Timestamp,
+    seq: u64,
+    totals: [Counters; 3],
+    trend: Vec<Counters>,
+    complaints: ComplaintsBoard,
+    sources: BTreeMap<String, SourceBoard>,
+    queues: Vec<QueueCounts>,
+    agents: Vec<(String, Option<AgentBoard>)>,
+    all_agents: bool,
+    all_queues: bool,
+}
+
 /// Reads what changed since the last call, at `at` (the board's clock:
-/// a whole second). Totals, trend and complaints are recomputed every
-/// time (a few scopes); queues and agents only where they changed.
-pub fn changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> BoardChanges {
+/// a whole second): counts only, from the maintained aggregates. Totals,
+/// trend and complaints every time (a few scopes); queues and agents only
+/// where they changed.
+pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCounts {
     let changed = agg.take_changes(at);
     let agg = &*agg;
-    let config = agg.config();
-    let band = config.warn_band;
     let w = Windows::new(agg, at);
-    let totals = Window::ALL.map(|win| live_counters(&agg.totals, &w, win));
     let queues = changed
         .queues
         .iter()
         .map(|&q| {
             let queue = &agg.queues[q];
             let counters = Window::ALL.map(|win| live_counters(&queue.buckets, &w, win));
-            (queue.id.clone(), queue_board(agg, queue, &counters))
+            QueueCounts::of(agg, queue, counters)
         })
         .collect();
     let agents = changed
@@ -195,12 +237,12 @@ pub fn changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> BoardChanges {
         })
         .collect();
     let now_ms = at.as_millisecond();
-    BoardChanges {
+    ChangedCounts {
+        config: agg.shared_config(),
         at,
         seq,
-        timezone: config.timezone_name.clone(),
-        totals: window_map(&totals, |c| kpis(c, &config.targets, false, band, true)),
-        trend: live_trend(agg, at, band),
+        totals: Window::ALL.map(|win| live_counters(&agg.totals, &w, win)),
+        trend: live_trend(agg, at),
         complaints: ComplaintsBoard {
             open: agg.totals.dues.open(),
             overdue: agg.totals.dues.due_between(i64::MIN, now_ms),
@@ -211,6 +253,39 @@ pub fn changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> BoardChanges {
         all_agents: changed.all_agents,
         all_queues: changed.all_queues,
     }
+}
+
+impl ChangedCounts {
+    /// The changed parts of the board, by the formulas.
+    pub fn board(self) -> BoardChanges {
+        let config = &*self.config;
+        let band = config.warn_band;
+        BoardChanges {
+            at: self.at,
+            seq: self.seq,
+            timezone: config.timezone_name.clone(),
+            totals: window_map(&self.totals, |c| {
+                kpis(c, &config.targets, false, band, true)
+            }),
+            trend: trend_of(config, &self.trend),
+            complaints: self.complaints,
+            sources: self.sources,
+            queues: self
+                .queues
+                .iter()
+                .map(|q| (q.id.clone(), queue_row(config, q)))
+                .collect(),
+            agents: self.agents,
+            all_agents: self.all_agents,
+            all_queues: self.all_queues,
+        }
+    }
+}
+
+/// [`read_changes`] and the formulas at once (tests; the step splits them
+/// around the lock).
+pub fn changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> BoardChanges {
+    read_changes(agg, at, seq).board()
 }
 
 /// One scope's counts in one window at `w.now`, from the maintained
@@ -229,10 +304,10 @@ fn live_counters(b: &Buckets, w: &Windows, win: Window) -> Counters {
     c
 }
 
-/// [`trend`] from the maintained aggregates of the totals.
-fn live_trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Option<f64>>> {
+/// [`trend`]'s counts from the maintained aggregates of the totals.
+fn live_trend(agg: &Aggregator, now: Timestamp) -> Vec<Counters> {
     let now_ms = now.as_millisecond();
-    let counters: Vec<Counters> = trend_slices(now)
+    trend_slices(now)
         .into_iter()
         .map(|(from, to)| {
             let mut c = agg.totals.span(from, to);
@@ -243,14 +318,12 @@ fn live_trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, V
             c.complaints_overdue += agg.totals.dues.due_between(from_ms, now_ms.min(to_ms - 1));
             c
         })
-        .collect();
-    trend_of(agg, &counters, band)
+        .collect()
 }
 
 /// A queue's row of the board, from its counts in each window.
-fn queue_board(agg: &Aggregator, q: &QueueState, counters: &[Counters; 3]) -> QueueBoard {
-    let config = agg.config();
-    let vip = agg.queue_is_vip(q);
+fn queue_row(config: &Config, q: &QueueCounts) -> QueueBoard {
+    let vip = q.vip;
     let targets = config.targets(&q.id);
     let qc = config.queues.get(&q.id);
     let mut names = BTreeMap::new();
@@ -270,9 +343,9 @@ fn queue_board(agg: &Aggregator, q: &QueueState, counters: &[Counters; 3]) -> Qu
         name,
         names,
         vip,
-        waiting: q.waiting.len() as u64,
-        longest_wait_since: q.waiting.first().map(|(since, _)| *since),
-        windows: window_map(counters, |c| kpis(c, targets, vip, band, false)),
+        waiting: q.waiting,
+        longest_wait_since: q.longest_wait_since,
+        windows: window_map(&q.counters, |c| kpis(c, targets, vip, band, false)),
     }
 }
 
@@ -301,7 +374,7 @@ pub const TREND_SLICES: i64 = 12;
 pub const TREND_SLICE_MINUTES: i64 = 5;
 
 /// The totals' KPIs over the last hour, slice by slice, oldest first.
-fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Option<f64>>> {
+fn trend(agg: &Aggregator, now: Timestamp) -> BTreeMap<String, Vec<Option<f64>>> {
     let slices = trend_slices(now);
     let at = |minute: i64| Timestamp::from_millisecond(minute * 60_000).unwrap_or(now);
     let mut counters: Vec<Counters> = slices
@@ -328,7 +401,7 @@ fn trend(agg: &Aggregator, now: Timestamp, band: f64) -> BTreeMap<String, Vec<Op
             c.complaints_overdue += 1;
         }
     }
-    trend_of(agg, &counters, band)
+    trend_of(agg.config(), &counters)
 }
 
 /// The trend's slices at `now`: (first minute, end minute), oldest first.
@@ -344,12 +417,8 @@ fn trend_slices(now: Timestamp) -> Vec<(i64, i64)> {
 }
 
 /// The trend from each slice's counts.
-fn trend_of(
-    agg: &Aggregator,
-    counters: &[Counters],
-    band: f64,
-) -> BTreeMap<String, Vec<Option<f64>>> {
-    let config = agg.config();
+fn trend_of(config: &Config, counters: &[Counters]) -> BTreeMap<String, Vec<Option<f64>>> {
+    let band = config.warn_band;
     let slice_kpis: Vec<Kpis> = counters
         .iter()
         .map(|c| kpis(c, &config.targets, false, band, true))

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
-use wallboard_protocol::StreamMessage;
 
 use crate::boards::{Boards, HEARTBEAT};
 use crate::ingest::Ingest;
@@ -57,19 +56,19 @@ impl Stepper {
             .collect();
         let mut boards = self.boards.write();
         let now = self.ingest.clock().now();
-        let changes = {
+        let counts = {
             let mut core = self.ingest.lock();
             let seq = core.seq;
-            kpi::changes(&mut core.aggregator, board_clock(now), seq)
+            kpi::read_changes(&mut core.aggregator, board_clock(now), seq)
         };
+        // The formulas run after the core lock is let go.
+        let changes = counts.board();
         for patch in boards.apply(changes, now, &views) {
-            let message = StreamMessage::Patch {
-                seq: patch.seq,
-                patch: patch.patch,
-            };
-            let Ok(text) = serde_json::to_string(&message) else {
-                continue;
-            };
+            // `StreamMessage::Patch`, around the patch's text.
+            let text = format!(
+                r#"{{"type":"patch","seq":{},"patch":{}}}"#,
+                patch.seq, patch.patch
+            );
             self.hub
                 .publish(&patch.view.key(), Frame::new(patch.seq, Some(text.into())));
         }
