@@ -346,12 +346,10 @@ async fn metrics(
         ],
     };
     let now = app.ingest.clock().now();
-    let text = app.boards.with_floor(|board| {
-        let core = app.ingest.lock();
-        app.ingest
-            .metrics()
-            .render(&core.aggregator, board, now, &stream)
-    });
+    let lifetime = crate::metrics::Lifetime::of(&app.ingest.lock().aggregator);
+    let text = app
+        .boards
+        .with_floor(|board| app.ingest.metrics().render(&lifetime, board, now, &stream));
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -254,6 +254,16 @@ struct Fragments {
     floor_states: Option<String>,
     queues: Vec<(String, String)>,
     agents: Vec<AgentChange>,
+    /// Where each queue's fragment is, and which agent changes concern a
+    /// queue (before or after): a queue view looks up its few queues
+    /// instead of filtering every fragment.
+    queue_at: HashMap<String, usize>,
+    agents_of_queue: HashMap<String, Vec<usize>>,
+}
+
+/// The queues an agent entry belongs to in queue views.
+fn agent_queues(agent: &AgentBoard) -> impl Iterator<Item = &String> {
+    agent.queues.iter().chain(agent.queue.as_ref())
 }
 
 fn text(value: &Value) -> String {
@@ -598,7 +608,23 @@ impl Inner {
                 change(id, None, floor);
             }
         }
+        let queue_at = queues
+            .iter()
+            .enumerate()
+            .map(|(i, (id, _))| (id.clone(), i))
+            .collect();
+        let mut agents_of_queue: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, change) in agents.iter().enumerate() {
+            for q in change.old.iter().chain(&change.new).flat_map(agent_queues) {
+                let list = agents_of_queue.entry(q.clone()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
         Fragments {
+            queue_at,
+            agents_of_queue,
             generated_at: text(&json(&now)),
             top: top_patch,
             floor_states: states_patch(&old_states, &floor.agent_states).map(|p| text(&p)),
@@ -616,9 +642,34 @@ impl Fragments {
             patch.member(key, value);
         }
         let mut queues = ObjectText::new();
-        for (id, value) in self.queues.iter().filter(|(id, _)| view.shows_queue(id)) {
-            queues.member(id, value);
+        match view {
+            View::Queue(list) => {
+                for i in list.iter().filter_map(|q| self.queue_at.get(q)) {
+                    let (id, value) = &self.queues[*i];
+                    queues.member(id, value);
+                }
+            }
+            View::Floor | View::Agent => {
+                for (id, value) in &self.queues {
+                    queues.member(id, value);
+                }
+            }
         }
+        // The agent changes a queue view may show, in order.
+        let concerned: Vec<&AgentChange> = match view {
+            View::Queue(list) => {
+                let mut at: Vec<usize> = list
+                    .iter()
+                    .filter_map(|q| self.agents_of_queue.get(q))
+                    .flatten()
+                    .copied()
+                    .collect();
+                at.sort_unstable();
+                at.dedup();
+                at.into_iter().map(|i| &self.agents[i]).collect()
+            }
+            View::Floor | View::Agent => Vec::new(),
+        };
         if queues.members > 0 {
             patch.member("queues", &queues.finish());
         }
@@ -631,7 +682,7 @@ impl Fragments {
             View::Queue(_) => {
                 let counts = state.agent_states.get_or_insert_with(empty_states);
                 let before = counts.clone();
-                for change in &self.agents {
+                for change in &concerned {
                     if let Some(old) = change.old.as_ref().filter(|a| view.shows_agent(a)) {
                         *counts.entry(old.state).or_default() -= 1;
                     }
@@ -653,7 +704,7 @@ impl Fragments {
                 }
             }
             View::Queue(_) => {
-                for c in &self.agents {
+                for c in &concerned {
                     let was = c.old.as_ref().is_some_and(|a| view.shows_agent(a));
                     let is = c.new.as_ref().is_some_and(|a| view.shows_agent(a));
                     match (was, is) {

@@ -134,7 +134,7 @@ impl Metrics {
     /// The Prometheus text exposition.
     pub fn render(
         &self,
-        agg: &Aggregator,
+        agg: &Lifetime,
         board: &Board,
         now: Timestamp,
         stream: &StreamCounts<'_>,
@@ -207,11 +207,36 @@ impl Text {
     }
 }
 
+/// What a scrape reads of the aggregate, copied under the core lock so the
+/// rendering (tens of thousands of lines on a big floor) runs outside it.
+pub struct Lifetime {
+    /// Each queue's counts since the server started counting.
+    pub queues: Vec<(String, Counters)>,
+    pub totals: Counters,
+    pub sources: std::collections::BTreeMap<String, wallboard_protocol::SourceBoard>,
+    pub latest_ts: Option<Timestamp>,
+}
+
+impl Lifetime {
+    pub fn of(agg: &Aggregator) -> Lifetime {
+        Lifetime {
+            queues: agg
+                .queues
+                .iter()
+                .map(|q| (q.id.clone(), q.buckets.lifetime.clone()))
+                .collect(),
+            totals: agg.totals.lifetime.clone(),
+            sources: agg.sources.clone(),
+            latest_ts: agg.latest_ts,
+        }
+    }
+}
+
 /// A per-queue counter family: name, help, and how to read it.
 type Family = (&'static str, &'static str, fn(&Counters) -> u64);
 
 /// Contact and complaint counters: since the server started counting.
-fn contacts(out: &mut Text, agg: &Aggregator) {
+fn contacts(out: &mut Text, agg: &Lifetime) {
     let per_queue: [Family; 4] = [
         (
             "wallboard_contacts_offered_total",
@@ -236,8 +261,8 @@ fn contacts(out: &mut Text, agg: &Aggregator) {
     ];
     for (name, help, value) in per_queue {
         out.family(name, "counter", help);
-        for q in &agg.queues {
-            out.sample(name, &[("queue", &q.id)], value(&q.buckets.lifetime) as f64);
+        for (id, c) in &agg.queues {
+            out.sample(name, &[("queue", id)], value(c) as f64);
         }
     }
     let name = "wallboard_contacts_ended_total";
@@ -246,21 +271,20 @@ fn contacts(out: &mut Text, agg: &Aggregator) {
         "counter",
         "Contacts ended with a disposition, by whether the issue was resolved.",
     );
-    for q in &agg.queues {
-        let c = &q.buckets.lifetime;
+    for (id, c) in &agg.queues {
         out.sample(
             name,
-            &[("queue", &q.id), ("resolved", "true")],
+            &[("queue", id), ("resolved", "true")],
             c.resolved as f64,
         );
         let unresolved = c.dispositions.saturating_sub(c.resolved);
         out.sample(
             name,
-            &[("queue", &q.id), ("resolved", "false")],
+            &[("queue", id), ("resolved", "false")],
             unresolved as f64,
         );
     }
-    let t = &agg.totals.lifetime;
+    let t = &agg.totals;
     for (name, help, value) in [
         (
             "wallboard_contacts_arrived_total",
@@ -368,7 +392,7 @@ fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
 fn self_metrics(
     out: &mut Text,
     ingest: &IngestCounts,
-    agg: &Aggregator,
+    agg: &Lifetime,
     now: Timestamp,
     stream: &StreamCounts<'_>,
 ) {
