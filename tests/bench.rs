@@ -7,12 +7,20 @@
 //! 3. HTTP ingest: the same day POSTed as NDJSON in 1,000-event batches by
 //!    several concurrent senders to a real server on loopback (events/s).
 //!
+//! 4. Fan-out latency on the real binary (`fanout`), slow clients, a busy
+//!    floor.
+//! 5. The engine at scale (`scaling`): floors of 200 to 20,000 agents under
+//!    a generated load, watched by a floor viewer and 100 queue viewers.
+//!
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.
+//! `--only core,fanout,scaling` runs some of the sections (1–3 and the
+//! polling baseline are `core`); the default is all of them.
 
 mod bench_report;
 mod fanout;
 mod raw_broadcast;
+mod scaling;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -51,8 +59,73 @@ fn main() {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target/bench"));
+    let sections = Sections::from_args();
+    let view = std::env::args()
+        .skip_while(|a| a != "--view")
+        .nth(1)
+        .unwrap_or_else(|| "floor".into());
+    std::fs::create_dir_all(&out).expect("create the report directory");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
 
+    let mut report = serde_json::Map::new();
+    if sections.core {
+        report.extend(core(&runtime, &out));
+    }
+    if sections.fanout {
+        report.extend(fanout_section(&runtime, &out, &view));
+    }
+    if sections.scaling {
+        report.insert("scaling".into(), json!(scaling::run(&runtime, &out)));
+    }
+    report.insert("machine".into(), json!(machine()));
+    let report = serde_json::Value::Object(report);
+    let markdown = bench_report::markdown(&report, &view);
+    std::fs::write(
+        out.join("core.json"),
+        serde_json::to_string_pretty(&report).unwrap(),
+    )
+    .expect("write core.json");
+    std::fs::write(out.join("core.md"), markdown).expect("write core.md");
+    println!("report: {}", out.join("core.md").display());
+}
+
+/// Which sections to run: `--only a,b` (names: core, fanout, scaling), all
+/// of them by default.
+struct Sections {
+    core: bool,
+    fanout: bool,
+    scaling: bool,
+}
+
+impl Sections {
+    fn from_args() -> Sections {
+        let Some(only) = std::env::args().skip_while(|a| a != "--only").nth(1) else {
+            return Sections {
+                core: true,
+                fanout: true,
+                scaling: true,
+            };
+        };
+        let names: Vec<&str> = only.split(',').map(str::trim).collect();
+        for name in &names {
+            assert!(
+                ["core", "fanout", "scaling"].contains(name),
+                "--only {only}: unknown section {name:?} (sections: core, fanout, scaling)"
+            );
+        }
+        Sections {
+            core: names.contains(&"core"),
+            fanout: names.contains(&"fanout"),
+            scaling: names.contains(&"scaling"),
+        }
+    }
+}
+
+/// 1–3 and the polling baseline: the report's keys.
+fn core(
+    runtime: &tokio::runtime::Runtime,
+    out: &std::path::Path,
+) -> serde_json::Map<String, serde_json::Value> {
     let config = Arc::new(Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap());
     let start: Timestamp = "2026-11-23T00:00:00+08:00".parse().unwrap();
     let end = start + SignedDuration::from_hours(24);
@@ -156,8 +229,37 @@ fn main() {
     println!(
         "polling GET /api/v1/board every 5 s: an event shows after p50 {poll_p50:.0} ms, p99 {poll_p99:.0} ms"
     );
+    let report = json!({
+        "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
+        "aggregator_events_per_second": apply_rate,
+        "board_compute_microseconds": board_us,
+        "board_compute_and_json_microseconds": board_json_us,
+        "board_json_bytes": bytes,
+        "http_ingest_events_per_second": http_rate,
+        "http_ingest_journal_events_per_second": journal_rate,
+        "restart_seconds": restart_seconds,
+        "replay_events_per_second": replay_rate,
+        "checkpoint_bytes": checkpoint.len(),
+        "checkpoint_write_milliseconds": checkpoint_ms,
+        "checkpoint_restore_milliseconds": restore_ms,
+        "polling_5s_staleness_p50_ms": poll_p50,
+        "polling_5s_staleness_p99_ms": poll_p99,
+        "http_batch": BATCH,
+        "http_senders": SENDERS,
+    });
+    match report {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    }
+}
 
-    // 4. Fan-out latency on the real binary.
+/// Section 4 (fan-out latency on the real binary, slow clients, a busy
+/// floor): the report's keys.
+fn fanout_section(
+    runtime: &tokio::runtime::Runtime,
+    out: &std::path::Path,
+    view: &str,
+) -> serde_json::Map<String, serde_json::Value> {
     let viewer_counts: Vec<usize> = std::env::args()
         .skip_while(|a| a != "--viewers")
         .nth(1)
@@ -167,10 +269,6 @@ fn main() {
             sizes.extend(most_viewers().filter(|&n| n > 10_000));
             sizes
         });
-    let view = std::env::args()
-        .skip_while(|a| a != "--view")
-        .nth(1)
-        .unwrap_or_else(|| "floor".into());
     // Every viewer of the benchmark comes from 127.0.0.1.
     let config = out.join("fanout.toml");
     std::fs::write(&config, "[limits]\nmax_viewers_per_ip = 100000\n").expect("write fanout.toml");
@@ -193,7 +291,7 @@ fn main() {
     let recording = out.join("recording.ndjson");
     let recorded = {
         let server = wallboard();
-        runtime.block_on(record(&server.url, &view, &recording))
+        runtime.block_on(record(&server.url, view, &recording))
     };
     let raw_floor_of = |recording: &std::path::Path| {
         let program = std::env::current_exe().expect("this program");
@@ -221,7 +319,7 @@ fn main() {
             let r = runtime.block_on(fanout::run(
                 &server.url,
                 server.pid(),
-                &view,
+                view,
                 viewers,
                 0,
                 20,
@@ -262,7 +360,7 @@ fn main() {
         let run = |slow| {
             let server = wallboard();
             let pid = server.pid();
-            runtime.block_on(fanout::run(&server.url, pid, &view, viewers, slow, rounds, true))
+            runtime.block_on(fanout::run(&server.url, pid, view, viewers, slow, rounds, true))
         };
         let before = run(0);
         let r = run(slow);
@@ -309,7 +407,7 @@ fn main() {
         let recorded = {
             let server = wallboard();
             let generator = runtime.spawn(generate(server.url.clone(), BUSY_RATE));
-            let recorded = runtime.block_on(record(&server.url, &view, &busy_recording));
+            let recorded = runtime.block_on(record(&server.url, view, &busy_recording));
             generator.abort();
             recorded
         };
@@ -324,39 +422,16 @@ fn main() {
         row
     });
 
-    let machine = machine();
     let report = json!({
         "fanout": fanout_rows,
         "slow_clients": slow_run,
         "busy_floor": busy,
-        "machine": machine,
-        "workload": {"events": events.len(), "agents": AGENTS, "queues": queues},
-        "aggregator_events_per_second": apply_rate,
-        "board_compute_microseconds": board_us,
-        "board_compute_and_json_microseconds": board_json_us,
-        "board_json_bytes": bytes,
-        "http_ingest_events_per_second": http_rate,
-        "http_ingest_journal_events_per_second": journal_rate,
-        "restart_seconds": restart_seconds,
-        "replay_events_per_second": replay_rate,
-        "checkpoint_bytes": checkpoint.len(),
-        "checkpoint_write_milliseconds": checkpoint_ms,
-        "checkpoint_restore_milliseconds": restore_ms,
-        "polling_5s_staleness_p50_ms": poll_p50,
-        "polling_5s_staleness_p99_ms": poll_p99,
         "raw_floor_recording": {"messages": recorded.0, "average_bytes": recorded.1},
-        "http_batch": BATCH,
-        "http_senders": SENDERS,
     });
-    let markdown = bench_report::markdown(&report, &view);
-    std::fs::create_dir_all(&out).expect("create the report directory");
-    std::fs::write(
-        out.join("core.json"),
-        serde_json::to_string_pretty(&report).unwrap(),
-    )
-    .expect("write core.json");
-    std::fs::write(out.join("core.md"), markdown).expect("write core.md");
-    println!("report: {}", out.join("core.md").display());
+    match report {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!(),
+    }
 }
 
 /// A busy floor's event rate (events a second).

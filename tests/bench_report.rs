@@ -96,17 +96,26 @@ pub fn markdown(report: &Value, view: &str) -> String {
     let slow_gone = slow["slow"]
         .as_u64()
         .map(|of| gone as f64 / of.max(1) as f64);
+    let per_second = |v: f64| {
+        if v.is_finite() {
+            format!("{v:.0} events/s")
+        } else {
+            "—".into()
+        }
+    };
     md.push_str(&format!(
         "\n## Targets\n\n| target | measured | |\n|---|---|---|\n\
-         | HTTP ingest, journal on ≥ 200,000 events/s | {journal:.0} events/s | {} |\n\
-         | aggregator in-process ≥ 1,000,000 events/s | {apply:.0} events/s | {} |\n\
+         | HTTP ingest, journal on ≥ 200,000 events/s | {} | {} |\n\
+         | aggregator in-process ≥ 1,000,000 events/s | {} | {} |\n\
          | 10,000 viewers, 100 ms tick: p99 ≤ 200 ms | {} | {} |\n\
          | 1,000 viewers: p99 ≤ 120 ms | {} | {} |\n\
          | server RSS per idle viewer ≤ 20 KB (largest of the sizes) | {} | {} |\n\
          | CPU per delivered message ≤ 1.5 × the raw floor (largest of the sizes) | {} | {} |\n\
          | slow clients (1%): the others' p99 moves up ≤ 10 ms | {} | {} |\n\
-         | slow clients are disconnected | {} of {} | {} |\n",
+         | slow clients are disconnected | {} | {} |\n",
+        per_second(journal),
         verdict(Some(journal), |v| v >= 200_000.0),
+        per_second(apply),
         verdict(Some(apply), |v| v >= 1_000_000.0),
         fmt(p99_at(10_000), " ms"),
         verdict(p99_at(10_000), |v| v <= 200.0),
@@ -124,12 +133,16 @@ pub fn markdown(report: &Value, view: &str) -> String {
             num(&slow["p99_noise_ms"])
         )),
         verdict(moved, |v| v <= 10.0),
-        gone,
-        slow["slow"],
+        slow["slow"]
+            .as_u64()
+            .map_or("—".into(), |of| format!("{gone} of {of}")),
         verdict(slow_gone, |v| v >= 1.0),
     ));
+    let scaling = report["scaling"].as_array().unwrap_or(&empty);
+    md.push_str(&scaling_targets(scaling));
 
-    md.push_str(&format!(
+    if report.get("aggregator_events_per_second").is_some() {
+        md.push_str(&format!(
         "\n## Ingest and the core\n\nWorkload: a simulated day of a {}-agent floor over {} queues, {} events.\n\n\
          | measure | value |\n|---|---|\n\
          | aggregator apply, in-process | {apply:.0} events/s |\n\
@@ -154,6 +167,23 @@ pub fn markdown(report: &Value, view: &str) -> String {
         num(&report["checkpoint_write_milliseconds"]),
         num(&report["checkpoint_restore_milliseconds"]),
     ));
+    }
+
+    if report.get("fanout").is_some() {
+        fanout_sections(&mut md, report, view);
+    }
+    if !scaling.is_empty() {
+        md.push_str(&scaling_section(scaling));
+    }
+    md
+}
+
+/// The fan-out, busy floor, staleness and slow-client sections.
+fn fanout_sections(md: &mut String, report: &Value, view: &str) {
+    let empty = Vec::new();
+    let fanout = report["fanout"].as_array().unwrap_or(&empty);
+    let slow = &report["slow_clients"];
+    let moved = slow["p99_moved_ms"].as_f64();
 
     md.push_str(&format!(
         "\n## Fan-out latency, against the raw broadcast floor\n\n\
@@ -178,7 +208,7 @@ pub fn markdown(report: &Value, view: &str) -> String {
         md.push_str(&fanout_lines(row));
     }
     table(
-        &mut md,
+        md,
         "\n| viewers | wallboard ÷ raw floor: p99 latency | CPU per message |\n|---|---|---|\n",
         fanout.iter().map(|row| {
             format!(
@@ -206,7 +236,7 @@ pub fn markdown(report: &Value, view: &str) -> String {
 
     // Staleness: how old the newest event is when it shows.
     table(
-        &mut md,
+        md,
         "\n## Staleness: streaming against polling\n\nThe age of an event when it first shows on a screen.\n\n| how the screen is fed | p50 ms | p99 ms |\n|---|---|---|\n",
         fanout.iter().map(|row| {
             format!(
@@ -217,11 +247,13 @@ pub fn markdown(report: &Value, view: &str) -> String {
             )
         }),
     );
-    md.push_str(&format!(
-        "| polling `GET /api/v1/board` every 5 s (what Grafana over Prometheus gives) | {:.0} | {:.0} |\n",
-        num(&report["polling_5s_staleness_p50_ms"]),
-        num(&report["polling_5s_staleness_p99_ms"]),
-    ));
+    if report.get("polling_5s_staleness_p50_ms").is_some() {
+        md.push_str(&format!(
+            "| polling `GET /api/v1/board` every 5 s (what Grafana over Prometheus gives) | {:.0} | {:.0} |\n",
+            num(&report["polling_5s_staleness_p50_ms"]),
+            num(&report["polling_5s_staleness_p99_ms"]),
+        ));
+    }
 
     if !slow.is_null() {
         let (before, after) = (&slow["without_slow_before"], &slow["without_slow_after"]);
@@ -253,6 +285,192 @@ pub fn markdown(report: &Value, view: &str) -> String {
             before["server_rss_end_kib"],
         ));
     }
+}
+
+/// The scaling run of `agents` at `rate` events a second.
+fn scaling_row(scaling: &[Value], agents: u64, rate: u64) -> Option<&Value> {
+    scaling
+        .iter()
+        .find(|r| r["agents"] == agents && r["events_per_second"] == rate)
+}
+
+/// A step-time bucket bound (ms): infinite for "+Inf" (above the largest
+/// bucket), `None` when not measured.
+fn step_bound(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) if s == "+Inf" => Some(f64::INFINITY),
+        v => v.as_f64(),
+    }
+}
+
+fn step_text(bound: Option<f64>) -> String {
+    match bound {
+        Some(b) if b.is_infinite() => "> 100 ms (the largest bucket)".into(),
+        Some(b) => format!("≤ {b} ms"),
+        None => "—".into(),
+    }
+}
+
+/// A bucket bound against `limit` ms: above the largest bucket is a miss.
+fn step_verdict(bound: Option<f64>, limit: f64) -> &'static str {
+    match bound {
+        Some(b) if b.is_infinite() => "**missed**",
+        other => verdict(other, |v| v <= limit + 1e-9),
+    }
+}
+
+/// The largest of the finite values, if any.
+fn largest(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    values.flatten().filter(|v| v.is_finite()).reduce(f64::max)
+}
+
+/// The scaling targets' lines of the targets table: on the 20,000-agent /
+/// 500-queue floor.
+fn scaling_targets(scaling: &[Value]) -> String {
+    const BIG: u64 = 20_000;
+    let slow = scaling_row(scaling, BIG, 500);
+    let fast = scaling_row(scaling, BIG, 2_000);
+    let big: Vec<&Value> = [slow, fast].into_iter().flatten().collect();
+    let p99 = |row: Option<&Value>| row.and_then(|r| r["p99_ms"].as_f64());
+    let ms = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or("—".to_string(), |v| format!("{v:.1} ms"))
+    };
+    let cpu = slow.and_then(|r| r["server_cpu_percent"].as_f64());
+    let cpu_ratio = slow.and_then(|r| r["ratio_to_200_agents"]["cpu_per_event"].as_f64());
+    let cpu_ratio_text = cpu_ratio.filter(|r| r.is_finite()).map_or("—".into(), |r| {
+        format!(
+            "{r:.2} × ({:.1} µs against {:.1} µs)",
+            slow.map_or(f64::NAN, |s| num(&s["server_cpu_us_per_event"])),
+            scaling_row(scaling, 200, 500).map_or(f64::NAN, |b| num(&b["server_cpu_us_per_event"])),
+        )
+    });
+    let step = slow.and_then(|r| step_bound(&r["step_p99_le_ms"]));
+    let get = largest(big.iter().map(|r| r["get_floor"]["median_ms"].as_f64()));
+    let get_max = largest(big.iter().map(|r| r["get_floor"]["max_ms"].as_f64()));
+    let lock = largest(big.iter().map(|r| r["lock_hold_max_ms"].as_f64()));
+    let rss = largest(big.iter().map(|r| {
+        r["server_rss_no_viewers_kib"]
+            .as_f64()
+            .map(|k| k * 1024.0 / 1e6)
+    }));
+    format!(
+        "| scaling, 20,000 agents / 500 queues at 500 events/s: POST → board p99 ≤ 150 ms (the slower of the floor and queue viewers) | {} | {} |\n\
+         | scaling, the same: server ≤ 40% of one core | {} | {} |\n\
+         | scaling, the same: server CPU per event ≤ 2 × the 200-agent floor's at 500 events/s | {cpu_ratio_text} | {} |\n\
+         | scaling, the same: step p99 ≤ 5 ms (a bucket bound of `wallboard_tick_seconds`) | {} | {} |\n\
+         | scaling, 20,000 / 500 at 2,000 events/s: POST → board p99 ≤ 200 ms | {} | {} |\n\
+         | scaling, 20,000 / 500: `GET /api/v1/board` (floor view) ≤ 20 ms (median, the slower of the two rates) | {} (max {}) | {} |\n\
+         | scaling, 20,000 / 500: longest core-lock hold ≤ 1 ms (`wallboard_lock_hold_max_seconds`, the larger of the two runs) | {} | {} |\n\
+         | scaling, 20,000 / 500: server RSS with no viewer ≤ 150 MB | {} | {} |\n",
+        ms(p99(slow)),
+        verdict(p99(slow), |v| v <= 150.0),
+        cpu.filter(|v| v.is_finite())
+            .map_or("—".into(), |v| format!("{v:.0}%")),
+        verdict(cpu, |v| v <= 40.0),
+        verdict(cpu_ratio, |v| v <= 2.0),
+        step_text(step),
+        step_verdict(step, 5.0),
+        ms(p99(fast)),
+        verdict(p99(fast), |v| v <= 200.0),
+        ms(get),
+        ms(get_max),
+        verdict(get, |v| v <= 20.0),
+        lock.map_or("not measured".into(), |v| format!("{v:.3} ms")),
+        verdict(lock, |v| v <= 1.0),
+        rss.map_or("—".into(), |v| format!("{v:.1} MB")),
+        verdict(rss, |v| v <= 150.0),
+    )
+}
+
+/// The "Scaling" section: a line per floor × rate, then the ratios to the
+/// 200-agent floor.
+fn scaling_section(scaling: &[Value]) -> String {
+    let mut md = String::from(
+        "\n## Scaling\n\n\
+         The release binary, simulator off, a fresh server per line: the floor is built by POSTing every agent `available` in one or two queues (100-event NDJSON batches), \
+         then one floor viewer (`/ws?view=floor`) and 100 queue viewers (spread evenly over the queues, at most 100 queues watched) apply snapshot and patches with `BoardClient`. \
+         A generator POSTs a valid mix every 10 ms (contacts offered to random queues, answered by an available agent of the queue or abandoned, ended; the agents' `on_contact`, `wrap_up`, `available`), \
+         3 s of warm-up, then the 20 s load window. Every 100 ms one offer is a probe to a watched queue: latency = from sending its POST to a viewer's board first counting it in that queue's `60m.offered`. \
+         Server CPU (all its threads, /proc) over the window ÷ events accepted in it (the viewers' fan-out included). \
+         Step = `wallboard_tick_seconds`, the difference of its buckets over the window: the bucket upper bound where the count crosses 50% / 99% (a bucket bound, not a measured time), and the mean (sum ÷ count). \
+         One POST at a time (so offers apply in the order they are counted): when the server is slow to reply, the next batch holds what fell due meanwhile. \
+         Snapshot = the first WebSocket message of a viewer. GETs: up to 20 of each view after the window, the load going on (outside the CPU window). \
+         Lock hold = `wallboard_lock_hold_max_seconds` at the end (since the start, the floor's build included).\n\n\
+         | agents / queues | events/s | accepted/s (POST reply p99 ms) | rejected | floor viewer p50 / p99 / max ms | queue viewers p50 / p99 / max ms | probes (missed floor / queue) | server CPU | CPU µs per event | load client CPU | step p50 / p99 (bucket bounds) | step mean ms | RSS no viewer / end MB | snapshot bytes floor / queue | GET floor median / max ms (bytes) | GET queue median / max ms (bytes) | lock hold max ms | load average before |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let mb = |v: &Value| num(v) * 1024.0 / 1e6;
+    let bound = |v: &Value| match step_bound(v) {
+        Some(b) if b.is_infinite() => "> 100".to_string(),
+        Some(b) => format!("≤ {b}"),
+        None => "—".into(),
+    };
+    for r in scaling {
+        let (f, q) = (&r["floor_viewer"], &r["queue_viewers"]);
+        md.push_str(&format!(
+            "| {} / {} | {} | {:.0} ({:.0}) | {} | {:.1} / {:.1} / {:.1} | {:.1} / {:.1} / {:.1} | {} ({} / {}) | {:.0}% | {:.1} | {:.0}% | {} / {} ms | {:.2} | {:.1} / {:.1} | {} / {} | {:.1} / {:.1} ({}) | {:.1} / {:.1} ({}) | {} | {} |\n",
+            r["agents"],
+            r["queues"],
+            r["events_per_second"],
+            num(&r["accepted_per_second"]),
+            num(&r["post_ms"]["p99"]),
+            r["events_rejected_in_all"],
+            num(&f["p50_ms"]),
+            num(&f["p99_ms"]),
+            num(&f["max_ms"]),
+            num(&q["p50_ms"]),
+            num(&q["p99_ms"]),
+            num(&q["max_ms"]),
+            r["probes"],
+            f["missed"],
+            q["missed"],
+            num(&r["server_cpu_percent"]),
+            num(&r["server_cpu_us_per_event"]),
+            num(&r["client_cpu_percent"]),
+            bound(&r["step_p50_le_ms"]),
+            bound(&r["step_p99_le_ms"]),
+            num(&r["step_mean_ms"]),
+            mb(&r["server_rss_no_viewers_kib"]),
+            mb(&r["server_rss_end_kib"]),
+            r["snapshot_bytes_floor"],
+            r["snapshot_bytes_queue"],
+            num(&r["get_floor"]["median_ms"]),
+            num(&r["get_floor"]["max_ms"]),
+            r["get_floor"]["bytes"],
+            num(&r["get_queue"]["median_ms"]),
+            num(&r["get_queue"]["max_ms"]),
+            r["get_queue"]["bytes"],
+            r["lock_hold_max_ms"]
+                .as_f64()
+                .map_or("not measured".into(), |v| format!("{v:.3}")),
+            r["load_average_before"].as_str().unwrap_or("—"),
+        ));
+    }
+    table(
+        &mut md,
+        "\n| agents / queues | events/s | ÷ 200 / 10 at the same rate: CPU per event | p99 (slower viewer) | step p99 (bounds) | floor snapshot bytes | GET floor median |\n|---|---|---|---|---|---|---|\n",
+        scaling.iter().map(|r| {
+            let x = &r["ratio_to_200_agents"];
+            let times = |key: &str, digits: usize| {
+                x[key]
+                    .as_f64()
+                    .filter(|v| v.is_finite())
+                    .map_or("—".to_string(), |v| format!("× {v:.digits$}"))
+            };
+            format!(
+                "| {} / {} | {} | {} | {} | {} | {} | {} |\n",
+                r["agents"],
+                r["queues"],
+                r["events_per_second"],
+                times("cpu_per_event", 2),
+                times("p99", 2),
+                times("step_p99", 2),
+                times("snapshot_bytes", 1),
+                times("get_ms", 1),
+            )
+        }),
+    );
     md
 }
 
@@ -283,5 +501,70 @@ mod tests {
         assert!(line("| CPU per delivered").contains("1.70 × | **missed**"));
         assert!(line("| slow clients are").contains("100 of 100 | met"));
         assert!(line("| slow clients (1%)").ends_with("| **missed** |"));
+    }
+
+    #[test]
+    fn a_miss_at_scale_is_reported_as_a_miss() {
+        let row = |agents: u64, rate: u64, extra: Value| {
+            let mut r = serde_json::json!({"agents": agents, "queues": agents / 40, "events_per_second": rate});
+            for (k, v) in extra.as_object().unwrap() {
+                r[k] = v.clone();
+            }
+            r
+        };
+        let report = serde_json::json!({
+            "scaling": [
+                row(200, 500, serde_json::json!({"server_cpu_us_per_event": 40.0, "p99_ms": 20.0})),
+                row(20_000, 500, serde_json::json!({
+                    "p99_ms": 180.0, "server_cpu_percent": 35.0, "server_cpu_us_per_event": 100.0,
+                    "ratio_to_200_agents": {"cpu_per_event": 2.5},
+                    "step_p99_le_ms": "+Inf",
+                    "get_floor": {"median_ms": 12.0, "max_ms": 30.0},
+                    "lock_hold_max_ms": null,
+                    "server_rss_no_viewers_kib": 100_000,
+                })),
+                row(20_000, 2_000, serde_json::json!({
+                    "p99_ms": 150.0, "step_p99_le_ms": 5.0,
+                    "get_floor": {"median_ms": 25.0, "max_ms": 40.0},
+                    "server_rss_no_viewers_kib": 120_000,
+                })),
+            ],
+        });
+        let md = markdown(&report, "floor");
+        let line = |start: &str| {
+            md.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in\n{md}"))
+                .to_string()
+        };
+        assert!(
+            line("| scaling, 20,000 agents / 500 queues at 500").contains("180.0 ms | **missed**")
+        );
+        assert!(line("| scaling, the same: server ≤ 40%").contains("35% | met"));
+        assert!(
+            line("| scaling, the same: server CPU per event")
+                .contains("2.50 × (100.0 µs against 40.0 µs) | **missed**")
+        );
+        assert!(
+            line("| scaling, the same: step p99")
+                .contains("> 100 ms (the largest bucket) | **missed**")
+        );
+        assert!(line("| scaling, 20,000 / 500 at 2,000").contains("150.0 ms | met"));
+        assert!(
+            line("| scaling, 20,000 / 500: `GET").contains("25.0 ms (max 40.0 ms) | **missed**")
+        );
+        assert!(
+            line("| scaling, 20,000 / 500: longest").ends_with("not measured | not measured |")
+        );
+        assert!(line("| scaling, 20,000 / 500: server RSS").contains("122.9 MB | met"));
+        assert!(md.contains("\n## Scaling\n"));
+        // Without a scaling run, its targets are not measured.
+        let md = markdown(&serde_json::json!({}), "floor");
+        assert!(
+            md.lines()
+                .filter(|l| l.starts_with("| scaling"))
+                .all(|l| l.ends_with("| not measured |"))
+        );
+        assert!(!md.contains("## Scaling"));
     }
 }

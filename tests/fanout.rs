@@ -138,7 +138,7 @@ impl FanoutResult {
 
 /// The server's CPU time so far, in seconds (utime + stime from
 /// /proc/PID/stat, in USER_HZ = 100 ticks a second on Linux).
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -153,7 +153,7 @@ fn cpu_seconds(pid: u32) -> f64 {
 }
 
 /// The server's scrape (empty if it could not be read).
-async fn scrape(client: &reqwest::Client, url: &str) -> String {
+pub async fn scrape(client: &reqwest::Client, url: &str) -> String {
     match client.get(format!("{url}/metrics")).send().await {
         Ok(reply) => reply.text().await.unwrap_or_default(),
         Err(_) => String::new(),
@@ -170,7 +170,7 @@ fn sample(scrape: &str, name: &str) -> f64 {
 }
 
 /// Server RSS in KiB, from /proc.
-fn rss_kb(pid: u32) -> u64 {
+pub fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
