@@ -10,11 +10,21 @@
 //!   changes anything: a rejected event leaves no trace.
 //! - Agent states change only on `agent_state` events.
 //!
+//! `apply` dispatches each event kind to its family's handler, one file
+//! each — `agents.rs` (agent states, time booked, handle times),
+//! `contacts.rs` (arrive, offer, answer, abandon, end), `feedback.rs`
+//! (surveys, complaints) — with no catch-all arm: a new kind does not
+//! compile until it is handled. `live.rs` keeps the aggregates a step
+//! reads (running sums, running-time and due indexes).
+//!
 //! The aggregator is a plain struct with no locks and no clock: the caller
 //! passes `now` and serialises access (see `ingest`), which keeps it
 //! deterministic and unit-testable. KPI formulas are not here: `kpi` turns
 //! these counts into the board.
 
+mod agents;
+mod contacts;
+mod feedback;
 mod live;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -220,62 +230,6 @@ pub struct Agent {
     history: VecDeque<(Timestamp, AgentState)>,
 }
 
-/// State changes kept per agent for deciding handle times: the last hour
-/// of them (an agent's events may run that far ahead of a contact's, when
-/// they come from different senders), at most this many.
-const AGENT_HISTORY_MAX: usize = 1024;
-const AGENT_HISTORY_SPAN: SignedDuration = SignedDuration::from_hours(1);
-
-/// When a contact's handle time ends, given its agent's state changes.
-enum HandleEnd {
-    At(Timestamp),
-    /// The agent is in the wrap-up of this contact: it ends when they leave.
-    InWrap,
-    /// The agent's next state after the end is not known yet.
-    AwaitingNext,
-}
-
-/// Handle time runs from the answer until the agent leaves the `wrap_up`
-/// that follows `contact_ended` (a wrap-up already under way at the end
-/// counts too); when the agent's next state after `contact_ended` is not
-/// `wrap_up`, it ends at `contact_ended`.
-fn handle_end(
-    history: &VecDeque<(Timestamp, AgentState)>,
-    answered: Timestamp,
-    ended: Timestamp,
-) -> HandleEnd {
-    let leaves_wrap = |from: usize| {
-        history
-            .iter()
-            .skip(from)
-            .find(|(_, s)| *s != AgentState::WrapUp)
-            .map_or(HandleEnd::InWrap, |(t, _)| HandleEnd::At(*t))
-    };
-    let in_force = history.iter().rposition(|(t, _)| *t <= ended);
-    if let Some(i) = in_force
-        && history[i].1 == AgentState::WrapUp
-        && history[i].0 >= answered
-    {
-        return leaves_wrap(i + 1);
-    }
-    // A state other than on-contact taken at the very moment the contact
-    // ended is the agent's next state: not a wrap-up (above), so the
-    // handle time ends with the contact.
-    if let Some(i) = in_force
-        && history[i].0 == ended
-        && history[i].0 > answered
-        && history[i].1 != AgentState::OnContact
-    {
-        return HandleEnd::At(ended);
-    }
-    let next = in_force.map_or(0, |i| i + 1);
-    match history.get(next) {
-        Some((_, AgentState::WrapUp)) => leaves_wrap(next + 1),
-        Some(_) => HandleEnd::At(ended),
-        None => HandleEnd::AwaitingNext,
-    }
-}
-
 impl Agent {
     /// An agent first named at `ts`, before any state of theirs is known.
     fn new(ts: Timestamp) -> Agent {
@@ -460,274 +414,35 @@ impl Aggregator {
                 reason,
                 name,
                 queues,
-            } => {
-                let queue_ids = queues.as_ref().map(|qs| {
-                    let mut ids: Vec<usize> = qs.iter().map(|q| self.queue(q)).collect();
-                    ids.sort_unstable();
-                    ids.dedup();
-                    ids
-                });
-                self.agent_state(agent, *state, reason, name, queue_ids, ts, now);
-            }
+            } => self.on_agent_state(agent, *state, reason, name, queues.as_deref(), ts, now),
             EventKind::ContactArrived { contact, blocked } => {
-                match self.contacts.get_mut(contact) {
-                    Some(c) if c.arrived => {
-                        return Err(format!("contact {contact:?} has already arrived"));
-                    }
-                    Some(_) if *blocked => {
-                        return Err(format!(
-                            "contact {contact:?} was already offered to a queue: it cannot have been blocked"
-                        ));
-                    }
-                    Some(c) => {
-                        c.arrived = true;
-                        c.last = c.last.max(ts);
-                    }
-                    None => {
-                        let phase = if *blocked {
-                            Phase::Blocked
-                        } else {
-                            Phase::Arrived
-                        };
-                        self.contacts
-                            .insert(contact.clone(), Contact::new(phase, true, ts));
-                    }
-                }
-                let blocked = u64::from(*blocked);
-                self.count(None, ts, |c| {
-                    c.arrived += 1;
-                    c.blocked += blocked;
-                });
+                self.contact_arrived(contact, *blocked, ts)?
             }
             EventKind::ContactOffered {
                 contact,
                 queue,
                 vip,
-            } => {
-                if let Some(c) = self.contacts.get(contact) {
-                    match c.phase {
-                        Phase::Blocked => {
-                            return Err(format!("contact {contact:?} was blocked at arrival"));
-                        }
-                        Phase::Abandoned => {
-                            return Err(format!("contact {contact:?} has already abandoned"));
-                        }
-                        Phase::Waiting if c.queue.map(|q| &self.queues[q].id) == Some(queue) => {
-                            return Err(format!(
-                                "contact {contact:?} is already waiting in queue {queue:?}"
-                            ));
-                        }
-                        _ => {}
-                    }
-                }
-                let q = self.queue(queue);
-                if *vip == Some(true) {
-                    self.queues[q].seen_vip = true;
-                }
-                let c = self
-                    .contacts
-                    .entry(contact.clone())
-                    .or_insert_with(|| Contact::new(Phase::Arrived, false, ts));
-                // An overflow from another queue: it stops waiting there.
-                if let (Phase::Waiting, Some(old), Some(since)) =
-                    (c.phase, c.queue, c.waiting_since)
-                {
-                    self.queues[old].waiting.remove(&(since, contact.clone()));
-                    self.dirty.queues.insert(old);
-                }
-                c.phase = Phase::Waiting;
-                c.queue = Some(q);
-                c.waiting_since = Some(ts);
-                c.agent = None;
-                c.answered_at = None;
-                c.last = c.last.max(ts);
-                self.queues[q].waiting.insert((ts, contact.clone()));
-                self.count(Some(q), ts, |c| c.offered += 1);
-            }
+            } => self.contact_offered(contact, queue, *vip, ts)?,
             EventKind::ContactAnswered { contact, agent } => {
-                let c = self.waiting_contact(contact)?;
-                let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
-                c.phase = Phase::Answered;
-                c.agent = Some(agent.clone());
-                c.answered_at = Some(ts);
-                c.last = c.last.max(ts);
-                if let Some(q) = q {
-                    self.queues[q].waiting.remove(&(since, contact.clone()));
-                }
-                let wait_ms = ms_between(since, ts);
-                let threshold = q
-                    .map(|q| self.config.service_level_threshold(&self.queues[q].id))
-                    .unwrap_or(self.config.service_level_threshold);
-                let in_sl = u64::from(wait_ms <= threshold.as_millis() as i64);
-                self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
-                self.count(q, ts, |c| {
-                    c.answered += 1;
-                    c.answered_in_sl += in_sl;
-                    c.wait_ms = c.wait_ms.saturating_add(wait_ms);
-                });
-                // The agent may be answering without having sent a state
-                // yet; it is listed (offline) until its first agent_state.
-                let a = self
-                    .agents
-                    .entry(agent.clone())
-                    .or_insert_with(|| Agent::new(ts));
-                a.contact = Some(contact.clone());
-                a.contact_queue = q;
-                self.dirty.agents.insert(agent.clone());
-                // Moving on to the next contact ends the earlier ones'
-                // handle times, if the agent sent no state in between.
-                self.move_on(agent, ts);
+                self.contact_answered(contact, agent, ts)?
             }
-            EventKind::ContactAbandoned { contact } => {
-                let c = self.waiting_contact(contact)?;
-                let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
-                c.phase = Phase::Abandoned;
-                c.last = c.last.max(ts);
-                if let Some(q) = q {
-                    self.queues[q].waiting.remove(&(since, contact.clone()));
-                }
-                let short_abandon = q
-                    .map(|q| self.config.short_abandon(&self.queues[q].id))
-                    .unwrap_or(self.config.short_abandon);
-                let short = ms_between(since, ts) < short_abandon.as_millis() as i64;
-                self.count(q, ts, |c| {
-                    if short {
-                        c.short_abandoned += 1
-                    } else {
-                        c.abandoned += 1
-                    }
-                });
-            }
+            EventKind::ContactAbandoned { contact } => self.contact_abandoned(contact, ts)?,
             EventKind::ContactEnded { contact, resolved } => {
-                let Some(c) = self.contacts.get_mut(contact) else {
-                    return Err(format!("unknown contact {contact:?}"));
-                };
-                match c.phase {
-                    Phase::Ended => return Err(format!("contact {contact:?} has already ended")),
-                    Phase::Waiting => {
-                        return Err(format!(
-                            "contact {contact:?} is waiting in a queue: send contact_answered or contact_abandoned first"
-                        ));
-                    }
-                    _ => {}
-                }
-                let was_answered = c.phase == Phase::Answered;
-                c.phase = Phase::Ended;
-                c.last = c.last.max(ts);
-                let q = c.queue;
-                let answered_at = c.answered_at;
-                let agent = c.agent.clone();
-                if let Some(resolved) = resolved {
-                    let resolved = u64::from(*resolved);
-                    self.count(q, ts, |c| {
-                        c.dispositions += 1;
-                        c.resolved += resolved;
-                    });
-                }
-                if let (true, Some(agent), Some(answered)) = (was_answered, agent, answered_at)
-                    && let Some(a) = self.agents.get_mut(&agent)
-                {
-                    if a.contact.as_deref() == Some(contact) {
-                        a.contact = None;
-                        a.contact_queue = None;
-                        self.dirty.agents.insert(agent.clone());
-                    }
-                    let pending = |in_wrap| PendingHandle {
-                        queue: q,
-                        answered,
-                        ended: ts,
-                        in_wrap,
-                    };
-                    let done = match handle_end(&a.history, answered, ts) {
-                        HandleEnd::At(end) => Some((pending(false), end)),
-                        HandleEnd::InWrap => {
-                            a.handles.push(pending(true));
-                            None
-                        }
-                        HandleEnd::AwaitingNext => {
-                            a.handles.push(pending(false));
-                            None
-                        }
-                    };
-                    // An earlier contact still pending: the agent moved on.
-                    self.move_on(&agent, ts);
-                    if let Some((h, end)) = done {
-                        self.handled(h, end);
-                    }
-                }
+                self.contact_ended(contact, *resolved, ts)?
             }
             EventKind::SurveySubmitted {
                 contact,
                 queue,
                 score,
                 max,
-            } => {
-                let q = match (queue, contact) {
-                    (Some(queue), _) => Some(self.queue(queue)),
-                    (None, Some(contact)) => self.contacts.get(contact).and_then(|c| c.queue),
-                    (None, None) => None,
-                };
-                let points = Event::survey_points(*score, *max);
-                self.observe(q, "wallboard_survey_points", points);
-                self.count(q, ts, |c| {
-                    c.surveys += 1;
-                    c.survey_points += points;
-                });
-            }
+            } => self.survey_submitted(contact.as_deref(), queue.as_deref(), *score, *max, ts)?,
             EventKind::ComplaintOpened {
                 complaint,
                 queue,
                 grade,
                 due,
-            } => {
-                if self.complaints.contains_key(complaint) {
-                    return Err(format!("complaint {complaint:?} is already open"));
-                }
-                let due = match (due, grade) {
-                    (Some(due), _) => *due,
-                    (None, Some(grade)) => match self.config.complaint_grades.get(grade) {
-                        Some(deadline) => ts
-                            .checked_add(*deadline)
-                            .map_err(|e| format!("due time out of range: {e}"))?,
-                        None => {
-                            let known: Vec<_> = self.config.complaint_grades.keys().collect();
-                            return Err(format!(
-                                "unknown complaint grade {grade:?} (configured: {known:?})"
-                            ));
-                        }
-                    },
-                    (None, None) => return Err("complaint_opened needs `grade` or `due`".into()),
-                };
-                let q = queue.as_ref().map(|q| self.queue(q));
-                self.count(q, ts, |c| c.complaints_opened += 1);
-                self.each_scope(q.as_slice(), |b| b.dues.insert(due.as_millisecond()));
-                self.complaints.insert(
-                    complaint.clone(),
-                    Complaint {
-                        queue: q,
-                        due,
-                        answered: None,
-                    },
-                );
-            }
-            EventKind::ComplaintAnswered { complaint } => {
-                let Some(k) = self.complaints.get_mut(complaint) else {
-                    return Err(format!("unknown complaint {complaint:?}"));
-                };
-                if k.answered.is_some() {
-                    return Err(format!("complaint {complaint:?} has already been answered"));
-                }
-                k.answered = Some(ts);
-                let (q, due) = (k.queue, k.due);
-                self.each_scope(q.as_slice(), |b| b.dues.remove(due.as_millisecond()));
-                // On time (before `due`): counted when answered. Late: it
-                // was overdue from `due` on, and counts there.
-                if ts < due {
-                    self.count(q, ts, |c| c.complaints_on_time += 1);
-                } else {
-                    self.count(q, due, |c| c.complaints_overdue += 1);
-                }
-            }
+            } => self.complaint_opened(complaint, queue.as_deref(), grade.as_deref(), *due, ts)?,
+            EventKind::ComplaintAnswered { complaint } => self.complaint_answered(complaint, ts)?,
         }
         self.drop_old_minutes(now);
         Ok(())
@@ -737,18 +452,20 @@ impl Aggregator {
     /// agents than the limits allow (names are free text from senders).
     fn check_capacity(&self, event: &Event) -> Result<(), String> {
         let limits = &self.config.limits;
+        // Every kind listed: a new kind must say what it adds.
         let mut queues: Vec<&str> = match &event.kind {
-            EventKind::AgentState {
-                queues: Some(qs), ..
-            } => qs.iter().map(String::as_str).collect(),
-            EventKind::ContactOffered { queue, .. } => vec![queue.as_str()],
-            EventKind::SurveySubmitted {
-                queue: Some(queue), ..
+            EventKind::AgentState { queues, .. } => {
+                queues.iter().flatten().map(String::as_str).collect()
             }
-            | EventKind::ComplaintOpened {
-                queue: Some(queue), ..
-            } => vec![queue.as_str()],
-            _ => Vec::new(),
+            EventKind::ContactOffered { queue, .. } => vec![queue.as_str()],
+            EventKind::SurveySubmitted { queue, .. } | EventKind::ComplaintOpened { queue, .. } => {
+                queue.iter().map(String::as_str).collect()
+            }
+            EventKind::ContactArrived { .. }
+            | EventKind::ContactAnswered { .. }
+            | EventKind::ContactAbandoned { .. }
+            | EventKind::ContactEnded { .. }
+            | EventKind::ComplaintAnswered { .. } => Vec::new(),
         };
         queues.retain(|q| !self.queue_index.contains_key(*q));
         queues.sort_unstable();
@@ -766,7 +483,13 @@ impl Aggregator {
             EventKind::AgentState { agent, .. } | EventKind::ContactAnswered { agent, .. } => {
                 Some(agent)
             }
-            _ => None,
+            EventKind::ContactArrived { .. }
+            | EventKind::ContactOffered { .. }
+            | EventKind::ContactAbandoned { .. }
+            | EventKind::ContactEnded { .. }
+            | EventKind::SurveySubmitted { .. }
+            | EventKind::ComplaintOpened { .. }
+            | EventKind::ComplaintAnswered { .. } => None,
         };
         if let Some(agent) = agent
             && !self.agents.contains_key(agent)
@@ -781,160 +504,22 @@ impl Aggregator {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn agent_state(
-        &mut self,
-        agent: &str,
-        state: AgentState,
-        reason: &Option<String>,
-        name: &Option<String>,
-        queues: Option<Vec<usize>>,
-        ts: Timestamp,
-        now: Timestamp,
-    ) {
-        if !self.agents.contains_key(agent) {
-            self.agents.insert(agent.to_string(), Agent::new(ts));
-        }
-        let Some(a) = self.agents.get_mut(agent) else {
-            return;
-        };
-        // A state older than the current one is stale (out of order): it
-        // cannot change what the agent is doing now, nor its name or queues.
-        // A placeholder agent (named by a contact event first) takes its
-        // first state as it comes.
-        if a.known && ts < a.since {
-            return;
-        }
-        self.dirty.agents.insert(agent.to_string());
-        // The closing interval belongs to the queues served during it.
-        let agent_queues = a.queues.clone();
-        let (old_state, old_since) = (a.state, a.since);
-        if let Some(name) = name {
-            a.name = Some(name.clone());
-        }
-        if let Some(queues) = queues {
-            a.queues = queues;
-        }
-        let book_from = a.known.then_some(a.since);
-        a.known = true;
-        a.history.push_back((ts, state));
-        let horizon = ts.checked_sub(AGENT_HISTORY_SPAN).unwrap_or(ts);
-        while a.history.len() > AGENT_HISTORY_MAX
-            || a.history.len() > 1
-                && a.history[1].0 <= horizon
-                && a.handles.iter().all(|h| h.answered > a.history[1].0)
-        {
-            a.history.pop_front();
-        }
-        a.state = state;
-        a.reason = if state == AgentState::Aux {
-            reason.clone()
-        } else {
-            None
-        };
-        a.since = ts;
-        // A pending handle time is decided from the agent's states, whichever
-        // of this state and the contact's end arrived first.
-        let mut finished = Vec::new();
-        let history = &a.history;
-        a.handles
-            .retain_mut(|h| match handle_end(history, h.answered, h.ended) {
-                HandleEnd::At(end) => {
-                    finished.push((h.clone(), end));
-                    false
-                }
-                HandleEnd::InWrap => {
-                    h.in_wrap = true;
-                    true
-                }
-                HandleEnd::AwaitingNext => true,
-            });
-        let new_queues = a.queues.clone();
-        for (h, end) in finished {
-            self.handled(h, end);
-        }
-        self.unindex_running(&agent_queues, old_state, old_since);
-        self.index_running(&new_queues, state, ts);
-        if let Some(from) = book_from {
-            self.add_agent_time(&agent_queues, old_state, from, ts, now);
-        }
-    }
-
-    /// Enters a working agent's `since` in the running-time indexes of the
-    /// totals and of the queues they serve.
-    fn index_running(&mut self, queues: &[usize], state: AgentState, since: Timestamp) {
-        if let Some(slot) = working_slot(state) {
-            let since = since.as_millisecond();
-            self.each_scope(queues, |b| b.running[slot].insert(since));
-        }
-    }
-
-    fn unindex_running(&mut self, queues: &[usize], state: AgentState, since: Timestamp) {
-        if let Some(slot) = working_slot(state) {
-            let since = since.as_millisecond();
-            self.each_scope(queues, |b| b.running[slot].remove(since));
-        }
-    }
-
-    /// Ends the handle times of `agent`'s contacts that ended before `ts`
-    /// (at their end, or at `ts` for one in its wrap-up): the agent took or
-    /// finished another contact without a state in between.
-    fn move_on(&mut self, agent: &str, ts: Timestamp) {
-        let Some(a) = self.agents.get_mut(agent) else {
-            return;
-        };
-        let mut finished = Vec::new();
-        a.handles.retain(|h| {
-            if h.ended < ts {
-                finished.push((h.clone(), if h.in_wrap { ts } else { h.ended }));
-                false
-            } else {
-                true
-            }
-        });
-        for (h, end) in finished {
-            self.handled(h, end);
-        }
-    }
-
-    fn handled(&mut self, h: PendingHandle, end: Timestamp) {
-        let ms = ms_between(h.answered, end);
-        self.observe(h.queue, "wallboard_handle_seconds", ms as f64 / 1000.0);
-        self.count(h.queue, end, |c| {
-            c.handled += 1;
-            c.handle_ms = c.handle_ms.saturating_add(ms);
-        });
-    }
-
-    /// The contact, if it is waiting in a queue.
-    fn waiting_contact(&mut self, contact: &str) -> Result<&mut Contact, String> {
-        match self.contacts.get_mut(contact) {
-            None => Err(format!("unknown contact {contact:?}")),
-            Some(c) if c.phase != Phase::Waiting => Err(format!(
-                "contact {contact:?} is not waiting in a queue (it is {})",
-                match c.phase {
-                    Phase::Arrived => "not yet offered to a queue",
-                    Phase::Blocked => "blocked",
-                    Phase::Answered => "already answered",
-                    Phase::Abandoned => "already abandoned",
-                    Phase::Ended => "ended",
-                    Phase::Waiting => "waiting",
-                }
-            )),
-            Some(c) => Ok(c),
-        }
-    }
-
     /// The index of a queue, registering it the first time it is named.
     fn queue(&mut self, id: &str) -> usize {
         if let Some(&q) = self.queue_index.get(id) {
             return q;
         }
         let q = self.queues.len();
+        let mut buckets = Buckets::default();
+        // The running sums of a queue born between reads start at the
+        // window of the last read, as everyone else's are.
+        if let Some(at) = self.read_at {
+            buckets.advance(minute_of(at));
+        }
         self.queues.push(QueueState {
             id: id.to_string(),
             seen_vip: false,
-            buckets: Buckets::default(),
+            buckets,
             waiting: BTreeSet::new(),
         });
         self.queue_index.insert(id.to_string(), q);
