@@ -346,6 +346,16 @@ struct Dirty {
     all_agents: bool,
 }
 
+impl Dirty {
+    /// Marks an agent (no allocation when it is marked already: most
+    /// steps see the same few agents many times).
+    fn agent(&mut self, id: &str) {
+        if !self.agents.contains(id) {
+            self.agents.insert(id.to_string());
+        }
+    }
+}
+
 /// The parts of the board to recompute, from [`Aggregator::take_changes`].
 #[derive(Debug, Default)]
 pub struct Changed {

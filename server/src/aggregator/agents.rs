@@ -109,7 +109,7 @@ impl Aggregator {
         if a.known && ts < a.since {
             return;
         }
-        self.dirty.agents.insert(agent.to_string());
+        self.dirty.agent(agent);
         // The closing interval belongs to the queues served during it.
         let agent_queues = a.queues.clone();
         let (old_state, old_since) = (a.state, a.since);

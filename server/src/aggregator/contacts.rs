@@ -132,7 +132,7 @@ impl Aggregator {
             .or_insert_with(|| Agent::new(ts));
         a.contact = Some(contact.to_string());
         a.contact_queue = q;
-        self.dirty.agents.insert(agent.to_string());
+        self.dirty.agent(agent);
         // Moving on to the next contact ends the earlier ones'
         // handle times, if the agent sent no state in between.
         self.move_on(agent, ts);
@@ -200,7 +200,7 @@ impl Aggregator {
             if a.contact.as_deref() == Some(contact) {
                 a.contact = None;
                 a.contact_queue = None;
-                self.dirty.agents.insert(agent.clone());
+                self.dirty.agent(&agent);
             }
             let pending = |in_wrap| PendingHandle {
                 queue: q,
