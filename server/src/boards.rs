@@ -153,15 +153,9 @@ fn kpis_patch(old: &Kpis, new: &Kpis) -> Map<String, Value> {
         let value = match (a, b) {
             (Some(a), Some(b)) => {
                 let mut p = Map::new();
-                if a.value != b.value {
-                    p.insert("value".into(), json(&b.value));
-                }
-                if a.target != b.target {
-                    p.insert("target".into(), json(&b.target));
-                }
-                if a.status != b.status {
-                    p.insert("status".into(), json(&b.status));
-                }
+                changed(&mut p, "value", &a.value, &b.value);
+                changed(&mut p, "target", &a.target, &b.target);
+                changed(&mut p, "status", &a.status, &b.status);
                 Value::Object(p)
             }
             (None, Some(b)) => without_nulls(json(b)),
@@ -170,11 +164,16 @@ fn kpis_patch(old: &Kpis, new: &Kpis) -> Map<String, Value> {
         patch.insert(key.as_str().into(), value);
     }
     for ((key, a), b) in COUNT_KEYS.iter().zip(old.counts()).zip(new.counts()) {
-        if a != b {
-            patch.insert((*key).into(), json(&b));
-        }
+        changed(&mut patch, key, &a, &b);
     }
     patch
+}
+
+/// Sets `key` to `new` in a patch when it differs from `old`.
+fn changed<T: Serialize + PartialEq>(patch: &mut Map<String, Value>, key: &str, old: &T, new: &T) {
+    if old != new {
+        patch.insert(key.into(), json(new));
+    }
 }
 
 /// The merge patch between two rows of the same queue.
@@ -183,21 +182,18 @@ fn queue_patch(old: &QueueBoard, new: &QueueBoard) -> Option<Value> {
         return None;
     }
     let mut patch = Map::new();
-    if old.name != new.name {
-        patch.insert("name".into(), json(&new.name));
-    }
+    changed(&mut patch, "name", &old.name, &new.name);
     if let Some(names) = merge_diff(&json(&old.names), &json(&new.names)) {
         patch.insert("names".into(), names);
     }
-    if old.vip != new.vip {
-        patch.insert("vip".into(), json(&new.vip));
-    }
-    if old.waiting != new.waiting {
-        patch.insert("waiting".into(), json(&new.waiting));
-    }
-    if old.longest_wait_since != new.longest_wait_since {
-        patch.insert("longest_wait_since".into(), json(&new.longest_wait_since));
-    }
+    changed(&mut patch, "vip", &old.vip, &new.vip);
+    changed(&mut patch, "waiting", &old.waiting, &new.waiting);
+    changed(
+        &mut patch,
+        "longest_wait_since",
+        &old.longest_wait_since,
+        &new.longest_wait_since,
+    );
     let mut windows = Map::new();
     for (window, kpis) in &new.windows {
         match old.windows.get(window) {
