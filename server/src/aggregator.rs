@@ -669,7 +669,9 @@ impl Aggregator {
     /// past the rolling windows, days before yesterday, finished contacts and
     /// answered complaints after a day, agents offline for a day. Contacts
     /// stuck waiting for over a day are dropped too (their end was lost).
-    pub fn prune(&mut self, now: Timestamp) {
+    /// Returns whether the board changed (agents or waiting contacts gone).
+    pub fn prune(&mut self, now: Timestamp) -> bool {
+        let marked = self.dirty.agents.len() + self.dirty.queues.len();
         self.drop_old_minutes(now);
         let (today, _, _) = self.day_of(now);
         let yesterday = today.yesterday().unwrap_or(today);
@@ -704,6 +706,7 @@ impl Aggregator {
             }
             keep
         });
+        self.dirty.agents.len() + self.dirty.queues.len() > marked
     }
 }
 

@@ -47,6 +47,10 @@ impl Stepper {
     /// each streamed view's patch published.
     pub fn step(&self) {
         let started = std::time::Instant::now();
+        let mut boards = self.boards.write();
+        // Under the step's lock: the views kept are exactly the channels
+        // that exist, so a view's `seq` never restarts while a session of
+        // it holds a snapshot (a snapshot reads it under the same lock).
         self.hub.retain_watched(&[]);
         let views: Vec<View> = self
             .hub
@@ -54,7 +58,6 @@ impl Stepper {
             .iter()
             .filter_map(|key| View::from_key(key))
             .collect();
-        let mut boards = self.boards.write();
         let now = self.ingest.clock().now();
         let counts = {
             let mut core = self.ingest.lock();

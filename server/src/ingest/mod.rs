@@ -358,7 +358,11 @@ impl Ingest {
         let now = self.clock.now();
         let mut core = self.lock();
         core.dedupe.prune(now);
-        core.aggregator.prune(now);
+        if core.aggregator.prune(now) {
+            // What was forgotten leaves the board: a new version of it.
+            core.seq += 1;
+            self.changed.notify_one();
+        }
     }
 }
 
