@@ -70,14 +70,9 @@ fn member_text<T: Serialize>(key: &str, value: &T) -> String {
 #[derive(Serialize)]
 struct Head<'a> {
     generated_at: Timestamp,
-    seq: u64,
-    timezone: &'a str,
-    totals: &'a BTreeMap<wallboard_protocol::Window, wallboard_protocol::Kpis>,
     agent_states: &'a BTreeMap<AgentState, u64>,
-    complaints: &'a ComplaintsBoard,
-    trend: &'a BTreeMap<String, Vec<Option<f64>>>,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    sources: &'a BTreeMap<String, wallboard_protocol::SourceBoard>,
+    #[serde(flatten)]
+    top: Top<'a>,
 }
 
 /// A streamed view's position.
@@ -280,14 +275,24 @@ impl ObjectText {
         }
     }
 
-    fn member(&mut self, key: &str, value: &str) {
+    fn next(&mut self) {
         if self.members > 0 {
             self.out.push(',');
         }
         self.members += 1;
+    }
+
+    fn member(&mut self, key: &str, value: &str) {
+        self.next();
         self.out.push_str(&Value::from(key).to_string());
         self.out.push(':');
         self.out.push_str(value);
+    }
+
+    /// A member kept as text already (`"key":value`, [`member_text`]).
+    fn kept_member(&mut self, member: &str) {
+        self.next();
+        self.out.push_str(member);
     }
 
     fn finish(mut self) -> String {
@@ -413,41 +418,25 @@ impl Inner {
         };
         let head = Head {
             generated_at: floor.generated_at,
-            seq: floor.seq,
-            timezone: &floor.timezone,
-            totals: &floor.totals,
             agent_states: &agent_states,
-            complaints: &floor.complaints,
-            trend: &floor.trend,
-            sources: &floor.sources,
+            top: Top::of(floor),
         };
+        let mut queues = ObjectText::new();
+        for (id, row) in floor.queues.iter().filter(|(id, _)| view.shows_queue(id)) {
+            if let Some(text) = self.queue_texts.get(id) {
+                queues.kept_member(text.get_or_init(|| member_text(id, row)));
+            }
+        }
+        let mut members = ObjectText::new();
+        for (_, text) in agents {
+            members.kept_member(text);
+        }
         let mut out = serde_json::to_string(&head).unwrap_or_else(|_| "{}".into());
         out.pop();
-        let join = |out: &mut String, members: &mut dyn Iterator<Item = &str>| {
-            out.push('{');
-            for (i, member) in members.enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(member);
-            }
-            out.push('}');
-        };
         out.push_str(",\"queues\":");
-        let mut queues = floor
-            .queues
-            .iter()
-            .filter(|(id, _)| view.shows_queue(id))
-            .filter_map(|(id, row)| {
-                let text = self.queue_texts.get(id)?;
-                Some(text.get_or_init(|| member_text(id, row)).as_str())
-            });
-        join(&mut out, &mut queues);
+        out.push_str(&queues.finish());
         out.push_str(",\"agents\":");
-        join(
-            &mut out,
-            &mut agents.into_iter().map(|(_, text)| text.as_str()),
-        );
+        out.push_str(&members.finish());
         out.push('}');
         out
     }

@@ -56,12 +56,8 @@ impl Buckets {
             if !self.rolling.started || target < self.rolling.from[i] {
                 self.rolling.sums[i] = self.span(target, i64::MAX);
                 self.rolling.from[i] = target;
-            } else if target > self.rolling.from[i] {
-                let rolling = &mut self.rolling;
-                for (_, c) in self.minutes.range(rolling.from[i]..target) {
-                    rolling.sums[i].sub(c);
-                }
-                rolling.from[i] = target;
+            } else {
+                self.let_go(i, target);
             }
         }
         self.rolling.started = true;
@@ -74,13 +70,19 @@ impl Buckets {
             return;
         }
         for i in 0..ROLLING.len() {
-            let rolling = &mut self.rolling;
-            if rolling.from[i] < oldest {
-                for (_, c) in self.minutes.range(rolling.from[i]..oldest) {
-                    rolling.sums[i].sub(c);
-                }
-                rolling.from[i] = oldest;
+            self.let_go(i, oldest);
+        }
+    }
+
+    /// Takes the minutes before `from` out of running sum `i` (none when
+    /// it starts at or after `from` already).
+    fn let_go(&mut self, i: usize, from: i64) {
+        let rolling = &mut self.rolling;
+        if rolling.from[i] < from {
+            for (_, c) in self.minutes.range(rolling.from[i]..from) {
+                rolling.sums[i].sub(c);
             }
+            rolling.from[i] = from;
         }
     }
 
