@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-fn num(value: &Value) -> f64 {
+pub fn num(value: &Value) -> f64 {
     value.as_f64().unwrap_or(f64::NAN)
 }
 
@@ -296,14 +296,15 @@ fn scaling_row(scaling: &[Value], agents: u64, rate: u64) -> Option<&Value> {
 
 /// A step-time bucket bound (ms): infinite for "+Inf" (above the largest
 /// bucket), `None` when not measured.
-fn step_bound(v: &Value) -> Option<f64> {
+/// A step bucket bound from the report (`"+Inf"` above the largest bucket).
+pub fn step_bound(v: &Value) -> Option<f64> {
     match v {
         Value::String(s) if s == "+Inf" => Some(f64::INFINITY),
         v => v.as_f64(),
     }
 }
 
-fn step_text(bound: Option<f64>) -> String {
+pub fn step_text(bound: Option<f64>) -> String {
     match bound {
         Some(b) if b.is_infinite() => "> 100 ms (the largest bucket)".into(),
         Some(b) => format!("≤ {b} ms"),

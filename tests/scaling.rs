@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::bench_report::{num, step_bound, step_text};
 use crate::fanout::{cpu_seconds, rss_kb, scrape};
 
 /// (agents, queues).
@@ -99,10 +100,6 @@ pub fn run(runtime: &tokio::runtime::Runtime, out: &Path) -> Vec<Value> {
         started.elapsed().as_secs_f64()
     );
     rows
-}
-
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(f64::NAN)
 }
 
 fn load_average() -> String {
@@ -942,8 +939,8 @@ fn summary(row: &Value) -> String {
         num(&row["server_cpu_us_per_event"]),
         num(&row["client_cpu_percent"]),
         row["steps"],
-        bound_text(&row["step_p50_le_ms"]),
-        bound_text(&row["step_p99_le_ms"]),
+        step_text(step_bound(&row["step_p50_le_ms"])),
+        step_text(step_bound(&row["step_p99_le_ms"])),
         num(&row["step_mean_ms"]),
         row["server_rss_no_viewers_kib"],
         row["server_rss_end_kib"],
@@ -963,23 +960,6 @@ fn summary(row: &Value) -> String {
             .as_str()
             .map_or(String::new(), |e| format!(" (first: {e})")),
     )
-}
-
-/// A step bucket bound for people.
-fn bound_text(v: &Value) -> String {
-    match bound_of(v) {
-        b if b.is_infinite() => "> 100 ms".into(),
-        b if b.is_nan() => "—".into(),
-        b => format!("≤ {b} ms"),
-    }
-}
-
-/// A step bucket bound as a number (infinite for "+Inf").
-fn bound_of(v: &Value) -> f64 {
-    match v {
-        Value::String(s) if s == "+Inf" => f64::INFINITY,
-        v => num(v),
-    }
 }
 
 /// Each row against the 200-agent floor's at the same rate.
@@ -1003,7 +983,10 @@ fn add_ratios(rows: &mut [Value]) {
         row["ratio_to_200_agents"] = json!({
             "cpu_per_event": ratio(num(&row["server_cpu_us_per_event"]), num(&base["server_cpu_us_per_event"])),
             "p99": ratio(num(&row["p99_ms"]), num(&base["p99_ms"])),
-            "step_p99": ratio(bound_of(&row["step_p99_le_ms"]), bound_of(&base["step_p99_le_ms"])),
+            "step_p99": ratio(
+                step_bound(&row["step_p99_le_ms"]).unwrap_or(f64::NAN),
+                step_bound(&base["step_p99_le_ms"]).unwrap_or(f64::NAN),
+            ),
             "snapshot_bytes": ratio(num(&row["snapshot_bytes_floor"]), num(&base["snapshot_bytes_floor"])),
             "get_ms": ratio(num(&row["get_floor"]["median_ms"]), num(&base["get_floor"]["median_ms"])),
         });
