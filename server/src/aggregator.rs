@@ -564,7 +564,7 @@ impl Aggregator {
         }
     }
 
-    fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl FnOnce(&mut Counters)) {
+    fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
         let (day, _, _) = self.day_of(ts);
         let minute = minute_of(ts);
         self.minutes_below |= minute < self.minutes_from;
@@ -576,9 +576,9 @@ impl Aggregator {
         for buckets in
             std::iter::once(&mut self.totals).chain(queue.map(|q| &mut self.queues[q].buckets))
         {
-            buckets.days.entry(day).or_default().add(&delta);
-            buckets.minutes.entry(minute).or_default().add(&delta);
-            buckets.lifetime.add(&delta);
+            f(buckets.days.entry(day).or_default());
+            f(buckets.minutes.entry(minute).or_default());
+            f(&mut buckets.lifetime);
             buckets.rolling.add(minute, &delta);
         }
     }
