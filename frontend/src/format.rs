@@ -1,7 +1,7 @@
 //! How figures read on screen. The server computes every KPI; this only
 //! formats what it sent.
 
-use wallboard_protocol::KpiKey;
+use wallboard_protocol::{KpiKey, Unit};
 
 /// A KPI value as shown on a tile: ratios as percent with one decimal,
 /// satisfaction in points, times as m:ss; "—" when there is none.
@@ -9,10 +9,10 @@ pub fn kpi_value(key: KpiKey, value: Option<f64>) -> String {
     let Some(v) = value.filter(|v| v.is_finite()) else {
         return "—".into();
     };
-    match key {
-        KpiKey::Satisfaction => format!("{v:.1}"),
-        KpiKey::AsaSeconds | KpiKey::AhtSeconds => duration(v),
-        _ => format!("{:.1}%", v * 100.0),
+    match key.unit() {
+        Unit::Points => format!("{v:.1}"),
+        Unit::Seconds => duration(v),
+        Unit::Ratio => format!("{:.1}%", v * 100.0),
     }
 }
 
@@ -37,6 +37,8 @@ mod tests {
         assert_eq!(kpi_value(KpiKey::ServiceLevel, Some(2.0 / 3.0)), "66.7%");
         assert_eq!(kpi_value(KpiKey::Satisfaction, Some(86.26)), "86.3");
         assert_eq!(kpi_value(KpiKey::AsaSeconds, Some(65.4)), "1:05");
+        assert_eq!(kpi_value(KpiKey::AhtSeconds, Some(185.0)), "3:05");
+        assert_eq!(kpi_value(KpiKey::Occupancy, Some(0.5)), "50.0%");
         assert_eq!(kpi_value(KpiKey::Fcr, None), "—");
         assert_eq!(kpi_value(KpiKey::Fcr, Some(f64::NAN)), "—");
         assert_eq!(duration(3725.0), "1:02:05");

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use wallboard_protocol::{AgentState, Board, KpiKey, Kpis, QueueBoard, Status, Window};
+use wallboard_protocol::{AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, Window};
 
 use crate::Params;
 use crate::connection::{Conn, Live};
@@ -75,16 +75,19 @@ impl Settings {
     }
 }
 
-/// The KPI tiles of the floor, in reading order.
-const TILES: [KpiKey; 8] = [
-    KpiKey::SystemConnectRate,
+/// The KPI tiles of the floor, in reading order: the registry's tiles.
+fn tiles() -> impl Iterator<Item = KpiKey> + Clone {
+    REGISTRY
+        .iter()
+        .filter(|spec| spec.tile)
+        .map(|spec| spec.key)
+}
+
+/// The KPI columns of the queue table, after its live figures.
+const QUEUE_COLUMNS: [KpiKey; 3] = [
     KpiKey::AgentConnectRate,
-    KpiKey::Fcr,
-    KpiKey::Satisfaction,
-    KpiKey::ComplaintResponseRate,
     KpiKey::ServiceLevel,
     KpiKey::AbandonRate,
-    KpiKey::AsaSeconds,
 ];
 
 fn status_name(status: Status) -> &'static str {
@@ -306,7 +309,7 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
             let now = js_sys::Date::now();
             let mut newly = false;
             previous.update_value(|prev| {
-                for key in TILES {
+                for key in tiles() {
                     let status = kpis.get(key).map(|k| k.status).unwrap_or(Status::None);
                     let before = prev.insert(key, status);
                     if status == Status::Breach && before.is_some_and(|b| b != Status::Breach) {
@@ -382,7 +385,7 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
             </div>
         }
     };
-    view! { <section class="tiles">{TILES.map(tile).collect_view()}</section> }
+    view! { <section class="tiles">{tiles().map(tile).collect_view()}</section> }
 }
 
 #[component]
@@ -401,14 +404,12 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                 .into_iter()
                 .map(|(id, q)| {
                     let kpis = q.windows.get(&window);
-                    let connect = kpis.map(|k| k.agent_connect_rate);
-                    let sl = kpis.map(|k| k.service_level);
-                    let abandon = kpis.map(|k| k.abandon_rate);
                     let wait = q
                         .longest_wait_since
                         .map(|since| duration(seconds_since(now, since)))
                         .unwrap_or_else(|| "—".into());
-                    let cell = |key: KpiKey, k: Option<wallboard_protocol::Kpi>| {
+                    let cell = |key: KpiKey| {
+                        let k = kpis.and_then(|k| k.get(key).copied());
                         let status = k.map(|k| k.status).unwrap_or(Status::None);
                         view! {
                             <td class="kpi" data-status=status_name(status)>
@@ -429,9 +430,7 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                             </td>
                             <td class="waiting">{q.waiting}</td>
                             <td class="longest">{wait}</td>
-                            {cell(KpiKey::AgentConnectRate, connect)}
-                            {cell(KpiKey::ServiceLevel, sl)}
-                            {cell(KpiKey::AbandonRate, abandon)}
+                            {QUEUE_COLUMNS.map(cell).collect_view()}
                         </tr>
                     }
                 })
@@ -446,9 +445,9 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                         <th>{move || settings.lang.get().t("queue")}</th>
                         <th>{move || settings.lang.get().t("waiting")}</th>
                         <th>{move || settings.lang.get().t("longest_wait")}</th>
-                        <th>{move || settings.lang.get().t("agent_connect_rate")}</th>
-                        <th>{move || settings.lang.get().t("service_level")}</th>
-                        <th>{move || settings.lang.get().t("abandon_rate")}</th>
+                        {QUEUE_COLUMNS
+                            .map(|key| view! { <th>{move || settings.lang.get().t(key.as_str())}</th> })
+                            .collect_view()}
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>
@@ -599,7 +598,7 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
                 Some(q) => b.queues.get(q)?.windows.get(&window)?,
                 None => b.totals.get(&window)?,
             };
-            Some(kpis.agent_connect_rate)
+            kpis.get(KpiKey::AgentConnectRate).copied()
         })
     });
     let queues = move || {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::AgentState;
+use crate::kpis::{KpiKey, REGISTRY};
 
 /// The whole board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,18 +147,11 @@ pub enum Status {
 /// they are computed from, so a reader can check every value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Kpis {
-    /// Totals only: contacts reach the system before they have a queue.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub system_connect_rate: Option<Kpi>,
-    pub agent_connect_rate: Kpi,
-    pub service_level: Kpi,
-    pub abandon_rate: Kpi,
-    pub asa_seconds: Kpi,
-    pub aht_seconds: Kpi,
-    pub occupancy: Kpi,
-    pub satisfaction: Kpi,
-    pub fcr: Kpi,
-    pub complaint_response_rate: Kpi,
+    /// Each KPI of the scope under its registry name, in registry order
+    /// (totals only: `system_connect_rate`, as contacts reach the system
+    /// before they have a queue).
+    #[serde(flatten)]
+    pub values: KpiValues,
 
     /// `contact_arrived` events (totals only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,64 +177,66 @@ pub struct Kpis {
     pub complaints_overdue: u64,
 }
 
-/// The KPI keys, as they appear in the board and in Prometheus labels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KpiKey {
-    SystemConnectRate,
-    AgentConnectRate,
-    ServiceLevel,
-    AbandonRate,
-    AsaSeconds,
-    AhtSeconds,
-    Occupancy,
-    Satisfaction,
-    Fcr,
-    ComplaintResponseRate,
-}
+/// A scope's KPIs by [`KpiKey`]; `None` where the scope has none (see
+/// [`crate::kpis::Scope`]). On the wire, a map from registry name to [`Kpi`].
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct KpiValues(pub [Option<Kpi>; REGISTRY.len()]);
 
-/// Which side of the target is good.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    HigherIsBetter,
-    LowerIsBetter,
-}
-
-impl KpiKey {
-    pub const ALL: [KpiKey; 10] = [
-        KpiKey::SystemConnectRate,
-        KpiKey::AgentConnectRate,
-        KpiKey::ServiceLevel,
-        KpiKey::AbandonRate,
-        KpiKey::AsaSeconds,
-        KpiKey::AhtSeconds,
-        KpiKey::Occupancy,
-        KpiKey::Satisfaction,
-        KpiKey::Fcr,
-        KpiKey::ComplaintResponseRate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KpiKey::SystemConnectRate => "system_connect_rate",
-            KpiKey::AgentConnectRate => "agent_connect_rate",
-            KpiKey::ServiceLevel => "service_level",
-            KpiKey::AbandonRate => "abandon_rate",
-            KpiKey::AsaSeconds => "asa_seconds",
-            KpiKey::AhtSeconds => "aht_seconds",
-            KpiKey::Occupancy => "occupancy",
-            KpiKey::Satisfaction => "satisfaction",
-            KpiKey::Fcr => "fcr",
-            KpiKey::ComplaintResponseRate => "complaint_response_rate",
-        }
+impl KpiValues {
+    pub fn get(&self, key: KpiKey) -> Option<&Kpi> {
+        self.0[key.index()].as_ref()
     }
 
-    pub fn direction(self) -> Direction {
-        match self {
-            KpiKey::AbandonRate | KpiKey::AsaSeconds | KpiKey::AhtSeconds => {
-                Direction::LowerIsBetter
-            }
-            _ => Direction::HigherIsBetter,
+    pub fn set(&mut self, key: KpiKey, kpi: Kpi) {
+        self.0[key.index()] = Some(kpi);
+    }
+
+    /// The KPIs present, in registry order.
+    pub fn iter(&self) -> impl Iterator<Item = (KpiKey, &Kpi)> {
+        KpiKey::ALL
+            .iter()
+            .zip(&self.0)
+            .filter_map(|(key, kpi)| kpi.as_ref().map(|k| (*key, k)))
+    }
+}
+
+impl Serialize for KpiValues {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        for (key, kpi) in self.iter() {
+            map.serialize_entry(key.as_str(), kpi)?;
         }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for KpiValues {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = KpiValues;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("KPIs by name")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KpiValues, A::Error> {
+                let mut values = KpiValues::default();
+                while let Some(name) = map.next_key::<String>()? {
+                    match KpiKey::parse(&name) {
+                        Some(key) => values.set(key, map.next_value()?),
+                        // Keys are the contract; more may be added.
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(values)
+            }
+        }
+        deserializer.deserialize_map(Visit)
     }
 }
 
@@ -283,18 +279,17 @@ impl Kpis {
 
     /// The KPI under `key`, if this scope has it.
     pub fn get(&self, key: KpiKey) -> Option<&Kpi> {
-        match key {
-            KpiKey::SystemConnectRate => self.system_connect_rate.as_ref(),
-            KpiKey::AgentConnectRate => Some(&self.agent_connect_rate),
-            KpiKey::ServiceLevel => Some(&self.service_level),
-            KpiKey::AbandonRate => Some(&self.abandon_rate),
-            KpiKey::AsaSeconds => Some(&self.asa_seconds),
-            KpiKey::AhtSeconds => Some(&self.aht_seconds),
-            KpiKey::Occupancy => Some(&self.occupancy),
-            KpiKey::Satisfaction => Some(&self.satisfaction),
-            KpiKey::Fcr => Some(&self.fcr),
-            KpiKey::ComplaintResponseRate => Some(&self.complaint_response_rate),
-        }
+        self.values.get(key)
+    }
+}
+
+/// `kpis[key]`: the KPI under `key`; panics where the scope has none (the
+/// totals-only KPIs in a queue) — use [`Kpis::get`] where that can happen.
+impl std::ops::Index<KpiKey> for Kpis {
+    type Output = Kpi;
+    fn index(&self, key: KpiKey) -> &Kpi {
+        self.get(key)
+            .unwrap_or_else(|| panic!("{key} is not in this scope"))
     }
 }
 
@@ -328,17 +323,12 @@ mod tests {
             target: None,
             status: Status::None,
         };
+        let mut values = KpiValues::default();
+        for key in KpiKey::ALL {
+            values.set(key, kpi);
+        }
         let kpis = Kpis {
-            system_connect_rate: Some(kpi),
-            agent_connect_rate: kpi,
-            service_level: kpi,
-            abandon_rate: kpi,
-            asa_seconds: kpi,
-            aht_seconds: kpi,
-            occupancy: kpi,
-            satisfaction: kpi,
-            fcr: kpi,
-            complaint_response_rate: kpi,
+            values,
             arrived: Some(0),
             blocked: Some(0),
             offered: 0,
@@ -374,5 +364,22 @@ mod tests {
             assert!(json.get(key.as_str()).is_some(), "{}", key.as_str());
             assert!(kpis.get(key).is_some());
         }
+        let text = serde_json::to_string(&kpis).unwrap();
+        let at: Vec<usize> = KpiKey::ALL
+            .iter()
+            .map(|k| text.find(&format!("\"{}\":", k.as_str())).unwrap())
+            .collect();
+        assert!(at.is_sorted(), "registry order: {text}");
+        assert!(at[at.len() - 1] < text.find("\"arrived\"").unwrap());
+        let back: Kpis = serde_json::from_value(json).unwrap();
+        assert_eq!(back, kpis, "reads back what it wrote");
+        let mut queue = kpis.clone();
+        queue.values.0[KpiKey::SystemConnectRate.index()] = None;
+        let json = serde_json::to_value(&queue).unwrap();
+        assert!(
+            json.get("system_connect_rate").is_none(),
+            "absent, not null"
+        );
+        assert_eq!(serde_json::from_value::<Kpis>(json).unwrap(), queue);
     }
 }

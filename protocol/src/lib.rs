@@ -2,17 +2,20 @@
 //!
 //! The contracts live here, and only here: the events sources send
 //! ([`event`]), the board document viewers receive ([`board`]) with the KPI
-//! keys and statuses both speak of, and the stream of snapshots and merge
+//! keys and statuses both speak of, declared once in the KPI registry
+//! ([`kpis`]), and the stream of snapshots and merge
 //! patches that keeps a viewer's copy current ([`stream`]). No I/O, so it compiles for
 //! `wasm32-unknown-unknown` and the frontend uses the very same types.
 
 pub mod board;
 pub mod event;
+pub mod kpis;
 pub mod stream;
 
 pub use board::{
-    AgentBoard, Board, COUNT_KEYS, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard,
-    SourceBoard, Status, Window,
+    AgentBoard, Board, COUNT_KEYS, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard, SourceBoard,
+    Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
+pub use kpis::{DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, Unit, VipTarget};
 pub use stream::{BoardClient, StreamError, StreamMessage};

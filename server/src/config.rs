@@ -11,7 +11,7 @@ use std::path::Path;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use wallboard_protocol::KpiKey;
+use wallboard_protocol::{DEFAULT_WARN_BAND, KpiKey, REGISTRY, VipTarget};
 
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -46,37 +46,23 @@ pub struct Config {
     pub limits: Limits,
 }
 
-/// Targets per KPI. `None` = informational (status `none`).
+/// Targets per KPI, defaults from the KPI registry. `None` = informational
+/// (status `none`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Targets {
-    pub system_connect_rate: Option<f64>,
-    pub agent_connect_rate: Option<f64>,
-    /// Agent connect rate for VIP queues.
-    pub agent_connect_rate_vip: Option<f64>,
-    pub service_level: Option<f64>,
-    pub abandon_rate: Option<f64>,
-    pub asa_seconds: Option<f64>,
-    pub aht_seconds: Option<f64>,
-    pub occupancy: Option<f64>,
-    pub satisfaction: Option<f64>,
-    pub fcr: Option<f64>,
-    pub complaint_response_rate: Option<f64>,
+    ordinary: [Option<f64>; REGISTRY.len()],
+    /// For KPIs with a VIP target of their own ([`VipTarget::Own`]).
+    vip: [Option<f64>; REGISTRY.len()],
 }
 
 impl Default for Targets {
     fn default() -> Self {
         Targets {
-            system_connect_rate: Some(0.99),
-            agent_connect_rate: Some(0.85),
-            agent_connect_rate_vip: Some(0.90),
-            service_level: Some(0.80),
-            abandon_rate: Some(0.05),
-            asa_seconds: Some(20.0),
-            aht_seconds: None,
-            occupancy: None,
-            satisfaction: Some(85.0),
-            fcr: Some(0.90),
-            complaint_response_rate: Some(1.00),
+            ordinary: REGISTRY.map(|spec| spec.target),
+            vip: REGISTRY.map(|spec| match spec.vip_target {
+                VipTarget::Own(target) => target,
+                VipTarget::Same => None,
+            }),
         }
     }
 }
@@ -84,47 +70,45 @@ impl Default for Targets {
 impl Targets {
     /// The target for `key` in a queue that is (or is not) VIP.
     pub fn get(&self, key: KpiKey, vip: bool) -> Option<f64> {
-        match key {
-            KpiKey::SystemConnectRate => self.system_connect_rate,
-            KpiKey::AgentConnectRate if vip => self.agent_connect_rate_vip,
-            KpiKey::AgentConnectRate => self.agent_connect_rate,
-            KpiKey::ServiceLevel => self.service_level,
-            KpiKey::AbandonRate => self.abandon_rate,
-            KpiKey::AsaSeconds => self.asa_seconds,
-            KpiKey::AhtSeconds => self.aht_seconds,
-            KpiKey::Occupancy => self.occupancy,
-            KpiKey::Satisfaction => self.satisfaction,
-            KpiKey::Fcr => self.fcr,
-            KpiKey::ComplaintResponseRate => self.complaint_response_rate,
+        match key.spec().vip_target {
+            VipTarget::Own(_) if vip => self.vip[key.index()],
+            _ => self.ordinary[key.index()],
         }
     }
 
-    fn overlay(mut self, file: &TargetsFile) -> Targets {
-        let pairs = [
-            (&mut self.system_connect_rate, file.system_connect_rate),
-            (&mut self.agent_connect_rate, file.agent_connect_rate),
-            (
-                &mut self.agent_connect_rate_vip,
-                file.agent_connect_rate_vip,
-            ),
-            (&mut self.service_level, file.service_level),
-            (&mut self.abandon_rate, file.abandon_rate),
-            (&mut self.asa_seconds, file.asa_seconds),
-            (&mut self.aht_seconds, file.aht_seconds),
-            (&mut self.occupancy, file.occupancy),
-            (&mut self.satisfaction, file.satisfaction),
-            (&mut self.fcr, file.fcr),
-            (
-                &mut self.complaint_response_rate,
-                file.complaint_response_rate,
-            ),
-        ];
-        for (slot, value) in pairs {
-            if value.is_some() {
-                *slot = value;
+    /// These targets with the file's `[targets]` table (at `at`) over them:
+    /// `KEY = v` for a KPI, `KEY_vip = v` for a VIP target of its own.
+    fn overlay(mut self, at: &str, file: &TargetsFile) -> Result<Targets, String> {
+        for (name, &value) in file {
+            let (key, slot) = match KpiKey::parse(name) {
+                Some(key) => (key, &mut self.ordinary),
+                None => match name.strip_suffix("_vip").and_then(KpiKey::parse) {
+                    Some(key) if matches!(key.spec().vip_target, VipTarget::Own(_)) => {
+                        (key, &mut self.vip)
+                    }
+                    _ => {
+                        let known: Vec<String> = REGISTRY
+                            .iter()
+                            .flat_map(|spec| {
+                                let vip = matches!(spec.vip_target, VipTarget::Own(_))
+                                    .then(|| format!("{}_vip", spec.name));
+                                std::iter::once(spec.name.to_string()).chain(vip)
+                            })
+                            .collect();
+                        return Err(format!(
+                            "`{at}.{name}`: not a KPI target; known: {}",
+                            known.join(", ")
+                        ));
+                    }
+                },
+            };
+            let unit = key.unit();
+            if !unit.admits(value) {
+                return Err(format!("`{at}.{name}`: {value} {}", unit.rule()));
             }
+            slot[key.index()] = Some(value);
         }
-        self
+        Ok(self)
     }
 }
 
@@ -627,21 +611,9 @@ fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
     Ok(out)
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TargetsFile {
-    system_connect_rate: Option<f64>,
-    agent_connect_rate: Option<f64>,
-    agent_connect_rate_vip: Option<f64>,
-    service_level: Option<f64>,
-    abandon_rate: Option<f64>,
-    asa_seconds: Option<f64>,
-    aht_seconds: Option<f64>,
-    occupancy: Option<f64>,
-    satisfaction: Option<f64>,
-    fcr: Option<f64>,
-    complaint_response_rate: Option<f64>,
-}
+/// `[targets]` as written: KPI registry names (and `KEY_vip`), checked
+/// against the registry by [`Targets::overlay`].
+type TargetsFile = BTreeMap<String, f64>;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -708,13 +680,12 @@ impl Config {
             ws_limits,
         )?;
 
-        let warn_band = file.warn_band.unwrap_or(0.05);
+        let warn_band = file.warn_band.unwrap_or(DEFAULT_WARN_BAND);
         if !(0.0..1.0).contains(&warn_band) {
             return Err(format!("`warn_band`: {warn_band} is outside 0..1"));
         }
 
-        let targets = Targets::default().overlay(&file.targets);
-        check_targets("targets", &targets)?;
+        let targets = Targets::default().overlay("targets", &file.targets)?;
 
         let mut queues = BTreeMap::new();
         for (i, q) in file.queues.iter().enumerate() {
@@ -734,9 +705,8 @@ impl Config {
                     .short_abandon_seconds
                     .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
                     .transpose()?,
-                targets: targets.overlay(&q.targets),
+                targets: targets.overlay(&format!("{at}.targets"), &q.targets)?,
             };
-            check_targets(&format!("{at}.targets"), &queue.targets)?;
             if queues.insert(q.id.clone(), queue).is_some() {
                 return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
             }
@@ -871,46 +841,6 @@ fn seconds(key: &str, value: f64) -> Result<SignedDuration, String> {
     Ok(SignedDuration::from_secs_f64(value))
 }
 
-fn check_targets(at: &str, t: &Targets) -> Result<(), String> {
-    let ratios = [
-        ("system_connect_rate", t.system_connect_rate),
-        ("agent_connect_rate", t.agent_connect_rate),
-        ("agent_connect_rate_vip", t.agent_connect_rate_vip),
-        ("service_level", t.service_level),
-        ("abandon_rate", t.abandon_rate),
-        ("occupancy", t.occupancy),
-        ("fcr", t.fcr),
-        ("complaint_response_rate", t.complaint_response_rate),
-    ];
-    for (key, value) in ratios {
-        if let Some(v) = value
-            && !(0.0..=1.0).contains(&v)
-        {
-            return Err(format!(
-                "`{at}.{key}`: {v} is a ratio and must be within 0..=1"
-            ));
-        }
-    }
-    if let Some(v) = t.satisfaction
-        && !(0.0..=100.0).contains(&v)
-    {
-        return Err(format!(
-            "`{at}.satisfaction`: {v} is in points and must be within 0..=100"
-        ));
-    }
-    for (key, value) in [
-        ("asa_seconds", t.asa_seconds),
-        ("aht_seconds", t.aht_seconds),
-    ] {
-        if let Some(v) = value
-            && !(v.is_finite() && v >= 0.0)
-        {
-            return Err(format!("`{at}.{key}`: {v} must be 0 or more seconds"));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -951,8 +881,8 @@ mod tests {
         .unwrap();
         let q = &c.queues["vip"];
         assert_eq!(q.vip, Some(true));
-        assert_eq!(q.targets.service_level, Some(0.7));
-        assert_eq!(q.targets.agent_connect_rate_vip, Some(0.95));
+        assert_eq!(q.targets.get(KpiKey::ServiceLevel, false), Some(0.7));
+        assert_eq!(q.targets.get(KpiKey::AgentConnectRate, true), Some(0.95));
         assert_eq!(
             c.service_level_threshold("vip"),
             SignedDuration::from_secs(10)
@@ -972,6 +902,20 @@ mod tests {
             ("warn_band = 2", "`warn_band`"),
             ("[targets]\nfcr = 90", "`targets.fcr`"),
             ("[targets]\nsatisfaction = 850", "`targets.satisfaction`"),
+            (
+                "[targets]\nasa_seconds = -1",
+                "`targets.asa_seconds`: -1 must be 0 or more",
+            ),
+            ("[targets]\nspeed = 1", "`targets.speed`: not a KPI target"),
+            (
+                "[targets]\nfcr_vip = 0.9",
+                "`targets.fcr_vip`: not a KPI target",
+            ),
+            (
+                "[[queues]]\nid = \"a\"\ntargets = { agent_connect_rate_vip = 1.5 }",
+                "`queues[0].targets.agent_connect_rate_vip`: 1.5 is a ratio",
+            ),
+            ("[targets]\nfcr = \"high\"", "line 2, column 7"),
             ("[[queues]]\nid = \"a\"\n[[queues]]\nid = \"a\"", "twice"),
             (
                 "[complaint_grades]\nurgent = \"later\"",

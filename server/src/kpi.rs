@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use wallboard_protocol::{
-    AgentBoard, AgentState, Board, ComplaintsBoard, Direction, Kpi, KpiKey, Kpis, QueueBoard,
-    SourceBoard, Status, Window,
+    AgentBoard, AgentState, Board, ComplaintsBoard, Direction, Kpi, KpiKey, KpiValues, Kpis,
+    QueueBoard, REGISTRY, Scope, SourceBoard, Status, Window,
 };
 
 use crate::aggregator::{
@@ -444,56 +444,27 @@ fn window_map(counters: &[Counters; 3], f: impl Fn(&Counters) -> Kpis) -> BTreeM
 }
 
 /// Every KPI of one scope in one window, from its counts. `totals` adds the
-/// system connect rate (arrivals have no queue).
+/// KPIs the registry keeps to the totals (arrivals have no queue).
 pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool) -> Kpis {
-    let kpi = |key: KpiKey, value: Option<f64>| {
-        let target = targets.get(key, vip);
-        Kpi {
-            value,
-            target,
-            status: status(key.direction(), value, target, band),
+    let mut values = KpiValues::default();
+    for spec in &REGISTRY {
+        if spec.scope == Scope::TotalsOnly && !totals {
+            continue;
         }
-    };
-    // Answered + abandoned: short abandons are already out of `abandoned`.
-    let outcomes = c.answered + c.abandoned;
-    let occupied_ms = c.on_contact_ms + c.wrap_up_ms;
+        let value = value(spec.key, c);
+        let target = targets.get(spec.key, vip);
+        let status = status(spec.direction, value, target, band);
+        values.set(
+            spec.key,
+            Kpi {
+                value,
+                target,
+                status,
+            },
+        );
+    }
     Kpis {
-        system_connect_rate: totals.then(|| {
-            kpi(
-                KpiKey::SystemConnectRate,
-                ratio((c.arrived - c.blocked) as f64, c.arrived),
-            )
-        }),
-        agent_connect_rate: kpi(KpiKey::AgentConnectRate, ratio(c.answered as f64, outcomes)),
-        service_level: kpi(
-            KpiKey::ServiceLevel,
-            ratio(c.answered_in_sl as f64, outcomes),
-        ),
-        abandon_rate: kpi(KpiKey::AbandonRate, ratio(c.abandoned as f64, outcomes)),
-        asa_seconds: kpi(
-            KpiKey::AsaSeconds,
-            ratio(c.wait_ms as f64 / 1000.0, c.answered),
-        ),
-        aht_seconds: kpi(
-            KpiKey::AhtSeconds,
-            ratio(c.handle_ms as f64 / 1000.0, c.handled),
-        ),
-        occupancy: kpi(
-            KpiKey::Occupancy,
-            ratio(
-                occupied_ms as f64,
-                (occupied_ms + c.available_ms).max(0) as u64,
-            ),
-        ),
-        satisfaction: kpi(KpiKey::Satisfaction, ratio(c.survey_points, c.surveys)),
-        fcr: kpi(KpiKey::Fcr, ratio(c.resolved as f64, c.dispositions)),
-        complaint_response_rate: kpi(
-            KpiKey::ComplaintResponseRate,
-            ratio(
-                c.complaints_on_time as f64,
-                c.complaints_on_time + c.complaints_overdue,
-            ),
-        ),
+        values,
         arrived: totals.then_some(c.arrived),
         blocked: totals.then_some(c.blocked),
         offered: c.offered,
@@ -507,6 +478,34 @@ pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool)
         resolved: c.resolved,
         complaints_on_time: c.complaints_on_time,
         complaints_overdue: c.complaints_overdue,
+    }
+}
+
+/// Each KPI's formula (DESIGN.md "The KPIs"), reading only the counters
+/// its registry row lists as inputs. `None` when the denominator is empty.
+pub fn value(key: KpiKey, c: &Counters) -> Option<f64> {
+    // Answered + abandoned: short abandons are already out of `abandoned`.
+    let outcomes = c.answered + c.abandoned;
+    match key {
+        KpiKey::SystemConnectRate => ratio((c.arrived - c.blocked) as f64, c.arrived),
+        KpiKey::AgentConnectRate => ratio(c.answered as f64, outcomes),
+        KpiKey::Fcr => ratio(c.resolved as f64, c.dispositions),
+        KpiKey::Satisfaction => ratio(c.survey_points, c.surveys),
+        KpiKey::ComplaintResponseRate => ratio(
+            c.complaints_on_time as f64,
+            c.complaints_on_time + c.complaints_overdue,
+        ),
+        KpiKey::ServiceLevel => ratio(c.answered_in_sl as f64, outcomes),
+        KpiKey::AbandonRate => ratio(c.abandoned as f64, outcomes),
+        KpiKey::AsaSeconds => ratio(c.wait_ms as f64 / 1000.0, c.answered),
+        KpiKey::AhtSeconds => ratio(c.handle_ms as f64 / 1000.0, c.handled),
+        KpiKey::Occupancy => {
+            let occupied_ms = c.on_contact_ms + c.wrap_up_ms;
+            ratio(
+                occupied_ms as f64,
+                (occupied_ms + c.available_ms).max(0) as u64,
+            )
+        }
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use wallboard_protocol::{AgentState, Board, Direction, Event, Kpis, Status, Window};
+use wallboard_protocol::{AgentState, Board, Direction, Event, KpiKey, Kpis, Status, Window};
 
 use super::{board, status};
 use crate::aggregator::Aggregator;
@@ -87,6 +87,60 @@ fn an_empty_board_has_nulls_not_zeros() {
     assert!(b.agent_states.values().all(|&n| n == 0));
     assert!(b.queues.is_empty());
     assert_eq!(b.timezone, "Asia/Shanghai");
+}
+
+/// The registry's `inputs` are exactly what each formula reads: moving one
+/// counter moves the KPIs that list it, and no other.
+#[test]
+fn each_kpi_moves_with_exactly_its_declared_inputs() {
+    use crate::aggregator::Counters;
+    use crate::kpi::value;
+    let base = json!({
+        "arrived": 10, "blocked": 2, "offered": 9, "answered": 5, "answered_in_sl": 3,
+        "wait_ms": 40_000, "abandoned": 2, "short_abandoned": 1, "handled": 4,
+        "handle_ms": 500_000, "surveys": 3, "survey_points": 250.0, "dispositions": 4,
+        "resolved": 3, "complaints_opened": 2, "complaints_on_time": 1,
+        "complaints_overdue": 1, "available_ms": 1_000, "on_contact_ms": 2_000,
+        "wrap_up_ms": 500
+    });
+    let counters = |v: &Value| serde_json::from_value::<Counters>(v.clone()).unwrap();
+    let fields = base.as_object().unwrap();
+    assert_eq!(
+        serde_json::to_value(counters(&base)).unwrap(),
+        base,
+        "every counter is set"
+    );
+    let before = counters(&base);
+    let mut checked = 0;
+    for (field, n) in fields {
+        let mut moved = base.clone();
+        moved[field] = json!(n.as_f64().unwrap() as i64 + 1);
+        if n.is_f64() {
+            moved[field] = json!(n.as_f64().unwrap() + 1.0);
+        }
+        let after = counters(&moved);
+        for spec in &wallboard_protocol::REGISTRY {
+            let (a, b) = (value(spec.key, &before), value(spec.key, &after));
+            assert!(a.is_some(), "{} has data in the base", spec.name);
+            assert_eq!(
+                a != b,
+                spec.inputs.contains(&field.as_str()),
+                "{} and {field}",
+                spec.name
+            );
+            checked += 1;
+        }
+    }
+    for spec in &wallboard_protocol::REGISTRY {
+        for input in spec.inputs {
+            assert!(
+                fields.contains_key(*input),
+                "{}: no counter {input}",
+                spec.name
+            );
+        }
+    }
+    assert_eq!(checked, fields.len() * wallboard_protocol::REGISTRY.len());
 }
 
 /// Two agents, four callers: every contact KPI computed by hand.
@@ -178,34 +232,49 @@ fn every_contact_kpi_by_hand() {
         for k in [f.totals(now, window), f.queue(now, "q", window)] {
             assert_eq!((k.offered, k.answered, k.abandoned), (3, 2, 1));
             // 2 answered / (2 + 1)
-            close(k.agent_connect_rate.value, 2.0 / 3.0);
-            assert_eq!(k.agent_connect_rate.target, Some(0.85));
-            assert_eq!(k.agent_connect_rate.status, Status::Breach);
+            close(k[KpiKey::AgentConnectRate].value, 2.0 / 3.0);
+            assert_eq!(k[KpiKey::AgentConnectRate].target, Some(0.85));
+            assert_eq!(k[KpiKey::AgentConnectRate].status, Status::Breach);
             // only c1 within 20 s
-            close(k.service_level.value, 1.0 / 3.0);
-            close(k.abandon_rate.value, 1.0 / 3.0);
+            close(k[KpiKey::ServiceLevel].value, 1.0 / 3.0);
+            close(k[KpiKey::AbandonRate].value, 1.0 / 3.0);
             // (10 + 30) / 2
-            close(k.asa_seconds.value, 20.0);
-            assert_eq!(k.asa_seconds.status, Status::Ok, "20 s meets a 20 s target");
+            close(k[KpiKey::AsaSeconds].value, 20.0);
+            assert_eq!(
+                k[KpiKey::AsaSeconds].status,
+                Status::Ok,
+                "20 s meets a 20 s target"
+            );
             // (150 + 180) / 2
-            close(k.aht_seconds.value, 165.0);
-            assert_eq!(k.aht_seconds.status, Status::None, "informational");
+            close(k[KpiKey::AhtSeconds].value, 165.0);
+            assert_eq!(k[KpiKey::AhtSeconds].status, Status::None, "informational");
             assert_eq!(k.handled, 2);
-            close(k.fcr.value, 0.5);
+            close(k[KpiKey::Fcr].value, 0.5);
             assert_eq!((k.dispositions, k.resolved), (2, 1));
             // (80 + 90) / 2 = 85: exactly on target
-            close(k.satisfaction.value, 85.0);
-            assert_eq!(k.satisfaction.status, Status::Ok);
+            close(k[KpiKey::Satisfaction].value, 85.0);
+            assert_eq!(k[KpiKey::Satisfaction].status, Status::Ok);
             // a1: available 70 s + 140 s, on contact 120 s, wrap 30 s;
             // a2: available 90 s + 60 s, on contact 210 s → 360 / 720.
-            close(k.occupancy.value, 0.5);
-            assert_eq!(k.complaint_response_rate.value, None);
+            close(k[KpiKey::Occupancy].value, 0.5);
+            assert_eq!(k[KpiKey::ComplaintResponseRate].value, None);
         }
         let totals = f.totals(now, window);
         // 3 of 4 arrivals not blocked.
-        close(totals.system_connect_rate.unwrap().value, 0.75);
+        close(
+            totals
+                .get(KpiKey::SystemConnectRate)
+                .copied()
+                .unwrap()
+                .value,
+            0.75,
+        );
         assert_eq!((totals.arrived, totals.blocked), (Some(4), Some(1)));
-        assert!(f.queue(now, "q", window).system_connect_rate.is_none());
+        assert!(
+            f.queue(now, "q", window)
+                .get(KpiKey::SystemConnectRate)
+                .is_none()
+        );
     }
 }
 
@@ -276,9 +345,9 @@ fn short_abandons_are_left_out_of_the_rates() {
     );
     let k = f.totals(at("10:05:00"), Window::Today);
     assert_eq!((k.abandoned, k.short_abandoned, k.answered), (1, 1, 1));
-    close(k.agent_connect_rate.value, 0.5);
-    close(k.abandon_rate.value, 0.5);
-    close(k.service_level.value, 0.5);
+    close(k[KpiKey::AgentConnectRate].value, 0.5);
+    close(k[KpiKey::AbandonRate].value, 0.5);
+    close(k[KpiKey::ServiceLevel].value, 0.5);
 }
 
 #[test]
@@ -292,12 +361,16 @@ fn all_abandoned() {
         f.send("10:01:00", json!({"type":"contact_abandoned","contact":c}));
     }
     let k = f.totals(at("10:05:00"), Window::Min15);
-    close(k.agent_connect_rate.value, 0.0);
-    assert_eq!(k.agent_connect_rate.status, Status::Breach);
-    close(k.abandon_rate.value, 1.0);
-    close(k.service_level.value, 0.0);
-    assert_eq!(k.asa_seconds.value, None, "no answered contact, no ASA");
-    assert_eq!(k.aht_seconds.value, None);
+    close(k[KpiKey::AgentConnectRate].value, 0.0);
+    assert_eq!(k[KpiKey::AgentConnectRate].status, Status::Breach);
+    close(k[KpiKey::AbandonRate].value, 1.0);
+    close(k[KpiKey::ServiceLevel].value, 0.0);
+    assert_eq!(
+        k[KpiKey::AsaSeconds].value,
+        None,
+        "no answered contact, no ASA"
+    );
+    assert_eq!(k[KpiKey::AhtSeconds].value, None);
 }
 
 #[test]
@@ -332,12 +405,12 @@ fn vip_queues_are_held_to_the_vip_target() {
     assert!(!b.queues["forced"].vip);
     // 7 / 8 = 0.875: below the VIP 0.90 but within 5% of it → warn;
     // above the ordinary 0.85 → ok.
-    let vip = f.queue(now, "vip", Window::Today).agent_connect_rate;
+    let vip = f.queue(now, "vip", Window::Today)[KpiKey::AgentConnectRate];
     close(vip.value, 0.875);
     assert_eq!((vip.target, vip.status), (Some(0.90), Status::Warn));
-    let ordinary = f.queue(now, "ordinary", Window::Today).agent_connect_rate;
+    let ordinary = f.queue(now, "ordinary", Window::Today)[KpiKey::AgentConnectRate];
     assert_eq!((ordinary.target, ordinary.status), (Some(0.85), Status::Ok));
-    let forced = f.queue(now, "forced", Window::Today).agent_connect_rate;
+    let forced = f.queue(now, "forced", Window::Today)[KpiKey::AgentConnectRate];
     assert_eq!(forced.target, Some(0.85));
 }
 
@@ -362,20 +435,18 @@ fn complaints_go_overdue_when_due_passes_unanswered() {
     let before = f.board(at("11:59:59"));
     assert_eq!((before.complaints.open, before.complaints.overdue), (1, 0));
     let k = &before.totals[&Window::Today];
-    close(k.complaint_response_rate.value, 1.0);
-    assert_eq!(k.complaint_response_rate.status, Status::Ok);
+    close(k[KpiKey::ComplaintResponseRate].value, 1.0);
+    assert_eq!(k[KpiKey::ComplaintResponseRate].status, Status::Ok);
     assert_eq!(
-        before.queues["q"].windows[&Window::Today]
-            .complaint_response_rate
-            .value,
+        before.queues["q"].windows[&Window::Today][KpiKey::ComplaintResponseRate].value,
         None
     );
 
     let after = f.board(at("12:00:01"));
     assert_eq!((after.complaints.open, after.complaints.overdue), (1, 1));
     let k = &after.totals[&Window::Today];
-    close(k.complaint_response_rate.value, 0.5);
-    assert_eq!(k.complaint_response_rate.status, Status::Breach);
+    close(k[KpiKey::ComplaintResponseRate].value, 0.5);
+    assert_eq!(k[KpiKey::ComplaintResponseRate].status, Status::Breach);
     assert_eq!(k.complaints_overdue, 1);
     // Overdue counts in the window where `due` falls: 12:00 is in 15m at 12:01…
     let k15 = &after.totals[&Window::Min15];
@@ -396,7 +467,7 @@ fn complaints_go_overdue_when_due_passes_unanswered() {
     assert_eq!((late.complaints.open, late.complaints.overdue), (0, 0));
     let k = &late.totals[&Window::Today];
     assert_eq!((k.complaints_on_time, k.complaints_overdue), (1, 1));
-    close(k.complaint_response_rate.value, 0.5);
+    close(k[KpiKey::ComplaintResponseRate].value, 0.5);
 
     let err = f
         .try_send(
@@ -471,7 +542,7 @@ fn today_resets_at_local_midnight_not_utc() {
     );
     // The agent's time before midnight is yesterday's: 60 s today, 70 s in 15m.
     let today = &b.totals[&Window::Today];
-    close(today.occupancy.value, 0.0);
+    close(today[KpiKey::Occupancy].value, 0.0);
     // Both contacts still wait: live state does not reset.
     assert_eq!(b.queues["q"].waiting, 2);
     // Just before midnight, both were today (UTC midnight is 08:00 local).
@@ -503,7 +574,7 @@ fn handle_time_includes_a_wrap_up_that_started_before_the_end() {
     );
     let k = f.totals(at("10:05:00"), Window::Today);
     assert_eq!(k.handled, 1);
-    close(k.aht_seconds.value, 120.0);
+    close(k[KpiKey::AhtSeconds].value, 120.0);
     assert_eq!(k.dispositions, 0, "no `resolved`, no disposition");
 }
 
@@ -538,7 +609,7 @@ fn handle_time_is_the_same_when_the_wrap_up_arrives_after_the_end() {
     );
     let k = f.totals(at("10:05:00"), Window::Today);
     assert_eq!(k.handled, 1);
-    close(k.aht_seconds.value, 120.0);
+    close(k[KpiKey::AhtSeconds].value, 120.0);
 }
 
 #[test]
@@ -557,8 +628,14 @@ fn agent_time_goes_to_the_queues_served_at_the_time() {
         json!({"type":"agent_state","agent":"a","state":"aux"}),
     );
     let b = f.board(at("10:05:00"));
-    close(b.queues["q1"].windows[&Window::Today].occupancy.value, 0.0);
-    close(b.queues["q2"].windows[&Window::Today].occupancy.value, 1.0);
+    close(
+        b.queues["q1"].windows[&Window::Today][KpiKey::Occupancy].value,
+        0.0,
+    );
+    close(
+        b.queues["q2"].windows[&Window::Today][KpiKey::Occupancy].value,
+        1.0,
+    );
     // A stale event changes neither the state nor the name.
     f.send(
         "09:00:00",
@@ -795,6 +872,6 @@ fn handle_time_ends_with_the_contact_when_the_next_state_has_the_same_time() {
         f.send("10:01:05", second);
         let today = f.totals(at("10:05:00"), Window::Today);
         assert_eq!(today.handled, 1, "state first: {state_first}");
-        close(today.aht_seconds.value, 60.0);
+        close(today[KpiKey::AhtSeconds].value, 60.0);
     }
 }
