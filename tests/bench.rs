@@ -166,6 +166,15 @@ fn core(
         checkpoint.len() as f64 / 1e6
     );
 
+    // A day's ids kept for dedupe, grown one by one: the longest single
+    // insert is a growth of the table, under the core lock; one `HashSet`
+    // of the same ids is the baseline.
+    let growth = growth_pauses(GROWTH_IDS);
+    println!(
+        "growing the dedupe ids to {GROWTH_IDS}: longest single insert {:.2} ms sharded, {:.2} ms in one HashSet",
+        growth.0, growth.1
+    );
+
     // 2. Board computation.
     let board = kpi::board(&agg, end, 1);
     let (queues, agents) = (board.queues.len(), board.agents.len());
@@ -242,6 +251,8 @@ fn core(
         "checkpoint_bytes": checkpoint.len(),
         "checkpoint_write_milliseconds": checkpoint_ms,
         "checkpoint_restore_milliseconds": restore_ms,
+        "growth": {"ids": GROWTH_IDS, "sharded_longest_insert_ms": growth.0,
+            "hash_set_longest_insert_ms": growth.1},
         "polling_5s_staleness_p50_ms": poll_p50,
         "polling_5s_staleness_p99_ms": poll_p99,
         "http_batch": BATCH,
@@ -251,6 +262,35 @@ fn core(
         serde_json::Value::Object(map) => map,
         _ => unreachable!(),
     }
+}
+
+/// Ids in the growth measurement: a busy day's events (500 a second for
+/// about an hour; a day at that rate is 18 times more).
+const GROWTH_IDS: usize = 2_000_000;
+
+/// The longest single insert (ms) of `n` ids into `Dedupe`, and into one
+/// `HashSet<Arc<str>>`.
+fn growth_pauses(n: usize) -> (f64, f64) {
+    let ids: Vec<String> = (0..n).map(|i| format!("evt-{i:010}-pbx-7")).collect();
+    let now = Timestamp::now();
+    let mut dedupe = wallboard::ingest::Dedupe::new(SignedDuration::from_hours(25));
+    let mut sharded: f64 = 0.0;
+    for id in &ids {
+        let t = Instant::now();
+        dedupe.insert(id, now);
+        sharded = sharded.max(t.elapsed().as_secs_f64() * 1e3);
+    }
+    assert_eq!(dedupe.len(), n);
+    drop(dedupe);
+    let mut set: std::collections::HashSet<Arc<str>> = std::collections::HashSet::new();
+    let mut plain: f64 = 0.0;
+    for id in &ids {
+        let t = Instant::now();
+        set.insert(Arc::from(id.as_str()));
+        plain = plain.max(t.elapsed().as_secs_f64() * 1e3);
+    }
+    assert_eq!(set.len(), n);
+    (sharded, plain)
 }
 
 /// Section 4 (fan-out latency on the real binary, slow clients, a busy

@@ -192,6 +192,25 @@ async fn the_scrape_equals_the_board() {
     assert_eq!(get(r#"wallboard_ws_disconnects_total{reason="slow"}"#), 0.0);
     assert_eq!(get(r#"wallboard_source_up{source="pbx"}"#), 0.0);
     assert!(m.contains_key("wallboard_journal_fsync_seconds_count"));
+    // The lock's holders: the scenario's one POST is at least one batch,
+    // the board read since is a step; the longest hold covers them.
+    assert!(get(r#"wallboard_lock_hold_seconds_count{holder="batch"}"#) >= 1.0);
+    assert!(get(r#"wallboard_lock_hold_seconds_count{holder="step"}"#) >= 1.0);
+    assert!(get(r#"wallboard_lock_hold_seconds_count{holder="metrics"}"#) >= 1.0);
+    let longest = get("wallboard_lock_hold_max_seconds");
+    assert!(longest > 0.0);
+    for holder in ["batch", "step"] {
+        let sum = get(&format!(
+            "wallboard_lock_hold_seconds_sum{{holder=\"{holder}\"}}"
+        ));
+        let count = get(&format!(
+            "wallboard_lock_hold_seconds_count{{holder=\"{holder}\"}}"
+        ));
+        assert!(
+            sum / count <= longest + 1e-12,
+            "{holder}'s mean is within the longest"
+        );
+    }
     // Bounded labels: no agent or contact id anywhere.
     for id in ["a1", "a2", "a3", "王芳"] {
         assert!(

@@ -18,8 +18,11 @@
 //! 4. still under load, ~20 `GET /api/v1/board` of the floor view and of a
 //!    queue view (outside the CPU window: a floor GET of 20,000 agents
 //!    would weigh on the CPU per event);
-//! 5. the longest hold of the core lock (`wallboard_lock_hold_max_seconds`,
-//!    if the server exposes it) and the RSS at the end.
+//! 5. the core lock's hold times in the load window, by holder (the
+//!    difference of `wallboard_lock_hold_seconds{holder}`'s buckets: count,
+//!    p99 and max as bucket bounds), the longest hold since the start
+//!    (`wallboard_lock_hold_max_seconds`, the floor's build included) and
+//!    the RSS at the end.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -30,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bench_report::{num, step_bound, step_text};
+use crate::bench_report::{lock_text, num, step_bound, step_text};
 use crate::fanout::{cpu_seconds, rss_kb, scrape};
 
 /// (agents, queues).
@@ -50,6 +53,11 @@ const GETS: usize = 20;
 const GET_WINDOW: Duration = Duration::from_secs(10);
 const TICK_METRIC: &str = "wallboard_tick_seconds";
 const LOCK_METRIC: &str = "wallboard_lock_hold_max_seconds";
+/// The lock's hold times by holder (`holder` label).
+const LOCK_HOLDS: &str = "wallboard_lock_hold_seconds";
+/// A batch's write to the journal, which it does under the lock.
+const JOURNAL_WRITES: &str = "wallboard_journal_write_seconds";
+const LOCK_HOLDERS: [&str; 6] = ["batch", "step", "read", "metrics", "prune", "source"];
 /// The window whose `offered` count the viewers watch (the server is fresh,
 /// so it holds every offer of the run, and never resets at midnight).
 const WINDOW: &str = "60m";
@@ -626,6 +634,52 @@ pub fn histogram(scrape: &str, name: &str) -> Histogram {
     h
 }
 
+/// `histogram` of the samples of `name` carrying `label` (`key="value"`).
+pub fn labelled_histogram(scrape: &str, name: &str, label: &str) -> Histogram {
+    let lines: Vec<&str> = scrape.lines().filter(|l| l.contains(label)).collect();
+    histogram(&lines.join("\n"), name)
+}
+
+/// The core lock's holds between two scrapes, by holder: count, p99 and
+/// max (bucket bounds, ms), and the largest max over the holders.
+fn lock_holds(before: &str, after: &str) -> (Value, Value) {
+    let mut by_holder = serde_json::Map::new();
+    let mut largest: Option<f64> = None;
+    for holder in LOCK_HOLDERS {
+        let label = format!("holder=\"{holder}\"");
+        let (h0, h1) = (
+            labelled_histogram(before, LOCK_HOLDS, &label),
+            labelled_histogram(after, LOCK_HOLDS, &label),
+        );
+        let max = bucket_bound(&h0, &h1, 1.0);
+        if let Some(m) = max {
+            largest = Some(largest.map_or(m, |l| l.max(m)));
+        }
+        by_holder.insert(
+            holder.into(),
+            json!({
+                "count": h1.count - h0.count,
+                "p99_le_ms": bound_json(bucket_bound(&h0, &h1, 0.99)),
+                "max_le_ms": bound_json(max),
+            }),
+        );
+    }
+    // Inside a batch's hold: its write to the journal.
+    let (w0, w1) = (
+        histogram(before, JOURNAL_WRITES),
+        histogram(after, JOURNAL_WRITES),
+    );
+    by_holder.insert(
+        "journal_write".into(),
+        json!({
+            "count": w1.count - w0.count,
+            "p99_le_ms": bound_json(bucket_bound(&w0, &w1, 0.99)),
+            "max_le_ms": bound_json(bucket_bound(&w0, &w1, 1.0)),
+        }),
+    );
+    (Value::Object(by_holder), bound_json(largest))
+}
+
 /// The bucket bound (seconds) where the cumulative count of the steps
 /// between `before` and `after` crosses `p` (infinite: above the largest
 /// bound); `None` without steps.
@@ -845,6 +899,7 @@ async fn one(url: &str, pid: u32, agents: usize, queues: usize, rate: usize) -> 
     let steps = h1.count - h0.count;
     let step_mean_ms = (h1.sum - h0.sum) / steps * 1e3;
     let lock_hold = gauge(&end, LOCK_METRIC);
+    let (lock_window, lock_window_max) = lock_holds(&before, &after);
     let viewer_errors: u64 = logs.iter().map(|l| l.errors).sum();
     let first_viewer_error = logs.iter().find_map(|l| l.first_error.clone());
     let mut row = json!({
@@ -895,6 +950,8 @@ async fn one(url: &str, pid: u32, agents: usize, queues: usize, rate: usize) -> 
         "get_queue": get_figures(&gets[1]),
         "get_errors": get_errors,
         "lock_hold_max_ms": lock_hold.map(|s| s * 1e3),
+        "lock_window": lock_window,
+        "lock_window_max_le_ms": lock_window_max,
         "floor_snapshot_agents": logs[0].snapshot_agents,
     });
     for (key, value) in more.as_object().into_iter().flatten() {
@@ -908,7 +965,7 @@ fn summary(row: &Value) -> String {
     let f = &row["floor_viewer"];
     let q = &row["queue_viewers"];
     format!(
-        "{} agents / {} queues at {} events/s (load average {}): {} accepted in {:.1} s ({:.0}/s; {} POSTs, reply p50/p99/max {:.1}/{:.1}/{:.1} ms, largest batch {}), {} rejected in all{}; POST → board p50/p99/max: floor viewer {:.1}/{:.1}/{:.1} ms (missed {}), queue viewers {:.1}/{:.1}/{:.1} ms (missed {}), {} probes; server CPU {:.0}% of a core, {:.1} µs per event; load client {:.0}%; steps {} (p50 {}, p99 {}: bucket bounds; mean {:.2} ms); RSS {} KiB with no viewer, {} KiB at the end; snapshots {} B floor, {} B queue; GET floor median {:.1} ms, max {:.1} ms, {} B; GET queue median {:.1} ms, {} B; lock hold max {}; {} viewers connected, {} viewer errors{}",
+        "{} agents / {} queues at {} events/s (load average {}): {} accepted in {:.1} s ({:.0}/s; {} POSTs, reply p50/p99/max {:.1}/{:.1}/{:.1} ms, largest batch {}), {} rejected in all{}; POST → board p50/p99/max: floor viewer {:.1}/{:.1}/{:.1} ms (missed {}), queue viewers {:.1}/{:.1}/{:.1} ms (missed {}), {} probes; server CPU {:.0}% of a core, {:.1} µs per event; load client {:.0}%; steps {} (p50 {}, p99 {}: bucket bounds; mean {:.2} ms); RSS {} KiB with no viewer, {} KiB at the end; snapshots {} B floor, {} B queue; GET floor median {:.1} ms, max {:.1} ms, {} B; GET queue median {:.1} ms, {} B; core lock {}; {} viewers connected, {} viewer errors{}",
         row["agents"],
         row["queues"],
         row["events_per_second"],
@@ -951,9 +1008,7 @@ fn summary(row: &Value) -> String {
         row["get_floor"]["bytes"],
         num(&row["get_queue"]["median_ms"]),
         row["get_queue"]["bytes"],
-        row["lock_hold_max_ms"]
-            .as_f64()
-            .map_or("not measured".into(), |ms| format!("{ms:.3} ms")),
+        lock_text(row),
         row["viewers_connected"],
         row["viewer_errors"],
         row["first_viewer_error"]

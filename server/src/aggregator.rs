@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use wallboard_protocol::{AgentState, Event, EventKind};
 
 use crate::config::Config;
+use crate::sharded::ShardedMap;
 pub use live::{DueIndex, ROLLING, Rolling, SinceIndex};
 
 const MINUTE_MS: i64 = 60_000;
@@ -312,7 +313,9 @@ pub struct Aggregator {
     pub queues: Vec<QueueState>,
     queue_index: HashMap<String, usize>,
     pub agents: HashMap<String, Agent>,
-    pub contacts: HashMap<String, Contact>,
+    /// In flight and finished for a day: millions at a big center, so
+    /// sharded (growing never rehashes them all under the core lock).
+    pub contacts: ShardedMap<String, Contact>,
     pub complaints: HashMap<String, Complaint>,
     pub totals: Buckets,
     /// The newest `ts` applied (for the event-lag metric).
@@ -377,7 +380,7 @@ impl Aggregator {
             queues: Vec::new(),
             queue_index: HashMap::new(),
             agents: HashMap::new(),
-            contacts: HashMap::new(),
+            contacts: ShardedMap::new(),
             complaints: HashMap::new(),
             totals: Buckets::default(),
             latest_ts: None,
@@ -825,7 +828,7 @@ struct CheckpointRef<'a> {
     version: u32,
     queues: &'a [QueueState],
     agents: &'a HashMap<String, Agent>,
-    contacts: &'a HashMap<String, Contact>,
+    contacts: &'a ShardedMap<String, Contact>,
     complaints: &'a HashMap<String, Complaint>,
     totals: &'a Buckets,
     latest_ts: Option<Timestamp>,
@@ -836,7 +839,7 @@ struct Checkpoint {
     version: u32,
     queues: Vec<QueueState>,
     agents: HashMap<String, Agent>,
-    contacts: HashMap<String, Contact>,
+    contacts: ShardedMap<String, Contact>,
     complaints: HashMap<String, Complaint>,
     totals: Buckets,
     latest_ts: Option<Timestamp>,

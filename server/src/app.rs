@@ -346,7 +346,8 @@ async fn metrics(
         ],
     };
     let now = app.ingest.clock().now();
-    let lifetime = crate::metrics::Lifetime::of(&app.ingest.lock().aggregator);
+    let lifetime =
+        crate::metrics::Lifetime::of(&app.ingest.lock(crate::ingest::Holder::Metrics).aggregator);
     let text = app
         .boards
         .with_floor(|board| app.ingest.metrics().render(&lifetime, board, now, &stream));

@@ -303,7 +303,11 @@ impl Journal {
         }
         let file = self.segment_for(day, checkpoint)?;
         let start = file.metadata()?.len();
-        if let Err(e) = (&*file).write_all(&self.buffer) {
+        let writing = Instant::now();
+        let written = (&*file).write_all(&self.buffer);
+        metrics::histogram!("wallboard_journal_write_seconds")
+            .record(writing.elapsed().as_secs_f64());
+        if let Err(e) = written {
             // Nothing of a failed batch may stay: a partial record in the
             // middle of a segment would hide every record after it, and a
             // whole one would come back at replay though the sender was

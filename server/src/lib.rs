@@ -2,7 +2,7 @@
 //! [`start`]; tests call it too, each with its own port and clock.
 //!
 //! Layering (each module uses only those listed before it):
-//! `config`, `clock` → `aggregator`, `shutdown`, `stream` → `ingest`,
+//! `config`, `clock`, `sharded` → `aggregator`, `shutdown`, `stream` → `ingest`,
 //! `kpi`, `views` → `tick`, `simulator` → `app` → `start`.
 
 pub mod aggregator;
@@ -17,6 +17,7 @@ pub mod journal;
 pub mod kpi;
 pub mod metrics;
 pub mod serve;
+pub mod sharded;
 pub mod shutdown;
 pub mod simulator;
 pub mod sources;

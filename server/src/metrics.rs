@@ -75,6 +75,8 @@ impl Metrics {
             ("wallboard_survey_points", &POINT_BUCKETS[..]),
             ("wallboard_tick_seconds", &TIME_BUCKETS[..]),
             ("wallboard_journal_fsync_seconds", &TIME_BUCKETS[..]),
+            ("wallboard_lock_hold_seconds", &TIME_BUCKETS[..]),
+            ("wallboard_journal_write_seconds", &TIME_BUCKETS[..]),
         ]
         .into_iter()
         .fold(PrometheusBuilder::new(), |b, (name, buckets)| {
@@ -113,6 +115,16 @@ impl Metrics {
                 "wallboard_journal_fsync_seconds",
                 Unit::Seconds,
                 "Time of one journal fsync (group commit)."
+            );
+            describe_histogram!(
+                "wallboard_journal_write_seconds",
+                Unit::Seconds,
+                "Time of one batch's write to the journal (under the ingest lock; the fsync is not)."
+            );
+            describe_histogram!(
+                "wallboard_lock_hold_seconds",
+                Unit::Seconds,
+                "How long the ingest (core) lock was held, by holder: batch, step, read, metrics, prune, source."
             );
         });
         metrics
@@ -156,6 +168,11 @@ impl Metrics {
             (
                 "wallboard_tick_seconds",
                 "Time to compute, diff and publish the boards of one tick.",
+                &TIME_BUCKETS[..],
+            ),
+            (
+                "wallboard_journal_write_seconds",
+                "Time of one batch's write to the journal (under the ingest lock; the fsync is not).",
                 &TIME_BUCKETS[..],
             ),
         ] {
@@ -416,7 +433,7 @@ fn self_metrics(
     out.single(
         "wallboard_lock_hold_max_seconds",
         "gauge",
-        "The longest the ingest (core) lock was held since start: a batch, a step's read, a checkpoint.",
+        "The longest the ingest (core) lock was held since start (journal replay excluded); by holder: wallboard_lock_hold_seconds.",
         ingest.lock_hold_max_ns.load(Ordering::Relaxed) as f64 / 1e9,
     );
     let name = "wallboard_event_lag_seconds";

@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::boards::{Boards, HEARTBEAT};
-use crate::ingest::Ingest;
+use crate::ingest::{Holder, Ingest};
 use crate::kpi;
 use crate::shutdown::Shutdown;
 use crate::stream::{Frame, Hub, SnapshotSource};
@@ -60,7 +60,7 @@ impl Stepper {
             .collect();
         let now = self.ingest.clock().now();
         let counts = {
-            let mut core = self.ingest.lock();
+            let mut core = self.ingest.lock(Holder::Step);
             let seq = core.seq;
             kpi::read_changes(&mut core.aggregator, board_clock(now), seq)
         };
@@ -86,7 +86,7 @@ impl Stepper {
     /// reader (`GET /api/v1/board`, `/metrics`) sees every accepted event.
     pub fn refresh(&self) {
         let at = board_clock(self.ingest.clock().now());
-        let seq = self.ingest.lock().seq;
+        let seq = self.ingest.lock(Holder::Read).seq;
         if self.boards.is_stale(seq, at) {
             self.step();
         }

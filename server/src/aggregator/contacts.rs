@@ -75,10 +75,9 @@ impl Aggregator {
         if vip == Some(true) {
             self.queues[q].seen_vip = true;
         }
-        let c = self
-            .contacts
-            .entry(contact.to_string())
-            .or_insert_with(|| Contact::new(Phase::Arrived, false, ts));
+        let c = self.contacts.get_or_insert_with(contact.to_string(), || {
+            Contact::new(Phase::Arrived, false, ts)
+        });
         // An overflow from another queue: it stops waiting there.
         if let (Phase::Waiting, Some(old), Some(since)) = (c.phase, c.queue, c.waiting_since) {
             self.queues[old]

@@ -9,7 +9,7 @@
 pub mod body;
 pub mod http;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::journal::{Journal, Record, Replayed};
 use crate::metrics::Metrics;
+use crate::sharded::{Fifo, ShardedMap};
 
 /// Everything ingest changes, behind one lock: the aggregate, the ids seen,
 /// the journal, and the version of the state (bumped by every batch that
@@ -33,11 +34,47 @@ pub struct Core {
     pub seq: u64,
 }
 
+/// Who holds the core lock: how long each kind of holder keeps it is
+/// `wallboard_lock_hold_seconds{holder}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    /// A batch of events (any source): dedupe, journal write, apply.
+    Batch,
+    /// A step reading the counts of what changed.
+    Step,
+    /// A reader checking whether the kept board is behind the state.
+    Read,
+    /// `/metrics` reading the lifetime counts.
+    Metrics,
+    /// Forgetting ids and state no window can use.
+    Prune,
+    /// A telephony source reporting its health.
+    Source,
+    /// Replaying the journal at start, before the server is ready: not
+    /// recorded (it holds the lock by design).
+    Replay,
+}
+
+impl Holder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Holder::Batch => "batch",
+            Holder::Step => "step",
+            Holder::Read => "read",
+            Holder::Metrics => "metrics",
+            Holder::Prune => "prune",
+            Holder::Source => "source",
+            Holder::Replay => "replay",
+        }
+    }
+}
+
 /// The core, locked; how long it was held is recorded when let go.
 pub struct CoreGuard<'a> {
     guard: MutexGuard<'a, Core>,
     since: std::time::Instant,
-    max_ns: &'a std::sync::atomic::AtomicU64,
+    holder: Holder,
+    metrics: &'a Metrics,
 }
 
 impl std::ops::Deref for CoreGuard<'_> {
@@ -55,8 +92,20 @@ impl std::ops::DerefMut for CoreGuard<'_> {
 
 impl Drop for CoreGuard<'_> {
     fn drop(&mut self) {
-        let held = u64::try_from(self.since.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.max_ns.fetch_max(held, Ordering::Relaxed);
+        if self.holder == Holder::Replay {
+            return;
+        }
+        let held = self.since.elapsed();
+        let ns = u64::try_from(held.as_nanos()).unwrap_or(u64::MAX);
+        self.metrics
+            .ingest
+            .lock_hold_max_ns
+            .fetch_max(ns, Ordering::Relaxed);
+        let holder = self.holder.as_str();
+        self.metrics.record(|| {
+            metrics::histogram!("wallboard_lock_hold_seconds", "holder" => holder)
+                .record(held.as_secs_f64())
+        });
     }
 }
 
@@ -184,16 +233,18 @@ impl Ingest {
         self.clock
     }
 
-    /// Locks the core. Never held across an `.await`; holders are short
-    /// (one batch, one step's read of what changed); the longest hold is
-    /// a metric.
-    pub fn lock(&self) -> CoreGuard<'_> {
+    /// Locks the core for `holder`. Never held across an `.await`;
+    /// holders are short (one batch, one step's read of what changed); how
+    /// long each kind holds it, and the longest hold, are metrics.
+    pub fn lock(&self, holder: Holder) -> CoreGuard<'_> {
         // A panic while holding the lock cannot leave half an event applied
         // (apply checks before it changes), so a poisoned lock is usable.
+        let guard = self.core.lock().unwrap_or_else(|e| e.into_inner());
         CoreGuard {
-            guard: self.core.lock().unwrap_or_else(|e| e.into_inner()),
+            guard,
             since: std::time::Instant::now(),
-            max_ns: &self.metrics.ingest.lock_hold_max_ns,
+            holder,
+            metrics: &self.metrics,
         }
     }
 
@@ -210,7 +261,7 @@ impl Ingest {
         // booking agent time from the distant past would cost a bucket per day.
         let earliest = now.checked_sub(self.max_age).unwrap_or(Timestamp::MIN);
         let mut outcome = Outcome::default();
-        let mut guard = self.lock();
+        let mut guard = self.lock(Holder::Batch);
         let core = &mut *guard;
         let mut candidates: Vec<(usize, Event)> = Vec::with_capacity(items.len());
         for (index, item) in items.into_iter().enumerate() {
@@ -238,9 +289,12 @@ impl Ingest {
                 let events: Vec<&Event> = candidates.iter().map(|(_, e)| e).collect();
                 let (day, _, _) = local_day(&core.aggregator.config().timezone, now);
                 let aggregator = &core.aggregator;
-                let ticket = journal
-                    .write(day, &events, || {
-                        aggregator.checkpoint().map_err(std::io::Error::other)
+                let ticket = self
+                    .metrics
+                    .record(|| {
+                        journal.write(day, &events, || {
+                            aggregator.checkpoint().map_err(std::io::Error::other)
+                        })
                     })
                     .map_err(|e| JournalError(e.to_string()))?;
                 Some((journal.syncer(), ticket))
@@ -293,7 +347,7 @@ impl Ingest {
     /// the same dedupe-then-apply as [`Ingest::submit`], so the state after
     /// a restart is the state before it. Then appends go there.
     pub fn open_journal(&self, dir: &std::path::Path) -> std::io::Result<Replayed> {
-        let mut guard = self.lock();
+        let mut guard = self.lock(Holder::Replay);
         let core = &mut *guard;
         let config = core.aggregator.config();
         let mut journal = Journal::open(
@@ -326,12 +380,6 @@ impl Ingest {
         core.journal = Some(journal);
         core.seq += 1;
         drop(guard);
-        // Replay holds the lock by design, before the server is ready: the
-        // longest hold counts from here.
-        self.metrics
-            .ingest
-            .lock_hold_max_ns
-            .store(0, Ordering::Relaxed);
         Ok(replayed)
     }
 
@@ -339,7 +387,7 @@ impl Ingest {
     /// the next tick.
     pub fn set_source_health(&self, name: &str, up: bool, error: Option<String>) {
         let now = self.clock.now();
-        let mut core = self.lock();
+        let mut core = self.lock(Holder::Source);
         let sources = &mut core.aggregator.sources;
         let since = match sources.get(name) {
             Some(s) if s.up == up => s.since,
@@ -356,7 +404,7 @@ impl Ingest {
     /// Housekeeping: forget ids and state no window can use any more.
     pub fn prune(&self) {
         let now = self.clock.now();
-        let mut core = self.lock();
+        let mut core = self.lock(Holder::Prune);
         core.dedupe.prune(now);
         if core.aggregator.prune(now) {
             // What was forgotten leaves the board: a new version of it.
@@ -370,27 +418,29 @@ impl Ingest {
 /// Ids are kept for the configured retention (at least 24 h) by server time.
 pub struct Dedupe {
     retention: SignedDuration,
-    seen: HashSet<Arc<str>>,
+    /// Sharded and chunked: a day's ids grow to millions, and growing must
+    /// not stop ingest (see `sharded`).
+    seen: ShardedMap<Arc<str>, ()>,
     /// Insertion order, for expiry.
-    order: VecDeque<(Timestamp, Arc<str>)>,
+    order: Fifo<(Timestamp, Arc<str>)>,
 }
 
 impl Dedupe {
     pub fn new(retention: SignedDuration) -> Dedupe {
         Dedupe {
             retention,
-            seen: HashSet::new(),
-            order: VecDeque::new(),
+            seen: ShardedMap::new(),
+            order: Fifo::default(),
         }
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        self.seen.contains(id)
+        self.seen.contains_key(id)
     }
 
     pub fn insert(&mut self, id: &str, now: Timestamp) {
         let id: Arc<str> = Arc::from(id);
-        if self.seen.insert(id.clone()) {
+        if self.seen.insert(id.clone(), ()).is_none() {
             self.order.push_back((now, id));
         }
     }
