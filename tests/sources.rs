@@ -232,7 +232,7 @@ async fn an_asterisk_morning_gives_the_hand_computed_board() {
     let agent = |id: &str| board["agents"][id].clone();
     assert_eq!(
         agent("PJSIP/1001"),
-        json!({"name":"Li Na","state":"aux","reason":"Break","since":at(210),"contact":null,"queue":null,"queues":["billing","tech"]})
+        json!({"name":"Li Na","state":"aux","reason":"Break","since":at(210),"contact":null,"queue":null,"queues":["billing","tech"],"limit_seconds":600})
     );
     assert_eq!(agent("PJSIP/1002")["state"], "on_contact");
     assert_eq!(agent("PJSIP/1002")["since"], at(140));

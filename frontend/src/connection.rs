@@ -56,9 +56,21 @@ impl Live {
         live
     }
 
-    /// The server's time now (ms since the epoch), ticking on the client.
+    /// The server's time now (ms since the epoch), ticking on the client:
+    /// the header's clock.
     pub fn server_now_ms(&self) -> f64 {
         self.now_ms.get() + self.skew_ms.get()
+    }
+
+    /// The time the figures on screen are true at: now while live; while
+    /// stale, the last message's (time in state and waits stop counting on
+    /// data that no longer moves).
+    pub fn data_now_ms(&self) -> f64 {
+        if self.is_stale() && self.last_message_ms.get() > 0.0 {
+            self.last_message_ms.get() + self.skew_ms.get()
+        } else {
+            self.server_now_ms()
+        }
     }
 
     /// Seconds since the last message.
@@ -99,19 +111,31 @@ impl Drop for Current {
 
 struct Link {
     url: String,
+    /// `/healthz` of the same server: answered means "connect now".
+    health_url: String,
     live: Live,
     attempt: Cell<u32>,
     current: RefCell<Option<Current>>,
+    /// The attempt the backoff scheduled, cancelled when a probe finds
+    /// the server back.
+    pending: RefCell<Option<TimeoutHandle>>,
+    probing: Cell<bool>,
+    probe: RefCell<Option<ProbeHandlers>>,
 }
 
 /// Connects to `url` and keeps connecting for as long as the page lives.
-pub fn connect(url: String, live: Live) {
+pub fn connect(url: String, health_url: String, live: Live) {
     let link = Rc::new(Link {
         url,
+        health_url,
         live,
         attempt: Cell::new(0),
         current: RefCell::new(None),
+        pending: RefCell::new(None),
+        probing: Cell::new(false),
+        probe: RefCell::new(None),
     });
+    *link.probe.borrow_mut() = Some(probe_handlers(&link));
     open(&link);
     let watched = link.clone();
     set_interval(
@@ -125,6 +149,62 @@ pub fn connect(url: String, live: Live) {
         },
         Duration::from_millis(1000),
     );
+    // While waiting out a backoff, ask the server every half second
+    // whether it is back (a cheap GET, not a WebSocket handshake); when it
+    // answers, connect at once instead of sleeping up to 10 s more.
+    let probed = link.clone();
+    set_interval(move || probe(&probed), PROBE_EVERY);
+}
+
+/// How often a reconnecting page asks `/healthz`.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// The probe's answer handlers, made once per page (a closure per probe
+/// would be one more thing a week on a TV accumulates).
+struct ProbeHandlers {
+    answered: Closure<dyn FnMut(wasm_bindgen::JsValue)>,
+    failed: Closure<dyn FnMut(wasm_bindgen::JsValue)>,
+}
+
+fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
+    let weak = Rc::downgrade(link);
+    let answered =
+        Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |response: wasm_bindgen::JsValue| {
+            let Some(link) = weak.upgrade() else { return };
+            link.probing.set(false);
+            let ok = response
+                .dyn_into::<web_sys::Response>()
+                .is_ok_and(|r| r.ok());
+            let pending = link.pending.borrow_mut().take();
+            match pending {
+                Some(pending) if ok => {
+                    pending.clear();
+                    open(&link);
+                }
+                other => *link.pending.borrow_mut() = other,
+            }
+        });
+    let weak = Rc::downgrade(link);
+    let failed = Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |_| {
+        if let Some(link) = weak.upgrade() {
+            link.probing.set(false);
+        }
+    });
+    ProbeHandlers { answered, failed }
+}
+
+fn probe(link: &Rc<Link>) {
+    if link.pending.borrow().is_none() || link.probing.get() {
+        return;
+    }
+    let handlers = link.probe.borrow();
+    let Some(handlers) = handlers.as_ref() else {
+        return;
+    };
+    link.probing.set(true);
+    let _ = window()
+        .fetch_with_str(&link.health_url)
+        .then2(&handlers.answered, &handlers.failed);
 }
 
 /// Gives up the current socket and schedules the next attempt (once: a
@@ -144,8 +224,16 @@ fn schedule(link: &Rc<Link>) {
     link.live.conn.set(Conn::Reconnecting);
     let delay = backoff(link.attempt.get());
     link.attempt.set(link.attempt.get() + 1);
-    let link = link.clone();
-    set_timeout(move || open(&link), delay);
+    let next = link.clone();
+    let handle = set_timeout_with_handle(
+        move || {
+            next.pending.borrow_mut().take();
+            open(&next);
+        },
+        delay,
+    )
+    .ok();
+    *link.pending.borrow_mut() = handle;
 }
 
 fn open(link: &Rc<Link>) {

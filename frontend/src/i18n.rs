@@ -39,6 +39,25 @@ impl Lang {
         }
     }
 
+    /// An aux reason as the platform sent it, in this language when it is
+    /// one of the usual ones; otherwise as given.
+    pub fn reason(self, reason: &str) -> String {
+        let known = match reason.trim().to_ascii_lowercase().as_str() {
+            "break" => Some(("休息", "Break")),
+            "lunch" => Some(("午餐", "Lunch")),
+            "meeting" => Some(("会议", "Meeting")),
+            "training" => Some(("培训", "Training")),
+            "coaching" => Some(("辅导", "Coaching")),
+            "admin" | "after_call_work" | "paperwork" => Some(("事务处理", "Admin")),
+            _ => None,
+        };
+        match (known, self) {
+            (Some((zh, _)), Lang::Zh) => zh.to_string(),
+            (Some((_, en)), Lang::En) => en.to_string(),
+            (None, _) => reason.to_string(),
+        }
+    }
+
     /// A label by key; the key itself when there is none (never blank).
     pub fn t(self, key: &str) -> &'static str {
         let (zh, en) = match key {
@@ -90,6 +109,8 @@ impl Lang {
             "vip" => ("VIP", "VIP"),
             "no_agents" => ("暂无座席", "No agents signed in"),
             "no_queues" => ("暂无队列", "No queues yet"),
+            "over_limit" => ("超时", "Over limit"),
+            "reason" => ("原因：", "Reason: "),
             _ => return "",
         };
         match self {
@@ -132,6 +153,8 @@ mod tests {
             "stale",
             "waiting",
             "source_down",
+            "over_limit",
+            "reason",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");
@@ -144,5 +167,12 @@ mod tests {
             assert_ne!(Lang::Zh.t(key), Lang::En.t(key), "{key} is translated");
         }
         assert_eq!(Lang::En.t("no such label"), "");
+        assert_eq!(Lang::Zh.reason("meeting"), "会议");
+        assert_eq!(Lang::En.reason("Meeting"), "Meeting");
+        assert_eq!(
+            Lang::Zh.reason("外呼回访"),
+            "外呼回访",
+            "unknown reasons as given"
+        );
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! URL parameters (so a TV can be set up with a link):
 //! `view=floor|agent|queue`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
-//! `kiosk=1` (full screen, no controls), `rotate=N` (seconds between pages)
+//! `kiosk=1` (full screen, no controls), `sound=1` (a tone on a new breach),
+//! `rotate=N` (seconds between pages)
 //! and `pages=overview,queues,agents` (the pages to rotate through).
 
 pub mod connection;
@@ -31,6 +32,11 @@ pub struct Params {
     pub window: String,
     pub kiosk: bool,
     pub rotate: Option<Duration>,
+    /// `sound=1`: a tone when a tile goes into breach, from the start (a
+    /// kiosk has nobody to press the button; its browser must allow audio
+    /// without a gesture, e.g. Chromium's
+    /// `--autoplay-policy=no-user-gesture-required`).
+    pub sound: bool,
     pub pages: Vec<Page>,
     /// A viewer token from the page's link (a TV is set up with one); it
     /// goes along to the WebSocket, which cannot carry a header.
@@ -59,6 +65,7 @@ impl Params {
             lang: get("lang").and_then(|l| Lang::parse(&l)),
             window,
             kiosk: get("kiosk").is_some_and(|k| k != "0"),
+            sound: get("sound").is_some_and(|k| k != "0"),
             rotate: get("rotate")
                 .and_then(|r| r.parse::<u64>().ok())
                 .filter(|r| *r >= 3)
@@ -117,7 +124,7 @@ fn initial_lang(params: &Params) -> Lang {
 fn App() -> impl IntoView {
     let params = Params::from_location();
     let live = Live::start();
-    connection::connect(params.ws_url(), live);
+    connection::connect(params.ws_url(), "/healthz".to_string(), live);
     let settings = Settings::new(&params, initial_lang(&params));
     // Keep <html lang> and the stored choice in step with the language.
     Effect::new(move |_| {

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use leptos::prelude::*;
-use wallboard_protocol::{AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, Window};
+use wallboard_protocol::{
+    AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, Window, held_status,
+};
 
 use crate::Params;
 use crate::connection::{Conn, Live};
@@ -40,6 +42,9 @@ pub struct Settings {
     pub sound: RwSignal<bool>,
     pub page: RwSignal<Page>,
     pub kiosk: bool,
+    /// The queue whose figures the tiles show (a `view=queue` of one
+    /// queue); `None`: the centre's.
+    pub scope: StoredValue<Option<String>>,
 }
 
 fn window_of(name: &str) -> Window {
@@ -55,9 +60,15 @@ impl Settings {
         let settings = Settings {
             lang: RwSignal::new(lang),
             window: RwSignal::new(window_of(&params.window)),
-            sound: RwSignal::new(false),
+            sound: RwSignal::new(params.sound),
             page: RwSignal::new(Page::All),
             kiosk: params.kiosk,
+            scope: StoredValue::new(
+                params
+                    .queue
+                    .clone()
+                    .filter(|q| params.view == "queue" && !q.contains(',')),
+            ),
         };
         if let Some(every) = params.rotate {
             let pages = params.pages.clone();
@@ -90,6 +101,69 @@ const QUEUE_COLUMNS: [KpiKey; 3] = [
     KpiKey::AbandonRate,
 ];
 
+/// Queues in the config's order, then the others by id: rows never move
+/// because of their numbers.
+fn stable_order(id: &str, q: &QueueBoard) -> (u32, String) {
+    (q.position.unwrap_or(u32::MAX), id.to_string())
+}
+
+/// The statuses shown per (scope, KPI), held near their boundaries
+/// (`held_status`), forgotten when the window changes.
+#[derive(Clone, Copy)]
+struct Held(StoredValue<(Option<Window>, Shown)>);
+
+/// Statuses on screen by (scope, KPI).
+type Shown = HashMap<(String, KpiKey), Status>;
+
+impl Held {
+    fn new() -> Held {
+        Held(StoredValue::new((None, HashMap::new())))
+    }
+
+    /// A new window is not a change of state: start afresh.
+    fn window(&self, window: Window) {
+        self.0.update_value(|(shown_for, shown)| {
+            if *shown_for != Some(window) {
+                shown.clear();
+                *shown_for = Some(window);
+            }
+        });
+    }
+
+    fn status(
+        &self,
+        scope: &str,
+        key: KpiKey,
+        kpi: Option<&wallboard_protocol::Kpi>,
+        band: f64,
+    ) -> Status {
+        let mut out = Status::None;
+        self.0.update_value(|(_, shown)| {
+            let slot = (scope.to_string(), key);
+            out = held_status(
+                shown.get(&slot).copied(),
+                key.direction(),
+                kpi.and_then(|k| k.value),
+                kpi.and_then(|k| k.target),
+                band,
+            );
+            shown.insert(slot, out);
+        });
+        out
+    }
+}
+
+/// Each state's shape, so state does not rest on colour alone.
+fn state_mark(state: AgentState) -> &'static str {
+    match state {
+        AgentState::Available => "●",
+        AgentState::OnContact => "◆",
+        AgentState::WrapUp => "▲",
+        AgentState::Aux => "■",
+        AgentState::Offline => "○",
+    }
+}
+
 fn status_name(status: Status) -> &'static str {
     match status {
         Status::Ok => "ok",
@@ -119,8 +193,13 @@ fn seconds_since(now_ms: f64, since: jiff::Timestamp) -> f64 {
     ((now_ms - since.as_millisecond() as f64) / 1000.0).max(0.0)
 }
 
-fn board_kpis(board: &Board, window: Window) -> Option<&Kpis> {
-    board.totals.get(&window)
+/// The KPIs the tiles show: the centre's, or the one queue a queue view
+/// is set to.
+fn scope_kpis<'a>(board: &'a Board, scope: &Option<String>, window: Window) -> Option<&'a Kpis> {
+    match scope {
+        Some(queue) => board.queues.get(queue)?.windows.get(&window),
+        None => board.totals.get(&window),
+    }
 }
 
 /// The freshness indicator: live / updated N s ago / reconnecting.
@@ -130,6 +209,14 @@ fn Freshness(live: Live, settings: Settings) -> impl IntoView {
         let lang = settings.lang.get();
         match live.conn.get() {
             Conn::Connecting => lang.t("connecting").to_string(),
+            // How old what is on screen is, said plainly.
+            Conn::Reconnecting if live.last_message_ms.get() > 0.0 => {
+                let age = live.age_seconds().floor();
+                match lang {
+                    Lang::Zh => format!("{} · 数据已 {age:.0} 秒未更新", lang.t("reconnecting")),
+                    Lang::En => format!("{} · data {age:.0} s old", lang.t("reconnecting")),
+                }
+            }
             Conn::Reconnecting => lang.t("reconnecting").to_string(),
             Conn::Live if live.is_stale() => {
                 let age = live.age_seconds().floor();
@@ -242,9 +329,20 @@ fn Header(live: Live, settings: Settings) -> impl IntoView {
             </nav>
         }
     });
+    // A one-queue view says whose figures the tiles are.
+    let scope = move || {
+        let queue = settings.scope.get_value()?;
+        let lang = settings.lang.get();
+        let name = live.board.with(|b| {
+            b.as_ref()
+                .and_then(|b| b.queues.get(&queue).map(|q| queue_name(q, lang)))
+        });
+        Some(view! { <span class="scope">{name.unwrap_or(queue)}</span> })
+    };
     view! {
         <header>
             <h1>{move || settings.lang.get().t("title")}</h1>
+            {scope}
             <span class="window-label">{move || settings.lang.get().t(settings.window.get().as_str())}</span>
             <span class="clock">{clock}</span>
             <Freshness live settings />
@@ -299,46 +397,65 @@ const FLASH_MS: f64 = 5000.0;
 fn Tiles(live: Live, settings: Settings) -> impl IntoView {
     // Tiles that went into breach, and until when they flash.
     let flashing = RwSignal::new(HashMap::<KpiKey, f64>::new());
-    let previous = StoredValue::new(HashMap::<KpiKey, Status>::new());
+    // What each tile shows: the server's status, held near its boundary
+    // (`held_status`), so a figure sitting on its target does not flap.
+    let shown = RwSignal::new(HashMap::<KpiKey, Status>::new());
+    let shown_window = StoredValue::new(None::<Window>);
     Effect::new(move |_| {
         let window = settings.window.get();
         live.board.with(|board| {
-            let Some(kpis) = board.as_ref().and_then(|b| board_kpis(b, window)) else {
+            let Some(board) = board.as_ref() else {
                 return;
+            };
+            let Some(kpis) = scope_kpis(board, &settings.scope.get_value(), window) else {
+                return;
+            };
+            // A new window is not a change of state.
+            let same_window = shown_window.get_value() == Some(window);
+            shown_window.set_value(Some(window));
+            let before = if same_window {
+                shown.get_untracked()
+            } else {
+                HashMap::new()
             };
             let now = js_sys::Date::now();
             let mut newly = false;
-            previous.update_value(|prev| {
-                for key in tiles() {
-                    let status = kpis.get(key).map(|k| k.status).unwrap_or(Status::None);
-                    let before = prev.insert(key, status);
-                    if status == Status::Breach && before.is_some_and(|b| b != Status::Breach) {
-                        flashing.update(|f| {
-                            f.insert(key, now + FLASH_MS);
-                        });
-                        newly = true;
-                    }
+            let mut next = HashMap::new();
+            for key in tiles() {
+                let kpi = kpis.get(key);
+                let was = before.get(&key).copied();
+                let status = held_status(
+                    was,
+                    key.direction(),
+                    kpi.and_then(|k| k.value),
+                    kpi.and_then(|k| k.target),
+                    board.warn_band,
+                );
+                if status == Status::Breach && was.is_some_and(|b| b != Status::Breach) {
+                    flashing.update(|f| {
+                        f.insert(key, now + FLASH_MS);
+                    });
+                    newly = true;
                 }
-            });
+                next.insert(key, status);
+            }
+            if next != before {
+                shown.set(next);
+            }
             if newly && settings.sound.get_untracked() {
                 beep();
             }
         });
     });
-    // A new window is not a change of state.
-    Effect::new(move |_| {
-        settings.window.track();
-        previous.update_value(|p| p.clear());
-    });
     let tile = move |key: KpiKey| {
         let kpi = move || {
             live.board.with(|b| {
                 b.as_ref()
-                    .and_then(|b| board_kpis(b, settings.window.get()))
+                    .and_then(|b| scope_kpis(b, &settings.scope.get_value(), settings.window.get()))
                     .and_then(|k| k.get(key).copied())
             })
         };
-        let status = move || kpi().map(|k| k.status).unwrap_or(Status::None);
+        let status = move || shown.with(|s| s.get(&key).copied().unwrap_or(Status::None));
         let spark = move || {
             let target = kpi().and_then(|k| k.target);
             live.board.with(|b| {
@@ -390,16 +507,18 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
 
 #[component]
 fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
+    let held = Held::new();
     let rows = move || {
         let lang = settings.lang.get();
         let window = settings.window.get();
-        let now = live.server_now_ms();
+        let now = live.data_now_ms();
+        held.window(window);
         live.board.with(|board| {
             let Some(board) = board else {
                 return Vec::new();
             };
             let mut queues: Vec<(&String, &QueueBoard)> = board.queues.iter().collect();
-            queues.sort_by_key(|(id, q)| (!q.vip, std::cmp::Reverse(q.waiting), (*id).clone()));
+            queues.sort_by_key(|(id, q)| stable_order(id, q));
             queues
                 .into_iter()
                 .map(|(id, q)| {
@@ -410,7 +529,7 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                         .unwrap_or_else(|| "—".into());
                     let cell = |key: KpiKey| {
                         let k = kpis.and_then(|k| k.get(key).copied());
-                        let status = k.map(|k| k.status).unwrap_or(Status::None);
+                        let status = held.status(id, key, k.as_ref(), board.warn_band);
                         view! {
                             <td class="kpi" data-status=status_name(status)>
                                 <span class="icon">{status_icon(status)}</span>
@@ -426,7 +545,7 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                         <tr data-queue=id.clone() class:busy={q.waiting > 0}>
                             <td class="name">
                                 {queue_name(q, lang)}
-                                {q.vip.then(|| view! { <span class="vip">"VIP"</span> })}
+                                {needs_vip_badge(q, &queue_name(q, lang)).then(|| view! { <span class="vip">"VIP"</span> })}
                             </td>
                             <td class="waiting">{q.waiting}</td>
                             <td class="longest">{wait}</td>
@@ -456,14 +575,35 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
     }
 }
 
-fn state_order(state: AgentState) -> u8 {
-    match state {
-        AgentState::Available => 0,
-        AgentState::OnContact => 1,
-        AgentState::WrapUp => 2,
-        AgentState::Aux => 3,
-        AgentState::Offline => 4,
+/// Where an agent's card goes: those over their state's limit first (the
+/// furthest over first), then the longest in aux, wrap-up, on a contact,
+/// then available. Cards move when a state changes or a limit is crossed,
+/// not every second.
+fn attention(a: &wallboard_protocol::AgentBoard, now_ms: f64) -> (u8, i64) {
+    let since_ms = a.since.as_millisecond();
+    if let Some(over_ms) = over_limit_ms(a, now_ms) {
+        return (0, -over_ms);
     }
+    let group = match a.state {
+        AgentState::Aux => 1,
+        AgentState::WrapUp => 2,
+        AgentState::OnContact => 3,
+        AgentState::Available => 4,
+        AgentState::Offline => 5,
+    };
+    (group, since_ms)
+}
+
+/// How far past its state's limit an agent is (ms), if it is.
+fn over_limit_ms(a: &wallboard_protocol::AgentBoard, now_ms: f64) -> Option<i64> {
+    let limit = a.limit_seconds? as f64;
+    let secs = seconds_since(now_ms, a.since);
+    (secs >= limit).then_some(((secs - limit) * 1000.0) as i64)
+}
+
+/// A queue's name, with a VIP badge unless the name already says VIP.
+fn needs_vip_badge(q: &QueueBoard, name: &str) -> bool {
+    q.vip && !name.to_ascii_uppercase().contains("VIP")
 }
 
 #[component]
@@ -491,7 +631,7 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
     };
     let cards = move || {
         let lang = settings.lang.get();
-        let now = live.server_now_ms();
+        let now = live.data_now_ms();
         live.board.with(|board| {
             let Some(board) = board else {
                 return Vec::new();
@@ -501,7 +641,7 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
                 .iter()
                 .filter(|(_, a)| a.state != AgentState::Offline)
                 .collect();
-            agents.sort_by_key(|(id, a)| (state_order(a.state), a.since, (*id).clone()));
+            agents.sort_by_key(|(id, a)| (attention(a, now), (*id).clone()));
             agents
                 .into_iter()
                 .map(|(id, a)| {
@@ -514,15 +654,25 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
                             .unwrap_or(q.clone())
                     });
                     let detail = match (&a.reason, queue) {
-                        (Some(reason), _) if a.state == AgentState::Aux => reason.clone(),
+                        (Some(reason), _) if a.state == AgentState::Aux => {
+                            format!("{}{}", lang.t("reason"), lang.reason(reason))
+                        }
                         (_, Some(queue)) => queue,
                         _ => String::new(),
                     };
+                    let over = over_limit_ms(a, now).is_some();
                     view! {
-                        <div class="agent" data-agent=id.clone() data-state=a.state.as_str()>
+                        <div class="agent" data-agent=id.clone() data-state=a.state.as_str() class:over=over>
                             <div class="agent-name">{name}</div>
-                            <div class="agent-state">{lang.t(a.state.as_str())}</div>
-                            <div class="agent-time">{duration(seconds_since(now, a.since))}</div>
+                            <div class="agent-state">
+                                <span class="state-mark" aria-hidden="true">{state_mark(a.state)}</span>
+                                " "
+                                {lang.t(a.state.as_str())}
+                            </div>
+                            <div class="agent-time">
+                                {duration(seconds_since(now, a.since))}
+                                {over.then(|| view! { <span class="over-mark">" ⚠ " {lang.t("over_limit")}</span> })}
+                            </div>
                             <div class="agent-detail">{detail}</div>
                         </div>
                     }
@@ -590,6 +740,15 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
 /// server's agent view does not send them).
 #[component]
 pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl IntoView {
+    let own = team.clone();
+    let heading = team.clone();
+    let held = Held::new();
+    let band = move || {
+        live.board.with(|b| {
+            b.as_ref()
+                .map_or(wallboard_protocol::DEFAULT_WARN_BAND, |b| b.warn_band)
+        })
+    };
     let team_kpi = Memo::new(move |_| {
         let window = settings.window.get();
         live.board.with(|b| {
@@ -603,11 +762,13 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
     });
     let queues = move || {
         let lang = settings.lang.get();
-        let now = live.server_now_ms();
+        let now = live.data_now_ms();
         live.board.with(|b| {
             let Some(b) = b else { return Vec::new() };
             let mut queues: Vec<_> = b.queues.iter().collect();
-            queues.sort_by_key(|(id, q)| (!q.vip, (*id).clone()));
+            // The agent's own queue first, then the config's order.
+            queues
+                .sort_by_key(|(id, q)| (Some(id.as_str()) != own.as_deref(), stable_order(id, q)));
             queues
                 .into_iter()
                 .map(|(id, q)| {
@@ -618,7 +779,9 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
                     view! {
                         <div class="strip-queue" data-queue=id.clone() class:busy={q.waiting > 0}>
                             <span class="name">{queue_name(q, lang)}</span>
+                            <span class="label">{lang.t("waiting")}</span>
                             <span class="waiting">{q.waiting}</span>
+                            <span class="label">{lang.t("longest_wait")}</span>
                             <span class="longest">{wait}</span>
                         </div>
                     }
@@ -626,9 +789,28 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
                 .collect::<Vec<_>>()
         })
     };
-    let status = move || team_kpi.get().map(|k| k.status).unwrap_or(Status::None);
+    let status = move || {
+        settings.window.with(|w| held.window(*w));
+        held.status(
+            "team",
+            KpiKey::AgentConnectRate,
+            team_kpi.get().as_ref(),
+            band(),
+        )
+    };
+    let title = move || {
+        let lang = settings.lang.get();
+        let name = heading.as_ref().and_then(|q| {
+            live.board.with(|b| {
+                b.as_ref()
+                    .and_then(|b| b.queues.get(q).map(|qb| queue_name(qb, lang)))
+            })
+        });
+        name.unwrap_or_else(|| lang.t("title").to_string())
+    };
     view! {
         <main class="strip" class:stale=move || live.is_stale()>
+            <h1 class="strip-title">{title}</h1>
             <div class="strip-team" data-status=move || status_name(status())>
                 <span class="label">{move || settings.lang.get().t("team_connect")}</span>
                 <span class="value">

@@ -34,6 +34,15 @@ pub struct Board {
     /// source name: whether each is up. Absent when none is configured.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, SourceBoard>,
+    /// The fraction of a target, on its bad side, that is `warn` (config
+    /// `warn_band`): screens hold a shown status until a value is clearly
+    /// past a boundary, and need to know where the boundaries are.
+    #[serde(default = "default_warn_band")]
+    pub warn_band: f64,
+}
+
+fn default_warn_band() -> f64 {
+    crate::kpis::DEFAULT_WARN_BAND
 }
 
 /// A telephony connection's health.
@@ -96,6 +105,11 @@ pub struct QueueBoard {
     /// its age so it ticks without server traffic.
     pub longest_wait_since: Option<Timestamp>,
     pub windows: BTreeMap<Window, Kpis>,
+    /// Its place in the config's `[[queues]]` list (0 first); absent for
+    /// queues the config does not list. Screens keep this order (then the
+    /// id), never re-sorting rows by their numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,6 +125,10 @@ pub struct AgentBoard {
     /// The queues the agent serves.
     #[serde(default)]
     pub queues: Vec<String>,
+    /// Time in this state (and aux reason) after which the agent needs a
+    /// supervisor's attention (config `[state_limits]`); absent: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_seconds: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

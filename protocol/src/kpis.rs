@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use crate::board::Status;
+
 /// The KPI keys, as they appear in the board and in Prometheus labels, in
 /// the registry's order (which is the order of the floor's tiles).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -266,6 +268,79 @@ impl KpiKey {
     }
 }
 
+/// A value against its target: `ok` on the good side (or on it), `warn`
+/// within `band × target` on the bad side, `breach` beyond; `none` without
+/// a value or a target. The server's statuses come from here.
+pub fn status(direction: Direction, value: Option<f64>, target: Option<f64>, band: f64) -> Status {
+    let (Some(value), Some(target)) = (value, target) else {
+        return Status::None;
+    };
+    let margin = target.abs() * band;
+    // Ratios like 17/20 are not exact in binary; a hair's breadth is not a miss.
+    const EPSILON: f64 = 1e-9;
+    match direction {
+        Direction::HigherIsBetter if value >= target - EPSILON => Status::Ok,
+        Direction::HigherIsBetter if value >= target - margin - EPSILON => Status::Warn,
+        Direction::LowerIsBetter if value <= target + EPSILON => Status::Ok,
+        Direction::LowerIsBetter if value <= target + margin + EPSILON => Status::Warn,
+        _ => Status::Breach,
+    }
+}
+
+/// How far past a boundary, as a fraction of the target, a value must be
+/// before a screen changes the status it shows.
+pub const HYSTERESIS: f64 = 0.005;
+
+fn rank(status: Status) -> u8 {
+    match status {
+        Status::Ok => 0,
+        Status::Warn => 1,
+        Status::Breach => 2,
+        Status::None => 3,
+    }
+}
+
+/// The status a screen shows for a value whose status it showed as
+/// `shown`: it changes only once the value is past the boundary by
+/// [`HYSTERESIS`] × the target, so a figure sitting on its target (FCR
+/// 90.0% against 90%) does not flip colour every second. Without a shown
+/// status, or without data, it is [`status`].
+pub fn held_status(
+    shown: Option<Status>,
+    direction: Direction,
+    value: Option<f64>,
+    target: Option<f64>,
+    band: f64,
+) -> Status {
+    let now = status(direction, value, target, band);
+    let (Some(shown), Some(v), Some(t)) = (shown, value, target) else {
+        return now;
+    };
+    if now == shown || now == Status::None || shown == Status::None {
+        return now;
+    }
+    let toward_good = match direction {
+        Direction::HigherIsBetter => 1.0,
+        Direction::LowerIsBetter => -1.0,
+    };
+    let h = HYSTERESIS * t.abs() * toward_good;
+    let worse = rank(now) > rank(shown);
+    // Moving to a worse status, the value gets the margin's benefit of the
+    // doubt; to a better one, it must clear the boundary by the margin.
+    let candidate = status(
+        direction,
+        Some(if worse { v + h } else { v - h }),
+        target,
+        band,
+    );
+    let moved = if worse {
+        rank(candidate) > rank(shown)
+    } else {
+        rank(candidate) < rank(shown)
+    };
+    if moved { candidate } else { shown }
+}
+
 impl fmt::Display for KpiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -295,6 +370,42 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), REGISTRY.len());
         assert_eq!(KpiKey::parse("speed"), None);
+    }
+
+    #[test]
+    fn a_shown_status_holds_near_its_boundary() {
+        use Direction::*;
+        let fcr = |shown, v| held_status(shown, HigherIsBetter, Some(v), Some(0.90), 0.05);
+        // On the target: ok, the server's way.
+        assert_eq!(
+            status(HigherIsBetter, Some(0.90), Some(0.90), 0.05),
+            Status::Ok
+        );
+        assert_eq!(fcr(None, 0.90), Status::Ok);
+        // Shown warn, now exactly on target: stays warn until clearly above.
+        assert_eq!(fcr(Some(Status::Warn), 0.90), Status::Warn);
+        assert_eq!(fcr(Some(Status::Warn), 0.904), Status::Warn);
+        assert_eq!(fcr(Some(Status::Warn), 0.905), Status::Ok);
+        // Shown ok, a hair below: stays ok; clearly below: warn.
+        assert_eq!(fcr(Some(Status::Ok), 0.8999), Status::Ok);
+        assert_eq!(fcr(Some(Status::Ok), 0.895), Status::Warn);
+        // A fall past both boundaries goes straight to breach.
+        assert_eq!(fcr(Some(Status::Ok), 0.50), Status::Breach);
+        // The warn/breach boundary (0.855) holds the same way.
+        assert_eq!(fcr(Some(Status::Breach), 0.856), Status::Breach);
+        assert_eq!(fcr(Some(Status::Breach), 0.86), Status::Warn);
+        // Lower is better: ASA 20 s.
+        let asa = |shown, v| held_status(shown, LowerIsBetter, Some(v), Some(20.0), 0.05);
+        assert_eq!(asa(Some(Status::Ok), 20.05), Status::Ok);
+        assert_eq!(asa(Some(Status::Ok), 20.2), Status::Warn);
+        assert_eq!(asa(Some(Status::Warn), 19.95), Status::Warn);
+        assert_eq!(asa(Some(Status::Warn), 19.8), Status::Ok);
+        // No data is shown at once, and data after none too.
+        assert_eq!(
+            held_status(Some(Status::Ok), HigherIsBetter, None, Some(0.9), 0.05),
+            Status::None
+        );
+        assert_eq!(fcr(Some(Status::None), 0.7), Status::Breach);
     }
 
     #[test]

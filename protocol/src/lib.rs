@@ -17,5 +17,8 @@ pub use board::{
     Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
-pub use kpis::{DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, Unit, VipTarget};
+pub use kpis::{
+    DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, Unit, VipTarget, held_status,
+    status,
+};
 pub use stream::{BoardClient, StreamError, StreamMessage};

@@ -104,6 +104,7 @@ struct Top<'a> {
     trend: &'a BTreeMap<String, Vec<Option<f64>>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     sources: &'a BTreeMap<String, wallboard_protocol::SourceBoard>,
+    warn_band: f64,
 }
 
 impl Top<'_> {
@@ -115,6 +116,7 @@ impl Top<'_> {
             complaints: &board.complaints,
             trend: &board.trend,
             sources: &board.sources,
+            warn_band: board.warn_band,
         }
     }
 }
@@ -182,6 +184,7 @@ fn queue_patch(old: &QueueBoard, new: &QueueBoard) -> Option<Value> {
         patch.insert("names".into(), names);
     }
     changed(&mut patch, "vip", &old.vip, &new.vip);
+    changed(&mut patch, "position", &old.position, &new.position);
     changed(&mut patch, "waiting", &old.waiting, &new.waiting);
     changed(
         &mut patch,
@@ -324,6 +327,7 @@ impl Boards {
             complaints: ComplaintsBoard::default(),
             trend: BTreeMap::new(),
             sources: BTreeMap::new(),
+            warn_band: wallboard_protocol::DEFAULT_WARN_BAND,
         };
         Boards {
             inner: RwLock::new(Inner {
@@ -510,6 +514,7 @@ impl Inner {
         floor.trend = changes.trend;
         floor.complaints = changes.complaints;
         floor.sources = changes.sources;
+        floor.warn_band = changes.warn_band;
         let top = json(&Top::of(floor));
         let top_patch: Vec<(String, String)> = match merge_diff(&self.top, &top) {
             Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),

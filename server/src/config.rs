@@ -11,7 +11,7 @@ use std::path::Path;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use wallboard_protocol::{DEFAULT_WARN_BAND, KpiKey, REGISTRY, VipTarget};
+use wallboard_protocol::{AgentState, DEFAULT_WARN_BAND, KpiKey, REGISTRY, VipTarget};
 
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct Config {
     pub targets: Targets,
     pub queues: BTreeMap<String, QueueConfig>,
     pub complaint_grades: BTreeMap<String, SignedDuration>,
+    /// How long an agent may stay in a state before a supervisor should look.
+    pub state_limits: StateLimits,
     /// Telephony platforms to read events from (besides `POST /api/v1/events`).
     pub sources: Vec<SourceConfig>,
     /// Tokens and origins (see `auth`).
@@ -124,6 +126,90 @@ pub struct QueueConfig {
     pub service_level_threshold: Option<SignedDuration>,
     pub short_abandon: Option<SignedDuration>,
     pub targets: Targets,
+    /// Its place in the file's `[[queues]]` list: the order screens show.
+    pub position: u32,
+}
+
+/// Time in a state after which an agent needs attention: per state, and
+/// per aux reason (a meeting may run longer than a break).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StateLimits {
+    pub by_state: BTreeMap<AgentState, SignedDuration>,
+    pub aux_reasons: BTreeMap<String, SignedDuration>,
+}
+
+impl Default for StateLimits {
+    fn default() -> Self {
+        StateLimits {
+            by_state: BTreeMap::from([
+                (AgentState::Aux, SignedDuration::from_mins(10)),
+                (AgentState::OnContact, SignedDuration::from_mins(15)),
+                (AgentState::WrapUp, SignedDuration::from_mins(2)),
+            ]),
+            aux_reasons: BTreeMap::new(),
+        }
+    }
+}
+
+impl StateLimits {
+    /// The limit for an agent in `state` (with aux `reason`), if any.
+    pub fn of(&self, state: AgentState, reason: Option<&str>) -> Option<SignedDuration> {
+        let by_reason = match (state, reason) {
+            (AgentState::Aux, Some(reason)) => self.aux_reasons.get(reason).copied(),
+            _ => None,
+        };
+        by_reason.or_else(|| self.by_state.get(&state).copied())
+    }
+
+    fn from_file(file: &StateLimitsFile) -> Result<StateLimits, String> {
+        let mut limits = StateLimits::default();
+        let states = [
+            (AgentState::Available, &file.available),
+            (AgentState::OnContact, &file.on_contact),
+            (AgentState::WrapUp, &file.wrap_up),
+            (AgentState::Aux, &file.aux),
+        ];
+        for (state, text) in states {
+            if let Some(text) = text {
+                let key = format!("state_limits.{}", state.as_str());
+                match limit(&key, text)? {
+                    Some(d) => limits.by_state.insert(state, d),
+                    None => limits.by_state.remove(&state),
+                };
+            }
+        }
+        for (reason, text) in &file.aux_reasons {
+            if let Some(d) = limit(&format!("state_limits.aux_reasons.{reason}"), text)? {
+                limits.aux_reasons.insert(reason.clone(), d);
+            }
+        }
+        Ok(limits)
+    }
+}
+
+/// A state limit as written: a duration of at least a second, or "off".
+fn limit(key: &str, text: &str) -> Result<Option<SignedDuration>, String> {
+    if text.trim() == "off" {
+        return Ok(None);
+    }
+    let d = parse_duration(key, text)?;
+    if !(SignedDuration::from_secs(1)..=SignedDuration::from_hours(24)).contains(&d) {
+        return Err(format!(
+            "`{key}`: {d:#} is outside 1s..=24h (or \"off\" for no limit)"
+        ));
+    }
+    Ok(Some(d))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateLimitsFile {
+    available: Option<String>,
+    on_contact: Option<String>,
+    wrap_up: Option<String>,
+    aux: Option<String>,
+    #[serde(default)]
+    aux_reasons: BTreeMap<String, String>,
 }
 
 // ---- the file as written ----
@@ -147,6 +233,8 @@ struct ConfigFile {
     #[serde(default)]
     queues: Vec<QueueFile>,
     complaint_grades: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    state_limits: StateLimitsFile,
     #[serde(default)]
     sources: Vec<SourceFile>,
     #[serde(default)]
@@ -706,6 +794,7 @@ impl Config {
                     .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
                     .transpose()?,
                 targets: targets.overlay(&format!("{at}.targets"), &q.targets)?,
+                position: i as u32,
             };
             if queues.insert(q.id.clone(), queue).is_some() {
                 return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
@@ -776,6 +865,7 @@ impl Config {
             targets,
             queues,
             complaint_grades,
+            state_limits: StateLimits::from_file(&file.state_limits)?,
             sources: sources(&file.sources)?,
             auth: auth(&file.auth)?,
             limits: limits(&file.limits)?,
@@ -894,6 +984,28 @@ mod tests {
     }
 
     #[test]
+    fn state_limits_default_and_override_per_state_and_reason() {
+        let d = Config::default();
+        let min = |m| Some(SignedDuration::from_mins(m));
+        assert_eq!(d.state_limits.of(AgentState::Aux, None), min(10));
+        assert_eq!(d.state_limits.of(AgentState::OnContact, None), min(15));
+        assert_eq!(d.state_limits.of(AgentState::WrapUp, Some("x")), min(2));
+        assert_eq!(d.state_limits.of(AgentState::Available, None), None);
+        let c = Config::from_toml(
+            "[state_limits]\naux = \"5m\"\nwrap_up = \"off\"\navailable = \"30m\"\n\
+             [state_limits.aux_reasons]\nmeeting = \"1h\"\n\
+             [[queues]]\nid = \"b\"\n[[queues]]\nid = \"a\"",
+        )
+        .unwrap();
+        assert_eq!(c.state_limits.of(AgentState::Aux, Some("meeting")), min(60));
+        assert_eq!(c.state_limits.of(AgentState::Aux, Some("lunch")), min(5));
+        assert_eq!(c.state_limits.of(AgentState::WrapUp, None), None, "off");
+        assert_eq!(c.state_limits.of(AgentState::Available, None), min(30));
+        assert_eq!(c.state_limits.of(AgentState::OnContact, None), min(15));
+        assert_eq!((c.queues["b"].position, c.queues["a"].position), (0, 1));
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("timezone = \"Mars/Olympus\"", "`timezone`"),
@@ -916,6 +1028,16 @@ mod tests {
                 "`queues[0].targets.agent_connect_rate_vip`: 1.5 is a ratio",
             ),
             ("[targets]\nfcr = \"high\"", "line 2, column 7"),
+            ("[state_limits]\naux = \"soon\"", "`state_limits.aux`"),
+            (
+                "[state_limits]\naux = \"0s\"",
+                "`state_limits.aux`: 0s is outside 1s..=24h",
+            ),
+            ("[state_limits]\nlunch = \"1h\"", "unknown field `lunch`"),
+            (
+                "[state_limits.aux_reasons]\nmeeting = \"2d\"",
+                "`state_limits.aux_reasons.meeting`",
+            ),
             ("[[queues]]\nid = \"a\"\n[[queues]]\nid = \"a\"", "twice"),
             (
                 "[complaint_grades]\nurgent = \"later\"",

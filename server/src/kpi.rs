@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use wallboard_protocol::{
-    AgentBoard, AgentState, Board, ComplaintsBoard, Direction, Kpi, KpiKey, KpiValues, Kpis,
-    QueueBoard, REGISTRY, Scope, SourceBoard, Status, Window,
+    AgentBoard, AgentState, Board, ComplaintsBoard, Kpi, KpiKey, KpiValues, Kpis, QueueBoard,
+    REGISTRY, Scope, SourceBoard, Window,
 };
 
 use crate::aggregator::{
@@ -145,6 +145,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         agent_states,
         complaints,
         sources: agg.sources.clone(),
+        warn_band: band,
     }
 }
 
@@ -161,6 +162,7 @@ pub struct BoardChanges {
     pub trend: BTreeMap<String, Vec<Option<f64>>>,
     pub complaints: ComplaintsBoard,
     pub sources: BTreeMap<String, SourceBoard>,
+    pub warn_band: f64,
     /// Queues whose row may have changed, with their row now.
     pub queues: Vec<(String, QueueBoard)>,
     /// Agents whose entry may have changed, with their entry now (`None`: gone).
@@ -270,6 +272,7 @@ impl ChangedCounts {
             trend: trend_of(config, &self.trend),
             complaints: self.complaints,
             sources: self.sources,
+            warn_band: band,
             queues: self
                 .queues
                 .iter()
@@ -346,6 +349,7 @@ fn queue_row(config: &Config, q: &QueueCounts) -> QueueBoard {
         waiting: q.waiting,
         longest_wait_since: q.longest_wait_since,
         windows: window_map(&q.counters, |c| kpis(c, targets, vip, band, false)),
+        position: qc.map(|c| c.position),
     }
 }
 
@@ -358,6 +362,11 @@ fn agent_board(agg: &Aggregator, a: &Agent) -> AgentBoard {
         contact: a.contact.clone(),
         queue: a.contact_queue.map(|q| agg.queues[q].id.clone()),
         queues: a.queues.iter().map(|&q| agg.queues[q].id.clone()).collect(),
+        limit_seconds: agg
+            .config()
+            .state_limits
+            .of(a.state, a.reason.as_deref())
+            .map(|d| d.as_secs().unsigned_abs()),
     }
 }
 
@@ -513,24 +522,7 @@ fn ratio(numerator: f64, denominator: u64) -> Option<f64> {
     (denominator > 0).then(|| numerator / denominator as f64)
 }
 
-/// A value against its target: `ok` on the good side (or on it), `warn`
-/// within `band × target` on the bad side, `breach` beyond; `none` without
-/// a value or a target.
-pub fn status(direction: Direction, value: Option<f64>, target: Option<f64>, band: f64) -> Status {
-    let (Some(value), Some(target)) = (value, target) else {
-        return Status::None;
-    };
-    let margin = target.abs() * band;
-    // Ratios like 17/20 are not exact in binary; a hair's breadth is not a miss.
-    const EPSILON: f64 = 1e-9;
-    match direction {
-        Direction::HigherIsBetter if value >= target - EPSILON => Status::Ok,
-        Direction::HigherIsBetter if value >= target - margin - EPSILON => Status::Warn,
-        Direction::LowerIsBetter if value <= target + EPSILON => Status::Ok,
-        Direction::LowerIsBetter if value <= target + margin + EPSILON => Status::Warn,
-        _ => Status::Breach,
-    }
-}
+pub use wallboard_protocol::kpis::status;
 
 #[cfg(test)]
 #[path = "kpi_tests.rs"]

@@ -875,3 +875,37 @@ fn handle_time_ends_with_the_contact_when_the_next_state_has_the_same_time() {
         close(today[KpiKey::AhtSeconds].value, 60.0);
     }
 }
+
+/// An agent's entry carries the limit of its state (and aux reason); a
+/// queue's row its place in the config's list.
+#[test]
+fn agents_carry_their_state_limit_and_queues_their_config_position() {
+    let mut f = Floor::new(
+        "[state_limits.aux_reasons]\nmeeting = \"1h\"\n[[queues]]\nid = \"second\"\n[[queues]]\nid = \"first\"",
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"m","state":"aux","reason":"meeting","queues":["first"]}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"b","state":"aux","reason":"break","queues":["other"]}),
+    );
+    f.send(
+        "10:00:00",
+        json!({"type":"agent_state","agent":"v","state":"available","queues":["second"]}),
+    );
+    let b = f.board(at("10:00:01"));
+    assert_eq!(b.agents["m"].limit_seconds, Some(3600));
+    assert_eq!(b.agents["b"].limit_seconds, Some(600));
+    assert_eq!(b.agents["v"].limit_seconds, None);
+    assert_eq!(b.queues["second"].position, Some(0));
+    assert_eq!(b.queues["first"].position, Some(1));
+    assert_eq!(b.queues["other"].position, None);
+    assert_eq!(b.warn_band, 0.05);
+    let json = serde_json::to_value(&b).unwrap();
+    assert!(
+        json["agents"]["v"].get("limit_seconds").is_none(),
+        "absent, not null"
+    );
+}

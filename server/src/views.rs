@@ -121,6 +121,7 @@ impl View {
                 complaints: floor.complaints.clone(),
                 trend: floor.trend.clone(),
                 sources: floor.sources.clone(),
+                warn_band: floor.warn_band,
             },
             View::Queue(_) => {
                 let agents: BTreeMap<_, _> = floor
@@ -150,6 +151,7 @@ impl View {
                     agent_states,
                     complaints: floor.complaints.clone(),
                     sources: floor.sources.clone(),
+                    warn_band: floor.warn_band,
                 }
             }
         }

@@ -243,6 +243,78 @@ test("a POSTed event shows up within a second, without reload", async () => {
   await page.close();
 });
 
+/** `scenario.now` moved by `seconds` (negative: earlier), as RFC 3339. */
+function at(seconds) {
+  return new Date(Date.parse(scenario.now) + seconds * 1000).toISOString();
+}
+
+test("agents needing attention come first; queues keep the config's order", async () => {
+  await post([
+    { id: "e2e-x1", ts: at(-15 * 60), type: "agent_state", agent: "x1", name: "Over Limit",
+      state: "aux", reason: "meeting", queues: ["billing"] },
+    { id: "e2e-x2", ts: at(-60), type: "agent_state", agent: "x2", name: "Wrapping",
+      state: "wrap_up", queues: ["vip"] },
+  ].map((e) => JSON.stringify(e)).join("\n"));
+  const page = await openPage("?lang=en");
+  await page.locator('.agent[data-agent="x1"]').waitFor({ timeout: 3000 });
+  const order = await page.locator(".agent").evaluateAll((els) => els.map((e) => e.dataset.agent));
+  // Over its 10-minute aux limit first; then aux (a1, at lunch 2–3 min),
+  // wrap-up, then the available agents, longest first.
+  assert.deepEqual(order, ["x1", "a1", "x2", "a2", "a3"]);
+  const over = page.locator('.agent[data-agent="x1"]');
+  assert.ok(await over.evaluate((e) => e.classList.contains("over")), "x1 is marked over its limit");
+  assert.match(await over.locator(".agent-time").innerText(), /Over limit/);
+  assert.equal(await page.locator(".agent.over").count(), 1, "only x1 is over a limit");
+  // A known aux reason reads in the viewer's language, under a neutral label.
+  assert.match(await over.locator(".agent-detail").innerText(), /Reason: Meeting/);
+  // State is a shape as well as a colour.
+  const marks = await page.locator(".agent .state-mark").allInnerTexts();
+  assert.equal(new Set(marks).size, 3, `aux, wrap-up and available have their own marks: ${marks}`);
+  // Queues: billing (listed in the config) then vip, however busy vip gets.
+  const rows = () => page.locator("tr[data-queue]").evaluateAll((els) => els.map((e) => e.dataset.queue));
+  assert.deepEqual(await rows(), ["billing", "vip"]);
+  const vipBefore = Number(await page.locator('tr[data-queue="vip"] .waiting').innerText());
+  await post([1, 2, 3].map((i) => JSON.stringify({
+    id: `e2e-vip-offer-${i}`, ts: scenario.now, type: "contact_offered", contact: `e2e-v${i}`, queue: "vip",
+  })).join("\n"));
+  await page.waitForFunction(
+    (n) => Number(document.querySelector('tr[data-queue="vip"] .waiting')?.innerText) === n,
+    vipBefore + 3, { timeout: 2000 },
+  );
+  assert.deepEqual(await rows(), ["billing", "vip"], "a busier queue does not move up");
+  await page.screenshot({ path: join(artifacts, "floor-attention-en.png") });
+  const zh = await openPage("?lang=zh");
+  await zh.locator('.agent[data-agent="x1"]').waitFor({ timeout: 3000 });
+  assert.match(await zh.locator('.agent[data-agent="x1"] .agent-detail').innerText(), /原因：会议/);
+  assert.match(await zh.locator('.agent[data-agent="x1"] .agent-time').innerText(), /超时/);
+  await zh.screenshot({ path: join(artifacts, "floor-attention-zh.png") });
+  assert.deepEqual([...page.errors, ...zh.errors], []);
+  await zh.close();
+  await page.close();
+});
+
+test("a one-queue view shows and names that queue's figures; sound=1 starts with sound on", async () => {
+  const page = await openPage("?lang=en&view=queue&queue=billing&sound=1");
+  assert.equal(await page.locator("header .scope").innerText(), "Billing");
+  const billing = scenario.board.queues.billing.windows.today;
+  const tile = page.locator('.tile[data-kpi="agent_connect_rate"] .tile-value');
+  await tile.filter({ hasText: shown("agent_connect_rate", billing.agent_connect_rate.value) })
+    .waitFor({ timeout: 3000 });
+  assert.equal(await page.locator("button.sound").innerText(), "Sound: on");
+  await page.close();
+});
+
+test("the agent strip labels its numbers, puts the agent's own queue first, has a heading", async () => {
+  const page = await openPage("?view=agent&lang=en&queue=vip");
+  const first = page.locator(".strip-queue").first();
+  await first.waitFor();
+  assert.equal(await first.getAttribute("data-queue"), "vip");
+  assert.match(await first.innerText(), /Waiting/);
+  assert.match(await first.innerText(), /Longest wait/);
+  assert.equal(await page.locator("h1").count(), 1);
+  await page.close();
+});
+
 test("a killed server shows reconnecting, then live again with the same values", async () => {
   const page = await openPage("?lang=en");
   const port = new URL(baseUrl).port;
@@ -255,13 +327,33 @@ test("a killed server shows reconnecting, then live again with the same values",
   await page.waitForFunction(
     () => document.querySelector("main.floor")?.classList.contains("stale"), null, { timeout: 5000 },
   );
+  // The page says how old its data is, its clocks stop, and the indicator
+  // keeps its own colour (the grey-out is for the data only).
+  await page.waitForFunction(
+    () => /data \d+ s old/.test(document.querySelector(".freshness-text")?.innerText ?? ""),
+    null, { timeout: 5000 },
+  );
+  const times = () => page.locator(".agent-time").allInnerTexts();
+  const frozen = await times();
+  await page.waitForTimeout(2200);
+  assert.deepEqual(await times(), frozen, "time in state does not count on frozen data");
+  assert.equal(
+    await page.locator("header").evaluate((e) => getComputedStyle(e).filter), "none",
+    "the header (and its indicator) is not greyed out",
+  );
+  // Let the backoff grow (several failed attempts) before the server returns.
+  await page.waitForTimeout(4000);
   ({ child: server } = await startServer(port));
+  const back = Date.now();
   // The journal brought everything back: the scenario again is duplicates.
   const again = await post(events);
   assert.equal(again.accepted, 0, JSON.stringify(again));
   await page.waitForFunction(
     () => document.querySelector(".freshness")?.dataset.state === "live", null, { timeout: 15000 },
   );
+  const reconnectMs = Date.now() - back;
+  console.log(`# reconnect after the server is back: ${reconnectMs} ms`);
+  assert.ok(reconnectMs <= 2000, `live again ${reconnectMs} ms after the server was back`);
   await assertTiles(page, before.totals.today);
   assert.equal(
     await page.locator('tr[data-queue="billing"] .waiting').innerText(),
