@@ -16,6 +16,7 @@ import { chromium } from "../../xtask/tools/node_modules/playwright-core/index.m
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..");
+const axeSource = readFileSync(join(root, "xtask/tools/node_modules/axe-core/axe.min.js"), "utf8");
 const bin = process.env.WALLBOARD_BIN ?? join(root, "target/debug/wallboard");
 const artifacts = process.env.ARTIFACTS ?? join(root, "target/e2e");
 mkdirSync(artifacts, { recursive: true });
@@ -92,8 +93,8 @@ const TILES = [
   "complaint_response_rate", "service_level", "abandon_rate", "asa_seconds",
 ];
 
-async function openPage(query, viewport = { width: 1920, height: 1080 }) {
-  const page = await browser.newPage({ viewport });
+async function openPage(query, viewport = { width: 1920, height: 1080 }, options = {}) {
+  const page = await browser.newPage({ viewport, ...options });
   const errors = [];
   page.on("pageerror", (e) => errors.push(e.message));
   page.errors = errors;
@@ -313,6 +314,47 @@ test("the agent strip labels its numbers, puts the agent's own queue first, has 
   assert.match(await first.innerText(), /Longest wait/);
   assert.equal(await page.locator("h1").count(), 1);
   await page.close();
+});
+
+/** axe-core's serious and critical findings on `page` (WCAG 2 A/AA). */
+async function accessibilityProblems(page) {
+  await page.addScriptTag({ content: axeSource });
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "best-practice"] } });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+    }));
+  });
+  return result.filter((v) => v.impact === "serious" || v.impact === "critical");
+}
+
+test("every page and view passes axe-core in both languages, and has a heading", async () => {
+  const pages = [
+    "?", "?kiosk=1&rotate=60&pages=overview", "?kiosk=1&rotate=60&pages=queues",
+    "?kiosk=1&rotate=60&pages=agents", "?view=queue&queue=billing", "?view=agent&queue=billing",
+  ];
+  let checked = 0;
+  for (const lang of ["en", "zh"]) {
+    for (const query of pages) {
+      // The page's CSP forbids inline scripts (axe is one): bypassed here only.
+      const page = await openPage(`${query}&lang=${lang}`, undefined, { bypassCSP: true });
+      await page.waitForTimeout(300);
+      const problems = await accessibilityProblems(page);
+      assert.deepEqual(problems, [], `${query}&lang=${lang}: ${JSON.stringify(problems, null, 1)}`);
+      assert.equal(await page.locator("h1").count(), 1, `${query}&lang=${lang} has one <h1>`);
+      checked += 1;
+      await page.close();
+    }
+  }
+  console.log(`# axe-core: ${checked} pages, 0 serious or critical violations`);
+  // The check can fail: an image without a text alternative is reported.
+  const control = await openPage("?lang=en", undefined, { bypassCSP: true });
+  await control.evaluate(() => document.body.appendChild(document.createElement("img")));
+  const found = await accessibilityProblems(control);
+  assert.ok(found.some((v) => v.id === "image-alt"), JSON.stringify(found));
+  await control.close();
 });
 
 test("a killed server shows reconnecting, then live again with the same values", async () => {

@@ -85,11 +85,12 @@ fn ensure_wasm_target() -> Result {
     }
 }
 
-/// Installs the npm tools (wasm-opt, playwright-core) when missing.
+/// Installs the npm tools (wasm-opt, playwright-core, axe-core) when missing.
 fn ensure_npm_tools() -> Result {
     let tools = root().join("xtask/tools");
     if tools.join("node_modules/.bin/wasm-opt").exists()
         && tools.join("node_modules/playwright-core").exists()
+        && tools.join("node_modules/axe-core/axe.min.js").exists()
     {
         return Ok(());
     }
@@ -97,7 +98,7 @@ fn ensure_npm_tools() -> Result {
         install_debian(&["nodejs", "npm"])?;
     }
     step(
-        "npm ci (wasm-opt, playwright-core)",
+        "npm ci (wasm-opt, playwright-core, axe-core)",
         Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&tools),
