@@ -28,12 +28,21 @@ pub struct Live {
     pub conn: RwSignal<Conn>,
     /// `Date.now()` of the last message (0: none yet).
     pub last_message_ms: RwSignal<f64>,
-    /// `Date.now()`, refreshed four times a second: drives every clock on
-    /// screen (time in state, longest wait, freshness).
+    /// `Date.now()`, refreshed just after each whole second: drives every
+    /// clock on screen (time in state, longest wait, freshness), so they
+    /// all move once a second, together.
     pub now_ms: RwSignal<f64>,
     /// The server's clock minus this browser's, from each message's
     /// `generated_at`: a TV whose clock drifts still counts waits right.
     pub skew_ms: RwSignal<f64>,
+}
+
+/// Sets `now_ms`, then again just after the next whole second.
+fn tick(live: Live) {
+    let now = js_sys::Date::now();
+    live.now_ms.set(now);
+    let to_next = 1000.0 - now.rem_euclid(1000.0) + 5.0;
+    set_timeout(move || tick(live), Duration::from_millis(to_next as u64));
 }
 
 /// With no message for this long the board greys out.
@@ -49,10 +58,7 @@ impl Live {
             now_ms: RwSignal::new(js_sys::Date::now()),
             skew_ms: RwSignal::new(0.0),
         };
-        set_interval(
-            move || live.now_ms.set(js_sys::Date::now()),
-            Duration::from_millis(250),
-        );
+        tick(live);
         live
     }
 

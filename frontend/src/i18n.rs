@@ -110,6 +110,9 @@ impl Lang {
             "no_agents" => ("暂无座席", "No agents signed in"),
             "no_queues" => ("暂无队列", "No queues yet"),
             "over_limit" => ("超时", "Over limit"),
+            "alerts" => ("告警记录", "Alerts"),
+            "no_alerts" => ("本屏启动以来无告警", "No alerts since this screen started"),
+            "recovered" => ("已恢复", "recovered"),
             "reason" => ("原因：", "Reason: "),
             _ => return "",
         };
@@ -155,6 +158,12 @@ mod tests {
             "source_down",
             "over_limit",
             "reason",
+            "alerts",
+            "no_alerts",
+            "recovered",
+            "offered",
+            "answered",
+            "abandoned",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");

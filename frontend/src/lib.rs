@@ -5,6 +5,7 @@
 //! URL parameters (so a TV can be set up with a link):
 //! `view=floor|agent|queue`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
 //! `kiosk=1` (full screen, no controls), `sound=1` (a tone on a new breach),
+//! `reload=03:00` (reload nightly at that local time),
 //! `rotate=N` (seconds between pages)
 //! and `pages=overview,queues,agents` (the pages to rotate through).
 
@@ -37,6 +38,9 @@ pub struct Params {
     /// without a gesture, e.g. Chromium's
     /// `--autoplay-policy=no-user-gesture-required`).
     pub sound: bool,
+    /// `reload=03:00`: reload the page at that local time each day (a TV
+    /// left on for weeks starts afresh nightly).
+    pub reload: Option<(u32, u32)>,
     pub pages: Vec<Page>,
     /// A viewer token from the page's link (a TV is set up with one); it
     /// goes along to the WebSocket, which cannot carry a header.
@@ -66,6 +70,7 @@ impl Params {
             window,
             kiosk: get("kiosk").is_some_and(|k| k != "0"),
             sound: get("sound").is_some_and(|k| k != "0"),
+            reload: get("reload").and_then(|r| parse_hh_mm(&r)),
             rotate: get("rotate")
                 .and_then(|r| r.parse::<u64>().ok())
                 .filter(|r| *r >= 3)
@@ -92,6 +97,37 @@ impl Params {
         }
         url
     }
+}
+
+/// `HH:MM` (24 h).
+fn parse_hh_mm(text: &str) -> Option<(u32, u32)> {
+    let (h, m) = text.trim().split_once(':')?;
+    let (h, m) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60).then_some((h, m))
+}
+
+/// Milliseconds from `now` (ms since local midnight) to the next `at`
+/// (hours, minutes): later today, or tomorrow.
+fn ms_until(now_ms_of_day: f64, at: (u32, u32)) -> f64 {
+    const DAY: f64 = 86_400_000.0;
+    let target = f64::from(at.0 * 3600 + at.1 * 60) * 1000.0;
+    let wait = (target - now_ms_of_day).rem_euclid(DAY);
+    if wait < 1000.0 { wait + DAY } else { wait }
+}
+
+/// Reloads the page at `at` local time (the browser's clock).
+fn schedule_reload(at: (u32, u32)) {
+    let now = js_sys::Date::new_0();
+    let of_day = f64::from(now.get_hours() * 3600 + now.get_minutes() * 60 + now.get_seconds())
+        * 1000.0
+        + f64::from(now.get_milliseconds());
+    let wait = ms_until(of_day, at);
+    set_timeout(
+        || {
+            let _ = window().location().reload();
+        },
+        Duration::from_millis(wait as u64),
+    );
 }
 
 fn encode(value: &str) -> String {
@@ -124,6 +160,9 @@ fn initial_lang(params: &Params) -> Lang {
 fn App() -> impl IntoView {
     let params = Params::from_location();
     let live = Live::start();
+    if let Some(at) = params.reload {
+        schedule_reload(at);
+    }
     connection::connect(params.ws_url(), "/healthz".to_string(), live);
     let settings = Settings::new(&params, initial_lang(&params));
     // Keep <html lang> and the stored choice in step with the language.
@@ -149,4 +188,22 @@ fn App() -> impl IntoView {
 pub fn main() {
     console_error_panic_hook::set_once();
     leptos::mount::mount_to_body(App);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nightly_reload_waits_for_the_next_occurrence() {
+        assert_eq!(parse_hh_mm("03:00"), Some((3, 0)));
+        assert_eq!(parse_hh_mm("24:00"), None);
+        assert_eq!(parse_hh_mm("3"), None);
+        let h = 3_600_000.0;
+        // At 01:00, 03:00 is in two hours; at 04:00, tomorrow's is in 23.
+        assert_eq!(ms_until(h, (3, 0)), 2.0 * h);
+        assert_eq!(ms_until(4.0 * h, (3, 0)), 23.0 * h);
+        // Just reloaded at 03:00:00.2: not again at once, but tomorrow.
+        assert_eq!(ms_until(3.0 * h + 200.0, (3, 0)), 24.0 * h - 200.0);
+    }
 }

@@ -1,6 +1,6 @@
 //! The screens: the floor board (TV) and the agent strip (desktop).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use leptos::prelude::*;
@@ -394,7 +394,7 @@ fn sparkline(values: &[Option<f64>], target: Option<f64>) -> (String, Option<f64
 const FLASH_MS: f64 = 5000.0;
 
 #[component]
-fn Tiles(live: Live, settings: Settings) -> impl IntoView {
+fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> impl IntoView {
     // Tiles that went into breach, and until when they flash.
     let flashing = RwSignal::new(HashMap::<KpiKey, f64>::new());
     // What each tile shows: the server's status, held near its boundary
@@ -431,11 +431,26 @@ fn Tiles(live: Live, settings: Settings) -> impl IntoView {
                     kpi.and_then(|k| k.target),
                     board.warn_band,
                 );
-                if status == Status::Breach && was.is_some_and(|b| b != Status::Breach) {
+                let into_breach =
+                    status == Status::Breach && was.is_some_and(|b| b != Status::Breach);
+                let recovered =
+                    was == Some(Status::Breach) && matches!(status, Status::Ok | Status::Warn);
+                if into_breach {
                     flashing.update(|f| {
                         f.insert(key, now + FLASH_MS);
                     });
                     newly = true;
+                }
+                if into_breach || recovered {
+                    let at = live.server_now_ms();
+                    alerts.update(|list| {
+                        list.push_front(Alert {
+                            key,
+                            at,
+                            breach: into_breach,
+                        });
+                        list.truncate(ALERTS_KEPT);
+                    });
                 }
                 next.insert(key, status);
             }
@@ -688,6 +703,99 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
     }
 }
 
+/// A tile going into breach, or out of it, as this screen saw it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Alert {
+    key: KpiKey,
+    /// Server time (ms since the epoch).
+    at: f64,
+    /// Into breach (`false`: recovered).
+    breach: bool,
+}
+
+/// Alerts listed (newest first); older ones are let go.
+const ALERTS_KEPT: usize = 8;
+
+/// What went into breach when, and when it recovered, since this screen
+/// started (the server keeps no alert history; Alertmanager does).
+#[component]
+fn AlertList(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> impl IntoView {
+    let items = move || {
+        let lang = settings.lang.get();
+        let tz = live.board.with(|b| b.as_ref().map(|b| b.timezone.clone()));
+        alerts.with(|list| {
+            list.iter()
+                .map(|a| {
+                    let what = if a.breach {
+                        lang.t("breach")
+                    } else {
+                        lang.t("recovered")
+                    };
+                    let status = if a.breach { "breach" } else { "ok" };
+                    view! {
+                        <li data-status=status>
+                            <span class="alert-time">{clock_text(a.at, tz.clone(), lang)}</span>
+                            " "
+                            <span class="icon">{if a.breach { "✕" } else { "✓" }}</span>
+                            " "
+                            {lang.t(a.key.as_str())}
+                            " · "
+                            {what}
+                        </li>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <section class="alerts" aria-label=move || settings.lang.get().t("alerts")>
+            <span class="alerts-title">{move || settings.lang.get().t("alerts")}</span>
+            <Show
+                when=move || alerts.with(|a| !a.is_empty())
+                fallback=move || view! { <span class="alerts-none">{move || settings.lang.get().t("no_alerts")}</span> }
+            >
+                <ul>{items}</ul>
+            </Show>
+        </section>
+    }
+}
+
+/// The figures the tiles leave out: counts, handle time, occupancy.
+#[component]
+fn Figures(live: Live, settings: Settings) -> impl IntoView {
+    let figures = move || {
+        let lang = settings.lang.get();
+        let window = settings.window.get();
+        live.board.with(|b| {
+            let kpis = b
+                .as_ref()
+                .and_then(|b| scope_kpis(b, &settings.scope.get_value(), window));
+            let count = |key: &'static str, n: Option<u64>| {
+                view! {
+                    <span class="figure" data-figure=key>
+                        {lang.t(key)} " " <b>{n.map_or("—".to_string(), |n| n.to_string())}</b>
+                    </span>
+                }
+            };
+            let kpi = |key: KpiKey| {
+                let value = kpis.and_then(|k| k.get(key)).and_then(|k| k.value);
+                view! {
+                    <span class="figure" data-figure=key.as_str()>
+                        {lang.t(key.as_str())} " " <b>{kpi_value(key, value)}</b>
+                    </span>
+                }
+            };
+            view! {
+                {count("offered", kpis.map(|k| k.offered))}
+                {count("answered", kpis.map(|k| k.answered))}
+                {count("abandoned", kpis.map(|k| k.abandoned))}
+                {REGISTRY.iter().filter(|s| !s.tile).map(|s| kpi(s.key)).collect_view()}
+            }
+        })
+    };
+    view! { <div class="figures">{figures}</div> }
+}
+
 #[component]
 fn Complaints(live: Live, settings: Settings) -> impl IntoView {
     let open = move || {
@@ -710,6 +818,7 @@ fn Complaints(live: Live, settings: Settings) -> impl IntoView {
 #[component]
 pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
     let _ = params;
+    let alerts = RwSignal::new(VecDeque::new());
     let page = move || settings.page.get();
     view! {
         <main
@@ -720,8 +829,12 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
         >
             <Header live settings />
             <Show when=move || matches!(page(), Page::All | Page::Overview)>
-                <Tiles live settings />
-                <Complaints live settings />
+                <Tiles live settings alerts />
+                <div class="overview-line">
+                    <Figures live settings />
+                    <Complaints live settings />
+                </div>
+                <AlertList live settings alerts />
             </Show>
             <div class="lower">
                 <Show when=move || matches!(page(), Page::All | Page::Overview | Page::Queues)>

@@ -316,6 +316,34 @@ test("the agent strip labels its numbers, puts the agent's own queue first, has 
   await page.close();
 });
 
+test("the overview shows counts, handle time and occupancy, and lists alerts as they happen", async () => {
+  const page = await openPage("?lang=en&window=today");
+  const board = await (await fetch(`${baseUrl}/api/v1/board`)).json();
+  const today = board.totals.today;
+  for (const key of ["offered", "answered", "abandoned"]) {
+    assert.equal(
+      await page.locator(`.figure[data-figure="${key}"] b`).innerText(), String(today[key]), key,
+    );
+  }
+  for (const key of ["aht_seconds", "occupancy"]) {
+    assert.equal(
+      await page.locator(`.figure[data-figure="${key}"] b`).innerText(), shown(key, today[key].value), key,
+    );
+  }
+  assert.match(await page.locator(".alerts").innerText(), /No alerts since this screen started/);
+  // A complaint already past its due time: complaint response goes from
+  // no data to breach, and the screen lists it.
+  await post(JSON.stringify({
+    id: "e2e-complaint-1", ts: at(-120), type: "complaint_opened", complaint: "e2e-k1",
+    queue: "billing", due: at(-60),
+  }));
+  const item = page.locator(".alerts li").filter({ hasText: "Complaint response" });
+  await item.waitFor({ timeout: 3000 });
+  assert.match(await item.innerText(), /Breach/);
+  assert.equal(await item.getAttribute("data-status"), "breach");
+  await page.close();
+});
+
 /** axe-core's serious and critical findings on `page` (WCAG 2 A/AA). */
 async function accessibilityProblems(page) {
   await page.addScriptTag({ content: axeSource });
