@@ -58,6 +58,23 @@ impl Lang {
         }
     }
 
+    /// A KPI's short name, for a table column that must fit on a TV.
+    pub fn column(self, key: wallboard_protocol::KpiKey) -> &'static str {
+        use wallboard_protocol::KpiKey::*;
+        let (zh, en) = match key {
+            AgentConnectRate => ("接通率", "Connect"),
+            ServiceLevel => ("服务水平", "Svc level"),
+            AbandonRate => ("放弃率", "Abandon"),
+            AsaSeconds => ("应答时长", "ASA"),
+            AhtSeconds => ("处理时长", "AHT"),
+            _ => return self.t(key.as_str()),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
     /// A label by key; the key itself when there is none (never blank).
     pub fn t(self, key: &str) -> &'static str {
         let (zh, en) = match key {

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use wallboard_protocol::{
     AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, Window, held_status,
 };
+use wasm_bindgen::JsCast;
 
 use crate::Params;
 use crate::connection::{Conn, Live};
@@ -45,7 +46,15 @@ pub struct Settings {
     /// The queue whose figures the tiles show (a `view=queue` of one
     /// queue); `None`: the centre's.
     pub scope: StoredValue<Option<String>>,
+    /// Which page of each list is shown (lists longer than their box are
+    /// split into pages; each shows `step % its pages`).
+    pub step: RwSignal<usize>,
+    /// How many pages the lists on screen have (the most of them).
+    pub pages_on_screen: RwSignal<usize>,
 }
+
+/// In kiosk mode without `rotate`, list pages turn this often.
+const KIOSK_PAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn window_of(name: &str) -> Window {
     match name {
@@ -69,15 +78,31 @@ impl Settings {
                     .clone()
                     .filter(|q| params.view == "queue" && !q.contains(',')),
             ),
+            step: RwSignal::new(0),
+            pages_on_screen: RwSignal::new(1),
         };
-        if let Some(every) = params.rotate {
-            let pages = params.pages.clone();
-            settings.page.set(pages[0]);
-            let next = StoredValue::new(0usize);
+        // Kiosk: each turn shows the lists' next page; once every page of
+        // this screen was shown, the next screen (`pages=`), if any.
+        let screens = match params.rotate {
+            Some(_) => params.pages.clone(),
+            None => vec![Page::All],
+        };
+        settings.page.set(screens[0]);
+        let every = params.rotate.or(params.kiosk.then_some(KIOSK_PAGE_EVERY));
+        if let Some(every) = every {
+            let screen = StoredValue::new(0usize);
             set_interval(
                 move || {
-                    next.update_value(|i| *i = (*i + 1) % pages.len());
-                    settings.page.set(pages[next.get_value()]);
+                    let step = settings.step.get_untracked();
+                    if step + 1 < settings.pages_on_screen.get_untracked() {
+                        settings.step.set(step + 1);
+                        return;
+                    }
+                    settings.step.set(0);
+                    if screens.len() > 1 {
+                        screen.update_value(|i| *i = (*i + 1) % screens.len());
+                        settings.page.set(screens[screen.get_value()]);
+                    }
                 },
                 every,
             );
@@ -521,8 +546,9 @@ fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> i
 }
 
 #[component]
-fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
+fn QueueTable(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
     let held = Held::new();
+    pager.mounted();
     let rows = move || {
         let lang = settings.lang.get();
         let window = settings.window.get();
@@ -534,8 +560,10 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
             };
             let mut queues: Vec<(&String, &QueueBoard)> = board.queues.iter().collect();
             queues.sort_by_key(|(id, q)| stable_order(id, q));
-            queues
-                .into_iter()
+            let shown = pager.window(queues.len(), settings);
+            queues[shown]
+                .iter()
+                .copied()
                 .map(|(id, q)| {
                     let kpis = q.windows.get(&window);
                     let wait = q
@@ -572,7 +600,8 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
         })
     };
     view! {
-        <section class="queues">
+        <section class="queues" class:measuring=move || !pager.measured.get()>
+            {pager.label(settings)}
             <table>
                 <thead>
                     <tr>
@@ -580,7 +609,7 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
                         <th>{move || settings.lang.get().t("waiting")}</th>
                         <th>{move || settings.lang.get().t("longest_wait")}</th>
                         {QUEUE_COLUMNS
-                            .map(|key| view! { <th>{move || settings.lang.get().t(key.as_str())}</th> })
+                            .map(|key| view! { <th>{move || settings.lang.get().column(key)}</th> })
                             .collect_view()}
                     </tr>
                 </thead>
@@ -588,6 +617,136 @@ fn QueueTable(live: Live, settings: Settings) -> impl IntoView {
             </table>
         </section>
     }
+}
+
+/// A list cut to what fits its box: `per_page` measured from the box and
+/// one rendered item (rows of a table, cards of a grid), re-measured each
+/// second (a TV's size rarely changes; a language's widths do).
+#[derive(Clone, Copy)]
+struct Pager {
+    per_page: RwSignal<usize>,
+    pages: RwSignal<usize>,
+    /// Whether `per_page` was measured in the list's box as it is now
+    /// (until then the list is laid out but not shown: never cut off).
+    measured: RwSignal<bool>,
+    container: &'static str,
+    item: &'static str,
+}
+
+impl Pager {
+    /// A pager of the `item`s in `container` (CSS selectors), measured
+    /// every second from now on.
+    fn new(container: &'static str, item: &'static str) -> Pager {
+        let pager = Pager {
+            // Everything until the first measurement cuts it to what fits.
+            per_page: RwSignal::new(usize::MAX),
+            pages: RwSignal::new(1),
+            measured: RwSignal::new(false),
+            container,
+            item,
+        };
+        set_interval(
+            move || pager.measure(),
+            std::time::Duration::from_millis(1000),
+        );
+        pager
+    }
+
+    /// A list mounting (a new screen): measure as soon as it is laid out.
+    fn mounted(self) {
+        self.measured.set(false);
+        request_animation_frame(move || self.measure());
+    }
+
+    /// How many items fit in the container: `(columns, rows)` from the
+    /// boxes of the container and of its first item, and the gap.
+    fn measure(self) {
+        let document = document();
+        let (Some(boxed), Some(one)) = (
+            document.query_selector(self.container).ok().flatten(),
+            document.query_selector(self.item).ok().flatten(),
+        ) else {
+            return;
+        };
+        let b = boxed.get_bounding_client_rect();
+        let i = one.get_bounding_client_rect();
+        if i.height() < 1.0 || i.width() < 1.0 {
+            return;
+        }
+        // Rows are as tall as their tallest item.
+        let tallest = document
+            .query_selector_all(self.item)
+            .ok()
+            .map(|all| {
+                (0..all.length())
+                    .filter_map(|k| all.item(k))
+                    .filter_map(|n| n.dyn_into::<web_sys::Element>().ok())
+                    .map(|e| e.get_bounding_client_rect().height())
+                    .fold(i.height(), f64::max)
+            })
+            .unwrap_or(i.height());
+        // From the first item's top (after a table's header) to the box's
+        // content bottom, in item heights (and gaps).
+        let gap = gap_of(&one);
+        let bottom = b.bottom() - px_style(&boxed, "padding-bottom");
+        let rows = ((bottom - i.top() + gap + 0.5) / (tallest + gap)).floor();
+        let columns = ((b.width() + gap + 0.5) / (i.width() + gap)).floor();
+        let fit = (rows.max(1.0) * columns.max(1.0)) as usize;
+        if fit != self.per_page.get_untracked() {
+            self.per_page.set(fit);
+        }
+        if !self.measured.get_untracked() {
+            self.measured.set(true);
+        }
+    }
+
+    /// The slice of `n` items to show now, and records the page count.
+    fn window(self, n: usize, settings: Settings) -> std::ops::Range<usize> {
+        if n > 0 && !self.measured.get_untracked() {
+            // The first items are being laid out: measure them next frame.
+            request_animation_frame(move || self.measure());
+        }
+        let per_page = self.per_page.get().max(1);
+        let pages = n.div_ceil(per_page).max(1);
+        if pages != self.pages.get_untracked() {
+            self.pages.set(pages);
+        }
+        let page = settings.step.get() % pages;
+        let start = page * per_page;
+        start..start.saturating_add(per_page).min(n)
+    }
+
+    /// "page 2/5" when there is more than one.
+    fn label(self, settings: Settings) -> impl IntoView {
+        move || {
+            let pages = self.pages.get();
+            (pages > 1).then(|| {
+                let page = settings.step.get() % pages + 1;
+                let text = match settings.lang.get() {
+                    Lang::Zh => format!("第 {page}/{pages} 页"),
+                    Lang::En => format!("page {page}/{pages}"),
+                };
+                view! { <span class="page-of">{text}</span> }
+            })
+        }
+    }
+}
+
+/// The gap between items: the parent's CSS `row-gap` (0 for table rows).
+fn gap_of(item: &web_sys::Element) -> f64 {
+    item.parent_element()
+        .map_or(0.0, |parent| px_style(&parent, "row-gap"))
+}
+
+/// A computed style property in px (0 when it is not a length).
+fn px_style(element: &web_sys::Element, property: &str) -> f64 {
+    window()
+        .get_computed_style(element)
+        .ok()
+        .flatten()
+        .and_then(|style| style.get_property_value(property).ok())
+        .and_then(|v| v.trim_end_matches("px").parse().ok())
+        .unwrap_or(0.0)
 }
 
 /// Where an agent's card goes: those over their state's limit first (the
@@ -622,7 +781,8 @@ fn needs_vip_badge(q: &QueueBoard, name: &str) -> bool {
 }
 
 #[component]
-fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
+fn AgentGrid(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
+    pager.mounted();
     let counts = move || {
         let lang = settings.lang.get();
         live.board.with(|board| {
@@ -657,8 +817,10 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
                 .filter(|(_, a)| a.state != AgentState::Offline)
                 .collect();
             agents.sort_by_key(|(id, a)| (attention(a, now), (*id).clone()));
-            agents
-                .into_iter()
+            let shown = pager.window(agents.len(), settings);
+            agents[shown]
+                .iter()
+                .copied()
                 .map(|(id, a)| {
                     let name = a.name.clone().unwrap_or_else(|| id.clone());
                     let queue = a.queue.as_ref().map(|q| {
@@ -686,7 +848,12 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
                             </div>
                             <div class="agent-time">
                                 {duration(seconds_since(now, a.since))}
-                                {over.then(|| view! { <span class="over-mark">" ⚠ " {lang.t("over_limit")}</span> })}
+                                {over.then(|| view! {
+                                    <span class="over-mark">
+                                        <span aria-hidden="true">" ⚠ "</span>
+                                        <span class="over-word">{lang.t("over_limit")}</span>
+                                    </span>
+                                })}
                             </div>
                             <div class="agent-detail">{detail}</div>
                         </div>
@@ -696,8 +863,8 @@ fn AgentGrid(live: Live, settings: Settings) -> impl IntoView {
         })
     };
     view! {
-        <section class="agents">
-            <div class="counts">{counts}</div>
+        <section class="agents" class:measuring=move || !pager.measured.get()>
+            <div class="counts">{counts} {pager.label(settings)}</div>
             <div class="grid">{cards}</div>
         </section>
     }
@@ -820,6 +987,34 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
     let _ = params;
     let alerts = RwSignal::new(VecDeque::new());
     let page = move || settings.page.get();
+    // Lists longer than their box are split into pages (measured once a
+    // second, whether or not the list is on screen now).
+    let queue_pager = Pager::new("section.queues", "section.queues tbody tr");
+    let agent_pager = Pager::new(".agents .grid", ".agents .grid .agent");
+    Effect::new(move |_| {
+        let queues = matches!(page(), Page::All | Page::Overview | Page::Queues);
+        let agents = matches!(page(), Page::All | Page::Agents);
+        let most = [
+            (queues, queue_pager.pages.get()),
+            (agents, agent_pager.pages.get()),
+        ]
+        .iter()
+        .filter(|(shown, _)| *shown)
+        .map(|(_, n)| *n)
+        .max()
+        .unwrap_or(1);
+        settings.pages_on_screen.set(most);
+    });
+    // The same pages by keyboard: Page Down / → next, Page Up / ← back.
+    let _keys = window_event_listener(leptos::ev::keydown, move |e| {
+        let n = settings.pages_on_screen.get_untracked().max(1);
+        let step = settings.step.get_untracked() % n;
+        match e.key().as_str() {
+            "PageDown" | "ArrowRight" => settings.step.set((step + 1) % n),
+            "PageUp" | "ArrowLeft" => settings.step.set((step + n - 1) % n),
+            _ => {}
+        }
+    });
     view! {
         <main
             class="floor"
@@ -838,10 +1033,10 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
             </Show>
             <div class="lower">
                 <Show when=move || matches!(page(), Page::All | Page::Overview | Page::Queues)>
-                    <QueueTable live settings />
+                    <QueueTable live settings pager=queue_pager />
                 </Show>
                 <Show when=move || matches!(page(), Page::All | Page::Agents)>
-                    <AgentGrid live settings />
+                    <AgentGrid live settings pager=agent_pager />
                 </Show>
             </div>
         </main>

@@ -264,7 +264,11 @@ test("agents needing attention come first; queues keep the config's order", asyn
   assert.deepEqual(order, ["x1", "a1", "x2", "a2", "a3"]);
   const over = page.locator('.agent[data-agent="x1"]');
   assert.ok(await over.evaluate((e) => e.classList.contains("over")), "x1 is marked over its limit");
-  assert.match(await over.locator(".agent-time").innerText(), /Over limit/);
+  // Marked by shape too (⚠ after the state), and in words for screen readers.
+  assert.equal(await over.locator(".over-word").textContent(), "Over limit");
+  assert.equal(
+    await over.locator(".agent-state").evaluate((e) => getComputedStyle(e, "::after").content), '" ⚠"',
+  );
   assert.equal(await page.locator(".agent.over").count(), 1, "only x1 is over a limit");
   // A known aux reason reads in the viewer's language, under a neutral label.
   assert.match(await over.locator(".agent-detail").innerText(), /Reason: Meeting/);
@@ -287,7 +291,7 @@ test("agents needing attention come first; queues keep the config's order", asyn
   const zh = await openPage("?lang=zh");
   await zh.locator('.agent[data-agent="x1"]').waitFor({ timeout: 3000 });
   assert.match(await zh.locator('.agent[data-agent="x1"] .agent-detail').innerText(), /原因：会议/);
-  assert.match(await zh.locator('.agent[data-agent="x1"] .agent-time').innerText(), /超时/);
+  assert.equal(await zh.locator('.agent[data-agent="x1"] .over-word').textContent(), "超时");
   await zh.screenshot({ path: join(artifacts, "floor-attention-zh.png") });
   assert.deepEqual([...page.errors, ...zh.errors], []);
   await zh.close();
@@ -403,10 +407,18 @@ test("a killed server shows reconnecting, then live again with the same values",
     () => /data \d+ s old/.test(document.querySelector(".freshness-text")?.innerText ?? ""),
     null, { timeout: 5000 },
   );
-  const times = () => page.locator(".agent-time").allInnerTexts();
+  // By agent: the lists may re-page meanwhile (the header's longer text).
+  const times = () => page.locator(".agent").evaluateAll((els) => Object.fromEntries(
+    els.map((e) => [e.dataset.agent, e.querySelector(".agent-time").innerText]),
+  ));
   const frozen = await times();
   await page.waitForTimeout(2200);
-  assert.deepEqual(await times(), frozen, "time in state does not count on frozen data");
+  const later = await times();
+  const both = Object.keys(frozen).filter((id) => id in later);
+  assert.ok(both.length >= 3, `agents on screen both times: ${both}`);
+  for (const id of both) {
+    assert.equal(later[id], frozen[id], `${id}: time in state does not count on frozen data`);
+  }
   assert.equal(
     await page.locator("header").evaluate((e) => getComputedStyle(e).filter), "none",
     "the header (and its indicator) is not greyed out",
@@ -430,4 +442,107 @@ test("a killed server shows reconnecting, then live again with the same values",
     String(before.queues.billing.waiting),
   );
   await page.close();
+});
+
+/**
+ * Every element matching `selector` on screen now: its box within the
+ * viewport and within `within` (the list's box, which clips), and the
+ * ids (`attr`) of those that are.
+ */
+async function visibleIds(page, selector, within, attr) {
+  return page.evaluate(([selector, within, attr]) => {
+    const box = document.querySelector(within)?.getBoundingClientRect();
+    const seen = [];
+    const cut = [];
+    const truncated = [];
+    for (const el of document.querySelectorAll(selector)) {
+      // Laid out to be measured, not shown: neither seen nor cut.
+      if (getComputedStyle(el).visibility === "hidden") continue;
+      const r = el.getBoundingClientRect();
+      const inside = box && r.top >= box.top - 0.5 && r.bottom <= box.bottom + 0.5
+        && r.left >= box.left - 0.5 && r.right <= box.right + 0.5
+        && r.bottom <= innerHeight + 0.5 && r.right <= innerWidth + 0.5 && r.width > 0;
+      (inside ? seen : cut).push(el.getAttribute(attr));
+      // A name cut short with an ellipsis is not shown whole either.
+      const name = el.querySelector(".agent-name, td.name");
+      if (name && name.scrollWidth > name.clientWidth + 1) truncated.push(el.getAttribute(attr));
+    }
+    return { seen, cut, truncated };
+  }, [selector, within, attr]);
+}
+
+test("a TV shows every queue and every signed-in agent whole within one rotation, large enough to read", async () => {
+  // A floor of 400 agents (320 signed in) over 12 queues, added to the scenario's.
+  const states = ["available", "on_contact", "wrap_up", "aux", "offline"];
+  const lines = [];
+  for (let i = 0; i < 400; i++) {
+    const q = `q${String(i % 12).padStart(2, "0")}`;
+    lines.push(JSON.stringify({
+      id: `e2e-floor-${i}`, ts: at(-600 + (i % 300)), type: "agent_state", agent: `f${i}`,
+      name: `Agent ${i}`, state: states[i % 5], queues: [q],
+      ...(states[i % 5] === "aux" ? { reason: "break" } : {}),
+    }));
+  }
+  await post(lines.join("\n"));
+  const board = await (await fetch(`${baseUrl}/api/v1/board`)).json();
+  const agents = Object.entries(board.agents).filter(([, a]) => a.state !== "offline").map(([id]) => id);
+  const queues = Object.keys(board.queues);
+  assert.ok(agents.length >= 320 && queues.length >= 14, `${agents.length} agents, ${queues.length} queues`);
+  const perPage = {};
+  for (const [label, viewport] of [["1080p", { width: 1920, height: 1080 }], ["4k", { width: 3840, height: 2160 }]]) {
+    const page = await openPage("?lang=en&kiosk=1&rotate=3&pages=queues,agents", viewport);
+    const seenAgents = new Set();
+    const seenQueues = new Set();
+    let cut = [];
+    let truncated = [];
+    let cardsPerPage = 0;
+    const started = Date.now();
+    // Sample the screen until every agent and queue was shown whole (or a
+    // generous bound: a cycle at 3 s a page is well under it).
+    while (Date.now() - started < 90_000 && (seenAgents.size < agents.length || seenQueues.size < queues.length)) {
+      const a = await visibleIds(page, ".agent", ".agents .grid", "data-agent");
+      const q = await visibleIds(page, "tr[data-queue]", "section.queues", "data-queue");
+      a.seen.forEach((id) => seenAgents.add(id));
+      q.seen.forEach((id) => seenQueues.add(id));
+      cardsPerPage = Math.max(cardsPerPage, a.seen.length);
+      cut = cut.concat(a.cut, q.cut);
+      truncated = truncated.concat(a.truncated, q.truncated);
+      await page.waitForTimeout(300);
+    }
+    const cycle = Date.now() - started;
+    await page.screenshot({ path: join(artifacts, `tv-${label}-400.png`) });
+    console.log(`# ${label}: ${seenAgents.size}/${agents.length} agents and ${seenQueues.size}/${queues.length} queues shown in ${cycle} ms, ${cardsPerPage} cards a page`);
+    assert.deepEqual(agents.filter((id) => !seenAgents.has(id)), [], `${label}: agents never shown whole`);
+    assert.deepEqual(queues.filter((id) => !seenQueues.has(id)), [], `${label}: queues never shown whole`);
+    assert.deepEqual(cut, [], `${label}: nothing is rendered cut off`);
+    assert.deepEqual([...new Set(truncated)], [], `${label}: names shown whole`);
+    perPage[label] = cardsPerPage;
+    // The page says which page it is.
+    const pageOf = await page.locator(".page-of").first().innerText();
+    assert.match(pageOf, /page \d+\/\d+/);
+    if (label === "1080p") {
+      // Readable from 5 m: what a supervisor reads is at least 40 px.
+      await page.waitForFunction(() => document.querySelector("main.floor")?.dataset.page === "agents", null, { timeout: 10000 });
+      const sizes = await page.evaluate(() => Object.fromEntries(
+        [".agent-name", ".agent-state", ".agent-time", ".counts", ".page-of"].map((s) => [
+          s, parseFloat(getComputedStyle(document.querySelector(s)).fontSize),
+        ]),
+      ));
+      await page.waitForFunction(() => document.querySelector("main.floor")?.dataset.page === "queues", null, { timeout: 10000 });
+      Object.assign(sizes, await page.evaluate(() => Object.fromEntries(
+        ["th", "td.name", "td.waiting", "td.kpi", "header h1", ".clock"].map((s) => [
+          s, parseFloat(getComputedStyle(document.querySelector(s)).fontSize),
+        ]),
+      )));
+      for (const [selector, px] of Object.entries(sizes)) {
+        assert.ok(px >= 40, `${selector} is ${px} px on a 1080p TV`);
+      }
+      // English headers fit on one line.
+      const heights = await page.locator("th").evaluateAll((ths) => ths.map((t) => t.getBoundingClientRect().height));
+      assert.ok(Math.max(...heights) < 2 * Math.min(...heights) , `header heights ${heights}`);
+    }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  }
+  assert.ok(perPage["4k"] >= 3 * perPage["1080p"], `4K shows more: ${JSON.stringify(perPage)}`);
 });
