@@ -127,6 +127,10 @@ struct Link {
     pending: RefCell<Option<TimeoutHandle>>,
     probing: Cell<bool>,
     probe: RefCell<Option<ProbeHandlers>>,
+    /// The probe's shortcut is for a server coming back: armed when a live
+    /// socket drops, used once (a server that answers `/healthz` but
+    /// refuses the socket waits out the backoff like any other failure).
+    armed: Cell<bool>,
 }
 
 /// Connects to `url` and keeps connecting for as long as the page lives.
@@ -140,6 +144,7 @@ pub fn connect(url: String, health_url: String, live: Live) {
         pending: RefCell::new(None),
         probing: Cell::new(false),
         probe: RefCell::new(None),
+        armed: Cell::new(false),
     });
     *link.probe.borrow_mut() = Some(probe_handlers(&link));
     open(&link);
@@ -181,14 +186,26 @@ fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
             let ok = response
                 .dyn_into::<web_sys::Response>()
                 .is_ok_and(|r| r.ok());
-            let pending = link.pending.borrow_mut().take();
-            match pending {
-                Some(pending) if ok => {
-                    pending.clear();
-                    open(&link);
-                }
-                other => *link.pending.borrow_mut() = other,
+            if !ok || !link.armed.get() {
+                return;
             }
+            let Some(pending) = link.pending.borrow_mut().take() else {
+                return;
+            };
+            pending.clear();
+            link.armed.set(false);
+            // Screens that all saw the server come back in the same half
+            // second spread their reconnects over the next one.
+            let jitter = Duration::from_millis((js_sys::Math::random() * 1000.0) as u64);
+            let next = link.clone();
+            *link.pending.borrow_mut() = set_timeout_with_handle(
+                move || {
+                    next.pending.borrow_mut().take();
+                    open(&next);
+                },
+                jitter,
+            )
+            .ok();
         });
     let weak = Rc::downgrade(link);
     let failed = Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |_| {
@@ -200,7 +217,7 @@ fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
 }
 
 fn probe(link: &Rc<Link>) {
-    if link.pending.borrow().is_none() || link.probing.get() {
+    if !link.armed.get() || link.pending.borrow().is_none() || link.probing.get() {
         return;
     }
     let handlers = link.probe.borrow();
@@ -221,6 +238,9 @@ fn drop_and_retry(link: &Rc<Link>) {
     };
     if js_sys::Date::now() - current.opened_ms > GOOD_FOR_MS {
         link.attempt.set(0);
+    }
+    if link.live.conn.get_untracked() == Conn::Live {
+        link.armed.set(true);
     }
     drop(current);
     schedule(link);

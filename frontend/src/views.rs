@@ -433,6 +433,10 @@ fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> i
                 return;
             };
             let Some(kpis) = scope_kpis(board, &settings.scope.get_value(), window) else {
+                // No figures (yet) in this scope: no colours either.
+                if !shown.with_untracked(HashMap::is_empty) {
+                    shown.set(HashMap::new());
+                }
                 return;
             };
             // A new window is not a change of state.
@@ -716,19 +720,18 @@ impl Pager {
         start..start.saturating_add(per_page).min(n)
     }
 
-    /// "page 2/5" when there is more than one.
+    /// "page 2/5"; always laid out (hidden with one page), so that its
+    /// showing up does not move the list it measured.
     fn label(self, settings: Settings) -> impl IntoView {
-        move || {
+        let text = move || {
             let pages = self.pages.get();
-            (pages > 1).then(|| {
-                let page = settings.step.get() % pages + 1;
-                let text = match settings.lang.get() {
-                    Lang::Zh => format!("第 {page}/{pages} 页"),
-                    Lang::En => format!("page {page}/{pages}"),
-                };
-                view! { <span class="page-of">{text}</span> }
-            })
-        }
+            let page = settings.step.get() % pages + 1;
+            match settings.lang.get() {
+                Lang::Zh => format!("第 {page}/{pages} 页"),
+                Lang::En => format!("page {page}/{pages}"),
+            }
+        };
+        view! { <span class="page-of" class:single=move || self.pages.get() <= 1>{text}</span> }
     }
 }
 
