@@ -651,33 +651,31 @@ fn lock_holds(before: &str, after: &str) -> (Value, Value) {
             labelled_histogram(before, LOCK_HOLDS, &label),
             labelled_histogram(after, LOCK_HOLDS, &label),
         );
-        let max = bucket_bound(&h0, &h1, 1.0);
+        let (figures, max) = holds(&h0, &h1);
         if let Some(m) = max {
             largest = Some(largest.map_or(m, |l| l.max(m)));
         }
-        by_holder.insert(
-            holder.into(),
-            json!({
-                "count": h1.count - h0.count,
-                "p99_le_ms": bound_json(bucket_bound(&h0, &h1, 0.99)),
-                "max_le_ms": bound_json(max),
-            }),
-        );
+        by_holder.insert(holder.into(), figures);
     }
     // Inside a batch's hold: its write to the journal.
     let (w0, w1) = (
         histogram(before, JOURNAL_WRITES),
         histogram(after, JOURNAL_WRITES),
     );
-    by_holder.insert(
-        "journal_write".into(),
-        json!({
-            "count": w1.count - w0.count,
-            "p99_le_ms": bound_json(bucket_bound(&w0, &w1, 0.99)),
-            "max_le_ms": bound_json(bucket_bound(&w0, &w1, 1.0)),
-        }),
-    );
+    by_holder.insert("journal_write".into(), holds(&w0, &w1).0);
     (Value::Object(by_holder), bound_json(largest))
+}
+
+/// Holds between two scrapes of one histogram: count, p99 and max as
+/// bucket bounds (ms), and the max in seconds.
+fn holds(h0: &Histogram, h1: &Histogram) -> (Value, Option<f64>) {
+    let max = bucket_bound(h0, h1, 1.0);
+    let figures = json!({
+        "count": h1.count - h0.count,
+        "p99_le_ms": bound_json(bucket_bound(h0, h1, 0.99)),
+        "max_le_ms": bound_json(max),
+    });
+    (figures, max)
 }
 
 /// The bucket bound (seconds) where the cumulative count of the steps
