@@ -1,6 +1,7 @@
 //! The live connection: a WebSocket to `/ws`, fed through the shared
 //! `BoardClient` (the same code the tests use), reconnecting with backoff
-//! and a fresh snapshot after any drop or sequence gap.
+//! and a fresh snapshot after any drop or sequence gap. Given several
+//! servers (`servers=`), a page whose server fails moves to the next.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -35,6 +36,8 @@ pub struct Live {
     /// The server's clock minus this browser's, from each message's
     /// `generated_at`: a TV whose clock drifts still counts waits right.
     pub skew_ms: RwSignal<f64>,
+    /// The server the page reads from now (`host:port`).
+    pub server: RwSignal<String>,
 }
 
 /// Sets `now_ms`, then again just after the next whole second.
@@ -57,6 +60,7 @@ impl Live {
             last_message_ms: RwSignal::new(0.0),
             now_ms: RwSignal::new(js_sys::Date::now()),
             skew_ms: RwSignal::new(0.0),
+            server: RwSignal::new(String::new()),
         };
         tick(live);
         live
@@ -115,38 +119,84 @@ impl Drop for Current {
     }
 }
 
+/// A server the page may read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// `host:port`, as shown.
+    pub host: String,
+    /// Its `/ws?…` URL.
+    pub ws: String,
+    /// Its `/healthz`: answered means "connect now".
+    pub health: String,
+}
+
+impl Endpoint {
+    /// A server as a `servers=` item names it (`host:port`, or with a
+    /// scheme `http(s)://` or `ws(s)://`; the page's own scheme when
+    /// none), with the socket's path and query (`/ws?view=…`).
+    pub fn parse(item: &str, page_secure: bool, ws_path: &str) -> Option<Endpoint> {
+        let item = item.trim();
+        let (secure, rest) = match item.split_once("://") {
+            Some(("https" | "wss", rest)) => (true, rest),
+            Some(("http" | "ws", rest)) => (false, rest),
+            Some(_) => return None,
+            None => (page_secure, item),
+        };
+        let host = rest.split('/').next().unwrap_or_default();
+        let valid = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b));
+        if !valid {
+            return None;
+        }
+        let (ws, http) = if secure { ("wss", "https") } else { ("ws", "http") };
+        Some(Endpoint {
+            host: host.to_string(),
+            ws: format!("{ws}://{host}{ws_path}"),
+            health: format!("{http}://{host}/healthz"),
+        })
+    }
+}
+
 struct Link {
-    url: String,
-    /// `/healthz` of the same server: answered means "connect now".
-    health_url: String,
+    /// The servers, in the order given; `index` is the one in use.
+    endpoints: Vec<Endpoint>,
+    index: Cell<usize>,
     live: Live,
     attempt: Cell<u32>,
     current: RefCell<Option<Current>>,
     /// The attempt the backoff scheduled, cancelled when a probe finds
     /// the server back.
     pending: RefCell<Option<TimeoutHandle>>,
-    probing: Cell<bool>,
-    probe: RefCell<Option<ProbeHandlers>>,
+    /// Per server: a probe is under way.
+    probing: Vec<Cell<bool>>,
+    probe: RefCell<Vec<ProbeHandlers>>,
     /// The probe's shortcut is for a server coming back: armed when a live
     /// socket drops, used once (a server that answers `/healthz` but
     /// refuses the socket waits out the backoff like any other failure).
     armed: Cell<bool>,
 }
 
-/// Connects to `url` and keeps connecting for as long as the page lives.
-pub fn connect(url: String, health_url: String, live: Live) {
+/// Connects to the first of `endpoints` and keeps connecting for as long
+/// as the page lives: to the next one when it fails, round the list.
+pub fn connect(endpoints: Vec<Endpoint>, live: Live) {
+    assert!(!endpoints.is_empty(), "a server to connect to");
     let link = Rc::new(Link {
-        url,
-        health_url,
+        probing: endpoints.iter().map(|_| Cell::new(false)).collect(),
+        endpoints,
+        index: Cell::new(0),
         live,
         attempt: Cell::new(0),
         current: RefCell::new(None),
         pending: RefCell::new(None),
-        probing: Cell::new(false),
-        probe: RefCell::new(None),
+        probe: RefCell::new(Vec::new()),
         armed: Cell::new(false),
     });
-    *link.probe.borrow_mut() = Some(probe_handlers(&link));
+    let handlers = (0..link.endpoints.len())
+        .map(|i| probe_handlers(&link, i))
+        .collect();
+    *link.probe.borrow_mut() = handlers;
     open(&link);
     let watched = link.clone();
     set_interval(
@@ -160,9 +210,9 @@ pub fn connect(url: String, health_url: String, live: Live) {
         },
         Duration::from_millis(1000),
     );
-    // While waiting out a backoff, ask the server every half second
-    // whether it is back (a cheap GET, not a WebSocket handshake); when it
-    // answers, connect at once instead of sleeping up to 10 s more.
+    // While waiting out a backoff, ask the servers every half second
+    // whether they are back (a cheap GET, not a WebSocket handshake); when
+    // one answers, connect to it at once instead of sleeping up to 10 s.
     let probed = link.clone();
     set_interval(move || probe(&probed), PROBE_EVERY);
 }
@@ -177,15 +227,17 @@ struct ProbeHandlers {
     failed: Closure<dyn FnMut(wasm_bindgen::JsValue)>,
 }
 
-fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
+fn probe_handlers(link: &Rc<Link>, endpoint: usize) -> ProbeHandlers {
     let weak = Rc::downgrade(link);
     let answered =
         Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |response: wasm_bindgen::JsValue| {
             let Some(link) = weak.upgrade() else { return };
-            link.probing.set(false);
+            link.probing[endpoint].set(false);
+            // Another origin's answer is opaque (no CORS): that it came
+            // is the answer.
             let ok = response
                 .dyn_into::<web_sys::Response>()
-                .is_ok_and(|r| r.ok());
+                .is_ok_and(|r| r.ok() || r.type_() == web_sys::ResponseType::Opaque);
             if !ok || !link.armed.get() {
                 return;
             }
@@ -194,6 +246,7 @@ fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
             };
             pending.clear();
             link.armed.set(false);
+            link.index.set(endpoint);
             // Screens that all saw the server come back in the same half
             // second spread their reconnects over the next one.
             let jitter = Duration::from_millis((js_sys::Math::random() * 1000.0) as u64);
@@ -210,24 +263,28 @@ fn probe_handlers(link: &Rc<Link>) -> ProbeHandlers {
     let weak = Rc::downgrade(link);
     let failed = Closure::<dyn FnMut(wasm_bindgen::JsValue)>::new(move |_| {
         if let Some(link) = weak.upgrade() {
-            link.probing.set(false);
+            link.probing[endpoint].set(false);
         }
     });
     ProbeHandlers { answered, failed }
 }
 
 fn probe(link: &Rc<Link>) {
-    if !link.armed.get() || link.pending.borrow().is_none() || link.probing.get() {
+    if !link.armed.get() || link.pending.borrow().is_none() {
         return;
     }
-    let handlers = link.probe.borrow();
-    let Some(handlers) = handlers.as_ref() else {
-        return;
-    };
-    link.probing.set(true);
-    let _ = window()
-        .fetch_with_str(&link.health_url)
-        .then2(&handlers.answered, &handlers.failed);
+    let init = web_sys::RequestInit::new();
+    init.set_mode(web_sys::RequestMode::NoCors);
+    init.set_cache(web_sys::RequestCache::NoStore);
+    for (i, handlers) in link.probe.borrow().iter().enumerate() {
+        if link.probing[i].get() {
+            continue;
+        }
+        link.probing[i].set(true);
+        let _ = window()
+            .fetch_with_str_and_init(&link.endpoints[i].health, &init)
+            .then2(&handlers.answered, &handlers.failed);
+    }
 }
 
 /// Gives up the current socket and schedules the next attempt (once: a
@@ -246,9 +303,14 @@ fn drop_and_retry(link: &Rc<Link>) {
     schedule(link);
 }
 
+/// The next attempt goes to the next server; the backoff grows with each
+/// round of the list (a page that loses one of two servers tries the other
+/// within a second).
 fn schedule(link: &Rc<Link>) {
     link.live.conn.set(Conn::Reconnecting);
-    let delay = backoff(link.attempt.get());
+    let n = link.endpoints.len();
+    link.index.set((link.index.get() + 1) % n);
+    let delay = backoff(link.attempt.get() / n as u32);
     link.attempt.set(link.attempt.get() + 1);
     let next = link.clone();
     let handle = set_timeout_with_handle(
@@ -263,10 +325,12 @@ fn schedule(link: &Rc<Link>) {
 }
 
 fn open(link: &Rc<Link>) {
-    let Ok(socket) = WebSocket::new(&link.url) else {
+    let endpoint = &link.endpoints[link.index.get()];
+    let Ok(socket) = WebSocket::new(&endpoint.ws) else {
         schedule(link);
         return;
     };
+    let host = endpoint.host.clone();
     let client = RefCell::new(BoardClient::new());
     let live = link.live;
     let on_message = {
@@ -287,6 +351,9 @@ fn open(link: &Rc<Link>) {
                     live.board.set(Some(Arc::new(board)));
                     live.last_message_ms.set(now);
                     live.conn.set(Conn::Live);
+                    if live.server.get_untracked() != host {
+                        live.server.set(host.clone());
+                    }
                 }
                 _ => {
                     if let Some(link) = weak.upgrade() {

@@ -6,8 +6,10 @@
 //! `view=floor|agent|queue`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
 //! `kiosk=1` (full screen, no controls), `sound=1` (a tone on a new breach),
 //! `reload=03:00` (reload nightly at that local time),
-//! `rotate=N` (seconds between pages)
-//! and `pages=overview,queues,agents` (the pages to rotate through).
+//! `rotate=N` (seconds between pages),
+//! `pages=overview,queues,agents` (the pages to rotate through)
+//! and `servers=host:port,host:port` (the servers to read from, in order:
+//! a page whose server fails moves to the next).
 
 pub mod connection;
 pub mod format;
@@ -45,6 +47,8 @@ pub struct Params {
     /// A viewer token from the page's link (a TV is set up with one); it
     /// goes along to the WebSocket, which cannot carry a header.
     pub token: Option<String>,
+    /// `servers=`: the servers to read from, in order (empty: this page's).
+    pub servers: Vec<String>,
 }
 
 impl Params {
@@ -77,18 +81,41 @@ impl Params {
                 .map(Duration::from_secs),
             pages,
             token: get("token"),
+            servers: get("servers")
+                .map(|s| s.split(',').map(str::to_string).collect())
+                .unwrap_or_default(),
         }
     }
 
-    fn ws_url(&self) -> String {
+    /// The servers to read from: `servers=` (those that parse), else the
+    /// one that served this page.
+    fn endpoints(&self) -> Vec<connection::Endpoint> {
         let location = window().location();
-        let scheme = if location.protocol().unwrap_or_default() == "https:" {
-            "wss"
-        } else {
-            "ws"
-        };
-        let host = location.host().unwrap_or_default();
-        let mut url = format!("{scheme}://{host}/ws?view={}", encode(&self.view));
+        let secure = location.protocol().unwrap_or_default() == "https:";
+        let path = self.ws_path();
+        let listed: Vec<_> = self
+            .servers
+            .iter()
+            .filter_map(|s| connection::Endpoint::parse(s, secure, &path))
+            .collect();
+        if !listed.is_empty() {
+            return listed;
+        }
+        let own = location.host().unwrap_or_default();
+        let mut own = connection::Endpoint::parse(&own, secure, &path).unwrap_or_else(|| {
+            connection::Endpoint {
+                host: own.clone(),
+                ws: format!("{}://{own}{path}", if secure { "wss" } else { "ws" }),
+                health: String::new(),
+            }
+        });
+        own.health = "/healthz".to_string();
+        vec![own]
+    }
+
+    /// The socket's path and query: the same on every server.
+    fn ws_path(&self) -> String {
+        let mut url = format!("/ws?view={}", encode(&self.view));
         if let Some(queue) = &self.queue {
             url.push_str(&format!("&queue={}", encode(queue)));
         }
@@ -115,19 +142,40 @@ fn ms_until(now_ms_of_day: f64, at: (u32, u32)) -> f64 {
     if wait < 1000.0 { wait + DAY } else { wait }
 }
 
-/// Reloads the page at `at` local time (the browser's clock).
+/// Reloads the page at `at` local time (the browser's clock), once the
+/// server that serves the page answers (a TV whose server is down at
+/// that minute keeps its page and asks again a minute later).
 fn schedule_reload(at: (u32, u32)) {
     let now = js_sys::Date::new_0();
     let of_day = f64::from(now.get_hours() * 3600 + now.get_minutes() * 60 + now.get_seconds())
         * 1000.0
         + f64::from(now.get_milliseconds());
     let wait = ms_until(of_day, at);
-    set_timeout(
-        || {
+    set_timeout(reload_when_served, Duration::from_millis(wait as u64));
+}
+
+fn reload_when_served() {
+    use wasm_bindgen::JsCast;
+    type Handler = wasm_bindgen::closure::Closure<dyn FnMut(wasm_bindgen::JsValue)>;
+    let answered = Handler::once(|response: wasm_bindgen::JsValue| {
+        if response
+            .dyn_into::<web_sys::Response>()
+            .is_ok_and(|r| r.ok())
+        {
             let _ = window().location().reload();
-        },
-        Duration::from_millis(wait as u64),
-    );
+        } else {
+            set_timeout(reload_when_served, Duration::from_secs(60));
+        }
+    });
+    let failed = Handler::once(|_: wasm_bindgen::JsValue| {
+        set_timeout(reload_when_served, Duration::from_secs(60));
+    });
+    let _ = window()
+        .fetch_with_str("/healthz")
+        .then2(&answered, &failed);
+    // Once a night: the pair is left to the browser.
+    answered.forget();
+    failed.forget();
 }
 
 fn encode(value: &str) -> String {
@@ -163,7 +211,7 @@ fn App() -> impl IntoView {
     if let Some(at) = params.reload {
         schedule_reload(at);
     }
-    connection::connect(params.ws_url(), "/healthz".to_string(), live);
+    connection::connect(params.endpoints(), live);
     let settings = Settings::new(&params, initial_lang(&params));
     // Keep <html lang> and the stored choice in step with the language.
     Effect::new(move |_| {
@@ -205,5 +253,26 @@ mod tests {
         assert_eq!(ms_until(4.0 * h, (3, 0)), 23.0 * h);
         // Just reloaded at 03:00:00.2: not again at once, but tomorrow.
         assert_eq!(ms_until(3.0 * h + 200.0, (3, 0)), 24.0 * h - 200.0);
+    }
+
+    #[test]
+    fn servers_are_named_as_a_site_would_write_them() {
+        use connection::Endpoint;
+        let path = "/ws?view=floor";
+        let e = Endpoint::parse(" 10.0.0.2:8080 ", false, path).unwrap();
+        assert_eq!(e.host, "10.0.0.2:8080");
+        assert_eq!(e.ws, "ws://10.0.0.2:8080/ws?view=floor");
+        assert_eq!(e.health, "http://10.0.0.2:8080/healthz");
+        // The page's scheme unless the item says otherwise.
+        let e = Endpoint::parse("board-b.example:443", true, path).unwrap();
+        assert_eq!(e.ws, "wss://board-b.example:443/ws?view=floor");
+        let e = Endpoint::parse("https://board-b.example/", false, path).unwrap();
+        assert_eq!(e.ws, "wss://board-b.example/ws?view=floor");
+        assert_eq!(e.health, "https://board-b.example/healthz");
+        let e = Endpoint::parse("ws://[::1]:8080", true, path).unwrap();
+        assert_eq!(e.ws, "ws://[::1]:8080/ws?view=floor");
+        for bad in ["", "ftp://a:1", "a b:80", "http://", "a\"/><script>"] {
+            assert_eq!(Endpoint::parse(bad, false, path), None, "{bad}");
+        }
     }
 }

@@ -25,6 +25,15 @@ pub enum Page {
 }
 
 impl Page {
+    pub fn name(self) -> &'static str {
+        match self {
+            Page::All => "all",
+            Page::Overview => "overview",
+            Page::Queues => "queues",
+            Page::Agents => "agents",
+        }
+    }
+
     pub fn parse(name: &str) -> Option<Page> {
         match name.trim() {
             "overview" => Some(Page::Overview),
@@ -264,7 +273,7 @@ fn Freshness(live: Live, settings: Settings) -> impl IntoView {
         Conn::Reconnecting => "reconnecting",
     };
     view! {
-        <span class="freshness" data-state=state>
+        <span class="freshness" data-state=state data-server=move || live.server.get() title=move || live.server.get()>
             <span class="dot"></span>
             <span class="freshness-text">{text}</span>
         </span>
@@ -1008,6 +1017,15 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
         .unwrap_or(1);
         settings.pages_on_screen.set(most);
     });
+    // A new screen gives the lists new boxes: measure them afresh.
+    Effect::new(move |previous: Option<Page>| {
+        let now = page();
+        if previous.is_some_and(|p| p != now) {
+            queue_pager.mounted();
+            agent_pager.mounted();
+        }
+        now
+    });
     // The same pages by keyboard: Page Down / → next, Page Up / ← back.
     let _keys = window_event_listener(leptos::ev::keydown, move |e| {
         let n = settings.pages_on_screen.get_untracked().max(1);
@@ -1023,24 +1041,27 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
             class="floor"
             class:kiosk=settings.kiosk
             class:stale=move || live.is_stale()
-            data-page=move || format!("{:?}", page()).to_lowercase()
+            data-page=move || page().name()
         >
             <Header live settings />
-            <Show when=move || matches!(page(), Page::All | Page::Overview)>
+            // Every part stays mounted and is hidden while its page is not
+            // shown: a page turn creates and frees nothing (a TV turns
+            // pages for weeks).
+            <div class="part" hidden=move || !matches!(page(), Page::All | Page::Overview)>
                 <Tiles live settings alerts />
                 <div class="overview-line">
                     <Figures live settings />
                     <Complaints live settings />
                 </div>
                 <AlertList live settings alerts />
-            </Show>
+            </div>
             <div class="lower">
-                <Show when=move || matches!(page(), Page::All | Page::Overview | Page::Queues)>
+                <div class="part" hidden=move || !matches!(page(), Page::All | Page::Overview | Page::Queues)>
                     <QueueTable live settings pager=queue_pager />
-                </Show>
-                <Show when=move || matches!(page(), Page::All | Page::Agents)>
+                </div>
+                <div class="part" hidden=move || !matches!(page(), Page::All | Page::Agents)>
                     <AgentGrid live settings pager=agent_pager />
-                </Show>
+                </div>
             </div>
         </main>
     }

@@ -15,6 +15,7 @@ use crate::kpis::{KpiKey, REGISTRY};
 /// The whole board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Board {
+    #[serde(with = "crate::time::rfc3339")]
     pub generated_at: Timestamp,
     /// Version of the server's state this board was computed from.
     pub seq: u64,
@@ -51,6 +52,7 @@ pub struct SourceBoard {
     /// Connected, logged in and synchronised.
     pub up: bool,
     /// Since when it is up or down.
+    #[serde(with = "crate::time::rfc3339")]
     pub since: Timestamp,
     /// Why it is down (connection refused, login failed…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,6 +105,7 @@ pub struct QueueBoard {
     pub waiting: u64,
     /// When the oldest contact still waiting started to wait; clients render
     /// its age so it ticks without server traffic.
+    #[serde(default, with = "crate::time::rfc3339_option")]
     pub longest_wait_since: Option<Timestamp>,
     pub windows: BTreeMap<Window, Kpis>,
     /// Its place in the config's `[[queues]]` list (0 first); absent for
@@ -117,6 +120,7 @@ pub struct AgentBoard {
     pub name: Option<String>,
     pub state: AgentState,
     pub reason: Option<String>,
+    #[serde(with = "crate::time::rfc3339")]
     pub since: Timestamp,
     /// The contact the agent is handling, if any.
     pub contact: Option<String>,

@@ -11,6 +11,7 @@ pub mod board;
 pub mod event;
 pub mod kpis;
 pub mod stream;
+pub mod time;
 
 pub use board::{
     AgentBoard, Board, COUNT_KEYS, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard, SourceBoard,

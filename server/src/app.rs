@@ -201,7 +201,12 @@ pub fn router(app: App) -> Router {
                 .merge(crate::sources::webhook::router(app.clone()))
                 .route_layer(middleware::from_fn_with_state(app.clone(), ingest_guard)),
         )
-        .fallback(not_found)
+        .fallback({
+            let app = app.clone();
+            move |method: Method, uri: Uri, headers: HeaderMap| {
+                not_found(app.clone(), method, uri, headers)
+            }
+        })
         .layer(middleware::from_fn_with_state(app, request_timeout))
 }
 
@@ -220,8 +225,9 @@ async fn request_timeout(State(app): State<App>, request: Request, next: Next) -
 }
 
 /// The wallboard UI; without a built UI, a pointer at the data.
-async fn index(headers: HeaderMap) -> Response {
-    if let Some(page) = ui::serve("/", &headers) {
+async fn index(State(app): State<App>, headers: HeaderMap) -> Response {
+    let csp = ui::csp(&app.config.auth.allowed_origins);
+    if let Some(page) = ui::serve("/", &headers, &csp) {
         return page;
     }
     Json(json!({
@@ -374,9 +380,18 @@ async fn readyz(State(app): State<App>) -> Response {
 }
 
 /// UI files by name; anything else is a JSON 404.
-async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+async fn not_found(
+    app: App,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
     if method == Method::GET
-        && let Some(file) = ui::serve(uri.path(), &headers)
+        && let Some(file) = ui::serve(
+            uri.path(),
+            &headers,
+            &ui::csp(&app.config.auth.allowed_origins),
+        )
     {
         return file;
     }

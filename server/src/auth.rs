@@ -286,6 +286,27 @@ mod tests {
     }
 
     #[test]
+    fn allowed_origins_are_origins_and_nothing_more() {
+        let with = |origin: &str| {
+            Config::from_toml(&format!("[auth]\nallowed_origins = [{origin:?}]"))
+                .map(|c| c.auth.allowed_origins)
+        };
+        assert_eq!(with("https://b.example:8443/").unwrap(), ["https://b.example:8443/"]);
+        assert_eq!(with("http://[::1]:8080").unwrap(), ["http://[::1]:8080"]);
+        // They go into the UI's Content-Security-Policy: one origin each.
+        for bad in [
+            "b.example",
+            "https://",
+            "https://b.example/path",
+            "https://b.example; script-src *",
+            "https://b.example wss://evil.example",
+        ] {
+            let error = with(bad).unwrap_err();
+            assert!(error.contains("auth.allowed_origins[0]"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn presented_tokens_come_from_the_header_first() {
         let mut headers = HeaderMap::new();
         assert_eq!(presented(&headers, Some("q")), Some("q"));

@@ -427,13 +427,18 @@ fn auth(file: &AuthFile) -> Result<AuthConfig, String> {
         Ok(out)
     };
     for (i, o) in file.allowed_origins.iter().enumerate() {
-        let scheme_ok = o.starts_with("http://") || o.starts_with("https://");
-        if !scheme_ok
-            || o.trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .contains('/')
-                && !o.ends_with('/')
-        {
+        // `scheme://host[:port]` and nothing else (it goes into the UI's
+        // Content-Security-Policy too).
+        let host = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+            .map(|rest| rest.strip_suffix('/').unwrap_or(rest));
+        let host_ok = host.is_some_and(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+        });
+        if !host_ok {
             return Err(format!(
                 "`auth.allowed_origins[{i}]`: {o:?} is not an origin like https://host[:port]"
             ));

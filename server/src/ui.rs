@@ -11,10 +11,24 @@ use axum::response::{IntoResponse, Response};
 #[allow_missing = true]
 struct Assets;
 
-/// Sent with every UI file.
-pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
-     connect-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
-     frame-ancestors 'none'; form-action 'none'";
+/// Sent with every UI file. A page may read from this server and from the
+/// other wallboard servers `[auth] allowed_origins` names (a TV given
+/// `servers=` fails over to them), nothing else.
+pub fn csp(allowed_origins: &[String]) -> String {
+    let mut connect = String::from("'self'");
+    for origin in allowed_origins {
+        let origin = origin.trim_end_matches('/');
+        let socket = origin
+            .replacen("https://", "wss://", 1)
+            .replacen("http://", "ws://", 1);
+        connect.push_str(&format!(" {origin} {socket}"));
+    }
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; \
+         connect-src {connect}; img-src 'self' data:; object-src 'none'; base-uri 'none'; \
+         frame-ancestors 'none'; form-action 'none'"
+    )
+}
 
 fn content_type(name: &str) -> &'static str {
     match name.rsplit('.').next() {
@@ -33,8 +47,8 @@ pub fn available() -> bool {
     Assets::get("index.html").is_some()
 }
 
-/// The file at `path` (`/` is `index.html`), or `None`.
-pub fn serve(path: &str, request_headers: &HeaderMap) -> Option<Response> {
+/// The file at `path` (`/` is `index.html`), or `None`; `csp` from [`csp`].
+pub fn serve(path: &str, request_headers: &HeaderMap, csp: &str) -> Option<Response> {
     let name = match path.trim_start_matches('/') {
         "" => "index.html",
         other => other,
@@ -59,10 +73,9 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Option<Response> {
     // Names are not content-hashed: revalidate every time (cheap, local).
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
+    if let Ok(csp) = HeaderValue::from_str(csp) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -80,4 +93,27 @@ pub fn serve(path: &str, request_headers: &HeaderMap) -> Option<Response> {
         None => file.data,
     };
     Some((StatusCode::OK, headers, body.into_owned()).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_may_read_from_this_server_and_the_listed_ones_only() {
+        let connect = |origins: &[&str]| {
+            let origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+            csp(&origins)
+                .split(';')
+                .map(str::trim)
+                .find(|d| d.starts_with("connect-src"))
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(connect(&[]), "connect-src 'self'");
+        assert_eq!(
+            connect(&["http://10.0.0.2:8080", "https://b.example/"]),
+            "connect-src 'self' http://10.0.0.2:8080 ws://10.0.0.2:8080 https://b.example wss://b.example"
+        );
+    }
 }
