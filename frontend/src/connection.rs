@@ -150,7 +150,11 @@ impl Endpoint {
         if !valid {
             return None;
         }
-        let (ws, http) = if secure { ("wss", "https") } else { ("ws", "http") };
+        let (ws, http) = if secure {
+            ("wss", "https")
+        } else {
+            ("ws", "http")
+        };
         Some(Endpoint {
             host: host.to_string(),
             ws: format!("{ws}://{host}{ws_path}"),

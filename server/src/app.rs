@@ -380,12 +380,7 @@ async fn readyz(State(app): State<App>) -> Response {
 }
 
 /// UI files by name; anything else is a JSON 404.
-async fn not_found(
-    app: App,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
+async fn not_found(app: App, method: Method, uri: Uri, headers: HeaderMap) -> Response {
     if method == Method::GET
         && let Some(file) = ui::serve(
             uri.path(),

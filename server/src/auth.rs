@@ -291,7 +291,10 @@ mod tests {
             Config::from_toml(&format!("[auth]\nallowed_origins = [{origin:?}]"))
                 .map(|c| c.auth.allowed_origins)
         };
-        assert_eq!(with("https://b.example:8443/").unwrap(), ["https://b.example:8443/"]);
+        assert_eq!(
+            with("https://b.example:8443/").unwrap(),
+            ["https://b.example:8443/"]
+        );
         assert_eq!(with("http://[::1]:8080").unwrap(), ["http://[::1]:8080"]);
         // They go into the UI's Content-Security-Policy: one origin each.
         for bad in [
