@@ -2,6 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
 use leptos::prelude::*;
 use wallboard_protocol::{
@@ -62,8 +63,148 @@ pub struct Settings {
     pub pages_on_screen: RwSignal<usize>,
 }
 
-/// In kiosk mode without `rotate`, list pages turn this often.
-const KIOSK_PAGE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// In kiosk mode without `rotate`: a whole cycle of pages takes about
+/// this long (every queue and agent on screen within a minute)…
+const KIOSK_CYCLE: Duration = Duration::from_secs(45);
+/// …with each page shown at least this long, and at most this long.
+const KIOSK_PAGE_MIN: Duration = Duration::from_secs(3);
+const KIOSK_PAGE_MAX: Duration = Duration::from_secs(10);
+
+/// A kiosk's page turns. Each turn shows the lists' next page; once every
+/// page of this screen was shown, the next screen. With `rotate=N` the
+/// screens are `pages=` and each page shows N seconds. Without it, the
+/// kiosk shows everything on one screen while it fits, and once it does
+/// not, turns through `pages=` (overview, queues, agents) at a pace that
+/// shows every page within [`KIOSK_CYCLE`]; on the first pass, before
+/// every screen's lists were measured, at the quickest pace.
+#[derive(Clone, Copy)]
+struct Turns {
+    settings: Settings,
+    fixed: Option<Duration>,
+    screens: StoredValue<Vec<Page>>,
+    rotation: StoredValue<Vec<Page>>,
+    index: StoredValue<usize>,
+    first_pass: StoredValue<bool>,
+    /// `Date.now()` when the page on screen was turned to.
+    shown_at: StoredValue<f64>,
+    queues: Pager,
+    agents: Pager,
+}
+
+impl Turns {
+    fn start(settings: Settings, params: &Params, queues: Pager, agents: Pager) {
+        if params.rotate.is_none() && !settings.kiosk {
+            return;
+        }
+        let screens = match params.rotate {
+            Some(_) => params.pages.clone(),
+            None => vec![Page::All],
+        };
+        settings.page.set(screens[0]);
+        let turns = Turns {
+            settings,
+            fixed: params.rotate,
+            screens: StoredValue::new(screens),
+            rotation: StoredValue::new(params.pages.clone()),
+            index: StoredValue::new(0),
+            first_pass: StoredValue::new(true),
+            shown_at: StoredValue::new(js_sys::Date::now()),
+            queues,
+            agents,
+        };
+        // The pace follows the lists as they are measured: checked often,
+        // against the time the page has been on screen.
+        set_interval(move || turns.poll(), Duration::from_millis(250));
+        if params.rotate.is_none() {
+            // As soon as the floor no longer fits on one screen (measured
+            // on it), turn through the pages instead.
+            Effect::new(move |_| {
+                let on_all = turns.screens.with_value(|s| s == &[Page::All]);
+                if on_all && settings.pages_on_screen.get() > 1 {
+                    turns.to_rotation();
+                }
+            });
+        }
+    }
+
+    fn poll(self) {
+        let now = js_sys::Date::now();
+        if now - self.shown_at.get_value() >= self.delay().as_millis() as f64 {
+            self.shown_at.set_value(now);
+            self.turn();
+        }
+    }
+
+    fn to_rotation(self) {
+        let rotation = self.rotation.get_value();
+        self.settings.step.set(0);
+        self.settings.page.set(rotation[0]);
+        self.screens.set_value(rotation);
+        self.index.set_value(0);
+        self.first_pass.set_value(true);
+        self.shown_at.set_value(js_sys::Date::now());
+    }
+
+    fn turn(self) {
+        let settings = self.settings;
+        let step = settings.step.get_untracked();
+        if step + 1 < settings.pages_on_screen.get_untracked() {
+            settings.step.set(step + 1);
+            return;
+        }
+        settings.step.set(0);
+        let n = self.screens.with_value(Vec::len);
+        if n > 1 {
+            self.index.update_value(|i| *i = (*i + 1) % n);
+            if self.index.get_value() == 0 {
+                self.first_pass.set_value(false);
+            }
+            let next = self.screens.with_value(|s| s[self.index.get_value()]);
+            settings.page.set(next);
+        }
+    }
+
+    /// How long the page now on screen stays.
+    fn delay(self) -> Duration {
+        if let Some(every) = self.fixed {
+            return every;
+        }
+        let screens = self.screens.get_value();
+        if screens.len() > 1 && self.first_pass.get_value() {
+            return KIOSK_PAGE_MIN;
+        }
+        let total: usize = screens
+            .iter()
+            .map(|&screen| screen_pages(screen, self.queues, self.agents))
+            .sum();
+        (KIOSK_CYCLE / total.max(1) as u32).clamp(KIOSK_PAGE_MIN, KIOSK_PAGE_MAX)
+    }
+}
+
+/// How many pages a screen has: its longest list's (as last measured).
+fn screen_pages(screen: Page, queues: Pager, agents: Pager) -> usize {
+    let (with_queues, with_agents) = shows(screen);
+    let q = if with_queues {
+        queues.pages.get_untracked()
+    } else {
+        1
+    };
+    let a = if with_agents {
+        agents.pages.get_untracked()
+    } else {
+        1
+    };
+    q.max(a).max(1)
+}
+
+/// Whether a screen shows the queue table and the agent grid (the
+/// overview is the tiles, counts and alerts: on a TV they fill it).
+fn shows(screen: Page) -> (bool, bool) {
+    (
+        matches!(screen, Page::All | Page::Queues),
+        matches!(screen, Page::All | Page::Agents),
+    )
+}
 
 fn window_of(name: &str) -> Window {
     match name {
@@ -90,31 +231,8 @@ impl Settings {
             step: RwSignal::new(0),
             pages_on_screen: RwSignal::new(1),
         };
-        // Kiosk: each turn shows the lists' next page; once every page of
-        // this screen was shown, the next screen (`pages=`), if any.
-        let screens = match params.rotate {
-            Some(_) => params.pages.clone(),
-            None => vec![Page::All],
-        };
-        settings.page.set(screens[0]);
-        let every = params.rotate.or(params.kiosk.then_some(KIOSK_PAGE_EVERY));
-        if let Some(every) = every {
-            let screen = StoredValue::new(0usize);
-            set_interval(
-                move || {
-                    let step = settings.step.get_untracked();
-                    if step + 1 < settings.pages_on_screen.get_untracked() {
-                        settings.step.set(step + 1);
-                        return;
-                    }
-                    settings.step.set(0);
-                    if screens.len() > 1 {
-                        screen.update_value(|i| *i = (*i + 1) % screens.len());
-                        settings.page.set(screens[screen.get_value()]);
-                    }
-                },
-                every,
-            );
+        if params.rotate.is_some() {
+            settings.page.set(params.pages[0]);
         }
         settings
     }
@@ -996,16 +1114,15 @@ fn Complaints(live: Live, settings: Settings) -> impl IntoView {
 /// The floor board: header, KPI tiles, queues and agents.
 #[component]
 pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
-    let _ = params;
     let alerts = RwSignal::new(VecDeque::new());
     let page = move || settings.page.get();
     // Lists longer than their box are split into pages (measured once a
     // second, whether or not the list is on screen now).
     let queue_pager = Pager::new("section.queues", "section.queues tbody tr");
     let agent_pager = Pager::new(".agents .grid", ".agents .grid .agent");
+    Turns::start(settings, &params, queue_pager, agent_pager);
     Effect::new(move |_| {
-        let queues = matches!(page(), Page::All | Page::Overview | Page::Queues);
-        let agents = matches!(page(), Page::All | Page::Agents);
+        let (queues, agents) = shows(page());
         let most = [
             (queues, queue_pager.pages.get()),
             (agents, agent_pager.pages.get()),
@@ -1056,10 +1173,10 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
                 <AlertList live settings alerts />
             </div>
             <div class="lower">
-                <div class="part" hidden=move || !matches!(page(), Page::All | Page::Overview | Page::Queues)>
+                <div class="part" hidden=move || !shows(page()).0>
                     <QueueTable live settings pager=queue_pager />
                 </div>
-                <div class="part" hidden=move || !matches!(page(), Page::All | Page::Agents)>
+                <div class="part" hidden=move || !shows(page()).1>
                     <AgentGrid live settings pager=agent_pager />
                 </div>
             </div>
