@@ -311,6 +311,61 @@ test("agents needing attention come first; queues keep the config's order", asyn
   await page.close();
 });
 
+/** Deuteranopia (Machado et al. 2009, severity 1) of an `rgb(r, g, b)`. */
+function deuteranopia(css) {
+  const [r, g, b] = css.match(/\d+(\.\d+)?/g).slice(0, 3).map(Number);
+  return [
+    0.367322 * r + 0.860646 * g - 0.227968 * b,
+    0.280085 * r + 0.672501 * g + 0.047413 * b,
+    -0.01182 * r + 0.04294 * g + 0.968881 * b,
+  ].map((v) => Math.round(Math.min(255, Math.max(0, v))));
+}
+
+test("each agent state and status reads by shape and word, not only colour (deuteranopia)", async () => {
+  const states = ["available", "on_contact", "wrap_up", "aux"];
+  await post(states.map((state, i) => JSON.stringify({
+    id: `e2e-cvd-${i}`, ts: at(-30), type: "agent_state", agent: `cvd${i}`, name: `CVD ${i}`,
+    state, queues: ["cvd"], ...(state === "aux" ? { reason: "training" } : {}),
+  })).join("\n"));
+  const page = await openPage("?lang=en&view=queue&queue=cvd");
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Emulation.setEmulatedVisionDeficiency", { type: "deuteranopia" });
+  await page.locator('.agent[data-agent="cvd3"]').waitFor();
+  await page.screenshot({ path: join(artifacts, "floor-deuteranopia-en.png") });
+  const cards = await page.locator(".agent").evaluateAll((els) => els.map((e) => ({
+    state: e.dataset.state,
+    mark: e.querySelector(".state-mark").textContent.trim(),
+    word: e.querySelector(".agent-state").innerText.replace(e.querySelector(".state-mark").textContent, "").trim(),
+    colour: getComputedStyle(e).borderTopColor,
+  })));
+  assert.deepEqual(cards.map((c) => c.state).sort(), [...states].sort());
+  const distinct = (key) => new Set(cards.map((c) => c[key])).size;
+  assert.equal(distinct("mark"), states.length, `one shape per state: ${JSON.stringify(cards)}`);
+  assert.equal(distinct("word"), states.length, `one word per state: ${JSON.stringify(cards)}`);
+  assert.ok(cards.every((c) => c.mark && c.word), JSON.stringify(cards));
+  // And the colours themselves: no pair a deuteranope would confuse
+  // (simulated colours at least 60 apart in RGB).
+  const seen = cards.map((c) => ({ state: c.state, as: deuteranopia(c.colour) }));
+  const close = [];
+  for (let i = 0; i < seen.length; i++) {
+    for (let j = i + 1; j < seen.length; j++) {
+      const d = Math.hypot(...seen[i].as.map((v, k) => v - seen[j].as[k]));
+      if (d < 60) close.push(`${seen[i].state}/${seen[j].state} (${Math.round(d)})`);
+    }
+  }
+  console.log(`# deuteranopia: colours alone close for ${close.join(", ") || "no pair"}; shapes and words differ for all`);
+  assert.deepEqual(close, [], "state colours stay apart under deuteranopia too");
+  // Statuses: each with its own icon and word beside the colour.
+  const statuses = await page.locator(".tile[data-status]").evaluateAll((els) => els
+    .filter((e) => ["ok", "warn", "breach"].includes(e.dataset.status))
+    .map((e) => [e.dataset.status, e.querySelector(".tile-status").innerText.trim()]));
+  const byStatus = new Map(statuses);
+  assert.equal(new Set(byStatus.values()).size, byStatus.size, JSON.stringify(statuses));
+  for (const [status, text] of byStatus) assert.ok(text.length >= 2, `${status}: ${text}`);
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
 test("a one-queue view shows and names that queue's figures; sound=1 starts with sound on", async () => {
   const page = await openPage("?lang=en&view=queue&queue=billing&sound=1");
   assert.equal(await page.locator("header .scope").innerText(), "Billing");
