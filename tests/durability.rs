@@ -158,28 +158,48 @@ async fn kill_9_loses_nothing_acknowledged() {
         "{:#?}",
         server.log
     );
+    // What the kill left on disk, in the journal's order: every
+    // acknowledged batch (and perhaps one written whose answer the kill
+    // cut off).
+    let journaled = journal_events(&dir);
+    let on_disk: std::collections::HashSet<&str> = journaled
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     for &i in &acked {
+        for line in batches[i].1.lines() {
+            let id: Value = serde_json::from_str(line).unwrap();
+            let id = id["id"].as_str().unwrap();
+            assert!(
+                on_disk.contains(id),
+                "batch {i} was acknowledged: {id} is on disk"
+            );
+        }
+    }
+    // Before anything is sent again, the restarted board is the board of a
+    // server fed exactly that, in that order.
+    let restarted =
+        wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
+    let reference = spawn_app(CONFIG, None).await;
+    for chunk in journaled.chunks(100) {
+        let body: Vec<String> = chunk.iter().map(Value::to_string).collect();
+        let reply = reference
+            .post_events(body.join("\n"), "application/x-ndjson")
+            .await;
+        assert_eq!(reply.status, 200);
+        assert_eq!(reply.body["accepted"], chunk.len(), "{}", reply.body);
+    }
+    assert_eq!(counts(&restarted.body), counts(&reference.board().await));
+    // Every acknowledged event sent again is a duplicate, each one.
+    for &i in &acked {
+        let lines = batches[i].1.lines().count();
         let reply = post(&client, &server.url, &batches[i].1).await.unwrap();
         assert_eq!(
-            reply["accepted"], 0,
+            (reply["duplicates"].clone(), reply["accepted"].clone()),
+            (json!(lines), json!(0)),
             "batch {i} was acknowledged, so it is stored: {reply}"
         );
     }
-    // Everything once more, in order: the board equals a server fed each
-    // batch once.
-    for (_, body) in batches.iter() {
-        post(&client, &server.url, body).await.unwrap();
-    }
-    let reference = spawn_app(CONFIG, None).await;
-    for (_, body) in batches.iter() {
-        let reply = reference
-            .post_events(body.clone(), "application/x-ndjson")
-            .await;
-        assert_eq!(reply.status, 200);
-    }
-    let restarted =
-        wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
-    assert_eq!(counts(&restarted.body), counts(&reference.board().await));
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -356,6 +376,25 @@ async fn midnight_in_shanghai_and_new_york() {
     across_midnight("America/New_York").await;
 }
 
+/// The events in a journal directory's segments, in the journal's order
+/// (`u32 length | u32 CRC32C | JSON` records, segments by name).
+fn journal_events(dir: &std::path::Path) -> Vec<Value> {
+    let mut events = Vec::new();
+    for name in files_in(dir).into_iter().filter(|f| f.ends_with(".wal")) {
+        let bytes = std::fs::read(dir.join(&name)).unwrap();
+        let mut at = 0;
+        while at + 8 <= bytes.len() {
+            let size = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let Some(payload) = bytes.get(at + 8..at + 8 + size) else {
+                break; // a torn tail: not acknowledged
+            };
+            events.push(serde_json::from_slice(payload).unwrap());
+            at += 8 + size;
+        }
+    }
+    events
+}
+
 fn files_in(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -463,5 +502,101 @@ async fn old_segments_expire_and_what_they_began_survives_a_restart() {
         .await;
     assert_eq!(again.body["duplicates"], 1, "{}", again.body);
     server.server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An operator's case: one byte flipped in an early record of a day's
+/// segment costs that one event, not the rest of the day; the file is not
+/// cut, the damaged bytes are kept aside, and `/readyz` and `/metrics`
+/// say what was skipped.
+#[tokio::test]
+async fn one_damaged_byte_costs_one_event_not_the_day() {
+    let dir = std::env::temp_dir().join(format!("wallboard-damage-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("wallboard.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let data = dir.join("data");
+    let (data_arg, config_arg) = (
+        data.to_str().unwrap().to_string(),
+        config_path.to_str().unwrap().to_string(),
+    );
+    let args = ["--data-dir", &data_arg, "--config", &config_arg];
+    let at = (Timestamp::now() - SignedDuration::from_mins(2)).to_string();
+    let lines: Vec<String> = (0..60)
+        .map(|i| {
+            json!({"id": format!("d{i}"), "ts": at, "type": "contact_offered",
+                   "contact": format!("c{i}"), "queue": "q"})
+            .to_string()
+        })
+        .collect();
+    let client = reqwest::Client::new();
+    let server = BinaryServer::start(&args, &[]);
+    for batch in lines.chunks(10) {
+        let reply = post(&client, &server.url, &batch.join("\n")).await.unwrap();
+        assert_eq!(reply["accepted"], 10, "{reply}");
+    }
+    drop(server);
+
+    // Flip one byte inside the sixth record's payload.
+    let wal = files_in(&data)
+        .into_iter()
+        .find(|f| f.ends_with(".wal"))
+        .expect("a segment");
+    let path = data.join(&wal);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut at = 0usize;
+    for _ in 0..5 {
+        at += 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    }
+    bytes[at + 20] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+
+    let server = BinaryServer::start(&args, &[]);
+    let board = wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
+    assert_eq!(
+        board.body["totals"]["today"]["offered"], 59,
+        "one event lost, not the day"
+    );
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "the segment is not cut"
+    );
+    let ready = wallboard_tests::get_json(&client, &format!("{}/readyz", server.url)).await;
+    assert_eq!(ready.status, 200, "{}", ready.body);
+    let skipped = ready.body["journal_skipped"]
+        .as_array()
+        .expect("what was skipped");
+    assert_eq!(skipped.len(), 1, "{}", ready.body);
+    let copy = skipped[0].as_str().unwrap();
+    assert!(copy.ends_with(&format!("{wal}.{at}.damaged")), "{copy}");
+    assert!(std::path::Path::new(copy).exists());
+    let metrics = client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("\nwallboard_journal_damaged_records_total 1\n"),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("journal_"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(metrics.contains("\nwallboard_journal_unreadable_records_total 0\n"));
+    // Sent again, only the lost event is new.
+    let reply = post(&client, &server.url, &lines.join("\n")).await.unwrap();
+    assert_eq!(
+        (reply["accepted"].clone(), reply["duplicates"].clone()),
+        (json!(1), json!(59)),
+        "{reply}"
+    );
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

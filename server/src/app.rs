@@ -176,6 +176,14 @@ async fn ingest_guard(
     let query_token = form_urlencoded::parse(query)
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.into_owned());
+    // A token in a URL ends up in logs and proxies: only webhook URLs,
+    // for platforms that cannot set a header, may carry one.
+    if query_token.is_some() && !request.uri().path().starts_with("/api/v1/sources/") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "`?token=` is accepted on webhook URLs (/api/v1/sources/NAME/webhook) only: send the ingest token as `Authorization: Bearer TOKEN`",
+        ));
+    }
     let sender = app.config.auth.ingest(
         auth::presented(request.headers(), query_token.as_deref()),
         peer,
@@ -373,7 +381,14 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(app): State<App>) -> Response {
     if app.ready.load(Ordering::Acquire) {
-        Json(json!({"status": "ready"})).into_response()
+        // Ready even when the journal had damage: the board is served;
+        // the body says what replay skipped.
+        let skipped = app.ingest.replay_skipped();
+        if skipped.is_empty() {
+            Json(json!({"status": "ready"})).into_response()
+        } else {
+            Json(json!({"status": "ready", "journal_skipped": skipped})).into_response()
+        }
     } else {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "starting: not ready yet").into_response()
     }

@@ -9,8 +9,18 @@
 //! ten lines, needs no format migration story (the payload is the ingest
 //! contract itself) and makes a torn tail trivial to detect: a record whose
 //! length runs past the end of the file, or whose checksum does not match,
-//! ends the segment; the last segment is truncated there, so a crash
-//! mid-write never stops the server from starting.
+//! with no valid record after it, is the tail; the last segment is
+//! truncated there, so a crash mid-write never stops the server from
+//! starting.
+//!
+//! Damage costs only the damaged bytes: when a record mid-segment fails
+//! its checks, replay resynchronises on the next offset where a record's
+//! header and checksum hold, copies the bytes in between to
+//! `SEQ-YYYY-MM-DD.wal.OFFSET.damaged` beside the segment, counts them and
+//! goes on; the segment itself is never shortened past a good record. A
+//! record whose checksum holds but which this version cannot read (an
+//! event type from a newer version, after a rollback) is kept on disk,
+//! skipped and counted.
 //!
 //! Checkpoints: a new segment starts with `SEQ-YYYY-MM-DD.ckpt`, the whole
 //! aggregate as it was before the segment's first event (written to a
@@ -26,7 +36,7 @@
 //! batch gets an error, since what the failed sync covered may be lost.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -106,6 +116,12 @@ pub struct Replayed {
     pub checkpoint: bool,
     /// Bytes cut off torn tails.
     pub truncated_bytes: u64,
+    /// Damaged byte ranges skipped (each copied to a `.damaged` file).
+    pub damaged_records: u64,
+    /// Records with a valid checksum this version cannot read (kept).
+    pub unreadable_records: u64,
+    /// The `.damaged` files written, and where each unreadable record is.
+    pub skipped: Vec<String>,
 }
 
 /// What replay hands over, in order: at most one checkpoint (first), then
@@ -252,23 +268,57 @@ impl Journal {
         }
         for (i, segment) in self.segments.iter().enumerate() {
             let path = segment.wal(&self.dir);
-            let (good, len) = read_segment(&path, |event| {
+            let read = read_segment(&path, |event| {
                 replayed.records += 1;
                 let _ = each(Record::Event(event));
             })?;
-            if good < len {
-                let last = i + 1 == self.segments.len();
+            for &(from, to) in &read.damaged {
+                let copy = keep_damaged(&path, from, to)?;
+                tracing::error!(
+                    segment = %path.display(),
+                    at = from,
+                    bytes = to - from,
+                    copy = %copy.display(),
+                    "journal: damaged bytes mid-segment skipped (copied aside); replay went on at the next valid record"
+                );
+                replayed.damaged_records += 1;
+                replayed.skipped.push(copy.display().to_string());
+            }
+            for &at in &read.unreadable {
                 tracing::warn!(
                     segment = %path.display(),
-                    at = good,
-                    cut = len - good,
+                    at,
+                    "journal: a record this version cannot read (valid checksum): kept on disk, skipped"
+                );
+                replayed.unreadable_records += 1;
+                replayed.skipped.push(format!(
+                    "{} at {at}: unreadable by this version",
+                    path.display()
+                ));
+            }
+            if read.end < read.len {
+                let last = i + 1 == self.segments.len();
+                if read.tail_is_a_record {
+                    // A whole record whose bytes are wrong, not a write the
+                    // crash cut short: keep a copy before it goes.
+                    let copy = keep_damaged(&path, read.end, read.len)?;
+                    replayed.damaged_records += 1;
+                    replayed.skipped.push(copy.display().to_string());
+                }
+                tracing::warn!(
+                    segment = %path.display(),
+                    at = read.end,
+                    cut = read.len - read.end,
                     "journal: torn or corrupt tail{}",
                     if last { ", truncated" } else { " in an older segment, skipped" }
                 );
                 if last {
-                    OpenOptions::new().write(true).open(&path)?.set_len(good)?;
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)?
+                        .set_len(read.end)?;
                 }
-                replayed.truncated_bytes += len - good;
+                replayed.truncated_bytes += read.len - read.end;
             }
         }
         Ok(replayed)
@@ -442,36 +492,167 @@ fn read_checkpoint(path: &Path) -> io::Result<Vec<u8>> {
     Ok(payload.to_vec())
 }
 
-/// Reads the records of one segment; returns the offset after the last
-/// good record and the file's length.
-fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<(u64, u64)> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
-    let mut reader = BufReader::with_capacity(1 << 16, file);
-    let mut good = 0u64;
-    let mut header = [0u8; 8];
-    let mut payload = Vec::new();
-    loop {
-        if read_full(&mut reader, &mut header)? < header.len() {
-            break;
+/// What reading one segment found.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct SegmentRead {
+    /// The offset after the last valid record (where a torn tail starts).
+    end: u64,
+    len: u64,
+    /// Byte ranges mid-segment with no valid record, each followed by one.
+    damaged: Vec<(u64, u64)>,
+    /// Offsets of records whose checksum holds but whose event this
+    /// version cannot read.
+    unreadable: Vec<u64>,
+    /// Whether the bytes after `end` hold a whole record by their length
+    /// (damaged), rather than a record cut short.
+    tail_is_a_record: bool,
+}
+
+/// Reads the records of one segment, in order, handing each event to
+/// `each`; resynchronises past damaged bytes on the next valid record.
+fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentRead> {
+    let mut window = Window::open(path)?;
+    let len = window.len;
+    let mut read = SegmentRead {
+        len,
+        ..SegmentRead::default()
+    };
+    let mut at = 0u64;
+    while at < len {
+        if let Some(size) = window.record_at(at)? {
+            let payload = window.bytes(at + 8, size)?;
+            match serde_json::from_slice::<Event>(payload) {
+                Ok(event) => each(event),
+                Err(_) => read.unreadable.push(at),
+            }
+            at += 8 + u64::from(size);
+            read.end = at;
+            window.forget_before(at);
+            continue;
         }
+        // No valid record starts here: the next offset where one does.
+        let mut next = at + 1;
+        let mut found = None;
+        while next + 8 < len {
+            if window.record_at(next)?.is_some() {
+                found = Some(next);
+                break;
+            }
+            next += 1;
+        }
+        match found {
+            Some(next) => {
+                read.damaged.push((at, next));
+                at = next;
+                window.forget_before(at);
+            }
+            None => {
+                read.tail_is_a_record = window.whole_record_at(at)?;
+                break;
+            }
+        }
+    }
+    Ok(read)
+}
+
+/// Copies bytes `from..to` of a segment aside, to
+/// `NAME.wal.FROM.damaged`; returns the copy's path.
+fn keep_damaged(segment: &Path, from: u64, to: u64) -> io::Result<PathBuf> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = File::open(segment)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut bytes = vec![0u8; (to - from) as usize];
+    file.read_exact(&mut bytes)?;
+    let mut name = segment.as_os_str().to_owned();
+    name.push(format!(".{from}.damaged"));
+    let copy = PathBuf::from(name);
+    let mut out = File::create(&copy)?;
+    out.write_all(&bytes)?;
+    out.sync_all()?;
+    Ok(copy)
+}
+
+/// A segment read through a window of its bytes: random access near the
+/// reading position without holding a day's segment in memory.
+struct Window {
+    file: File,
+    len: u64,
+    /// The file's bytes from `base` on.
+    buf: Vec<u8>,
+    base: u64,
+}
+
+impl Window {
+    fn open(path: &Path) -> io::Result<Window> {
+        let file = File::open(path)?;
+        let len = file.metadata()?.len();
+        Ok(Window {
+            file,
+            len,
+            buf: Vec::new(),
+            base: 0,
+        })
+    }
+
+    /// `size` bytes at `at` (within the file).
+    fn bytes(&mut self, at: u64, size: u32) -> io::Result<&[u8]> {
+        let end = at + u64::from(size);
+        debug_assert!(at >= self.base && end <= self.len);
+        while self.base + (self.buf.len() as u64) < end {
+            let want = (end - self.base - self.buf.len() as u64).max(1 << 16) as usize;
+            let have = self.buf.len();
+            self.buf.resize(have + want, 0);
+            let n = read_full(&mut self.file, &mut self.buf[have..])?;
+            self.buf.truncate(have + n);
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "segment shorter than its length",
+                ));
+            }
+        }
+        let from = (at - self.base) as usize;
+        Ok(&self.buf[from..from + size as usize])
+    }
+
+    /// The header at `at`, if it is plausible: `(size, crc)`.
+    fn header_at(&mut self, at: u64) -> io::Result<Option<(u32, u32)>> {
+        if at + 8 > self.len {
+            return Ok(None);
+        }
+        let header = self.bytes(at, 8)?;
         let size = u32::from_le_bytes(header[..4].try_into().expect("4 bytes"));
         let crc = u32::from_le_bytes(header[4..].try_into().expect("4 bytes"));
-        if size == 0 || size > MAX_RECORD || good + 8 + u64::from(size) > len {
-            break;
-        }
-        payload.resize(size as usize, 0);
-        if read_full(&mut reader, &mut payload)? < payload.len() || crc32c::crc32c(&payload) != crc
-        {
-            break;
-        }
-        let Ok(event) = serde_json::from_slice::<Event>(&payload) else {
-            break;
-        };
-        each(event);
-        good += 8 + u64::from(size);
+        let fits = at + 8 + u64::from(size) <= self.len;
+        Ok((size > 0 && size <= MAX_RECORD && fits).then_some((size, crc)))
     }
-    Ok((good, len))
+
+    /// The payload size of a valid record (header plausible, checksum
+    /// holds) at `at`.
+    fn record_at(&mut self, at: u64) -> io::Result<Option<u32>> {
+        let Some((size, crc)) = self.header_at(at)? else {
+            return Ok(None);
+        };
+        let payload = self.bytes(at + 8, size)?;
+        Ok((crc32c::crc32c(payload) == crc).then_some(size))
+    }
+
+    /// Whether the bytes from `at` to the end are one record by its
+    /// header's length (whatever its checksum).
+    fn whole_record_at(&mut self, at: u64) -> io::Result<bool> {
+        Ok(self
+            .header_at(at)?
+            .is_some_and(|(size, _)| at + 8 + u64::from(size) == self.len))
+    }
+
+    /// Drops the bytes before `at` once they are many.
+    fn forget_before(&mut self, at: u64) {
+        let consumed = (at - self.base) as usize;
+        if consumed >= 1 << 20 {
+            self.buf.drain(..consumed);
+            self.base = at;
+        }
+    }
 }
 
 /// Reads until `buf` is full or the end; returns how much was read.
@@ -557,7 +738,8 @@ mod tests {
                 segments: 2,
                 records: 5,
                 checkpoint: true,
-                truncated_bytes: 0
+                truncated_bytes: 0,
+                ..Replayed::default()
             }
         );
         let _ = std::fs::remove_dir_all(&dir);
@@ -714,6 +896,94 @@ mod tests {
         // Appending after a cut continues cleanly.
         append(&mut j, DAY, &[&events[2]], "c").unwrap();
         assert_eq!(replay(&mut open(&dir, 7)).1, ["e0", "e1", "e2"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn damage_mid_segment_costs_only_the_damaged_record() {
+        let dir = temp_dir("damage");
+        let mut j = open(&dir, 7);
+        let events: Vec<Event> = (0..60).map(event).collect();
+        for batch in events.chunks(20) {
+            append(&mut j, DAY, &batch.iter().collect::<Vec<_>>(), "c").unwrap();
+        }
+        let path = dir.join("00000001-2026-11-23.wal");
+        let whole = std::fs::read(&path).unwrap();
+        // Where record 5 lies.
+        let mut at = 0usize;
+        let mut bounds = Vec::new();
+        while at < whole.len() {
+            let size = u32::from_le_bytes(whole[at..at + 4].try_into().unwrap()) as usize;
+            bounds.push((at, at + 8 + size));
+            at += 8 + size;
+        }
+        let (from, to) = bounds[5];
+        let expected: Vec<String> = (0..60)
+            .filter(|&i| i != 5)
+            .map(|i| format!("e{i}"))
+            .collect();
+        // A flipped bit anywhere in it, header or payload.
+        let mut checked = 0;
+        for byte in from..to {
+            let mut damaged = whole.clone();
+            damaged[byte] ^= 0x04;
+            std::fs::write(&path, &damaged).unwrap();
+            let (_, ids, replayed) = replay(&mut open(&dir, 7));
+            assert_eq!(ids, expected, "bit flipped at {byte}");
+            assert_eq!(replayed.damaged_records, 1, "at {byte}");
+            assert_eq!(replayed.truncated_bytes, 0, "at {byte}");
+            // Never cut, and the damaged bytes kept aside.
+            assert_eq!(std::fs::read(&path).unwrap(), damaged, "at {byte}");
+            let copy = dir.join(format!("00000001-2026-11-23.wal.{from}.damaged"));
+            assert_eq!(
+                std::fs::read(&copy).unwrap(),
+                &damaged[from..to],
+                "at {byte}"
+            );
+            assert_eq!(replayed.skipped, [copy.display().to_string()]);
+            checked += 1;
+        }
+        assert_eq!(checked, to - from);
+        // The journal goes on after it.
+        let mut j = open(&dir, 7);
+        let _ = replay(&mut j);
+        append(&mut j, DAY, &[&event(60)], "c").unwrap();
+        let (_, ids, _) = replay(&mut open(&dir, 7));
+        assert_eq!(ids.len(), 60);
+        assert_eq!(ids.last().map(String::as_str), Some("e60"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_record_this_version_cannot_read_is_kept_and_skipped() {
+        let dir = temp_dir("unreadable");
+        let mut j = open(&dir, 7);
+        append(&mut j, DAY, &[&event(0), &event(1)], "c").unwrap();
+        let path = dir.join("00000001-2026-11-23.wal");
+        // A newer version's event type, with a valid checksum.
+        let payload =
+            br#"{"id":"n1","ts":"2026-11-23T10:00:00+08:00","type":"from_a_newer_version"}"#;
+        let mut record = (payload.len() as u32).to_le_bytes().to_vec();
+        record.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+        record.extend_from_slice(payload);
+        OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(&record)
+            .unwrap();
+        let mut j = open(&dir, 7);
+        let (_, ids, replayed) = replay(&mut j);
+        assert_eq!(ids, ["e0", "e1"]);
+        assert_eq!(replayed.unreadable_records, 1);
+        assert_eq!(replayed.damaged_records, 0);
+        assert_eq!(replayed.truncated_bytes, 0);
+        append(&mut j, DAY, &[&event(2)], "c").unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let (_, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!(ids, ["e0", "e1", "e2"], "what follows it is read");
+        assert_eq!(replayed.unreadable_records, 1);
+        assert_eq!(std::fs::read(&path).unwrap(), before, "kept on disk");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -32,6 +32,10 @@ pub struct IngestCounts {
     pub rejected: AtomicU64,
     /// The longest the core lock was held since start, in nanoseconds.
     pub lock_hold_max_ns: AtomicU64,
+    /// What the journal's replay skipped: damaged byte ranges, and records
+    /// this version cannot read.
+    pub journal_damaged: AtomicU64,
+    pub journal_unreadable: AtomicU64,
 }
 
 /// Counts of the stream, read at scrape time.
@@ -430,6 +434,18 @@ fn self_metrics(
             n.load(Ordering::Relaxed) as f64,
         );
     }
+    out.single(
+        "wallboard_journal_damaged_records_total",
+        "counter",
+        "Damaged byte ranges the journal's replay skipped (each copied to a .damaged file beside its segment).",
+        ingest.journal_damaged.load(Ordering::Relaxed) as f64,
+    );
+    out.single(
+        "wallboard_journal_unreadable_records_total",
+        "counter",
+        "Journal records with a valid checksum this version cannot read (kept on disk, skipped at replay).",
+        ingest.journal_unreadable.load(Ordering::Relaxed) as f64,
+    );
     out.single(
         "wallboard_lock_hold_max_seconds",
         "gauge",

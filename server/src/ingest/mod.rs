@@ -151,6 +151,9 @@ pub struct Ingest {
     rate: f64,
     buckets: Arc<Mutex<HashMap<String, Bucket>>>,
     pub max_batch_events: usize,
+    /// What the journal's replay skipped (`.damaged` copies, unreadable
+    /// records): `/readyz` says it.
+    replay_skipped: Arc<Mutex<Vec<String>>>,
 }
 
 /// A token bucket: `tokens` events may go now; it refills at the rate, up
@@ -193,7 +196,16 @@ impl Ingest {
             rate: f64::from(config.limits.ingest_events_per_second),
             buckets: Arc::new(Mutex::new(HashMap::new())),
             max_batch_events: config.limits.max_batch_events,
+            replay_skipped: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// What the journal's replay skipped, as `/readyz` reports it.
+    pub fn replay_skipped(&self) -> Vec<String> {
+        self.replay_skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Whether `sender` may send `events` more now; else the seconds to
@@ -373,6 +385,8 @@ impl Ingest {
             events = replayed.records,
             checkpoint = replayed.checkpoint,
             truncated_bytes = replayed.truncated_bytes,
+            damaged_records = replayed.damaged_records,
+            unreadable_records = replayed.unreadable_records,
             seconds,
             rate = (replayed.records as f64 / seconds.max(1e-9)) as u64,
             "journal replayed"
@@ -380,6 +394,17 @@ impl Ingest {
         core.journal = Some(journal);
         core.seq += 1;
         drop(guard);
+        let counts = &self.metrics.ingest;
+        counts
+            .journal_damaged
+            .store(replayed.damaged_records, Ordering::Relaxed);
+        counts
+            .journal_unreadable
+            .store(replayed.unreadable_records, Ordering::Relaxed);
+        *self
+            .replay_skipped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = replayed.skipped.clone();
         Ok(replayed)
     }
 
