@@ -190,6 +190,23 @@ async fn every_endpoint_by_token() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    // Events proper take the header only, even with the right token.
+    let r = s
+        .client
+        .post(format!("{}/api/v1/events?token=in-1", s.url))
+        .json(&json!({"id":"q1","ts":"2026-11-23T10:00:00+08:00","type":"contact_offered","contact":"c12","queue":"q"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "{body}"
+    );
     s.server.stop().await;
 }
 

@@ -170,10 +170,20 @@ impl Event {
         let event: Event = serde_path_to_error::deserialize(&mut de).map_err(|e| {
             let path = e.path().to_string();
             let reason = strip_position(e.inner());
-            // Name the field, where serde knows it (not inside the
-            // type-tagged part, which it reads as a whole).
-            if path.is_empty() || path == "." || reason.contains(&format!("`{path}`")) {
+            // Name the field: where serde knows it, and inside the
+            // type-tagged part (which serde reads as a whole) by finding
+            // the one field whose absence changes the answer.
+            if reason.contains(&format!("`{path}`")) {
                 reason
+            } else if path.is_empty() || path == "." {
+                match culprit(text) {
+                    Some(field) if !reason.contains(&format!("`{field}`")) => {
+                        format!("field `{field}`: {reason}")
+                    }
+                    Some(_) => reason,
+                    None if !known_type(text) => format!("field `type`: {reason}"),
+                    None => reason,
+                }
             } else {
                 format!("field `{path}`: {reason}")
             }
@@ -282,6 +292,43 @@ impl Event {
     pub fn survey_points(score: f64, max: Option<f64>) -> f64 {
         score / max.unwrap_or(100.0) * 100.0
     }
+}
+
+/// The field of the type-tagged part of an event object that makes it
+/// unreadable (`id` and `ts` are read apart, with their paths): an
+/// optional one whose removal lets it parse, else a required one whose
+/// removal leaves only that field missing. Only called on the error path.
+fn culprit(text: &str) -> Option<String> {
+    let serde_json::Value::Object(object) = serde_json::from_str(text).ok()? else {
+        return None;
+    };
+    let without = |key: &str| {
+        let mut rest = object.clone();
+        rest.remove(key);
+        serde_json::from_value::<Event>(serde_json::Value::Object(rest))
+    };
+    let candidates = || {
+        object
+            .keys()
+            .filter(|k| !matches!(k.as_str(), "id" | "ts" | "type"))
+    };
+    candidates()
+        .find(|key| without(key).is_ok())
+        .or_else(|| {
+            candidates().find(|key| {
+                without(key)
+                    .is_err_and(|e| e.to_string().starts_with(&format!("missing field `{key}`")))
+            })
+        })
+        .cloned()
+}
+
+/// Whether an event object's `type` is one this version knows.
+fn known_type(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_string))
+        .is_some_and(|t| EventKind::TYPE_NAMES.contains(&t.as_str()))
 }
 
 /// Identifiers: non-empty, at most [`MAX_ID_BYTES`], no control characters.
