@@ -13,7 +13,8 @@ dashboards/prometheus/rules/*.yml (`expr:`) and dashboards/grafana/dashboards/*.
 functions and keywords, label names, recording-rule names defined in the rules,
 and the series Prometheus makes itself (up, ALERTS, scrape_*). It prints every
 name the scrape lacks, with where it is used, and exits 1; exit 0 when all are
-there. A histogram (or summary) used by its base name counts as present when
+there. Finding no names to check (or a scrape with no samples) is a failure
+too, never a pass. A histogram (or summary) used by its base name counts as present when
 its _bucket, _sum or _count series are.
 
 Note: the server must export every series it can, including counters that
@@ -24,11 +25,13 @@ Standard library only.
 """
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
+# The dashboards folder (CHECK_EXPRS_ROOT for tests of the check itself).
+ROOT = Path(os.environ.get("CHECK_EXPRS_ROOT") or Path(__file__).resolve().parent)
 RULE_FILES = sorted((ROOT / "prometheus" / "rules").glob("*.yml")) + sorted(
     (ROOT / "prometheus" / "rules").glob("*.yaml")
 )
@@ -213,6 +216,15 @@ def main(argv):
         if name not in recorded and name not in SYNTHETIC and not present(name, samples)
     )
     checked = len([n for n in used if n not in recorded and n not in SYNTHETIC])
+    if checked == 0:
+        # Nothing to check is not a pass: the files moved, or the
+        # extraction broke.
+        print("check-exprs: found no metric names in the rules and dashboards "
+              f"({len(RULE_FILES)} rule files, {len(DASHBOARD_FILES)} dashboards)", file=sys.stderr)
+        return 1
+    if not samples:
+        print(f"check-exprs: {argv[1]} holds no samples", file=sys.stderr)
+        return 1
     if missing:
         print(f"check-exprs: {len(missing)} of {checked} metric names used by the rules and dashboards "
               f"are not in {argv[1]}:")

@@ -248,6 +248,29 @@ async fn the_scrape_equals_the_board() {
         String::from_utf8_lossy(&check.stdout),
         String::from_utf8_lossy(&check.stderr)
     );
+    // The check can fail: a scrape with nothing in it does not pass, and
+    // neither do rules and dashboards it finds no names in.
+    let empty = out.join("empty-scrape.txt");
+    std::fs::write(&empty, "").unwrap();
+    let nowhere = out.join("no-dashboards");
+    std::fs::create_dir_all(&nowhere).unwrap();
+    for (scrape, root) in [(&empty, None), (&scrape_file, Some(&nowhere))] {
+        let mut command = Command::new("python3");
+        command
+            .arg(fixture("../dashboards/check-exprs.py"))
+            .arg(scrape);
+        if let Some(root) = root {
+            command.env("CHECK_EXPRS_ROOT", root);
+        }
+        let check = command.output().unwrap();
+        assert_eq!(
+            check.status.code(),
+            Some(1),
+            "{}: {}",
+            scrape.display(),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
 }
 
 #[tokio::test]

@@ -290,22 +290,70 @@ fn test() -> Result {
         ]),
     )?;
     build_ui()?;
+    // The binary the binary, crash and end-to-end tests start: built from
+    // this tree, never an older one left in target/.
+    step(
+        "build the wallboard binary the tests run",
+        cargo().args(["build", "-p", "wallboard", "--bin", "wallboard"]),
+    )?;
     ops_checks()?;
-    let (mut passed, mut failed) = cargo_test()?;
-    let (e2e_passed, e2e_failed) = browser_tests()?;
-    passed += e2e_passed;
-    failed += e2e_failed;
+    let mut counts = cargo_test()?;
+    counts.add(browser_tests()?);
+    // One honest closing line: the sum of every test binary's results.
+    println!("{}", counts.summary());
+    let unexplained: Vec<&String> = counts
+        .skipped
+        .iter()
+        .filter(|name| {
+            !ALLOWED_SKIPS
+                .iter()
+                .any(|(allowed, _)| name.contains(allowed))
+        })
+        .collect();
+    if !unexplained.is_empty() {
+        return Err(format!(
+            "skipped or ignored without a reason in ALLOWED_SKIPS (xtask/src/main.rs): {unexplained:?}"
+        ));
+    }
     eprintln!(
         "\nxtask test: every step passed in {:.0}s",
         started.elapsed().as_secs_f64()
     );
-    // One honest closing line: the sum of every test binary's results.
-    println!("tests: {passed} passed, {failed} failed");
     Ok(())
 }
 
+/// Tests that may be skipped or ignored, each with the reason. A skipped
+/// test not listed here fails `cargo xtask test`.
+const ALLOWED_SKIPS: &[(&str, &str)] = &[];
+
+/// What test runners reported.
+#[derive(Default)]
+struct Counts {
+    passed: u64,
+    failed: u64,
+    /// The names of tests skipped or ignored.
+    skipped: Vec<String>,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.passed += other.passed;
+        self.failed += other.failed;
+        self.skipped.extend(other.skipped);
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "tests: {} passed, {} failed, {} skipped",
+            self.passed,
+            self.failed,
+            self.skipped.len()
+        )
+    }
+}
+
 /// `cargo test --workspace`, echoing its output and summing its results.
-fn cargo_test() -> Result<(u64, u64)> {
+fn cargo_test() -> Result<Counts> {
     eprintln!("\n==> cargo test --workspace");
     let mut command = cargo();
     command
@@ -313,8 +361,14 @@ fn cargo_test() -> Result<(u64, u64)> {
         .env("WALLBOARD_REQUIRE_TOOLS", "1");
     run_counting("cargo test", &mut command, |line, counts| {
         if let Some(rest) = line.strip_prefix("test result: ") {
-            counts.0 += count_before(rest, " passed");
-            counts.1 += count_before(rest, " failed");
+            counts.passed += count_before(rest, " passed");
+            counts.failed += count_before(rest, " failed");
+        } else if let Some(name) = line
+            .strip_prefix("test ")
+            .and_then(|l| l.split_once(" ... ignored"))
+            .map(|(name, _)| name)
+        {
+            counts.skipped.push(name.to_string());
         }
     })
 }
@@ -324,14 +378,14 @@ fn cargo_test() -> Result<(u64, u64)> {
 fn run_counting(
     name: &str,
     command: &mut Command,
-    count: impl Fn(&str, &mut (u64, u64)),
-) -> Result<(u64, u64)> {
+    count: impl Fn(&str, &mut Counts),
+) -> Result<Counts> {
     let mut child = command
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot start {name}: {e}"))?;
     let stdout = child.stdout.take().expect("piped");
-    let mut counts = (0u64, 0u64);
+    let mut counts = Counts::default();
     use std::io::BufRead;
     for line in std::io::BufReader::new(stdout)
         .lines()
@@ -341,12 +395,11 @@ fn run_counting(
         count(&line, &mut counts);
     }
     let status = child.wait().map_err(|e| e.to_string())?;
-    let (passed, failed) = counts;
-    if !status.success() || failed > 0 {
-        println!("tests: {passed} passed, {failed} failed");
+    if !status.success() || counts.failed > 0 {
+        println!("{}", counts.summary());
         return Err(format!("{name} failed ({status})"));
     }
-    if passed == 0 {
+    if counts.passed == 0 {
         return Err(format!("{name} ran no test"));
     }
     Ok(counts)
@@ -422,7 +475,7 @@ fn ops_checks() -> Result {
 /// The end-to-end tests in a real headless Chromium (Debian's, driven by
 /// playwright-core): installs what is missing, runs `node --test`, and
 /// returns its pass/fail counts. Screenshots land in `target/e2e/`.
-fn browser_tests() -> Result<(u64, u64)> {
+fn browser_tests() -> Result<Counts> {
     let chromium = Path::new("/usr/bin/chromium");
     let cjk_font = Path::new("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc");
     if !chromium.exists() || !cjk_font.exists() {
@@ -440,11 +493,16 @@ fn browser_tests() -> Result<(u64, u64)> {
             .env("ARTIFACTS", root().join("target/e2e"))
             .current_dir(root()),
         |line, counts| {
-            // node's TAP summary: "# pass N" / "# fail N".
+            // node's TAP summary: "# pass N" / "# fail N"; a skipped or
+            // todo test: "ok N - name # SKIP" / "# TODO".
             if let Some(n) = line.strip_prefix("# pass ") {
-                counts.0 = n.trim().parse().unwrap_or(0);
+                counts.passed = n.trim().parse().unwrap_or(0);
             } else if let Some(n) = line.strip_prefix("# fail ") {
-                counts.1 = n.trim().parse().unwrap_or(0);
+                counts.failed = n.trim().parse().unwrap_or(0);
+            } else if line.trim_start().starts_with("ok ")
+                && (line.contains("# SKIP") || line.contains("# TODO"))
+            {
+                counts.skipped.push(line.trim().to_string());
             }
         },
     )?;
