@@ -49,8 +49,11 @@ const MINUTES_KEPT: i64 = 61;
 const FINISHED_CONTACT_RETENTION: SignedDuration = SignedDuration::from_hours(26);
 
 /// Counts for one scope (a queue, or all) over one bucket (a day or a minute).
-/// Durations are in milliseconds.
+/// Durations are in milliseconds. Checkpointed: a counter added later reads
+/// as 0 from older checkpoints (`serde(default)` here and on every
+/// checkpointed struct below; see `an_older_checkpoint_without_newer_fields_is_read`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Counters {
     pub arrived: u64,
     pub blocked: u64,
@@ -136,6 +139,7 @@ impl Counters {
 
 /// Per-day and per-minute counters of one scope.
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Buckets {
     pub days: BTreeMap<Date, Counters>,
     /// Keyed by Unix minute (`ts` in ms ÷ 60 000, rounded down).
@@ -199,23 +203,30 @@ pub fn ms_between(a: Timestamp, b: Timestamp) -> i64 {
 pub struct QueueState {
     pub id: String,
     /// Marked VIP by a `vip: true` offer (the config can override).
+    #[serde(default)]
     pub seen_vip: bool,
+    #[serde(default)]
     pub buckets: Buckets,
     /// Contacts waiting now, oldest first.
+    #[serde(default)]
     pub waiting: BTreeSet<(Timestamp, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Agent {
+    #[serde(default)]
     pub name: Option<String>,
     pub state: AgentState,
+    #[serde(default)]
     pub reason: Option<String>,
     pub since: Timestamp,
+    #[serde(default)]
     pub queues: Vec<usize>,
     /// The contact being handled (from `contact_answered` to `contact_ended`).
+    #[serde(default)]
     pub contact: Option<String>,
+    #[serde(default)]
     pub contact_queue: Option<usize>,
-    /// A contact whose handle time has not ended yet.
     /// Contacts whose handle time has not ended yet (several, when one
     /// contact's events arrive after the next one's).
     #[serde(default)]
@@ -225,10 +236,18 @@ pub struct Agent {
     legacy_handle: Option<PendingHandle>,
     /// Whether any `agent_state` has been seen (an agent first named by a
     /// `contact_answered` is a placeholder until then).
+    #[serde(default = "known_by_default")]
     known: bool,
     /// Recent state changes, oldest first: lets handle time be decided the
     /// same way whether the agent's or the contact's events arrive first.
+    #[serde(default)]
     history: VecDeque<(Timestamp, AgentState)>,
+}
+
+/// An agent in a checkpoint that does not say was seen in an
+/// `agent_state` (it was checkpointed, so it was known).
+fn known_by_default() -> bool {
+    true
 }
 
 impl Agent {
@@ -276,10 +295,15 @@ pub enum Phase {
 pub struct Contact {
     pub phase: Phase,
     /// Whether a `contact_arrived` was seen (it is optional).
+    #[serde(default)]
     arrived: bool,
+    #[serde(default)]
     pub queue: Option<usize>,
+    #[serde(default)]
     pub waiting_since: Option<Timestamp>,
+    #[serde(default)]
     pub agent: Option<String>,
+    #[serde(default)]
     pub answered_at: Option<Timestamp>,
     /// The latest event time seen for it; finished contacts are forgotten
     /// some time after.
@@ -302,8 +326,10 @@ impl Contact {
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Complaint {
+    #[serde(default)]
     pub queue: Option<usize>,
     pub due: Timestamp,
+    #[serde(default)]
     pub answered: Option<Timestamp>,
 }
 
@@ -837,11 +863,17 @@ struct CheckpointRef<'a> {
 #[derive(Deserialize)]
 struct Checkpoint {
     version: u32,
+    #[serde(default)]
     queues: Vec<QueueState>,
+    #[serde(default)]
     agents: HashMap<String, Agent>,
+    #[serde(default)]
     contacts: ShardedMap<String, Contact>,
+    #[serde(default)]
     complaints: HashMap<String, Complaint>,
+    #[serde(default)]
     totals: Buckets,
+    #[serde(default)]
     latest_ts: Option<Timestamp>,
 }
 

@@ -243,8 +243,10 @@ impl Journal {
 
     /// Restores the oldest segment's checkpoint, if it has one, then reads
     /// every segment in order; cuts a torn tail off the last segment.
-    /// `each` returns `Err` for a checkpoint it cannot restore (events it
-    /// rejects are the aggregator's business, as at ingest).
+    /// `each` returns `Err` for a checkpoint it cannot restore: replay then
+    /// fails (a format this version cannot read), where a checkpoint with
+    /// damaged bytes is reported and its segments replay without it.
+    /// Events `each` rejects are the aggregator's business, as at ingest.
     pub fn replay(
         &mut self,
         mut each: impl FnMut(Record) -> Result<(), String>,
@@ -255,15 +257,36 @@ impl Journal {
         };
         if let Some(first) = self.segments.first().filter(|s| s.checkpoint) {
             let path = first.ckpt(&self.dir);
-            match read_checkpoint(&path)
-                .and_then(|bytes| each(Record::Checkpoint(&bytes)).map_err(io::Error::other))
-            {
-                Ok(()) => replayed.checkpoint = true,
-                Err(e) => tracing::error!(
-                    checkpoint = %path.display(),
-                    error = %e,
-                    "journal: unreadable checkpoint; replaying its segments without it"
-                ),
+            match read_checkpoint(&path) {
+                Ok(bytes) => {
+                    // Whole and checksummed, yet not restorable: a format
+                    // this version cannot read. Going on without it would
+                    // silently lose what it holds; stop and say so.
+                    each(Record::Checkpoint(&bytes)).map_err(|e| {
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "checkpoint {}: {e}. This version cannot read it (written by a newer one?): \
+                                 run the version that wrote it, or move the file aside to start without \
+                                 what it holds (agents signed in, callers waiting, open complaints, the \
+                                 counts from before its segment)",
+                                path.display()
+                            ),
+                        )
+                    })?;
+                    replayed.checkpoint = true;
+                }
+                Err(e) => {
+                    // Damaged bytes: its segments still replay.
+                    tracing::error!(
+                        checkpoint = %path.display(),
+                        error = %e,
+                        "journal: damaged checkpoint; replaying its segments without it"
+                    );
+                    replayed
+                        .skipped
+                        .push(format!("{}: damaged checkpoint ({e})", path.display()));
+                }
             }
         }
         for (i, segment) in self.segments.iter().enumerate() {
@@ -862,6 +885,8 @@ mod tests {
         let (ckpt, ids, replayed) = replay(&mut open(&dir, 7));
         assert_eq!((ckpt, ids), (None, vec!["e0".to_string()]));
         assert!(!replayed.checkpoint);
+        assert_eq!(replayed.skipped.len(), 1, "{:?}", replayed.skipped);
+        assert!(replayed.skipped[0].contains("damaged checkpoint"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -896,6 +921,26 @@ mod tests {
         // Appending after a cut continues cleanly.
         append(&mut j, DAY, &[&events[2]], "c").unwrap();
         assert_eq!(replay(&mut open(&dir, 7)).1, ["e0", "e1", "e2"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_checkpoint_this_version_cannot_read_stops_the_start_with_a_reason() {
+        let dir = temp_dir("newerckpt");
+        let mut j = open(&dir, 7);
+        append(&mut j, DAY, &[&event(0)], "format 2").unwrap();
+        let mut j = open(&dir, 7);
+        let error = j
+            .replay(|r| match r {
+                Record::Checkpoint(b) if b == b"format 2" => Err("format 2 (this reads 1)".into()),
+                _ => Ok(()),
+            })
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        let text = error.to_string();
+        assert!(text.contains("00000001-2026-11-23.ckpt"), "{text}");
+        assert!(text.contains("format 2 (this reads 1)"), "{text}");
+        assert!(text.contains("move the file aside"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
