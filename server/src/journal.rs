@@ -38,6 +38,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -136,6 +137,60 @@ pub enum Record<'a> {
 #[must_use = "a batch is not durable until its ticket is synced"]
 pub struct Ticket(u64);
 
+/// Faults a test injects into the journal's I/O; none unless set. Each
+/// counter is 1-based: the Nth write (of a batch), `fdatasync`, or
+/// checkpoint rename since the journal opened fails, or the Nth write
+/// stops half-way (a short write, as on a full disk). 0: never.
+#[derive(Debug, Default)]
+pub struct Faults {
+    pub fail_write: AtomicU64,
+    pub short_write: AtomicU64,
+    pub fail_sync: AtomicU64,
+    pub fail_rename: AtomicU64,
+    writes: AtomicU64,
+    syncs: AtomicU64,
+    renames: AtomicU64,
+}
+
+impl Faults {
+    fn due(count: &AtomicU64, at: &AtomicU64) -> bool {
+        let n = count.fetch_add(1, Ordering::Relaxed) + 1;
+        n == at.load(Ordering::Relaxed)
+    }
+
+    fn injected(what: &str) -> io::Error {
+        io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("injected {what} failure"),
+        )
+    }
+
+    fn write(&self, mut file: &File, bytes: &[u8]) -> io::Result<()> {
+        if Faults::due(&self.writes, &self.fail_write) {
+            return Err(Faults::injected("write"));
+        }
+        if self.short_write.load(Ordering::Relaxed) == self.writes.load(Ordering::Relaxed) {
+            file.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(Faults::injected("short write"));
+        }
+        file.write_all(bytes)
+    }
+
+    fn sync(&self, file: &File) -> io::Result<()> {
+        if Faults::due(&self.syncs, &self.fail_sync) {
+            return Err(Faults::injected("fsync"));
+        }
+        file.sync_data()
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        if Faults::due(&self.renames, &self.fail_rename) {
+            return Err(Faults::injected("rename"));
+        }
+        std::fs::rename(from, to)
+    }
+}
+
 /// Shares `fdatasync`s between the batches written before each one.
 pub struct Syncer {
     /// Held for the whole of a sync: whoever holds it syncs for everyone
@@ -148,6 +203,7 @@ pub struct Syncer {
     latest: Mutex<(Option<Arc<File>>, u64)>,
     /// How long a sync waits for more batches before it starts.
     delay: Duration,
+    faults: Arc<Faults>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -172,7 +228,7 @@ impl Syncer {
         let (file, upto) = lock(&self.latest).clone();
         let started = Instant::now();
         let result = match file {
-            Some(file) => file.sync_data(),
+            Some(file) => self.faults.sync(&file),
             None => Ok(()),
         };
         match result {
@@ -231,6 +287,7 @@ impl Journal {
                 failed: Mutex::new(None),
                 latest: Mutex::new((None, 0)),
                 delay: commit_delay,
+                faults: Arc::new(Faults::default()),
             }),
             buffer: Vec::new(),
             written: 0,
@@ -377,7 +434,7 @@ impl Journal {
         let file = self.segment_for(day, checkpoint)?;
         let start = file.metadata()?.len();
         let writing = Instant::now();
-        let written = (&*file).write_all(&self.buffer);
+        let written = self.sync.faults.write(&file, &self.buffer);
         metrics::histogram!("wallboard_journal_write_seconds")
             .record(writing.elapsed().as_secs_f64());
         if let Err(e) = written {
@@ -427,7 +484,7 @@ impl Journal {
         };
         let started = Instant::now();
         let bytes = checkpoint()?;
-        write_checkpoint(&segment.ckpt(&self.dir), &bytes)?;
+        write_checkpoint(&segment.ckpt(&self.dir), &bytes, &self.sync.faults)?;
         let path = segment.wal(&self.dir);
         let file = Arc::new(
             OpenOptions::new()
@@ -482,13 +539,18 @@ impl Journal {
         }
     }
 
+    /// The fault seam of this journal's I/O (tests set it).
+    pub fn faults(&self) -> Arc<Faults> {
+        self.sync.faults.clone()
+    }
+
     /// The segment files on disk, oldest first (for tests and tools).
     pub fn segment_names(&self) -> Vec<String> {
         self.segments.iter().map(|s| s.stem()).collect()
     }
 }
 
-fn write_checkpoint(path: &Path, bytes: &[u8]) -> io::Result<()> {
+fn write_checkpoint(path: &Path, bytes: &[u8], faults: &Faults) -> io::Result<()> {
     let tmp = path.with_extension("ckpt.tmp");
     let mut file = File::create(&tmp)?;
     file.write_all(CHECKPOINT_MAGIC)?;
@@ -496,7 +558,7 @@ fn write_checkpoint(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(&crc32c::crc32c(bytes).to_le_bytes())?;
     file.write_all(bytes)?;
     file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    faults.rename(&tmp, path)
 }
 
 fn read_checkpoint(path: &Path) -> io::Result<Vec<u8>> {
@@ -921,6 +983,108 @@ mod tests {
         // Appending after a cut continues cleanly.
         append(&mut j, DAY, &[&events[2]], "c").unwrap();
         assert_eq!(replay(&mut open(&dir, 7)).1, ["e0", "e1", "e2"]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The ids a fresh open of `dir` replays (a restart).
+    fn after_restart(dir: &Path) -> Vec<String> {
+        replay(&mut open(dir, 7)).1
+    }
+
+    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("e{i}")).collect()
+    }
+
+    #[test]
+    fn a_failed_or_short_write_leaves_nothing_of_its_batch() {
+        for short in [false, true] {
+            let dir = temp_dir(if short { "shortwrite" } else { "failwrite" });
+            let mut j = open(&dir, 7);
+            let faults = j.faults();
+            let events: Vec<Event> = (0..6).map(event).collect();
+            append(&mut j, DAY, &[&events[0], &events[1]], "c").unwrap();
+            let path = dir.join("00000001-2026-11-23.wal");
+            let before = std::fs::read(&path).unwrap();
+            // The second batch's write fails (or stops half-way).
+            let at = if short {
+                &faults.short_write
+            } else {
+                &faults.fail_write
+            };
+            at.store(2, Ordering::Relaxed);
+            let error = append(&mut j, DAY, &[&events[2], &events[3]], "c").unwrap_err();
+            assert!(error.to_string().contains("injected"), "{error}");
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "short={short}: cut back"
+            );
+            // The next batch goes on as if the failed one never came.
+            append(&mut j, DAY, &[&events[4], &events[5]], "c").unwrap();
+            assert_eq!(
+                after_restart(&dir),
+                ["e0", "e1", "e4", "e5"],
+                "short={short}"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+
+    #[test]
+    fn a_failed_fsync_refuses_every_later_batch_until_a_restart() {
+        let dir = temp_dir("failsync");
+        let mut j = open(&dir, 7);
+        let faults = j.faults();
+        let events: Vec<Event> = (0..4).map(event).collect();
+        append(&mut j, DAY, &[&events[0]], "c").unwrap();
+        faults.fail_sync.store(2, Ordering::Relaxed);
+        let error = append(&mut j, DAY, &[&events[1]], "c").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no batch is accepted until restart"),
+            "{error}"
+        );
+        // Every later batch, though the disk would take it now.
+        for e in &events[2..] {
+            let error = append(&mut j, DAY, &[e], "c").unwrap_err();
+            assert!(error.to_string().contains("until restart"), "{error}");
+        }
+        // A restart holds what was acknowledged (e0); e1 was written but
+        // never acknowledged, so holding it too is allowed, losing e0 not.
+        let held = after_restart(&dir);
+        assert_eq!(held[0], "e0");
+        assert!(held == ["e0"] || held == ["e0", "e1"], "{held:?}");
+        let mut j = open(&dir, 7);
+        let _ = replay(&mut j);
+        append(&mut j, DAY, &[&events[2]], "c").unwrap();
+        assert!(after_restart(&dir).ends_with(&["e2".to_string()]));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_checkpoint_failing_at_the_day_change_leaves_the_journal_as_it_was() {
+        let dir = temp_dir("failckpt");
+        let mut j = open(&dir, 7);
+        let faults = j.faults();
+        append(&mut j, DAY, &[&event(0)], "c1").unwrap();
+        // The next day's checkpoint cannot be renamed into place.
+        faults.fail_rename.store(2, Ordering::Relaxed);
+        let error = append(&mut j, day(1), &[&event(1)], "c2").unwrap_err();
+        assert!(error.to_string().contains("injected rename"), "{error}");
+        assert_eq!(j.segment_names(), ["00000001-2026-11-23"]);
+        assert_eq!(after_restart(&dir), ids(0..1));
+        // The next batch of the new day starts it properly.
+        append(&mut j, day(1), &[&event(2)], "c2").unwrap();
+        assert_eq!(
+            j.segment_names(),
+            ["00000001-2026-11-23", "00000002-2026-11-24"]
+        );
+        let (ckpt, ids, _) = replay(&mut open(&dir, 7));
+        assert_eq!(
+            (ckpt.as_deref(), ids),
+            (Some("c1"), vec!["e0".into(), "e2".into()])
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

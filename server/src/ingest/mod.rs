@@ -200,6 +200,15 @@ impl Ingest {
         }
     }
 
+    /// The journal's fault seam (tests inject I/O failures through it);
+    /// `None` without a journal.
+    pub fn journal_faults(&self) -> Option<Arc<crate::journal::Faults>> {
+        self.lock(Holder::Read)
+            .journal
+            .as_ref()
+            .map(Journal::faults)
+    }
+
     /// What the journal's replay skipped, as `/readyz` reports it.
     pub fn replay_skipped(&self) -> Vec<String> {
         self.replay_skipped
