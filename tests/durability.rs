@@ -664,3 +664,112 @@ async fn a_failed_fsync_answers_503_until_restart_and_viewers_keep_streaming() {
     restarted.server.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Local midnight (or the first instant of a day whose midnight does not
+/// exist) passes while the server runs on a manual clock with a viewer
+/// connected: `today` resets by patch, the stream equals `GET`, the new
+/// day's segment begins with a checkpoint, and a restart shows the same.
+async fn midnight_while_serving(zone: &str, day: jiff::civil::Date) {
+    let tz = jiff::tz::TimeZone::get(zone).unwrap();
+    // The day's first instant (01:00 where 00:00 is skipped by DST).
+    let start = day.to_zoned(tz.clone()).unwrap().timestamp();
+    let first = start.to_zoned(tz.clone()).time();
+    let skipped = zone == "America/Santiago";
+    assert_eq!(
+        first.hour(),
+        if skipped { 1 } else { 0 },
+        "{zone} {day} begins at {first}"
+    );
+    let dir = std::env::temp_dir().join(format!(
+        "wallboard-live-midnight-{}-{day}-{}",
+        zone.replace('/', "-"),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = format!("timezone = \"{zone}\"");
+    let clock = wallboard::clock::Clock::manual(start - SignedDuration::from_secs(10));
+    let offer = |id: &str, at: Timestamp| {
+        json!({"id": id, "ts": at.to_string(), "type": "contact_offered", "contact": id, "queue": "q"})
+            .to_string()
+    };
+    let server = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
+    let mut viewer = wallboard_tests::Viewer::connect(&server.url, "view=floor").await;
+    let offered = |b: &Value| b["totals"]["today"]["offered"].clone();
+
+    let evening = start - SignedDuration::from_secs(2);
+    clock.set(evening);
+    let reply = server
+        .post_events(offer("late", evening), "application/json")
+        .await;
+    assert_eq!(reply.body["accepted"], 1, "{zone}: {}", reply.body);
+    viewer
+        .until(Duration::from_secs(5), |b| offered(b) == json!(1))
+        .await
+        .unwrap();
+
+    // Past the day's start: the board of the new day comes by patch.
+    let morning = start + SignedDuration::from_secs(1);
+    clock.set(morning);
+    viewer
+        .until(Duration::from_secs(5), |b| offered(b) == json!(0))
+        .await
+        .unwrap_or_else(|e| panic!("{zone} {day}: today did not reset on the stream: {e:?}"));
+    let reply = server
+        .post_events(offer("early", morning), "application/json")
+        .await;
+    assert_eq!(reply.body["accepted"], 1, "{zone}: {}", reply.body);
+    viewer
+        .until(Duration::from_secs(5), |b| offered(b) == json!(1))
+        .await
+        .unwrap();
+    let streamed = counts(viewer.client.board().unwrap());
+    let got = server.board().await;
+    assert_eq!(
+        streamed,
+        counts(&got),
+        "{zone} {day}: the stream equals GET"
+    );
+    assert_eq!(
+        got["totals"]["60m"]["offered"], 2,
+        "{zone}: the last hour spans the change"
+    );
+    let files = files_in(&dir);
+    let yesterday = day.yesterday().unwrap();
+    assert_eq!(
+        files,
+        [
+            format!("00000001-{yesterday}.ckpt"),
+            format!("00000001-{yesterday}.wal"),
+            format!("00000002-{day}.ckpt"),
+            format!("00000002-{day}.wal"),
+        ],
+        "{zone}: the new day's segment begins with a checkpoint"
+    );
+    server.server.stop().await;
+
+    // A restart at the same moment shows the same board.
+    let clock = wallboard::clock::Clock::manual(morning);
+    let again = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
+    assert_eq!(
+        counts(&again.board().await),
+        counts(&got),
+        "{zone} {day}: after a restart"
+    );
+    again.server.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn midnight_and_dst_days_pass_while_serving() {
+    use jiff::civil::date;
+    for (zone, day) in [
+        ("Asia/Shanghai", date(2026, 11, 24)),
+        // The day DST starts (23 h) and the day it ends (25 h).
+        ("America/New_York", date(2026, 3, 8)),
+        ("America/New_York", date(2026, 11, 1)),
+        // DST starts at midnight: 00:00 does not exist, the day begins at 01:00.
+        ("America/Santiago", date(2026, 9, 6)),
+    ] {
+        midnight_while_serving(zone, day).await;
+    }
+}

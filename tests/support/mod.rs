@@ -41,11 +41,21 @@ pub async fn spawn_full(
     simulate: Option<SimulateOptions>,
     data_dir: Option<PathBuf>,
 ) -> TestServer {
+    let clock = clock_start.map_or_else(Clock::system, Clock::fixed);
+    spawn_clocked(config_toml, clock, simulate, data_dir).await
+}
+
+/// Like [`spawn_full`], on `clock` (e.g. a [`Clock::manual`] the test moves).
+pub async fn spawn_clocked(
+    config_toml: &str,
+    clock: Clock,
+    simulate: Option<SimulateOptions>,
+    data_dir: Option<PathBuf>,
+) -> TestServer {
     let config = Config::from_toml(config_toml).expect("test config is valid");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let clock = clock_start.map_or_else(Clock::system, Clock::fixed);
     let server = wallboard::start(
         listener,
         Options {
