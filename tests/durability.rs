@@ -773,3 +773,93 @@ async fn midnight_and_dst_days_pass_while_serving() {
         midnight_while_serving(zone, day).await;
     }
 }
+
+/// The real binary across a local midnight (its clock started just before
+/// it): killed with `kill -9` after the new day began, it restarts with
+/// the same board. (Its stderr is closed by then: the new segment's log
+/// line once made that batch's request panic with a broken pipe.)
+#[tokio::test]
+async fn kill_9_just_after_midnight_keeps_both_days() {
+    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let midnight = jiff::civil::date(2026, 11, 24)
+        .to_zoned(tz)
+        .unwrap()
+        .timestamp();
+    let dir = std::env::temp_dir().join(format!("wallboard-kill-midnight-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config_path = dir.join("wallboard.toml");
+    std::fs::write(&config_path, CONFIG).unwrap();
+    let data = dir.join("data");
+    let (data_arg, config_arg) = (
+        data.to_str().unwrap().to_string(),
+        config_path.to_str().unwrap().to_string(),
+    );
+    let start = (midnight - SignedDuration::from_secs(2)).to_string();
+    let args = [
+        "--data-dir",
+        &data_arg,
+        "--config",
+        &config_arg,
+        "--clock-start",
+        &start,
+    ];
+    let offer = |id: &str, at: Timestamp| {
+        json!({"id": id, "ts": at.to_string(), "type": "contact_offered", "contact": id, "queue": "q"})
+            .to_string()
+    };
+    let client = reqwest::Client::new();
+    let server = BinaryServer::start(&args, &[]);
+    let before = midnight - SignedDuration::from_secs(1);
+    let reply = post(&client, &server.url, &offer("late", before))
+        .await
+        .unwrap();
+    assert_eq!(reply["accepted"], 1, "{reply}");
+    // The server's clock runs on past midnight.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = midnight + SignedDuration::from_millis(400);
+    let reply = post_events(
+        &client,
+        &server.url,
+        offer("early", after),
+        "application/json",
+    )
+    .await;
+    assert_eq!(reply.body["accepted"], 1, "{} {}", reply.status, reply.body);
+    let board = wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
+    assert_eq!(
+        board.body["totals"]["today"]["offered"], 1,
+        "{}",
+        board.body
+    );
+    assert_eq!(board.body["totals"]["60m"]["offered"], 2);
+    std::process::Command::new("kill")
+        .args(["-9", &server.pid().to_string()])
+        .status()
+        .unwrap();
+    drop(server);
+    assert_eq!(
+        files_in(&data),
+        [
+            "00000001-2026-11-23.ckpt",
+            "00000001-2026-11-23.wal",
+            "00000002-2026-11-24.ckpt",
+            "00000002-2026-11-24.wal"
+        ]
+    );
+    // Restarted at the moment it was killed: the same board.
+    let now = (midnight + SignedDuration::from_millis(600)).to_string();
+    let args = [
+        "--data-dir",
+        &data_arg,
+        "--config",
+        &config_arg,
+        "--clock-start",
+        &now,
+    ];
+    let server = BinaryServer::start(&args, &[]);
+    let again = wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
+    assert_eq!(counts(&again.body), counts(&board.body));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -79,6 +79,9 @@ async fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        // A log that cannot be written (its reader went away) is dropped:
+        // reporting that on stderr too would panic the request that logged.
+        .log_internal_errors(false)
         .init();
     let cli = Cli::parse();
     if let Some(Command::HashToken { generate }) = cli.command {

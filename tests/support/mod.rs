@@ -233,6 +233,10 @@ impl BinaryServer {
                 }
             }
         });
+        // Once the `listening on` line is read the channel goes, the reader
+        // stops and the server's stderr pipe closes: a server must go on
+        // serving when its log cannot be written (tests after start-up
+        // check that, e.g. a day change logging its new segment).
         // Owned from here on: dropped (killed) if the start-up line never comes.
         let mut server = BinaryServer {
             url: String::new(),
