@@ -863,3 +863,205 @@ async fn kill_9_just_after_midnight_keeps_both_days() {
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The fixture a release's journal is kept as: `tests/fixtures/NAME/data`
+/// (its segments) and `board.json` (the board it shows at `at`).
+const FIXTURES: &[(&str, &str)] = &[("journal-2026-12", "2026-11-25T00:10:00+08:00")];
+
+/// The events behind the fixture: three local days in Shanghai, with a
+/// caller still waiting, agents signed in and a complaint open across the
+/// midnights, so that what the expired first day began must come back
+/// from the second day's checkpoint.
+fn fixture_days() -> Vec<(&'static str, Vec<Value>)> {
+    let e = |id: &str, ts: &str, body: Value| {
+        let mut e = body;
+        e["id"] = json!(id);
+        e["ts"] = json!(ts);
+        e
+    };
+    vec![
+        (
+            "2026-11-23T09:30:00+08:00",
+            vec![
+                e(
+                    "d1-1",
+                    "2026-11-23T09:00:00+08:00",
+                    json!({"type":"agent_state","agent":"a1","name":"王芳","state":"available","queues":["billing"]}),
+                ),
+                e(
+                    "d1-2",
+                    "2026-11-23T09:00:05+08:00",
+                    json!({"type":"agent_state","agent":"a2","name":"李娜","state":"available","queues":["billing","vip"]}),
+                ),
+                e(
+                    "d1-3",
+                    "2026-11-23T09:10:00+08:00",
+                    json!({"type":"contact_offered","contact":"c1","queue":"billing"}),
+                ),
+                e(
+                    "d1-4",
+                    "2026-11-23T09:10:12+08:00",
+                    json!({"type":"contact_answered","contact":"c1","agent":"a1"}),
+                ),
+                e(
+                    "d1-5",
+                    "2026-11-23T09:14:00+08:00",
+                    json!({"type":"contact_ended","contact":"c1","resolved":true}),
+                ),
+                e(
+                    "d1-6",
+                    "2026-11-23T09:15:00+08:00",
+                    json!({"type":"complaint_opened","complaint":"k1","queue":"billing","due":"2026-11-26T09:15:00+08:00"}),
+                ),
+                e(
+                    "d1-7",
+                    "2026-11-23T09:20:00+08:00",
+                    json!({"type":"agent_state","agent":"a2","state":"aux","reason":"meeting"}),
+                ),
+            ],
+        ),
+        (
+            "2026-11-24T23:59:00+08:00",
+            vec![
+                e(
+                    "d2-1",
+                    "2026-11-24T10:00:00+08:00",
+                    json!({"type":"contact_offered","contact":"c2","queue":"vip","vip":true}),
+                ),
+                e(
+                    "d2-2",
+                    "2026-11-24T10:00:30+08:00",
+                    json!({"type":"contact_abandoned","contact":"c2"}),
+                ),
+                e(
+                    "d2-3",
+                    "2026-11-24T23:58:00+08:00",
+                    json!({"type":"contact_offered","contact":"c3","queue":"billing"}),
+                ),
+                e(
+                    "d2-4",
+                    "2026-11-24T23:58:30+08:00",
+                    json!({"type":"survey_submitted","queue":"billing","score":4,"max":5}),
+                ),
+            ],
+        ),
+        (
+            "2026-11-25T00:05:00+08:00",
+            vec![
+                e(
+                    "d3-1",
+                    "2026-11-25T00:01:00+08:00",
+                    json!({"type":"contact_offered","contact":"c4","queue":"billing"}),
+                ),
+                e(
+                    "d3-2",
+                    "2026-11-25T00:02:00+08:00",
+                    json!({"type":"contact_answered","contact":"c4","agent":"a1"}),
+                ),
+            ],
+        ),
+    ]
+}
+
+const FIXTURE_CONFIG: &str =
+    "timezone = \"Asia/Shanghai\"\njournal_retention_days = 2\ndedupe_retention_hours = 24";
+
+/// The board without what differs between two servers showing the same
+/// state (`seq`, `generated_at`).
+fn comparable(mut board: Value) -> Value {
+    board.as_object_mut().unwrap().remove("seq");
+    board.as_object_mut().unwrap().remove("generated_at");
+    board
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+/// Every journal kept under `tests/fixtures/` (written by an earlier
+/// release) replays, with this version, to the board it showed; and this
+/// version writing the same events shows that board too. A change to a
+/// persisted format adds a fixture (`WALLBOARD_WRITE_FIXTURE=NAME` writes
+/// this version's) and never edits an old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journals_written_by_earlier_releases_replay_to_their_boards() {
+    let root = wallboard_tests::fixture("fixtures");
+    let scratch = std::env::temp_dir().join(format!("wallboard-fixtures-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    // This version, writing the fixture's events day by day.
+    let written = scratch.join("written");
+    let (_, at) = FIXTURES[FIXTURES.len() - 1];
+    let clock = wallboard::clock::Clock::manual(at.parse().unwrap());
+    for (day_end, events) in fixture_days() {
+        clock.set(day_end.parse().unwrap());
+        let server =
+            wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(written.clone()))
+                .await;
+        let reply = server
+            .post_events(Value::Array(events.clone()).to_string(), "application/json")
+            .await;
+        assert_eq!(reply.body["accepted"], events.len(), "{}", reply.body);
+        server.server.stop().await;
+    }
+    // As retention would: the first day is gone; its state is in the
+    // second day's checkpoint.
+    assert_eq!(
+        files_in(&written),
+        [
+            "00000002-2026-11-24.ckpt",
+            "00000002-2026-11-24.wal",
+            "00000003-2026-11-25.ckpt",
+            "00000003-2026-11-25.wal"
+        ]
+    );
+    clock.set(at.parse().unwrap());
+    let server =
+        wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(written.clone())).await;
+    let board = comparable(server.board().await);
+    server.server.stop().await;
+    assert_eq!(
+        board["agents"]["a2"]["state"], "aux",
+        "day one's state came back"
+    );
+    assert_eq!(board["complaints"]["open"], 1);
+    if let Ok(name) = std::env::var("WALLBOARD_WRITE_FIXTURE") {
+        let out = root.join(&name);
+        assert!(!out.exists(), "{name}: fixtures are added, never rewritten");
+        copy_dir(&written, &out.join("data"));
+        std::fs::write(
+            out.join("board.json"),
+            serde_json::to_string_pretty(&board).unwrap(),
+        )
+        .unwrap();
+        println!("wrote {}", out.display());
+    }
+    // Each kept journal, replayed by this version.
+    let mut replayed = 0;
+    for (name, at) in FIXTURES {
+        let kept = scratch.join(name);
+        copy_dir(&root.join(name).join("data"), &kept);
+        let expected: Value = serde_json::from_str(
+            &std::fs::read_to_string(root.join(name).join("board.json")).unwrap(),
+        )
+        .unwrap();
+        clock.set(at.parse().unwrap());
+        let server = wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(kept)).await;
+        assert_eq!(
+            comparable(server.board().await),
+            expected,
+            "{name} replayed by this version"
+        );
+        server.server.stop().await;
+        assert_eq!(
+            board, expected,
+            "{name}: this version writing the same events"
+        );
+        replayed += 1;
+    }
+    assert_eq!(replayed, FIXTURES.len());
+    let _ = std::fs::remove_dir_all(&scratch);
+}
