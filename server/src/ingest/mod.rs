@@ -435,6 +435,33 @@ impl Ingest {
         }
     }
 
+    /// How many entries the state's collections hold now (what a day-long
+    /// run must keep bounded).
+    pub fn sizes(&self) -> StateSizes {
+        let core = self.lock(Holder::Read);
+        let agg = &core.aggregator;
+        let minutes = agg.totals.minutes.len()
+            + agg
+                .queues
+                .iter()
+                .map(|q| q.buckets.minutes.len())
+                .sum::<usize>();
+        let days = agg.totals.days.len()
+            + agg
+                .queues
+                .iter()
+                .map(|q| q.buckets.days.len())
+                .sum::<usize>();
+        StateSizes {
+            dedupe_ids: core.dedupe.len(),
+            contacts: agg.contacts.len(),
+            agents: agg.agents.len(),
+            complaints: agg.complaints.len(),
+            minute_buckets: minutes,
+            day_buckets: days,
+        }
+    }
+
     /// Housekeeping: forget ids and state no window can use any more.
     pub fn prune(&self) {
         let now = self.clock.now();
@@ -446,6 +473,17 @@ impl Ingest {
             self.changed.notify_one();
         }
     }
+}
+
+/// Entries in the state's collections ([`Ingest::sizes`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StateSizes {
+    pub dedupe_ids: usize,
+    pub contacts: usize,
+    pub agents: usize,
+    pub complaints: usize,
+    pub minute_buckets: usize,
+    pub day_buckets: usize,
 }
 
 /// The ids seen recently, so a retried event is dropped, not counted twice.
