@@ -5,7 +5,10 @@
 //! `SEQ-YYYY-MM-DD.wal` with a sequence number, so the order of segments is
 //! the order they were written even if the clock steps back over midnight.
 //! A record is `u32 length (LE) | u32 CRC32C of the payload (LE) | payload`,
-//! the payload being the event's JSON. Hand-rolled over serde because it is
+//! the payload being the event's JSON; a segment's first record says its
+//! format (`{"journal":"wallboard","format":1}`; segments from before it
+//! are format 1 too, and a newer format stops the start with the file
+//! named). Hand-rolled over serde because it is
 //! ten lines, needs no format migration story (the payload is the ingest
 //! contract itself) and makes a torn tail trivial to detect: a record whose
 //! length runs past the end of the file, or whose checksum does not match,
@@ -49,6 +52,28 @@ use wallboard_protocol::Event;
 const MAX_RECORD: u32 = 1 << 20;
 /// The first bytes of a checkpoint file, then `u64 length | u32 CRC32C`.
 const CHECKPOINT_MAGIC: &[u8; 8] = b"WBCKPT01";
+/// The record format this version writes and reads: a segment's first
+/// record says `{"journal":"wallboard","format":N}`; every other record is
+/// one event's JSON. Segments without that record (written before it
+/// existed) are format 1.
+const RECORD_FORMAT: u32 = 1;
+
+/// A segment's first record.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SegmentHeader {
+    journal: String,
+    format: u32,
+}
+
+/// A record: `u32 length | u32 CRC32C | payload`.
+fn record(payload: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(8 + payload.len());
+    bytes.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
 
 /// One segment on disk.
 #[derive(Debug, Clone, PartialEq)]
@@ -425,11 +450,7 @@ impl Journal {
         self.buffer.clear();
         for event in events {
             let payload = serde_json::to_vec(event).map_err(io::Error::other)?;
-            self.buffer
-                .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            self.buffer
-                .extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-            self.buffer.extend_from_slice(&payload);
+            self.buffer.extend_from_slice(&record(&payload));
         }
         let file = self.segment_for(day, checkpoint)?;
         let start = file.metadata()?.len();
@@ -493,6 +514,13 @@ impl Journal {
                 .write(true)
                 .open(&path)?,
         );
+        let header = serde_json::to_vec(&SegmentHeader {
+            journal: "wallboard".into(),
+            format: RECORD_FORMAT,
+        })
+        .map_err(io::Error::other)?;
+        // Synced with the segment's first batch.
+        (&*file).write_all(&record(&header))?;
         // The new files' names must survive a power loss too.
         File::open(&self.dir)?.sync_all()?;
         tracing::info!(
@@ -606,9 +634,25 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
     while at < len {
         if let Some(size) = window.record_at(at)? {
             let payload = window.bytes(at + 8, size)?;
-            match serde_json::from_slice::<Event>(payload) {
-                Ok(event) => each(event),
-                Err(_) => read.unreadable.push(at),
+            if at == 0
+                && let Ok(header) = serde_json::from_slice::<SegmentHeader>(payload)
+            {
+                if header.format > RECORD_FORMAT {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!(
+                            "segment {} is in journal format {} (this version reads up to {RECORD_FORMAT}): \
+                             run the version that wrote it",
+                            path.display(),
+                            header.format
+                        ),
+                    ));
+                }
+            } else {
+                match serde_json::from_slice::<Event>(payload) {
+                    Ok(event) => each(event),
+                    Err(_) => read.unreadable.push(at),
+                }
             }
             at += 8 + u64::from(size);
             read.end = at;
@@ -991,7 +1035,7 @@ mod tests {
         replay(&mut open(dir, 7)).1
     }
 
-    fn ids(range: std::ops::Range<usize>) -> Vec<String> {
+    fn ids_of(range: std::ops::Range<usize>) -> Vec<String> {
         range.map(|i| format!("e{i}")).collect()
     }
 
@@ -1073,7 +1117,7 @@ mod tests {
         let error = append(&mut j, day(1), &[&event(1)], "c2").unwrap_err();
         assert!(error.to_string().contains("injected rename"), "{error}");
         assert_eq!(j.segment_names(), ["00000001-2026-11-23"]);
-        assert_eq!(after_restart(&dir), ids(0..1));
+        assert_eq!(after_restart(&dir), ids_of(0..1));
         // The next batch of the new day starts it properly.
         append(&mut j, day(1), &[&event(2)], "c2").unwrap();
         assert_eq!(
@@ -1085,6 +1129,41 @@ mod tests {
             (ckpt.as_deref(), ids),
             (Some("c1"), vec!["e0".into(), "e2".into()])
         );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn segments_say_their_format_and_older_ones_without_it_still_read() {
+        let dir = temp_dir("format");
+        let mut j = open(&dir, 7);
+        append(&mut j, DAY, &[&event(0), &event(1)], "c").unwrap();
+        let path = dir.join("00000001-2026-11-23.wal");
+        let bytes = std::fs::read(&path).unwrap();
+        let size = u32::from_le_bytes(bytes[..4].try_into().unwrap()) as usize;
+        let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + size]).unwrap();
+        assert_eq!(
+            header,
+            serde_json::json!({"journal": "wallboard", "format": 1})
+        );
+        let (_, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!(
+            (ids, replayed.records),
+            (ids_of(0..2), 2),
+            "the header is not an event"
+        );
+        // A segment written before headers existed: the same events.
+        std::fs::write(&path, &bytes[8 + size..]).unwrap();
+        assert_eq!(after_restart(&dir), ids_of(0..2));
+        // One from a newer format stops the start, naming it.
+        let newer = record(br#"{"journal":"wallboard","format":2}"#);
+        std::fs::write(&path, [newer, bytes[8 + size..].to_vec()].concat()).unwrap();
+        let error = open(&dir, 7).replay(|_| Ok(())).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(
+            error.to_string().contains("00000001-2026-11-23.wal"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("format 2"), "{error}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
@@ -1126,7 +1205,8 @@ mod tests {
             bounds.push((at, at + 8 + size));
             at += 8 + size;
         }
-        let (from, to) = bounds[5];
+        // Record 0 is the segment's header; record 6 is e5.
+        let (from, to) = bounds[6];
         let expected: Vec<String> = (0..60)
             .filter(|&i| i != 5)
             .map(|i| format!("e{i}"))
