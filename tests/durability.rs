@@ -386,9 +386,13 @@ fn journal_events(dir: &std::path::Path) -> Vec<Value> {
         let mut at = 0;
         while at + 8 <= bytes.len() {
             let size = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            let crc = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap());
             let Some(payload) = bytes.get(at + 8..at + 8 + size) else {
                 break; // a torn tail: not acknowledged
             };
+            if size == 0 || crc32c::crc32c(payload) != crc {
+                break; // not a whole record: nothing acknowledged is here
+            }
             let record: Value = serde_json::from_slice(payload).unwrap();
             if record.get("journal").is_none() {
                 events.push(record);
