@@ -3,6 +3,7 @@
 //! duplicates, and a journal that cannot write answers 503 and applies
 //! nothing.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -513,13 +514,10 @@ async fn old_segments_expire_and_what_they_began_survives_a_restart() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An operator's case: one byte flipped in an early record of a day's
-/// segment costs that one event, not the rest of the day; the file is not
-/// cut, the damaged bytes are kept aside, and `/readyz` and `/metrics`
-/// say what was skipped.
-#[tokio::test]
-async fn one_damaged_byte_costs_one_event_not_the_day() {
-    let dir = std::env::temp_dir().join(format!("wallboard-damage-{}", std::process::id()));
+/// A fresh directory for a binary server: `wallboard.toml` (CONFIG) and
+/// a `data` dir; returns them with the two as arguments.
+fn binary_dirs(name: &str) -> (PathBuf, PathBuf, String, String) {
+    let dir = std::env::temp_dir().join(format!("wallboard-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("wallboard.toml");
@@ -529,6 +527,16 @@ async fn one_damaged_byte_costs_one_event_not_the_day() {
         data.to_str().unwrap().to_string(),
         config_path.to_str().unwrap().to_string(),
     );
+    (dir, data, data_arg, config_arg)
+}
+
+/// An operator's case: one byte flipped in an early record of a day's
+/// segment costs that one event, not the rest of the day; the file is not
+/// cut, the damaged bytes are kept aside, and `/readyz` and `/metrics`
+/// say what was skipped.
+#[tokio::test]
+async fn one_damaged_byte_costs_one_event_not_the_day() {
+    let (dir, data, data_arg, config_arg) = binary_dirs("damage");
     let args = ["--data-dir", &data_arg, "--config", &config_arg];
     let at = (Timestamp::now() - SignedDuration::from_mins(2)).to_string();
     let lines: Vec<String> = (0..60)
@@ -793,16 +801,7 @@ async fn kill_9_just_after_midnight_keeps_both_days() {
         .to_zoned(tz)
         .unwrap()
         .timestamp();
-    let dir = std::env::temp_dir().join(format!("wallboard-kill-midnight-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let config_path = dir.join("wallboard.toml");
-    std::fs::write(&config_path, CONFIG).unwrap();
-    let data = dir.join("data");
-    let (data_arg, config_arg) = (
-        data.to_str().unwrap().to_string(),
-        config_path.to_str().unwrap().to_string(),
-    );
+    let (dir, data, data_arg, config_arg) = binary_dirs("kill-midnight");
     let start = (midnight - SignedDuration::from_secs(2)).to_string();
     let args = [
         "--data-dir",
