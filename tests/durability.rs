@@ -32,9 +32,12 @@ fn batches() -> Vec<(usize, String)> {
         let sender = (stable_hash(entity_of(event)) % SENDERS as u64) as usize;
         per_sender[sender].push(serde_json::to_string(event).unwrap());
     }
+    // Up to 10 lines a batch, fewer when the floor is quiet at this hour,
+    // so there are always enough batches for the kill to land among them.
+    let size = (events.len() / 60).clamp(1, 10);
     let mut batches = Vec::new();
     for (sender, lines) in per_sender.into_iter().enumerate() {
-        for chunk in lines.chunks(10) {
+        for chunk in lines.chunks(size) {
             batches.push((sender, chunk.join("\n")));
         }
     }

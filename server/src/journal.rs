@@ -58,9 +58,8 @@ const CHECKPOINT_MAGIC: &[u8; 8] = b"WBCKPT01";
 /// existed) are format 1.
 const RECORD_FORMAT: u32 = 1;
 
-/// A segment's first record.
-#[derive(serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A segment's first record (read as any object with a `journal` key).
+#[derive(serde::Serialize)]
 struct SegmentHeader {
     journal: String,
     format: u32,
@@ -387,16 +386,24 @@ impl Journal {
                 let _ = each(Record::Event(event));
             })?;
             for &(from, to) in &read.damaged {
-                let copy = keep_damaged(&path, from, to)?;
+                let copy = match keep_damaged(&path, from, to) {
+                    Ok(Some(copy)) => copy.display().to_string(),
+                    Ok(None) => format!("{} at {from}: {} zero bytes", path.display(), to - from),
+                    Err(e) => format!(
+                        "{} at {from}: {} bytes, not copied ({e})",
+                        path.display(),
+                        to - from
+                    ),
+                };
                 tracing::error!(
                     segment = %path.display(),
                     at = from,
                     bytes = to - from,
-                    copy = %copy.display(),
-                    "journal: damaged bytes mid-segment skipped (copied aside); replay went on at the next valid record"
+                    copy = %copy,
+                    "journal: damaged bytes mid-segment skipped; replay went on at the next valid record"
                 );
                 replayed.damaged_records += 1;
-                replayed.skipped.push(copy.display().to_string());
+                replayed.skipped.push(copy);
             }
             for &at in &read.unreadable {
                 tracing::warn!(
@@ -413,20 +420,31 @@ impl Journal {
             if read.end < read.len {
                 let last = i + 1 == self.segments.len();
                 if read.tail_is_a_record {
-                    // A whole record whose bytes are wrong, not a write the
-                    // crash cut short: keep a copy before it goes.
-                    let copy = keep_damaged(&path, read.end, read.len)?;
                     replayed.damaged_records += 1;
-                    replayed.skipped.push(copy.display().to_string());
                 }
+                // Whatever follows the last valid record is kept aside
+                // before it goes (a flipped length in the last record is
+                // an acknowledged event); only zeros are not worth a copy.
+                let kept = match keep_damaged(&path, read.end, read.len) {
+                    Ok(Some(copy)) => {
+                        replayed.skipped.push(copy.display().to_string());
+                        true
+                    }
+                    Ok(None) => true,
+                    Err(e) => {
+                        tracing::error!(segment = %path.display(), at = read.end, error = %e,
+                            "journal: cannot copy the tail aside; leaving it in place");
+                        false
+                    }
+                };
                 tracing::warn!(
                     segment = %path.display(),
                     at = read.end,
                     cut = read.len - read.end,
                     "journal: torn or corrupt tail{}",
-                    if last { ", truncated" } else { " in an older segment, skipped" }
+                    if last && kept { ", truncated" } else { ", skipped" }
                 );
-                if last {
+                if last && kept {
                     OpenOptions::new()
                         .write(true)
                         .open(&path)?
@@ -560,7 +578,11 @@ impl Journal {
             return;
         };
         for old in self.segments.drain(..start) {
-            for path in [old.wal(&self.dir), old.ckpt(&self.dir)] {
+            let copies = damaged_copies(&self.dir, &old.stem());
+            for path in [old.wal(&self.dir), old.ckpt(&self.dir)]
+                .into_iter()
+                .chain(copies)
+            {
                 match std::fs::remove_file(&path) {
                     Ok(()) => tracing::info!(file = %path.display(), "journal: expired"),
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -585,6 +607,25 @@ impl Journal {
     pub fn segment_names(&self) -> Vec<String> {
         self.segments.iter().map(|s| s.stem()).collect()
     }
+}
+
+/// The copies of damaged bytes kept beside segment `stem`
+/// (`STEM.wal.OFFSET.damaged`, `….damaged.N`): they expire with it.
+fn damaged_copies(dir: &Path, stem: &str) -> Vec<PathBuf> {
+    let prefix = format!("{stem}.wal.");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| {
+            name.strip_prefix(&prefix)
+                .and_then(|rest| rest.split_once(".damaged"))
+                .is_some_and(|(offset, _)| offset.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .map(|name| dir.join(name))
+        .collect()
 }
 
 fn write_checkpoint(path: &Path, bytes: &[u8], faults: &Faults) -> io::Result<()> {
@@ -643,17 +684,25 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
     while at < len {
         if let Some(size) = window.record_at(at)? {
             let payload = window.bytes(at + 8, size)?;
-            if at == 0
-                && let Ok(header) = serde_json::from_slice::<SegmentHeader>(payload)
-            {
-                if header.format > RECORD_FORMAT {
+            let header = (at == 0)
+                .then(|| serde_json::from_slice::<serde_json::Value>(payload).ok())
+                .flatten()
+                .filter(|v| v.get("journal").is_some());
+            if let Some(header) = header {
+                let format = header["format"].as_u64();
+                if header["journal"] != "wallboard"
+                    || format.is_none_or(|f| f > u64::from(RECORD_FORMAT))
+                {
+                    let what = match format {
+                        Some(f) => format!("journal format {f}"),
+                        None => format!("a journal header this version does not know ({header})"),
+                    };
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!(
-                            "segment {} is in journal format {} (this version reads up to {RECORD_FORMAT}): \
-                             run the version that wrote it",
-                            path.display(),
-                            header.format
+                            "segment {} is in {what} (this version reads up to format \
+                             {RECORD_FORMAT}): run the version that wrote it",
+                            path.display()
                         ),
                     ));
                 }
@@ -668,7 +717,9 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
             window.forget_before(at);
             continue;
         }
-        // No valid record starts here: the next offset where one does.
+        // No valid record starts here: the next offset where one does
+        // (what is scanned past is forgotten as it goes).
+        let whole = window.whole_record_at(at)?;
         let mut next = at + 1;
         let mut found = None;
         while next + 8 < len {
@@ -677,6 +728,7 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
                 break;
             }
             next += 1;
+            window.forget_before(next);
         }
         match found {
             Some(next) => {
@@ -685,7 +737,7 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
                 window.forget_before(at);
             }
             None => {
-                read.tail_is_a_record = window.whole_record_at(at)?;
+                read.tail_is_a_record = whole;
                 break;
             }
         }
@@ -695,19 +747,65 @@ fn read_segment(path: &Path, mut each: impl FnMut(Event)) -> io::Result<SegmentR
 
 /// Copies bytes `from..to` of a segment aside, to
 /// `NAME.wal.FROM.damaged`; returns the copy's path.
-fn keep_damaged(segment: &Path, from: u64, to: u64) -> io::Result<PathBuf> {
+fn keep_damaged(segment: &Path, from: u64, to: u64) -> io::Result<Option<PathBuf>> {
     use std::io::{Seek, SeekFrom};
+    let len = to - from;
     let mut file = File::open(segment)?;
     file.seek(SeekFrom::Start(from))?;
-    let mut bytes = vec![0u8; (to - from) as usize];
-    file.read_exact(&mut bytes)?;
+    // Zeros (a preallocated or zero-filled tail) hold nothing to keep.
+    let mut zeros = true;
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut left = len;
+    while left > 0 && zeros {
+        let n = file.read(&mut chunk[..left.min(1 << 16) as usize])?;
+        if n == 0 {
+            break;
+        }
+        zeros = chunk[..n].iter().all(|&b| b == 0);
+        left -= n as u64;
+    }
+    if zeros {
+        return Ok(None);
+    }
     let mut name = segment.as_os_str().to_owned();
     name.push(format!(".{from}.damaged"));
-    let copy = PathBuf::from(name);
-    let mut out = File::create(&copy)?;
-    out.write_all(&bytes)?;
+    let mut copy = PathBuf::from(&name);
+    // A copy from an earlier start is the same bytes: keep it. A different
+    // one at the same offset (after a cut) is kept too, under a new name.
+    let mut n = 1;
+    while let Ok(meta) = std::fs::metadata(&copy) {
+        if meta.len() == len && same_bytes(&mut file, from, &copy)? {
+            return Ok(Some(copy));
+        }
+        copy = PathBuf::from(format!("{}.{n}", name.to_string_lossy()));
+        n += 1;
+    }
+    file.seek(SeekFrom::Start(from))?;
+    let mut out = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&copy)?;
+    io::copy(&mut (&mut file).take(len), &mut out)?;
     out.sync_all()?;
-    Ok(copy)
+    Ok(Some(copy))
+}
+
+/// Whether the file at `copy` holds the bytes of `file` from `from` on
+/// (as many as `copy` has).
+fn same_bytes(file: &mut File, from: u64, copy: &Path) -> io::Result<bool> {
+    use std::io::{Seek, SeekFrom};
+    file.seek(SeekFrom::Start(from))?;
+    let mut other = File::open(copy)?;
+    let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let n = read_full(&mut other, &mut b)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        if read_full(file, &mut a[..n])? != n || a[..n] != b[..n] {
+            return Ok(false);
+        }
+    }
 }
 
 /// A segment read through a window of its bytes: random access near the
@@ -892,8 +990,19 @@ mod tests {
         let events: Vec<Event> = (0..6).map(event).collect();
         for (n, e) in events.iter().enumerate() {
             append(&mut j, day(n as i32), &[e], &format!("before e{n}")).unwrap();
+            if n == 0 {
+                // Copies of damaged bytes beside the first segment and one
+                // beside a segment that will be kept.
+                for name in [
+                    "00000001-2026-11-23.wal.12.damaged",
+                    "00000001-2026-11-23.wal.12.damaged.1",
+                    "00000004-2026-11-26.wal.40.damaged",
+                ] {
+                    std::fs::write(dir.join(name), b"bytes").unwrap();
+                }
+            }
         }
-        // Days 3, 4 and 5 kept: today and the two before.
+        // Days 3, 4 and 5 kept: today and the two before, with their copies.
         assert_eq!(
             j.segment_names(),
             [
@@ -907,7 +1016,8 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         on_disk.sort();
-        assert_eq!(on_disk.len(), 6, "{on_disk:?}");
+        assert_eq!(on_disk.len(), 7, "{on_disk:?}");
+        assert!(on_disk.contains(&"00000004-2026-11-26.wal.40.damaged".into()));
         let (ckpt, ids, replayed) = replay(&mut open(&dir, 3));
         assert_eq!(ckpt.as_deref(), Some("before e3"));
         assert_eq!(ids, ["e3", "e4", "e5"]);
@@ -1144,6 +1254,36 @@ mod tests {
     }
 
     #[test]
+    fn a_cut_tail_is_kept_aside_unless_it_is_zeros() {
+        let dir = temp_dir("tailcopy");
+        let mut j = open(&dir, 7);
+        append(&mut j, DAY, &[&event(0), &event(1)], "c").unwrap();
+        let path = dir.join("00000001-2026-11-23.wal");
+        let whole = std::fs::read(&path).unwrap();
+        let last = whole.len() - (8 + serde_json::to_vec(&event(1)).unwrap().len());
+        // The last record's length flipped: it no longer fits the file.
+        let mut damaged = whole.clone();
+        damaged[last + 2] ^= 0x01;
+        std::fs::write(&path, &damaged).unwrap();
+        let (_, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!(ids, ["e0"]);
+        let copy = dir.join(format!("00000001-2026-11-23.wal.{last}.damaged"));
+        assert_eq!(
+            std::fs::read(&copy).unwrap(),
+            &damaged[last..],
+            "kept before the cut"
+        );
+        assert_eq!(replayed.skipped, [copy.display().to_string()]);
+        // A zero-filled tail is cut with no copy.
+        let _ = std::fs::remove_file(&copy);
+        std::fs::write(&path, [&whole[..], &[0u8; 4096][..]].concat()).unwrap();
+        let (_, ids, replayed) = replay(&mut open(&dir, 7));
+        assert_eq!((ids.len(), replayed.truncated_bytes), (2, 4096));
+        assert!(replayed.skipped.is_empty(), "{:?}", replayed.skipped);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_checkpoint_that_cannot_be_read_for_another_reason_stops_the_start() {
         let dir = temp_dir("ckptio");
         let mut j = open(&dir, 7);
@@ -1184,7 +1324,7 @@ mod tests {
         std::fs::write(&path, &bytes[8 + size..]).unwrap();
         assert_eq!(after_restart(&dir), ids_of(0..2));
         // One from a newer format stops the start, naming it.
-        let newer = record(br#"{"journal":"wallboard","format":2}"#);
+        let newer = record(br#"{"journal":"wallboard","format":2,"since":"a later field"}"#);
         std::fs::write(&path, [newer, bytes[8 + size..].to_vec()].concat()).unwrap();
         let error = open(&dir, 7).replay(|_| Ok(())).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::InvalidData);
@@ -1258,13 +1398,35 @@ mod tests {
                 "at {byte}"
             );
             assert_eq!(replayed.skipped, [copy.display().to_string()]);
+            // A second start finds the same copy and writes no other.
+            let (_, _, again) = replay(&mut open(&dir, 7));
+            assert_eq!(again.skipped, [copy.display().to_string()], "at {byte}");
+            std::fs::remove_file(&copy).unwrap();
         }
+        // Other bytes damaged at the same offset later keep the first copy
+        // and get a name of their own.
+        let first = dir.join(format!("00000001-2026-11-23.wal.{from}.damaged"));
+        for (n, byte) in [from + 9, from + 10].into_iter().enumerate() {
+            let mut damaged = whole.clone();
+            damaged[byte] ^= 0x04;
+            std::fs::write(&path, &damaged).unwrap();
+            let (_, _, replayed) = replay(&mut open(&dir, 7));
+            let copy = if n == 0 {
+                first.clone()
+            } else {
+                dir.join(format!("00000001-2026-11-23.wal.{from}.damaged.{n}"))
+            };
+            assert_eq!(replayed.skipped, [copy.display().to_string()]);
+            assert_eq!(std::fs::read(&copy).unwrap(), &damaged[from..to]);
+        }
+        assert_ne!(std::fs::read(&first).unwrap()[9..], whole[from + 9..to]);
+        std::fs::write(&path, &whole).unwrap();
         // The journal goes on after it.
         let mut j = open(&dir, 7);
         let _ = replay(&mut j);
         append(&mut j, DAY, &[&event(60)], "c").unwrap();
         let (_, ids, _) = replay(&mut open(&dir, 7));
-        assert_eq!(ids.len(), 60);
+        assert_eq!(ids.len(), 61);
         assert_eq!(ids.last().map(String::as_str), Some("e60"));
         let _ = std::fs::remove_dir_all(&dir);
     }
