@@ -11,16 +11,20 @@
 //!    floor.
 //! 5. The engine at scale (`scaling`): floors of 200 to 20,000 agents under
 //!    a generated load, watched by a floor viewer and 100 queue viewers.
+//! 6. The soak (`soak`): 25 simulated hours at 200 events/s on a manual
+//!    clock, the state's curve hour by hour, and the restart on that
+//!    journal whole and with damaged records.
 //!
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.
-//! `--only core,fanout,scaling` runs some of the sections (1–3 and the
+//! `--only core,fanout,scaling,soak` runs some of the sections (1–3 and the
 //! polling baseline are `core`); the default is all of them.
 
 mod bench_report;
 mod fanout;
 mod raw_broadcast;
 mod scaling;
+mod soak;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +81,9 @@ fn main() {
     if sections.scaling {
         report.insert("scaling".into(), json!(scaling::run(&runtime, &out)));
     }
+    if sections.soak {
+        report.insert("soak".into(), soak::run(&runtime, &out));
+    }
     report.insert("machine".into(), json!(machine()));
     let report = serde_json::Value::Object(report);
     let markdown = bench_report::markdown(&report, &view);
@@ -89,12 +96,13 @@ fn main() {
     println!("report: {}", out.join("core.md").display());
 }
 
-/// Which sections to run: `--only a,b` (names: core, fanout, scaling), all
-/// of them by default.
+/// Which sections to run: `--only a,b` (names: core, fanout, scaling,
+/// soak), all of them by default.
 struct Sections {
     core: bool,
     fanout: bool,
     scaling: bool,
+    soak: bool,
 }
 
 impl Sections {
@@ -104,19 +112,21 @@ impl Sections {
                 core: true,
                 fanout: true,
                 scaling: true,
+                soak: true,
             };
         };
         let names: Vec<&str> = only.split(',').map(str::trim).collect();
         for name in &names {
             assert!(
-                ["core", "fanout", "scaling"].contains(name),
-                "--only {only}: unknown section {name:?} (sections: core, fanout, scaling)"
+                ["core", "fanout", "scaling", "soak"].contains(name),
+                "--only {only}: unknown section {name:?} (sections: core, fanout, scaling, soak)"
             );
         }
         Sections {
             core: names.contains(&"core"),
             fanout: names.contains(&"fanout"),
             scaling: names.contains(&"scaling"),
+            soak: names.contains(&"soak"),
         }
     }
 }

@@ -179,6 +179,81 @@ pub fn markdown(report: &Value, view: &str) -> String {
     if !scaling.is_empty() {
         md.push_str(&scaling_section(scaling));
     }
+    if report.get("soak").is_some() {
+        md.push_str(&soak_section(&report["soak"]));
+    }
+    md
+}
+
+/// The soak's curve, and the restarts on its journal.
+fn soak_section(soak: &Value) -> String {
+    let empty = Vec::new();
+    let curve = soak["curve"].as_array().unwrap_or(&empty);
+    let mut md = format!(
+        "\n## Soak\n\n{} simulated hours at {} events/s ({} events, {} a POST) into the server on a manual clock, \
+         journal on, housekeeping every simulated 15 minutes, a team screen coming and going every 30; \
+         {:.0} s wall, slowest POST {:.0} ms (the midnight checkpoint is written under the first POST of a day). \
+         RSS is the bench process's (the server runs in it).\n\n\
+         | hour | events | dedupe ids | contacts kept | agents | minute buckets | day buckets | views | RSS MB |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+        soak["hours"],
+        soak["rate"],
+        soak["events"],
+        soak["events_per_post"],
+        num(&soak["wall_seconds"]),
+        num(&soak["slowest_post_ms"]),
+    );
+    for row in curve {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |\n",
+            row["hour"],
+            row["events"],
+            row["dedupe_ids"],
+            row["contacts"],
+            row["agents"],
+            row["minute_buckets"],
+            row["day_buckets"],
+            row["views"],
+            num(&row["rss_mb"]),
+        ));
+    }
+    // Levelled off: the last hour holds no more than the day before it
+    // (10% slack for the floor's rate) — only when more than a day ran.
+    let at = |h: u64, key: &str| curve.iter().find(|r| r["hour"] == h).map(|r| num(&r[key]));
+    let last = curve.last().and_then(|r| r["hour"].as_u64()).unwrap_or(0);
+    let level = |key: &str| match (last > 24).then(|| (at(24, key), at(last, key))) {
+        Some((Some(day), Some(end))) => Some(end / day.max(1.0)),
+        _ => None,
+    };
+    md.push('\n');
+    for (key, what) in [
+        ("dedupe_ids", "dedupe ids"),
+        ("contacts", "contacts kept"),
+        ("rss_mb", "RSS"),
+    ] {
+        let ratio = level(key);
+        md.push_str(&format!(
+            "- {what}, the last hour against hour 24 ≤ 1.1 ×: {} — {}\n",
+            ratio.map_or("—".into(), |r| format!("{r:.3} ×")),
+            verdict(ratio, |r| r <= 1.1)
+        ));
+    }
+    let (whole, damaged) = (
+        num(&soak["restart_seconds"]),
+        num(&soak["damaged_restart_seconds"]),
+    );
+    let ratio = damaged / whole;
+    md.push_str(&format!(
+        "- restart on that journal ({:.0} MB): ready in {whole:.1} s; with {} records damaged over the biggest segment \
+         {damaged:.1} s, {} skipped, today's offered/answered/abandoned/handled {} → {} — damaged / whole ≤ 1.5 ×: \
+         {ratio:.2} × — {}\n",
+        num(&soak["journal_bytes"]) / 1e6,
+        soak["damaged_records"],
+        soak["damaged_skipped"],
+        soak["today"],
+        soak["damaged_today"],
+        verdict(Some(ratio), |r| r <= 1.5),
+    ));
     md
 }
 
@@ -622,5 +697,35 @@ mod tests {
                 .all(|l| l.ends_with("| not measured |"))
         );
         assert!(!md.contains("## Scaling"));
+    }
+
+    #[test]
+    fn the_soak_says_whether_the_state_levelled_off() {
+        let row = |hour: u64, ids: u64, rss: f64| {
+            serde_json::json!({"hour": hour, "events": hour * 720_000, "dedupe_ids": ids,
+                "contacts": 10, "agents": 400, "minute_buckets": 1281, "day_buckets": 42,
+                "views": 1, "rss_mb": rss})
+        };
+        let soak = |last_ids: u64| {
+            serde_json::json!({"soak": {"hours": 25, "rate": 200, "events": 18_000_000,
+                "events_per_post": 2000, "wall_seconds": 300.0, "slowest_post_ms": 900.0,
+                "curve": [row(24, 1_000_000, 2000.0), row(25, last_ids, 2100.0)],
+                "journal_bytes": 2.5e9, "restart_seconds": 40.0, "damaged_records": 100,
+                "damaged_skipped": 100, "damaged_restart_seconds": 44.0,
+                "today": [10, 9, 1, 9], "damaged_today": [10, 9, 1, 9]}})
+        };
+        let md = markdown(&soak(1_050_000), "floor");
+        let line = |md: &str, start: &str| {
+            md.lines()
+                .find(|l| l.starts_with(start))
+                .unwrap_or_else(|| panic!("no line {start:?} in\n{md}"))
+                .to_string()
+        };
+        assert!(line(&md, "- dedupe ids").ends_with("1.050 × — met"));
+        assert!(line(&md, "- RSS").ends_with("1.050 × — met"));
+        assert!(line(&md, "- restart").ends_with("1.10 × — met"));
+        assert!(line(&md, "| 25 | 18000000 | 1050000 |").ends_with("| 2100 |"));
+        let md = markdown(&soak(1_200_000), "floor");
+        assert!(line(&md, "- dedupe ids").ends_with("1.200 × — **missed**"));
     }
 }

@@ -177,7 +177,7 @@ enum Phase {
 /// available agent of that queue — or abandoned if none is —, talked
 /// 100–400 ms, ended; its agent wraps up 50–200 ms, then is available
 /// again. The agent's `agent_state` follows each step.
-struct Mix {
+pub(crate) struct Mix {
     agents: Vec<(String, Vec<usize>, Phase)>,
     queues: Vec<String>,
     /// Per queue, agents in the order they became available (entries of
@@ -193,13 +193,13 @@ struct Mix {
 }
 
 /// A batch: its NDJSON lines, and the offers in it (line, queue, probe).
-struct Batch {
-    lines: Vec<String>,
+pub(crate) struct Batch {
+    pub(crate) lines: Vec<String>,
     offers: Vec<(usize, usize, bool)>,
 }
 
 impl Mix {
-    fn new(agents: usize, queues: usize) -> Mix {
+    pub(crate) fn new(agents: usize, queues: usize) -> Mix {
         let mut available = vec![VecDeque::new(); queues];
         let agents: Vec<_> = (0..agents)
             .map(|i| {
@@ -248,7 +248,13 @@ impl Mix {
 
     /// About `n` events due at `now` (a step's two events may make it
     /// `n + 1`), the probe's offer first.
-    fn batch(&mut self, n: usize, now: Instant, ts: &str, probe: Option<usize>) -> Batch {
+    pub(crate) fn batch(
+        &mut self,
+        n: usize,
+        now: Instant,
+        ts: &str,
+        probe: Option<usize>,
+    ) -> Batch {
         let mut batch = Batch {
             lines: Vec::with_capacity(n + 2),
             offers: Vec::new(),
