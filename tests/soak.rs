@@ -56,8 +56,7 @@ async fn soak(dir: &Path) -> Value {
         .timestamp();
     let clock = wallboard::clock::Clock::manual(start);
     let server =
-        wallboard_tests::spawn_clocked(&config(), clock.clone(), None, Some(dir.to_path_buf()))
-            .await;
+        wallboard_tests::spawn_clocked(&config(), clock, None, Some(dir.to_path_buf())).await;
     let ingest = server.server.app.ingest.clone();
     let mut mix = Mix::new(400, 20);
     let base = Instant::now();
@@ -116,11 +115,11 @@ async fn soak(dir: &Path) -> Value {
     let journal_bytes = dir_bytes(dir);
 
     // The restart on that journal, then with damage spread over the big day.
-    let (restart_seconds, skipped, after) = restart(&clock, dir).await;
+    let (restart_seconds, skipped, after) = restart(clock, dir).await;
     assert_eq!(after, before, "the restart shows the same board");
     assert!(skipped.is_empty(), "{skipped:?}");
     let damaged = damage(&biggest_segment(dir), DAMAGED);
-    let (damaged_seconds, skipped, damaged_board) = restart(&clock, dir).await;
+    let (damaged_seconds, skipped, damaged_board) = restart(clock, dir).await;
     println!(
         "soak: {events} events in {wall_seconds:.0} s; journal {:.0} MB; restart {restart_seconds:.1} s, \
          with {damaged} damaged records {damaged_seconds:.1} s ({} skipped)",
@@ -151,11 +150,10 @@ fn queue_name(i: usize) -> String {
 
 /// Starts a server on `dir`'s journal: seconds until it serves, what
 /// `/readyz` says was skipped, the board's counts.
-async fn restart(clock: &wallboard::clock::Clock, dir: &Path) -> (f64, Vec<Value>, Value) {
+async fn restart(clock: wallboard::clock::Clock, dir: &Path) -> (f64, Vec<Value>, Value) {
     let t = Instant::now();
     let server =
-        wallboard_tests::spawn_clocked(&config(), clock.clone(), None, Some(dir.to_path_buf()))
-            .await;
+        wallboard_tests::spawn_clocked(&config(), clock, None, Some(dir.to_path_buf())).await;
     let seconds = t.elapsed().as_secs_f64();
     let ready: Value = server
         .client

@@ -46,6 +46,8 @@ pub struct Config {
     /// Tokens and origins (see `auth`).
     pub auth: AuthConfig,
     pub limits: Limits,
+    /// `[cluster]`: the log is a JetStream stream; `None`: the local journal.
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// Targets per KPI, defaults from the KPI registry. `None` = informational
@@ -241,6 +243,131 @@ struct ConfigFile {
     auth: AuthFile,
     #[serde(default)]
     limits: LimitsFile,
+    cluster: Option<ClusterFile>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterFile {
+    #[serde(default)]
+    nats: Vec<String>,
+    stream: Option<String>,
+    replicas: Option<usize>,
+    credentials: Option<std::path::PathBuf>,
+    tls_ca: Option<std::path::PathBuf>,
+    publish_timeout: Option<String>,
+    checkpoint_every: Option<u64>,
+    node: Option<String>,
+}
+
+/// `[cluster]`: the event log is a NATS JetStream stream shared by every
+/// node (see `cluster`). Absent: the local journal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// NATS server URLs (`nats://host:port`, `tls://host:port`).
+    pub nats: Vec<String>,
+    /// The stream's name; its subject is `STREAM.events`.
+    pub stream: String,
+    /// Copies JetStream keeps of every message (a quorum acknowledges).
+    pub replicas: usize,
+    /// A NATS credentials file, and a CA for TLS to the servers.
+    pub credentials: Option<std::path::PathBuf>,
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// How long a batch may take to be stored before the sender gets 503.
+    pub publish_timeout: SignedDuration,
+    /// Stream messages between checkpoints in the object store.
+    pub checkpoint_every: u64,
+    /// This node's name (in logs, metrics and the state hashes it
+    /// publishes); default the host name.
+    pub node: String,
+}
+
+fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
+    if file.nats.is_empty() {
+        return Err(
+            "`cluster.nats`: list at least one NATS server, e.g. [\"nats://10.0.0.1:4222\"]".into(),
+        );
+    }
+    for (i, url) in file.nats.iter().enumerate() {
+        let rest = ["nats://", "tls://"]
+            .iter()
+            .find_map(|scheme| url.strip_prefix(scheme))
+            .unwrap_or(url);
+        let port = rest.rsplit_once(':').map(|(_, p)| p);
+        if rest.is_empty() || rest.contains('/') || port.is_some_and(|p| p.parse::<u16>().is_err())
+        {
+            return Err(format!(
+                "`cluster.nats[{i}]`: {url:?} is not a NATS server address like \"nats://10.0.0.1:4222\""
+            ));
+        }
+    }
+    let stream = file.stream.clone().unwrap_or_else(|| "WALLBOARD".into());
+    if stream.is_empty()
+        || stream.len() > 64
+        || !stream
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(format!(
+            "`cluster.stream`: {stream:?} must be 1 to 64 letters, digits, `_` or `-`"
+        ));
+    }
+    let replicas = file.replicas.unwrap_or(3);
+    if !(1..=5).contains(&replicas) {
+        return Err(format!(
+            "`cluster.replicas`: {replicas} is outside 1..=5 (JetStream's limit)"
+        ));
+    }
+    for (key, path) in [("credentials", &file.credentials), ("tls_ca", &file.tls_ca)] {
+        if let Some(path) = path
+            && !path.is_file()
+        {
+            return Err(format!(
+                "`cluster.{key}`: {} is not a readable file",
+                path.display()
+            ));
+        }
+    }
+    let publish_timeout = duration_within(
+        "cluster.publish_timeout",
+        &file.publish_timeout,
+        SignedDuration::from_secs(10),
+        SignedDuration::from_millis(100)..=SignedDuration::from_secs(60),
+    )?;
+    let checkpoint_every = file.checkpoint_every.unwrap_or(10_000);
+    if !(10..=10_000_000).contains(&checkpoint_every) {
+        return Err(format!(
+            "`cluster.checkpoint_every`: {checkpoint_every} is outside 10..=10000000 stream messages"
+        ));
+    }
+    let node = match &file.node {
+        Some(node) => node.clone(),
+        None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into()),
+    };
+    if node.is_empty()
+        || node.len() > 64
+        || !node
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'.' && b != b'*' && b != b'>')
+    {
+        return Err(format!(
+            "`cluster.node`: {node:?} must be 1 to 64 visible characters other than `.`, `*` and `>`"
+        ));
+    }
+    Ok(ClusterConfig {
+        nats: file.nats.clone(),
+        stream,
+        replicas,
+        credentials: file.credentials.clone(),
+        tls_ca: file.tls_ca.clone(),
+        publish_timeout,
+        checkpoint_every,
+        node,
+    })
 }
 
 /// What one client may cost the server. Each has a sane default; each
@@ -874,6 +1001,7 @@ impl Config {
             sources: sources(&file.sources)?,
             auth: auth(&file.auth)?,
             limits: limits(&file.limits)?,
+            cluster: file.cluster.as_ref().map(cluster).transpose()?,
         })
     }
 
@@ -1063,6 +1191,45 @@ mod tests {
             let err = Config::from_toml(text).expect_err(text);
             assert!(err.contains(want), "{text}: got {err}, want {want}");
         }
+    }
+
+    #[test]
+    fn cluster_settings_have_defaults_and_bad_ones_are_named() {
+        assert_eq!(Config::from_toml("").unwrap().cluster, None);
+        let c = Config::from_toml(
+            "[cluster]\nnats = [\"nats://10.0.0.1:4222\", \"tls://nats-2:4222\"]\nnode = \"wb-1\"",
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        assert_eq!(c.nats.len(), 2);
+        assert_eq!((c.stream.as_str(), c.replicas), ("WALLBOARD", 3));
+        assert_eq!(c.publish_timeout, SignedDuration::from_secs(10));
+        assert_eq!((c.checkpoint_every, c.node.as_str()), (10_000, "wb-1"));
+        let named = |toml: &str, key: &str| {
+            let e = Config::from_toml(&format!("[cluster]\n{toml}")).unwrap_err();
+            assert!(e.contains(&format!("`{key}`")), "{toml}: {e}");
+        };
+        named("stream = \"X\"", "cluster.nats");
+        named("nats = [\"nats://a:4222/x\"]", "cluster.nats[0]");
+        named("nats = [\"a:b:port\"]", "cluster.nats[0]");
+        named("nats = [\"a\"]\nstream = \"with.dot\"", "cluster.stream");
+        named("nats = [\"a\"]\nreplicas = 7", "cluster.replicas");
+        named(
+            "nats = [\"a\"]\ncredentials = \"/nonexistent.creds\"",
+            "cluster.credentials",
+        );
+        named(
+            "nats = [\"a\"]\npublish_timeout = \"2m\"",
+            "cluster.publish_timeout",
+        );
+        named(
+            "nats = [\"a\"]\ncheckpoint_every = 1",
+            "cluster.checkpoint_every",
+        );
+        named("nats = [\"a\"]\nnode = \"a.b\"", "cluster.node");
+        let e = Config::from_toml("[cluster]\nnats = [\"a\"]\nnodes = 2").unwrap_err();
+        assert!(e.contains("nodes"), "{e}");
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //!
 //! Layering (each module uses only those listed before it):
 //! `config`, `clock`, `sharded` → `aggregator`, `shutdown`, `stream` → `ingest`,
-//! `kpi`, `views` → `tick`, `simulator` → `app` → `start`.
+//! `cluster` (ingest's log when `[cluster]` is set), `kpi`, `views` → `tick`,
+//! `simulator` → `app` → `start`.
 
 pub mod aggregator;
 pub mod app;
 pub mod auth;
 pub mod boards;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod ingest;
@@ -84,7 +86,28 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
     let (trigger, shutdown) = shutdown::channel();
-    if let Some(dir) = options.data_dir.clone() {
+    let cluster = match &config.cluster {
+        Some(cluster_config) => {
+            if options.data_dir.is_some() {
+                tracing::warn!(
+                    "`--data-dir` is not used by a node of a cluster: the log is the JetStream stream"
+                );
+            }
+            let cluster = cluster::Cluster::connect(cluster_config)
+                .await
+                .map_err(std::io::Error::other)?;
+            tracing::info!(
+                node = %cluster_config.node,
+                stream = %cluster_config.stream,
+                servers = %cluster_config.nats.join(", "),
+                "cluster: joined; applying the stream before turning ready"
+            );
+            ingest.join(cluster.clone());
+            Some(cluster)
+        }
+        None => None,
+    };
+    if let Some(dir) = options.data_dir.clone().filter(|_| cluster.is_none()) {
         // Replayed before anything is served: `/readyz` (and the
         // `listening on` line) come after it.
         let replaying = ingest.clone();
@@ -124,6 +147,13 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         config.limits.header_timeout.unsigned_abs(),
     ))];
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
+    if let Some(cluster) = &cluster {
+        tasks.push(tokio::spawn(
+            cluster
+                .clone()
+                .run_applier(ingest.clone(), shutdown.clone()),
+        ));
+    }
     tasks.extend(sources::start(&config, &ingest, &shutdown));
     tasks.push(tokio::spawn(
         app.stepper()
@@ -146,13 +176,46 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         };
         let ingest = ingest.clone();
         let shutdown = shutdown.clone();
+        let runtime = tokio::runtime::Handle::current();
         std::thread::Builder::new()
             .name("simulator".into())
-            .spawn(move || run_simulator(Simulation::new(sim_options), ingest, shutdown))
+            .spawn(move || run_simulator(Simulation::new(sim_options), ingest, shutdown, runtime))
             .expect("spawn the simulator thread")
     });
 
-    app.ready.store(true, Ordering::Release);
+    match &cluster {
+        // Ready once this node has applied what the stream held when it
+        // started (until then `/readyz` says 503 and the board is behind).
+        Some(cluster) => {
+            let (cluster, ready, stop) = (cluster.clone(), app.ready.clone(), shutdown.clone());
+            tasks.push(tokio::spawn(async move {
+                let caught_up = async {
+                    let head = loop {
+                        match cluster.head().await {
+                            Ok(head) => break head,
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cluster: cannot read the stream's last sequence yet");
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                        }
+                    };
+                    let started = std::time::Instant::now();
+                    cluster.caught_up_to(head).await;
+                    tracing::info!(
+                        sequence = head,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "cluster: caught up with the stream; ready"
+                    );
+                    ready.store(true, Ordering::Release);
+                };
+                tokio::select! {
+                    _ = caught_up => {}
+                    _ = stop.wait() => {}
+                }
+            }));
+        }
+        None => app.ready.store(true, Ordering::Release),
+    }
     Ok(Server {
         addr,
         app,
@@ -211,13 +274,19 @@ fn simulation_start(config: &Config, clock: Clock) -> jiff::Timestamp {
 
 /// The simulator runs on its own thread: it produces events up to the
 /// clock's now every 200 ms and submits them like any other source.
-fn run_simulator(mut sim: Simulation, ingest: Ingest, shutdown: Shutdown) {
+fn run_simulator(
+    mut sim: Simulation,
+    ingest: Ingest,
+    shutdown: Shutdown,
+    runtime: tokio::runtime::Handle,
+) {
     let clock = ingest.clock();
     let mut first = true;
     while !shutdown.is_fired() {
         let events = sim.advance_to(clock.now());
         let count = events.len();
-        let outcome = match ingest.submit(events.into_iter().map(Ok).collect()) {
+        let items = events.into_iter().map(Ok).collect();
+        let outcome = match runtime.block_on(ingest.submit_batch(items)) {
             Ok(outcome) => outcome,
             Err(e) => {
                 // The simulated events are lost; the next round goes on.

@@ -13,6 +13,8 @@ use wallboard::clock::Clock;
 use wallboard::config::Config;
 use wallboard::{Options, Server, SimulateOptions};
 
+pub mod nats;
+
 /// A server started in this process.
 pub struct TestServer {
     pub url: String,

