@@ -114,8 +114,8 @@ async fn settled(a: &TestServer, b: &TestServer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     let nats = NatsCluster::start(3);
-    let a = node(&nats, "a", 3, "").await;
-    let b = node(&nats, "b", 3, "").await;
+    let a = node(&nats, "a", 3, "checkpoint_every = 10").await;
+    let b = node(&nats, "b", 3, "checkpoint_every = 10").await;
     ready(&a, Duration::from_secs(20)).await;
     ready(&b, Duration::from_secs(20)).await;
     let reference = spawn_app(ZONE, None).await;
@@ -155,13 +155,105 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     assert_eq!(board_a, counts(&reference.board().await), "one server");
     assert!(board_a["totals"][0].as_u64().unwrap() > 0, "{board_a}");
     println!("{lines} lines in {} batches", batches.len());
+    // The same state, byte for byte, at every checkpoint sequence.
+    let head = a.server.app.ingest.cluster().unwrap().head().await.unwrap();
+    assert!(head >= 40, "{head} stream messages");
+    let last_checkpoint = head / 10 * 10;
+    let hashes = |server: &TestServer| {
+        let cluster = server.server.app.ingest.cluster().unwrap();
+        (10..=last_checkpoint)
+            .step_by(10)
+            .map(|s| cluster.hash_at(s))
+            .collect::<Vec<_>>()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while hashes(&a).iter().chain(&hashes(&b)).any(Option::is_none) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} {:?}",
+            hashes(&a),
+            hashes(&b)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(hashes(&a), hashes(&b), "state hashes");
+    for server in [&a, &b] {
+        let metrics = server
+            .client
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains("wallboard_cluster_diverged{node="),
+            "{metrics}"
+        );
+        for line in metrics
+            .lines()
+            .filter(|l| l.starts_with("wallboard_cluster_"))
+        {
+            if line.starts_with("wallboard_cluster_diverged")
+                || line.starts_with("wallboard_cluster_lag")
+            {
+                assert!(line.ends_with(" 0"), "{line}");
+            }
+            if line.starts_with("wallboard_cluster_applied_sequence") {
+                assert!(line.ends_with(&format!(" {head}")), "{line}");
+            }
+        }
+    }
     // A node that joins late applies the stream from its start and turns
     // ready once it has caught up.
-    let c = node(&nats, "c", 3, "").await;
+    let c = node(&nats, "c", 3, "checkpoint_every = 10").await;
     let took = ready(&c, Duration::from_secs(20)).await;
     assert_eq!(counts(&c.board().await), board_a, "the late node");
     println!("the late node was ready in {took:?}");
-    for server in [a, b, c, reference] {
+    // The stream trimmed to what follows the last checkpoint: a new node
+    // starts from that checkpoint.
+    let js =
+        async_nats::jetstream::new(async_nats::connect(nats.urls()[0].as_str()).await.unwrap());
+    let stream = js.get_stream("WALLBOARD").await.unwrap();
+    stream.purge().sequence(last_checkpoint + 1).await.unwrap();
+    let d = node(&nats, "d", 3, "checkpoint_every = 10").await;
+    ready(&d, Duration::from_secs(20)).await;
+    assert_eq!(
+        counts(&d.board().await),
+        board_a,
+        "a node started from a checkpoint"
+    );
+    assert_eq!(
+        d.server.app.ingest.cluster().unwrap().applied(),
+        head,
+        "caught up"
+    );
+    // Trimmed past every checkpoint: a node refuses to start, saying why.
+    stream.purge().sequence(head).await.unwrap();
+    let refused = wallboard::start(
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        wallboard::Options {
+            config: wallboard::config::Config::from_toml(&format!(
+                "{ZONE}{}",
+                nats.config("e", 3, "")
+            ))
+            .unwrap(),
+            clock: wallboard::clock::Clock::system(),
+            simulate: None,
+            data_dir: None,
+        },
+    )
+    .await;
+    let error = refused
+        .err()
+        .expect("a node cannot start without the state")
+        .to_string();
+    assert!(
+        error.contains("WALLBOARD") && error.contains(&format!("starts at sequence {head}")),
+        "{error}"
+    );
+    for server in [a, b, c, d, reference] {
         server.server.stop().await;
     }
 }

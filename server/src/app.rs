@@ -362,9 +362,12 @@ async fn metrics(
     let now = app.ingest.clock().now();
     let lifetime =
         crate::metrics::Lifetime::of(&app.ingest.lock(crate::ingest::Holder::Metrics).aggregator);
-    let text = app
+    let mut text = app
         .boards
         .with_floor(|board| app.ingest.metrics().render(&lifetime, board, now, &stream));
+    if let Some(cluster) = app.ingest.cluster() {
+        text.push_str(&crate::metrics::render_cluster(&cluster.counts()));
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

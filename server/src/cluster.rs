@@ -19,11 +19,11 @@
 //!   JetStream's own duplicate window is minutes, for publish retries.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, consumer, stream};
+use async_nats::jetstream::{self, consumer, object_store, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use jiff::Timestamp;
@@ -79,6 +79,8 @@ pub struct ClusterStats {
     pub head: AtomicU64,
     /// Messages this version could not read (applied as nothing).
     pub unreadable: AtomicU64,
+    /// Another node's state hash differs from ours at a sequence.
+    pub diverged: AtomicBool,
 }
 
 /// A node's handle on the cluster's log.
@@ -90,8 +92,33 @@ pub struct Cluster {
     applied: watch::Sender<u64>,
     /// (sequence, outcome) of recently applied messages, oldest first.
     outcomes: Mutex<VecDeque<(u64, Outcome)>>,
+    /// Checkpoints, by sequence (`STREAM_checkpoints`).
+    checkpoints: object_store::ObjectStore,
+    /// This node's state hashes at checkpoint sequences, and the other
+    /// nodes' not yet compared (this node had not got there).
+    hashes: Mutex<Hashes>,
     pub stats: ClusterStats,
 }
+
+#[derive(Default)]
+struct Hashes {
+    own: std::collections::BTreeMap<u64, String>,
+    /// (sequence, node, hash) heard before this node reached the sequence.
+    pending: Vec<(u64, String, String)>,
+}
+
+/// What each node publishes on `STREAM.state` at a checkpoint sequence.
+#[derive(Serialize, Deserialize)]
+struct StateHash {
+    node: String,
+    sequence: u64,
+    hash: String,
+}
+
+/// State hashes kept per node (the last checkpoints').
+const HASHES_KEPT: usize = 64;
+/// Checkpoints kept in the object store.
+const CHECKPOINTS_KEPT: usize = 3;
 
 impl Cluster {
     /// Connects to NATS and makes sure the stream exists with this
@@ -160,12 +187,17 @@ impl Cluster {
                             info.config.subjects
                         )));
                     }
+                    let checkpoints = checkpoint_store(&js, config)
+                        .await
+                        .map_err(|e| stream_error(format!("its checkpoint store: {e}")))?;
                     let cluster = Cluster {
                         config: config.clone(),
                         js,
                         subject,
                         applied: watch::Sender::new(0),
                         outcomes: Mutex::new(VecDeque::new()),
+                        checkpoints,
+                        hashes: Mutex::new(Hashes::default()),
                         stats: ClusterStats::default(),
                     };
                     cluster
@@ -179,6 +211,18 @@ impl Cluster {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         Err(stream_error(last))
+    }
+
+    /// What `/metrics` shows of this node.
+    pub fn counts(&self) -> crate::metrics::ClusterCounts<'_> {
+        crate::metrics::ClusterCounts {
+            node: &self.config.node,
+            applied: self.applied(),
+            head: self.stats.head.load(Ordering::Relaxed),
+            publish_retries: self.stats.publish_retries.load(Ordering::Relaxed),
+            unreadable: self.stats.unreadable.load(Ordering::Relaxed),
+            diverged: self.stats.diverged.load(Ordering::Relaxed),
+        }
     }
 
     pub fn config(&self) -> &ClusterConfig {
@@ -325,6 +369,249 @@ impl Cluster {
         Some(outcomes[at].1.clone())
     }
 
+    /// Before following the stream: restores the newest checkpoint the
+    /// stream can be replayed after, so a node replays only what came
+    /// since. Fails, rather than start with less than the whole state, when
+    /// the stream no longer holds what follows every checkpoint.
+    pub async fn restore(&self, ingest: &Ingest) -> Result<(), ClusterError> {
+        let error = |reason: String| ClusterError::Stream {
+            stream: self.config.stream.clone(),
+            reason,
+        };
+        let mut stream = self
+            .js
+            .get_stream(&self.config.stream)
+            .await
+            .map_err(|e| error(e.to_string()))?;
+        let state = stream
+            .info()
+            .await
+            .map_err(|e| error(e.to_string()))?
+            .state
+            .clone();
+        // The first sequence a node can still read (after the last when
+        // the stream holds none).
+        let first = if state.messages == 0 {
+            state.last_sequence + 1
+        } else {
+            state.first_sequence
+        };
+        let mut names = Vec::new();
+        let mut list = self
+            .checkpoints
+            .list()
+            .await
+            .map_err(|e| error(format!("checkpoints: {e}")))?;
+        while let Some(info) = list.next().await {
+            let info = info.map_err(|e| error(format!("checkpoints: {e}")))?;
+            if let Some(sequence) = info
+                .name
+                .strip_prefix("state-")
+                .and_then(|n| n.parse::<u64>().ok())
+                .filter(|_| !info.deleted)
+            {
+                names.push(sequence);
+            }
+        }
+        names.sort_unstable();
+        for &sequence in names.iter().rev() {
+            if sequence > state.last_sequence || sequence + 1 < first {
+                continue;
+            }
+            match self.read_checkpoint(sequence).await {
+                Ok(bytes) => match blocking(|| ingest.restore_snapshot(&bytes)) {
+                    Ok(at) if at == sequence => {
+                        tracing::info!(
+                            sequence,
+                            bytes = bytes.len(),
+                            "cluster: restored a checkpoint; replaying the stream after it"
+                        );
+                        self.applied.send_replace(sequence);
+                        return Ok(());
+                    }
+                    Ok(at) => tracing::error!(
+                        sequence,
+                        holds = at,
+                        "cluster: a checkpoint names another sequence; not used"
+                    ),
+                    Err(e) => {
+                        tracing::error!(sequence, error = %e, "cluster: a checkpoint this version cannot restore; trying an older one")
+                    }
+                },
+                Err(e) => {
+                    tracing::error!(sequence, error = %e, "cluster: cannot read a checkpoint; trying an older one")
+                }
+            }
+        }
+        if first > 1 {
+            return Err(error(format!(
+                "the stream starts at sequence {first}, and no checkpoint at sequence {} or later can be \
+                 restored ({} found: {names:?}): the state before it is gone. Restore the stream, or \
+                 start over with a new stream name",
+                first - 1,
+                names.len()
+            )));
+        }
+        Ok(())
+    }
+
+    async fn read_checkpoint(&self, sequence: u64) -> Result<Vec<u8>, String> {
+        use tokio::io::AsyncReadExt;
+        let mut object = self
+            .checkpoints
+            .get(checkpoint_name(sequence))
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+
+    /// At a checkpoint sequence: this node's state bytes, their hash
+    /// published to the other nodes and compared with theirs, the bytes
+    /// stored (once: every node's are the same) and old checkpoints
+    /// dropped.
+    async fn checkpoint(&self, ingest: &Ingest, sequence: u64) {
+        let bytes = match blocking(|| ingest.snapshot(sequence)) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::error!(sequence, error = %e, "cluster: cannot take a checkpoint");
+                return;
+            }
+        };
+        let hash = hash_of(&bytes);
+        self.compare(&self.config.node, sequence, &hash, true);
+        let message = serde_json::to_vec(&StateHash {
+            node: self.config.node.clone(),
+            sequence,
+            hash,
+        })
+        .unwrap_or_default();
+        if let Err(e) = self
+            .js
+            .client()
+            .publish(format!("{}.state", self.config.stream), message.into())
+            .await
+        {
+            tracing::warn!(error = %e, "cluster: cannot publish the state hash");
+        }
+        let name = checkpoint_name(sequence);
+        if self.checkpoints.info(&name).await.is_err() {
+            match self
+                .checkpoints
+                .put(name.as_str(), &mut bytes.as_slice())
+                .await
+            {
+                Ok(_) => {
+                    tracing::info!(sequence, bytes = bytes.len(), "cluster: checkpoint stored")
+                }
+                Err(e) => {
+                    tracing::warn!(sequence, error = %e, "cluster: cannot store a checkpoint")
+                }
+            }
+        }
+        // Keep the newest few.
+        if let Ok(mut list) = self.checkpoints.list().await {
+            let mut kept = Vec::new();
+            while let Some(Ok(info)) = list.next().await {
+                if let Some(s) = info
+                    .name
+                    .strip_prefix("state-")
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    kept.push(s);
+                }
+            }
+            kept.sort_unstable();
+            let old = kept.len().saturating_sub(CHECKPOINTS_KEPT);
+            for s in &kept[..old] {
+                let _ = self.checkpoints.delete(checkpoint_name(*s)).await;
+            }
+        }
+    }
+
+    /// Records a state hash (this node's when `own`) and compares it with
+    /// what the others said for the same sequence.
+    fn compare(&self, node: &str, sequence: u64, hash: &str, own: bool) {
+        let mut hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        if own {
+            hashes.own.insert(sequence, hash.to_string());
+            while hashes.own.len() > HASHES_KEPT {
+                hashes.own.pop_first();
+            }
+            let pending = std::mem::take(&mut hashes.pending);
+            for (s, n, h) in pending {
+                if s == sequence {
+                    self.check(&n, s, &h, hash);
+                } else if s > sequence {
+                    hashes.pending.push((s, n, h));
+                }
+            }
+            return;
+        }
+        match hashes.own.get(&sequence) {
+            Some(mine) => {
+                let mine = mine.clone();
+                self.check(node, sequence, hash, &mine);
+            }
+            None if sequence > self.applied() && hashes.pending.len() < HASHES_KEPT * 8 => {
+                hashes
+                    .pending
+                    .push((sequence, node.to_string(), hash.to_string()));
+            }
+            None => {}
+        }
+    }
+
+    fn check(&self, node: &str, sequence: u64, theirs: &str, mine: &str) {
+        if theirs != mine {
+            self.stats.diverged.store(true, Ordering::Relaxed);
+            tracing::error!(
+                sequence,
+                node,
+                theirs,
+                mine,
+                "cluster: this node's state differs from another node's at the same stream sequence"
+            );
+        }
+    }
+
+    /// This node's state hash at a checkpoint sequence it applied.
+    pub fn hash_at(&self, sequence: u64) -> Option<String> {
+        let hashes = self.hashes.lock().unwrap_or_else(|p| p.into_inner());
+        hashes.own.get(&sequence).cloned()
+    }
+
+    /// Listens to the other nodes' state hashes, until shutdown.
+    pub async fn run_hash_listener(self: Arc<Self>, shutdown: Shutdown) {
+        let subject = format!("{}.state", self.config.stream);
+        let mut subscription = match self.js.client().subscribe(subject).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cluster: cannot hear the other nodes' state hashes");
+                return;
+            }
+        };
+        let stop = shutdown.wait();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                message = subscription.next() => {
+                    let Some(message) = message else { break };
+                    if let Ok(h) = serde_json::from_slice::<StateHash>(&message.payload)
+                        && h.node != self.config.node
+                    {
+                        self.compare(&h.node, h.sequence, &h.hash, false);
+                    }
+                }
+                _ = &mut stop => break,
+            }
+        }
+    }
+
     /// Follows the stream and applies it, until shutdown: an ephemeral pull
     /// consumer from the next sequence, recreated on any error or gap.
     pub async fn run_applier(self: Arc<Self>, ingest: Ingest, shutdown: Shutdown) {
@@ -400,9 +687,7 @@ impl Cluster {
             if prune {
                 *last_prune = Some(at);
             }
-            let outcome = tokio::task::block_in_place(|| {
-                self.apply(ingest, sequence, &message.payload, at, prune)
-            });
+            let outcome = blocking(|| self.apply(ingest, sequence, &message.payload, at, prune));
             {
                 let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
                 if outcomes.len() == OUTCOMES_KEPT {
@@ -412,6 +697,9 @@ impl Cluster {
             }
             self.stats.head.fetch_max(sequence, Ordering::Relaxed);
             self.applied.send_replace(sequence);
+            if sequence.is_multiple_of(self.config.checkpoint_every) {
+                self.checkpoint(ingest, sequence).await;
+            }
         }
     }
 
@@ -467,6 +755,48 @@ impl Cluster {
         outcome.rejected.sort_by_key(|r| r.index);
         outcome
     }
+}
+
+/// Runs CPU work under the core lock from async code: off the worker's
+/// queue on a multi-thread runtime (its other tasks move to another
+/// worker), inline on a current-thread one.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
+/// The object store bucket of the stream's checkpoints, made if missing.
+async fn checkpoint_store(
+    js: &jetstream::Context,
+    config: &ClusterConfig,
+) -> Result<object_store::ObjectStore, String> {
+    let bucket = format!("{}_checkpoints", config.stream);
+    if let Ok(store) = js.get_object_store(&bucket).await {
+        return Ok(store);
+    }
+    js.create_object_store(object_store::Config {
+        bucket,
+        description: Some("wallboard checkpoints: the state after a stream sequence".into()),
+        storage: stream::StorageType::File,
+        num_replicas: config.replicas,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// A checkpoint's object name: its sequence, zero-padded so names sort.
+fn checkpoint_name(sequence: u64) -> String {
+    format!("state-{sequence:020}")
+}
+
+fn hash_of(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A message's id for JetStream's duplicate window: the hash of its bytes,

@@ -102,6 +102,10 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
                 servers = %cluster_config.nats.join(", "),
                 "cluster: joined; applying the stream before turning ready"
             );
+            cluster
+                .restore(&ingest)
+                .await
+                .map_err(std::io::Error::other)?;
             ingest.join(cluster.clone());
             Some(cluster)
         }
@@ -152,6 +156,9 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
             cluster
                 .clone()
                 .run_applier(ingest.clone(), shutdown.clone()),
+        ));
+        tasks.push(tokio::spawn(
+            cluster.clone().run_hash_listener(shutdown.clone()),
         ));
     }
     tasks.extend(sources::start(&config, &ingest, &shutdown));

@@ -197,6 +197,58 @@ impl Metrics {
 #[derive(Default)]
 struct Text(String);
 
+/// What a node of a cluster reports (`[cluster]`); `/metrics` appends it.
+pub struct ClusterCounts<'a> {
+    pub node: &'a str,
+    pub applied: u64,
+    pub head: u64,
+    pub publish_retries: u64,
+    pub unreadable: u64,
+    pub diverged: bool,
+}
+
+/// The cluster families, in the exposition format.
+pub fn render_cluster(c: &ClusterCounts<'_>) -> String {
+    let mut out = Text::default();
+    let node = [("node", c.node)];
+    for (name, kind, help, value) in [
+        (
+            "wallboard_cluster_applied_sequence",
+            "gauge",
+            "The last stream sequence this node applied.",
+            c.applied as f64,
+        ),
+        (
+            "wallboard_cluster_lag_events",
+            "gauge",
+            "Stream messages this node has not applied yet (the stream's last sequence as last seen, minus the applied one).",
+            c.head.saturating_sub(c.applied) as f64,
+        ),
+        (
+            "wallboard_cluster_publish_retries_total",
+            "counter",
+            "Publishes of a batch to the stream retried (same message id) after an error or a missing acknowledgement.",
+            c.publish_retries as f64,
+        ),
+        (
+            "wallboard_cluster_unreadable_messages_total",
+            "counter",
+            "Stream messages (or events in them) this version could not read and applied as nothing.",
+            c.unreadable as f64,
+        ),
+        (
+            "wallboard_cluster_diverged",
+            "gauge",
+            "1 if another node published a different state hash for a sequence this node applied, else 0.",
+            f64::from(u8::from(c.diverged)),
+        ),
+    ] {
+        out.family(name, kind, help);
+        out.sample(name, &node, value);
+    }
+    out.0
+}
+
 impl Text {
     fn family(&mut self, name: &str, kind: &str, help: &str) {
         let _ = writeln!(self.0, "# HELP {name} {help}\n# TYPE {name} {kind}");

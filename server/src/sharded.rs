@@ -250,6 +250,11 @@ impl<T> Fifo<T> {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        self.chunks.iter().flatten()
+    }
 }
 
 #[cfg(test)]

