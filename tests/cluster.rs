@@ -331,3 +331,152 @@ async fn a_log_that_cannot_store_answers_503_and_nothing_counts_twice() {
     }
     a.server.stop().await;
 }
+
+/// `n` batches of 20 offers each, every id and contact unique to `tag`.
+fn offer_batches(tag: &str, n: usize) -> Vec<String> {
+    let ts = Timestamp::now().to_string();
+    (0..n)
+        .map(|b| {
+            (0..20)
+                .map(|i| {
+                    json!({"id": format!("{tag}-{b}-{i}"), "ts": ts, "type": "contact_offered",
+                        "contact": format!("{tag}-c{b}-{i}"), "queue": tag})
+                    .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+        .collect()
+}
+
+/// Sends each batch until it is acknowledged (a sender's retry after 503
+/// or a dropped connection); returns when each was first sent and when
+/// its 200 came.
+async fn send_all(
+    server: &TestServer,
+    batches: Vec<String>,
+) -> Vec<(std::time::Instant, std::time::Instant)> {
+    let mut acked = Vec::new();
+    for batch in batches {
+        let sent = std::time::Instant::now();
+        loop {
+            let reply = server
+                .client
+                .post(format!("{}/api/v1/events", server.url))
+                .header("content-type", "application/x-ndjson")
+                .timeout(Duration::from_secs(20))
+                .body(batch.clone())
+                .send()
+                .await;
+            match reply {
+                Ok(r) if r.status() == 200 => break,
+                Ok(r) => assert_eq!(r.status(), 503, "only 503 while the log is down"),
+                Err(_) => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        acked.push((sent, std::time::Instant::now()));
+    }
+    acked
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_stream_leader_loses_and_doubles_nothing_acknowledged() {
+    let mut nats = NatsCluster::start(3);
+    let a = node(&nats, "a", 3, "publish_timeout = \"3s\"").await;
+    let b = node(&nats, "b", 3, "publish_timeout = \"3s\"").await;
+    ready(&a, Duration::from_secs(20)).await;
+    ready(&b, Duration::from_secs(20)).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.urls().as_slice()).await.unwrap());
+    let (first_a, first_b) = (offer_batches("qa", 60), offer_batches("qb", 60));
+    let senders = tokio::join!(send_all(&a, first_a), send_all(&b, first_b), async {
+        // A third of the way in, the stream's leader dies.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut stream = js.get_stream("WALLBOARD").await.unwrap();
+        let info = stream.info().await.unwrap();
+        let leader = info
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader.clone())
+            .unwrap();
+        let killed = std::time::Instant::now();
+        nats.kill(nats.index_of(&leader));
+        (leader, killed)
+    });
+    let (acked_a, acked_b, (leader, killed)) = senders;
+    // The first acknowledgement of a batch sent after the kill.
+    let first_after = acked_a
+        .iter()
+        .chain(&acked_b)
+        .filter(|(sent, _)| *sent > killed)
+        .map(|(_, acked)| acked.duration_since(killed))
+        .min();
+    let slowest = acked_a
+        .iter()
+        .chain(&acked_b)
+        .map(|(sent, acked)| acked.duration_since(*sent))
+        .max();
+    println!(
+        "killed the stream leader {leader}; a POST sent after it acknowledged {first_after:?} after the kill; \
+         the slowest batch took {slowest:?}"
+    );
+    assert!(
+        first_after.is_some_and(|d| d < Duration::from_secs(15)),
+        "{first_after:?}"
+    );
+    // Every acknowledged event once, on both nodes.
+    settled(&a, &b).await;
+    for server in [&a, &b] {
+        let board = server.board().await;
+        for queue in ["qa", "qb"] {
+            assert_eq!(
+                board["queues"][queue]["waiting"], 1200,
+                "{queue} on {}",
+                server.url
+            );
+            assert_eq!(board["queues"][queue]["windows"]["today"]["offered"], 1200);
+        }
+    }
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_nats_server_dies_applies_again_within_seconds() {
+    let mut nats = NatsCluster::start(3);
+    let a = node(&nats, "a", 3, "").await;
+    let b = node(&nats, "b", 3, "").await;
+    ready(&a, Duration::from_secs(20)).await;
+    ready(&b, Duration::from_secs(20)).await;
+    send_all(&b, offer_batches("q1", 5)).await;
+    settled(&a, &b).await;
+    let server = a.server.app.ingest.cluster().unwrap().connected_server();
+    let killed = std::time::Instant::now();
+    nats.kill(nats.index_of(&server));
+    // Events keep coming through the other node; node a follows them.
+    let sender = if b.server.app.ingest.cluster().unwrap().connected_server() == server {
+        &a
+    } else {
+        &b
+    };
+    send_all(sender, offer_batches("q2", 5)).await;
+    let deadline = killed + Duration::from_secs(10);
+    loop {
+        let board = a.board().await;
+        if board["queues"]["q2"]["waiting"] == 100 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node a applied nothing within 10 s of its NATS server dying: {}",
+            board["queues"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "node a applied again {:?} after its server died",
+        killed.elapsed()
+    );
+    a.server.stop().await;
+    b.server.stop().await;
+}

@@ -41,6 +41,8 @@ use crate::shutdown::Shutdown;
 pub const ENVELOPE_FORMAT: u32 = 1;
 /// JetStream's duplicate window: long enough for a publish's retries.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+/// How long one publish attempt waits for its acknowledgement.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
 /// Recent batches' outcomes kept for the nodes that wait on them.
 const OUTCOMES_KEPT: usize = 65_536;
 /// Stream time between two housekeeping passes in the applier.
@@ -225,6 +227,11 @@ impl Cluster {
         }
     }
 
+    /// The NATS server this node is connected to now (its `server_name`).
+    pub fn connected_server(&self) -> String {
+        self.js.client().server_info().server_name
+    }
+
     pub fn config(&self) -> &ClusterConfig {
         &self.config
     }
@@ -342,7 +349,11 @@ impl Cluster {
                     .await
                     .map_err(|e| e.to_string())
             };
-            match tokio::time::timeout_at(deadline, attempt).await {
+            // An attempt whose acknowledgement is lost (its server died,
+            // the stream's leader changed) is sent again after a second,
+            // not left waiting until the deadline.
+            let attempt_ends = deadline.min(tokio::time::Instant::now() + ATTEMPT_TIMEOUT);
+            match tokio::time::timeout_at(attempt_ends, attempt).await {
                 Ok(Ok(ack)) => return Ok(ack),
                 Ok(Err(e)) => last = e,
                 Err(_) => last = "no acknowledgement".into(),

@@ -113,6 +113,14 @@ impl NatsCluster {
         cluster
     }
 
+    /// The index of the server named `name` (`n1` is 0).
+    pub fn index_of(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no NATS server {name:?}"))
+    }
+
     /// The servers' URLs, as `[cluster] nats` takes them.
     pub fn urls(&self) -> Vec<String> {
         self.nodes
