@@ -480,3 +480,66 @@ async fn a_node_whose_nats_server_dies_applies_again_within_seconds() {
     a.server.stop().await;
     b.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_moving_to_another_node_never_sees_an_older_board() {
+    let nats = NatsCluster::start(1);
+    let a = node(&nats, "a", 1, "").await;
+    let b = node(&nats, "b", 1, "").await;
+    ready(&a, Duration::from_secs(20)).await;
+    ready(&b, Duration::from_secs(20)).await;
+    send_all(&a, offer_batches("q1", 3)).await;
+    settled(&a, &b).await;
+    // The board says where in the log it is.
+    let mut viewer = wallboard_tests::Viewer::connect(&a.url, "view=floor").await;
+    let board = viewer.client.board().unwrap().clone();
+    let (epoch, applied) = (
+        board["cluster"]["epoch"].as_str().unwrap().to_string(),
+        board["cluster"]["applied"].as_u64().unwrap(),
+    );
+    assert_eq!(board["cluster"]["node"], "a");
+    assert_eq!(applied, 3, "{}", board["cluster"]);
+    drop(viewer);
+    // A viewer that has seen a later position than a node holds waits for
+    // the node to get there, then gets a board at least that far.
+    let ws = |url: &str, after: String| {
+        let url = format!(
+            "{}/ws?view=floor&after={after}",
+            url.replacen("http://", "ws://", 1)
+        );
+        async move { tokio_tungstenite::connect_async(url).await }
+    };
+    let waiting = tokio::spawn(ws(&b.url, format!("{epoch}:4")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "b has not applied 4 yet");
+    send_all(&a, offer_batches("q2", 1)).await;
+    let (socket, _) = waiting
+        .await
+        .unwrap()
+        .expect("b lets the viewer in once it has 4");
+    let mut viewer = wallboard_tests::Viewer {
+        socket,
+        client: wallboard_protocol::BoardClient::new(),
+        received: 0,
+    };
+    viewer.next(Duration::from_secs(5)).await.unwrap();
+    let board = viewer.client.board().unwrap();
+    assert!(
+        board["cluster"]["applied"].as_u64().unwrap() >= 4,
+        "{}",
+        board["cluster"]
+    );
+    assert_eq!(board["queues"]["q2"]["waiting"], 20);
+    // A position the node does not reach in time: 503, so the viewer
+    // tries another node; another epoch (another log) is let in.
+    let refused = ws(&b.url, format!("{epoch}:99"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("503"), "{refused}");
+    ws(&b.url, "1:99".into()).await.expect("another epoch");
+    let bad = ws(&b.url, "nonsense".into()).await.unwrap_err().to_string();
+    assert!(bad.contains("400"), "{bad}");
+    a.server.stop().await;
+    b.server.stop().await;
+}

@@ -40,6 +40,23 @@ pub struct Board {
     /// past a boundary, and need to know where the boundaries are.
     #[serde(default = "default_warn_band")]
     pub warn_band: f64,
+    /// On a node of a cluster: where in the shared log this board is.
+    /// Absent on a single server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterBoard>,
+}
+
+/// A cluster node's position in the log its board was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterBoard {
+    /// The log's identity (its stream's creation time): positions compare
+    /// only within one epoch.
+    pub epoch: String,
+    /// The last stream sequence applied: a board never shows less than
+    /// one at a lower sequence of the same epoch.
+    pub applied: u64,
+    /// The node that computed it.
+    pub node: String,
 }
 
 fn default_warn_band() -> f64 {

@@ -14,8 +14,8 @@ pub mod stream;
 pub mod time;
 
 pub use board::{
-    AgentBoard, Board, COUNT_KEYS, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard, SourceBoard,
-    Status, Window,
+    AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard,
+    SourceBoard, Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
 pub use kpis::{

@@ -349,6 +349,9 @@ pub struct Aggregator {
     /// Health of the configured telephony connections (not from events,
     /// not in checkpoints: each connection reports anew).
     pub sources: BTreeMap<String, wallboard_protocol::SourceBoard>,
+    /// On a node of a cluster: its position in the log (not in
+    /// checkpoints: each node sets its own).
+    pub log: Option<wallboard_protocol::ClusterBoard>,
     /// The local day of the last event, with its bounds: most events fall
     /// on the same day, so the zone lookup is done once per day, not per event.
     day_cache: Option<(Date, Timestamp, Timestamp)>,
@@ -411,6 +414,7 @@ impl Aggregator {
             totals: Buckets::default(),
             latest_ts: None,
             sources: BTreeMap::new(),
+            log: None,
             day_cache: None,
             dirty: Dirty {
                 all_queues: true,

@@ -142,6 +142,9 @@ struct ViewParams {
     /// A viewer token in the URL (a TV's link; browsers cannot set headers
     /// on a WebSocket).
     token: Option<String>,
+    /// `EPOCH:SEQUENCE` of the last board a viewer had (its `cluster`):
+    /// a node of that cluster sends nothing older (see [`not_behind`]).
+    after: Option<String>,
 }
 
 impl ViewParams {
@@ -273,6 +276,7 @@ async fn ws(
     mut request: Request,
 ) -> Result<Response, ApiError> {
     let view = params.view(&app, request.headers())?;
+    not_behind(&app, params.after.as_deref()).await?;
     // A page on another site must not open a viewer's socket (the browser
     // would send this origin's credentials along).
     let header_text = |name| {
@@ -325,6 +329,48 @@ async fn ws(
             .await;
         }),
     )
+}
+
+/// How long a node that is behind a reconnecting viewer waits to catch up
+/// before it refuses the viewer (who then tries another node).
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A viewer that comes from another node of the cluster (`after=EPOCH:SEQ`)
+/// never gets an older board: this node waits until it has applied that
+/// sequence, or answers 503 so the viewer tries another. A different epoch
+/// (another log) or a single server takes the viewer as it is.
+async fn not_behind(app: &App, after: Option<&str>) -> Result<(), ApiError> {
+    let (Some(cluster), Some(after)) = (app.ingest.cluster(), after) else {
+        return Ok(());
+    };
+    let Some((epoch, sequence)) = after
+        .split_once(':')
+        .and_then(|(e, s)| Some((e, s.parse::<u64>().ok()?)))
+    else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`after`: {after:?} is not EPOCH:SEQUENCE (the board's cluster.epoch and cluster.applied)"
+            ),
+        ));
+    };
+    if epoch != cluster.epoch()
+        || tokio::time::timeout(CATCH_UP_WAIT, cluster.caught_up_to(sequence))
+            .await
+            .is_ok()
+    {
+        return Ok(());
+    }
+    Err(ApiError {
+        retry_after: Some(1),
+        ..ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "this node has applied the log up to {} and the viewer has seen {sequence}: try another node",
+                cluster.applied()
+            ),
+        )
+    })
 }
 
 /// `GET /metrics`: the Prometheus text exposition.

@@ -105,6 +105,8 @@ struct Top<'a> {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     sources: &'a BTreeMap<String, wallboard_protocol::SourceBoard>,
     warn_band: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: &'a Option<wallboard_protocol::ClusterBoard>,
 }
 
 impl Top<'_> {
@@ -117,6 +119,7 @@ impl Top<'_> {
             trend: &board.trend,
             sources: &board.sources,
             warn_band: board.warn_band,
+            cluster: &board.cluster,
         }
     }
 }
@@ -328,6 +331,7 @@ impl Boards {
             trend: BTreeMap::new(),
             sources: BTreeMap::new(),
             warn_band: wallboard_protocol::DEFAULT_WARN_BAND,
+            cluster: None,
         };
         Boards {
             inner: RwLock::new(Inner {
@@ -515,6 +519,7 @@ impl Inner {
         floor.complaints = changes.complaints;
         floor.sources = changes.sources;
         floor.warn_band = changes.warn_band;
+        floor.cluster = changes.cluster;
         let top = json(&Top::of(floor));
         let top_patch: Vec<(String, String)> = match merge_diff(&self.top, &top) {
             Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),

@@ -94,6 +94,8 @@ pub struct Cluster {
     applied: watch::Sender<u64>,
     /// (sequence, outcome) of recently applied messages, oldest first.
     outcomes: Mutex<VecDeque<(u64, Outcome)>>,
+    /// The stream's identity: its creation time (nanoseconds since 1970).
+    epoch: String,
     /// Checkpoints, by sequence (`STREAM_checkpoints`).
     checkpoints: object_store::ObjectStore,
     /// This node's state hashes at checkpoint sequences, and the other
@@ -198,6 +200,7 @@ impl Cluster {
                         subject,
                         applied: watch::Sender::new(0),
                         outcomes: Mutex::new(VecDeque::new()),
+                        epoch: info.created.unix_timestamp_nanos().to_string(),
                         checkpoints,
                         hashes: Mutex::new(Hashes::default()),
                         stats: ClusterStats::default(),
@@ -225,6 +228,11 @@ impl Cluster {
             unreadable: self.stats.unreadable.load(Ordering::Relaxed),
             diverged: self.stats.diverged.load(Ordering::Relaxed),
         }
+    }
+
+    /// The log's identity (see `ClusterBoard::epoch`).
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     /// The NATS server this node is connected to now (its `server_name`).
@@ -733,11 +741,11 @@ impl Cluster {
             Ok(envelope) if envelope.format <= ENVELOPE_FORMAT => envelope,
             Ok(envelope) => {
                 unreadable(format!("envelope format {}", envelope.format));
-                return ingest.apply_logged(&[], at, prune);
+                return ingest.apply_logged(&[], sequence, at, prune);
             }
             Err(e) => {
                 unreadable(e.to_string());
-                return ingest.apply_logged(&[], at, prune);
+                return ingest.apply_logged(&[], sequence, at, prune);
             }
         };
         let mut events = Vec::with_capacity(envelope.events.len());
@@ -758,7 +766,7 @@ impl Cluster {
                 }
             }
         }
-        let mut outcome = ingest.apply_logged(&events, at, prune);
+        let mut outcome = ingest.apply_logged(&events, sequence, at, prune);
         for r in &mut outcome.rejected {
             r.index = positions[r.index];
         }

@@ -146,6 +146,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         complaints,
         sources: agg.sources.clone(),
         warn_band: band,
+        cluster: agg.log.clone(),
     }
 }
 
@@ -163,6 +164,7 @@ pub struct BoardChanges {
     pub complaints: ComplaintsBoard,
     pub sources: BTreeMap<String, SourceBoard>,
     pub warn_band: f64,
+    pub cluster: Option<wallboard_protocol::ClusterBoard>,
     /// Queues whose row may have changed, with their row now.
     pub queues: Vec<(String, QueueBoard)>,
     /// Agents whose entry may have changed, with their entry now (`None`: gone).
@@ -207,6 +209,7 @@ pub struct ChangedCounts {
     trend: Vec<Counters>,
     complaints: ComplaintsBoard,
     sources: BTreeMap<String, SourceBoard>,
+    cluster: Option<wallboard_protocol::ClusterBoard>,
     queues: Vec<QueueCounts>,
     agents: Vec<(String, Option<AgentBoard>)>,
     all_agents: bool,
@@ -250,6 +253,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
             overdue: agg.totals.dues.due_between(i64::MIN, now_ms),
         },
         sources: agg.sources.clone(),
+        cluster: agg.log.clone(),
         queues,
         agents,
         all_agents: changed.all_agents,
@@ -273,6 +277,7 @@ impl ChangedCounts {
             complaints: self.complaints,
             sources: self.sources,
             warn_band: band,
+            cluster: self.cluster,
             queues: self
                 .queues
                 .iter()

@@ -122,6 +122,7 @@ impl View {
                 trend: floor.trend.clone(),
                 sources: floor.sources.clone(),
                 warn_band: floor.warn_band,
+                cluster: floor.cluster.clone(),
             },
             View::Queue(_) => {
                 let agents: BTreeMap<_, _> = floor
@@ -152,6 +153,7 @@ impl View {
                     complaints: floor.complaints.clone(),
                     sources: floor.sources.clone(),
                     warn_band: floor.warn_band,
+                    cluster: floor.cluster.clone(),
                 }
             }
         }

@@ -418,8 +418,14 @@ impl Ingest {
         self.cluster.get()
     }
 
-    /// Makes this server a node of `cluster`: batches go through its log.
+    /// Makes this server a node of `cluster`: batches go through its log,
+    /// and the board says where in it this node is.
     pub fn join(&self, cluster: Arc<crate::cluster::Cluster>) {
+        self.lock(Holder::Replay).aggregator.log = Some(wallboard_protocol::ClusterBoard {
+            epoch: cluster.epoch().to_string(),
+            applied: cluster.applied(),
+            node: cluster.config().node.clone(),
+        });
         let _ = self.cluster.set(cluster);
     }
 
@@ -477,9 +483,18 @@ impl Ingest {
     /// in the same order holds the same state. Housekeeping runs here too
     /// (`prune`), by the stream's time, never by a node's clock. The
     /// outcome's positions are the message's.
-    pub fn apply_logged(&self, events: &[Event], at: Timestamp, prune: bool) -> Outcome {
+    pub fn apply_logged(
+        &self,
+        events: &[Event],
+        sequence: u64,
+        at: Timestamp,
+        prune: bool,
+    ) -> Outcome {
         let mut guard = self.lock(Holder::Batch);
         let core = &mut *guard;
+        if let Some(log) = core.aggregator.log.as_mut() {
+            log.applied = sequence;
+        }
         let mut outcome = Outcome::default();
         let mut changed = false;
         if prune {
