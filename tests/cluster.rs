@@ -491,7 +491,7 @@ async fn a_viewer_moving_to_another_node_never_sees_an_older_board() {
     send_all(&a, offer_batches("q1", 3)).await;
     settled(&a, &b).await;
     // The board says where in the log it is.
-    let mut viewer = wallboard_tests::Viewer::connect(&a.url, "view=floor").await;
+    let viewer = wallboard_tests::Viewer::connect(&a.url, "view=floor").await;
     let board = viewer.client.board().unwrap().clone();
     let (epoch, applied) = (
         board["cluster"]["epoch"].as_str().unwrap().to_string(),
