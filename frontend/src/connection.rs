@@ -330,7 +330,16 @@ fn schedule(link: &Rc<Link>) {
 
 fn open(link: &Rc<Link>) {
     let endpoint = &link.endpoints[link.index.get()];
-    let Ok(socket) = WebSocket::new(&endpoint.ws) else {
+    // A node of a cluster sends nothing older than the board on screen.
+    let url = match link
+        .live
+        .board
+        .with_untracked(|b| b.as_ref().and_then(|b| b.cluster.clone()))
+    {
+        Some(at) => format!("{}&after={}:{}", endpoint.ws, at.epoch, at.applied),
+        None => endpoint.ws.clone(),
+    };
+    let Ok(socket) = WebSocket::new(&url) else {
         schedule(link);
         return;
     };

@@ -227,6 +227,8 @@ impl Cluster {
             publish_retries: self.stats.publish_retries.load(Ordering::Relaxed),
             unreadable: self.stats.unreadable.load(Ordering::Relaxed),
             diverged: self.stats.diverged.load(Ordering::Relaxed),
+            nats_connected: self.js.client().connection_state()
+                == async_nats::connection::State::Connected,
         }
     }
 
@@ -604,8 +606,11 @@ impl Cluster {
         hashes.own.get(&sequence).cloned()
     }
 
-    /// Listens to the other nodes' state hashes, until shutdown.
+    /// Listens to the other nodes' state hashes, and reads the stream's
+    /// last sequence every few seconds (so a node whose applying stalls
+    /// shows its lag), until shutdown.
     pub async fn run_hash_listener(self: Arc<Self>, shutdown: Shutdown) {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
         let subject = format!("{}.state", self.config.stream);
         let mut subscription = match self.js.client().subscribe(subject).await {
             Ok(s) => s,
@@ -618,6 +623,9 @@ impl Cluster {
         tokio::pin!(stop);
         loop {
             tokio::select! {
+                _ = every.tick() => {
+                    let _ = tokio::time::timeout(Duration::from_secs(2), self.head()).await;
+                }
                 message = subscription.next() => {
                     let Some(message) = message else { break };
                     if let Ok(h) = serde_json::from_slice::<StateHash>(&message.payload)

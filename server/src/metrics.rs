@@ -205,6 +205,7 @@ pub struct ClusterCounts<'a> {
     pub publish_retries: u64,
     pub unreadable: u64,
     pub diverged: bool,
+    pub nats_connected: bool,
 }
 
 /// The cluster families, in the exposition format.
@@ -241,6 +242,12 @@ pub fn render_cluster(c: &ClusterCounts<'_>) -> String {
             "gauge",
             "1 if another node published a different state hash for a sequence this node applied, else 0.",
             f64::from(u8::from(c.diverged)),
+        ),
+        (
+            "wallboard_cluster_nats_connected",
+            "gauge",
+            "1 while this node is connected to a NATS server, else 0.",
+            f64::from(u8::from(c.nats_connected)),
         ),
     ] {
         out.family(name, kind, help);
