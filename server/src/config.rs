@@ -1233,6 +1233,15 @@ mod tests {
     }
 
     #[test]
+    fn the_cluster_nodes_file_is_valid() {
+        let c = Config::from_toml(include_str!("../../dashboards/cluster/wallboard-node.toml"))
+            .unwrap()
+            .cluster
+            .unwrap();
+        assert_eq!((c.nats.len(), c.replicas), (3, 3));
+    }
+
+    #[test]
     fn the_example_file_is_valid_and_complete() {
         let text = include_str!("../../wallboard.example.toml");
         let c = Config::from_toml(text).unwrap();

@@ -544,6 +544,26 @@ fn ops_checks() -> Result {
         Command::new("docker-compose")
             .args(["config", "-q"])
             .current_dir(root()),
+    )?;
+    step(
+        "docker-compose -f docker-compose.cluster.yml config -q",
+        Command::new("docker-compose")
+            .args(["-f", "docker-compose.cluster.yml", "config", "-q"])
+            .current_dir(root()),
+    )?;
+    step(
+        "promtool check config (the cluster's)",
+        Command::new("promtool")
+            .args(["check", "config", "prometheus/prometheus.cluster.yml"])
+            .current_dir(&dashboards),
+    )?;
+    let nats = ensure_nats_server()?;
+    step(
+        "nats-server -t (the cluster's NATS config)",
+        Command::new(nats)
+            .args(["-c", "cluster/nats.conf", "-t"])
+            .env("NATS_NAME", "nats-1")
+            .current_dir(&dashboards),
     )
 }
 
