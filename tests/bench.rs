@@ -11,16 +11,19 @@
 //!    floor.
 //! 5. The engine at scale (`scaling`): floors of 200 to 20,000 agents under
 //!    a generated load, watched by a floor viewer and 100 queue viewers.
-//! 6. The soak (`soak`): 25 simulated hours at 200 events/s on a manual
+//! 7. The cluster (`cluster`): ingest through two nodes on three NATS
+//!    servers against the local journal, cross-node POST → viewer latency.
+//! 6. The soak (`soak`): 28 simulated hours at 200 events/s on a manual
 //!    clock, the state's curve hour by hour, and the restart on that
 //!    journal whole and with damaged records.
 //!
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.
-//! `--only core,fanout,scaling,soak` runs some of the sections (1–3 and the
+//! `--only core,fanout,scaling,soak,cluster` runs some of the sections (1–3 and the
 //! polling baseline are `core`); the default is all of them.
 
 mod bench_report;
+mod cluster_bench;
 mod fanout;
 mod raw_broadcast;
 mod scaling;
@@ -84,6 +87,9 @@ fn main() {
     if sections.soak {
         report.insert("soak".into(), soak::run(&runtime, &out));
     }
+    if sections.cluster {
+        report.insert("cluster".into(), cluster_bench::run(&runtime, &out));
+    }
     report.insert("machine".into(), json!(machine()));
     let report = serde_json::Value::Object(report);
     let markdown = bench_report::markdown(&report, &view);
@@ -97,12 +103,13 @@ fn main() {
 }
 
 /// Which sections to run: `--only a,b` (names: core, fanout, scaling,
-/// soak), all of them by default.
+/// soak, cluster), all of them by default.
 struct Sections {
     core: bool,
     fanout: bool,
     scaling: bool,
     soak: bool,
+    cluster: bool,
 }
 
 impl Sections {
@@ -113,13 +120,14 @@ impl Sections {
                 fanout: true,
                 scaling: true,
                 soak: true,
+                cluster: true,
             };
         };
         let names: Vec<&str> = only.split(',').map(str::trim).collect();
         for name in &names {
             assert!(
-                ["core", "fanout", "scaling", "soak"].contains(name),
-                "--only {only}: unknown section {name:?} (sections: core, fanout, scaling, soak)"
+                ["core", "fanout", "scaling", "soak", "cluster"].contains(name),
+                "--only {only}: unknown section {name:?} (sections: core, fanout, scaling, soak, cluster)"
             );
         }
         Sections {
@@ -127,6 +135,7 @@ impl Sections {
             fanout: names.contains(&"fanout"),
             scaling: names.contains(&"scaling"),
             soak: names.contains(&"soak"),
+            cluster: names.contains(&"cluster"),
         }
     }
 }
@@ -578,7 +587,7 @@ async fn record(url: &str, view: &str, path: &std::path::Path) -> (usize, f64) {
 
 /// A day of the simulator, its queues split in two by contact so the board
 /// has ten.
-fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<Event> {
+pub(crate) fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timestamp) -> Vec<Event> {
     let mut sim = Simulation::new(SimOptions {
         seed: 1,
         agents: AGENTS,

@@ -182,7 +182,36 @@ pub fn markdown(report: &Value, view: &str) -> String {
     if report.get("soak").is_some() {
         md.push_str(&soak_section(&report["soak"]));
     }
+    if report["cluster"]["measured"] == true {
+        md.push_str(&cluster_section(&report["cluster"]));
+    }
     md
+}
+
+/// The cluster's ingest and cross-node latency, with their targets.
+fn cluster_section(c: &Value) -> String {
+    let (single, cluster) = (
+        num(&c["single_journal_events_per_second"]),
+        num(&c["cluster_events_per_second"]),
+    );
+    let p99 = num(&c["cross_node_p99_ms"]);
+    format!(
+        "\n## Cluster\n\nThree nats-server {} (R3, `sync_interval: always`) and two wallboard nodes in one process, all on this machine; \
+         {} events of a simulated day in {}-event POSTs by {} senders spread over both nodes, against one server with its journal \
+         on in the same run.\n\n| measure | value | target | |\n|---|---|---|---|\n\
+         | ingest through the cluster | {cluster:.0} events/s ({:.2} × one server's {single:.0}) | ≥ 50,000 events/s | {} |\n\
+         | POST to one node → viewer on the other, {} rounds | p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms | p99 ≤ 150 ms | {} |\n",
+        c["nats_server"].as_str().unwrap_or("?"),
+        c["events"],
+        c["batch"],
+        c["senders"],
+        cluster / single,
+        verdict(Some(cluster), |v| v >= 50_000.0),
+        c["cross_node_rounds"],
+        num(&c["cross_node_p50_ms"]),
+        num(&c["cross_node_max_ms"]),
+        verdict(Some(p99), |v| v <= 150.0),
+    )
 }
 
 /// The soak's curve, and the restarts on its journal.

@@ -1,0 +1,159 @@
+//! The cluster (`cluster` section): three `nats-server`s (R3) and two
+//! wallboard nodes on this machine. HTTP ingest of a simulated day through
+//! the cluster against the local journal measured just before it, and
+//! POST → viewer latency when the viewer is on the other node.
+
+use std::time::{Duration, Instant};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+use wallboard::config::Config;
+use wallboard_protocol::Event;
+use wallboard_tests::TestServer;
+use wallboard_tests::nats::{NatsCluster, nats_server_version};
+
+const SENDERS: usize = 4;
+const BATCH: usize = 1_000;
+const ROUNDS: usize = 40;
+const ZONE: &str = "timezone = \"Asia/Shanghai\"\n[limits]\ningest_events_per_second = 10000000\n";
+
+pub fn run(runtime: &tokio::runtime::Runtime, out: &std::path::Path) -> Value {
+    runtime.block_on(cluster(out))
+}
+
+async fn cluster(out: &std::path::Path) -> Value {
+    let Some(version) = nats_server_version() else {
+        println!(
+            "cluster: no nats-server (set NATS_SERVER, or run `cargo xtask test` once): not measured"
+        );
+        return json!({"measured": false});
+    };
+    // A day of a 200-agent floor ending now (the nodes apply by the
+    // stream's clock, which is now).
+    let config = std::sync::Arc::new(Config::from_toml(ZONE).unwrap());
+    let end = Timestamp::now() - SignedDuration::from_secs(5);
+    let events = crate::simulated_day(&config, end - SignedDuration::from_hours(23), end);
+    println!("cluster: {} events of a simulated day", events.len());
+
+    // The baseline: one server, its journal on, the same events.
+    let journal_dir = out.join("cluster-baseline-journal");
+    let _ = std::fs::remove_dir_all(&journal_dir);
+    let single = wallboard_tests::spawn_full(ZONE, None, None, Some(journal_dir.clone())).await;
+    let (single_rate, single_accepted) = ingest(&[&single], &events).await;
+    single.server.stop().await;
+    let _ = std::fs::remove_dir_all(&journal_dir);
+    println!(
+        "cluster: one server, journal on: {single_rate:.0} events/s ({single_accepted} accepted)"
+    );
+
+    let nats = NatsCluster::start(3);
+    let node = |name: &'static str| {
+        let toml = format!("{ZONE}{}", nats.config(name, 3, ""));
+        async move { wallboard_tests::spawn_app(&toml, None).await }
+    };
+    let (a, b) = (node("a").await, node("b").await);
+    for server in [&a, &b] {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while wallboard_tests::get_json(&server.client, &format!("{}/readyz", server.url))
+            .await
+            .status
+            != 200
+        {
+            assert!(Instant::now() < deadline, "a node did not turn ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let (cluster_rate, cluster_accepted) = ingest(&[&a, &b], &events).await;
+    println!(
+        "cluster: two nodes, R3 on three NATS servers: {cluster_rate:.0} events/s ({cluster_accepted} accepted)"
+    );
+    let (p50, p99, max) = cross_node(&a, &b).await;
+    println!(
+        "cluster: POST to one node → viewer on the other: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
+    );
+    a.server.stop().await;
+    b.server.stop().await;
+    drop(nats);
+    json!({
+        "measured": true,
+        "nats_server": format!("{}.{}", version.0, version.1),
+        "events": events.len(),
+        "batch": BATCH,
+        "senders": SENDERS,
+        "single_journal_events_per_second": single_rate,
+        "cluster_events_per_second": cluster_rate,
+        "cluster_accepted": cluster_accepted,
+        "single_accepted": single_accepted,
+        "cross_node_rounds": ROUNDS,
+        "cross_node_p50_ms": p50,
+        "cross_node_p99_ms": p99,
+        "cross_node_max_ms": max,
+    })
+}
+
+/// The events in `BATCH`-event POSTs by `SENDERS` concurrent senders (an
+/// entity's events always from the same sender), spread over `servers`.
+async fn ingest(servers: &[&TestServer], events: &[Event]) -> (f64, u64) {
+    let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
+    for event in events {
+        let sender = (wallboard_tests::stable_hash(wallboard_tests::entity_of(event))
+            % SENDERS as u64) as usize;
+        per_sender[sender].push(serde_json::to_string(event).unwrap());
+    }
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let tasks: Vec<_> = per_sender
+        .into_iter()
+        .enumerate()
+        .map(|(i, lines)| {
+            let (client, url) = (client.clone(), servers[i % servers.len()].url.clone());
+            tokio::spawn(async move {
+                let mut accepted = 0;
+                for body in lines.chunks(BATCH).map(|c| c.join("\n")) {
+                    let reply =
+                        wallboard_tests::post_events(&client, &url, body, "application/x-ndjson")
+                            .await;
+                    assert_eq!(reply.status, 200, "{}", reply.body);
+                    accepted += reply.body["accepted"].as_u64().unwrap_or(0);
+                }
+                accepted
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for task in tasks {
+        accepted += task.await.expect("sender");
+    }
+    (
+        events.len() as f64 / started.elapsed().as_secs_f64(),
+        accepted,
+    )
+}
+
+/// `ROUNDS` single offers POSTed to `a`, each timed until a floor viewer
+/// on `b` shows it: (p50, p99, max) in ms.
+async fn cross_node(a: &TestServer, b: &TestServer) -> (f64, f64, f64) {
+    let mut viewer = wallboard_tests::Viewer::connect(&b.url, "view=floor").await;
+    let mut took = Vec::with_capacity(ROUNDS);
+    for round in 0..ROUNDS {
+        let event = json!({"id": format!("probe-{round}"), "ts": Timestamp::now().to_string(),
+            "type": "contact_offered", "contact": format!("probe-c{round}"), "queue": "bench-probe"});
+        let sent = Instant::now();
+        let reply = a
+            .post_events(event.to_string(), "application/x-ndjson")
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let want = json!(round + 1);
+        viewer
+            .until(Duration::from_secs(10), |board| {
+                board["queues"]["bench-probe"]["waiting"] == want
+            })
+            .await
+            .expect("the other node shows the probe");
+        took.push(sent.elapsed().as_secs_f64() * 1e3);
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |p: f64| took[((took.len() as f64 * p).ceil() as usize).clamp(1, took.len()) - 1];
+    (at(0.5), at(0.99), *took.last().unwrap())
+}
