@@ -177,7 +177,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(hashes(&a), hashes(&b), "state hashes");
-    for server in [&a, &b] {
+    for (server, name) in [(&a, "a"), (&b, "b")] {
         let metrics = server
             .client
             .get(format!("{}/metrics", server.url))
@@ -193,7 +193,9 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
         );
         assert!(
             metrics.contains("wallboard_cluster_nats_connected{node=")
-                && !metrics.contains("wallboard_cluster_nats_connected{node=\"a\"} 0"),
+                && metrics.contains(&format!(
+                    "wallboard_cluster_nats_connected{{node=\"{name}\"}} 1"
+                )),
             "{metrics}"
         );
         // Every name the rules and dashboards use, the cluster's included,
@@ -229,8 +231,8 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
             }
         }
     }
-    // A node that joins late applies the stream from its start and turns
-    // ready once it has caught up.
+    // A node that joins late restores the newest checkpoint, applies the
+    // rest and turns ready once it has caught up.
     let c = node(&nats, "c", 3, "checkpoint_every = 10").await;
     let took = ready(&c, Duration::from_secs(20)).await;
     assert_eq!(counts(&c.board().await), board_a, "the late node");
@@ -253,6 +255,25 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
         head,
         "caught up"
     );
+    // The nodes restored from checkpoints hold the same state as those
+    // that applied everything: the same hash at the next checkpoint.
+    let next = (head / 10 + 1) * 10;
+    send_all(&a, offer_batches("after", (next - head) as usize)).await;
+    let head = next;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let at_next = |servers: [&TestServer; 4]| {
+        servers.map(|s| s.server.app.ingest.cluster().unwrap().hash_at(next))
+    };
+    while at_next([&a, &b, &c, &d]).iter().any(Option::is_none) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?}",
+            at_next([&a, &b, &c, &d])
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hashes = at_next([&a, &b, &c, &d]);
+    assert!(hashes.iter().all(|h| *h == hashes[0]), "{hashes:?}");
     // Trimmed past every checkpoint: a node refuses to start, saying why.
     // (One more message first when the last one is a checkpoint's.)
     let mut head = head;
@@ -387,6 +408,15 @@ async fn send_all(
     server: &TestServer,
     batches: Vec<String>,
 ) -> Vec<(std::time::Instant, std::time::Instant)> {
+    send_counting(server, batches, &std::sync::atomic::AtomicUsize::new(0)).await
+}
+
+/// [`send_all`], counting acknowledgements in `acks` as they come.
+async fn send_counting(
+    server: &TestServer,
+    batches: Vec<String>,
+    acks: &std::sync::atomic::AtomicUsize,
+) -> Vec<(std::time::Instant, std::time::Instant)> {
     let mut acked = Vec::new();
     for batch in batches {
         let sent = std::time::Instant::now();
@@ -407,6 +437,7 @@ async fn send_all(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         acked.push((sent, std::time::Instant::now()));
+        acks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     acked
 }
@@ -420,20 +451,27 @@ async fn killing_the_stream_leader_loses_and_doubles_nothing_acknowledged() {
     ready(&b, Duration::from_secs(20)).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.urls().as_slice()).await.unwrap());
     let (first_a, first_b) = (offer_batches("qa", 60), offer_batches("qb", 60));
-    let senders = tokio::join!(send_all(&a, first_a), send_all(&b, first_b), async {
-        // A third of the way in, the stream's leader dies.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let mut stream = js.get_stream("WALLBOARD").await.unwrap();
-        let info = stream.info().await.unwrap();
-        let leader = info
-            .cluster
-            .as_ref()
-            .and_then(|c| c.leader.clone())
-            .unwrap();
-        let killed = std::time::Instant::now();
-        nats.kill(nats.index_of(&leader));
-        (leader, killed)
-    });
+    let acks = std::sync::atomic::AtomicUsize::new(0);
+    let senders = tokio::join!(
+        send_counting(&a, first_a, &acks),
+        send_counting(&b, first_b, &acks),
+        async {
+            // Once a sixth of the batches are in, the stream's leader dies.
+            while acks.load(std::sync::atomic::Ordering::Relaxed) < 20 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let mut stream = js.get_stream("WALLBOARD").await.unwrap();
+            let info = stream.info().await.unwrap();
+            let leader = info
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.clone())
+                .unwrap();
+            let killed = std::time::Instant::now();
+            nats.kill(nats.index_of(&leader));
+            (leader, killed)
+        }
+    );
     let (acked_a, acked_b, (leader, killed)) = senders;
     // The first acknowledgement of a batch sent after the kill.
     let first_after = acked_a

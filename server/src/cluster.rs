@@ -43,10 +43,10 @@ pub const ENVELOPE_FORMAT: u32 = 1;
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
 /// How long one publish attempt waits for its acknowledgement.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(1);
-/// Recent batches' outcomes kept for the nodes that wait on them.
-const OUTCOMES_KEPT: usize = 65_536;
-/// Stream time between two housekeeping passes in the applier.
-const PRUNE_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
+/// Recent batches' outcomes kept for the nodes that wait on them, and the
+/// rejections (with their texts) they may hold in all.
+const OUTCOMES_KEPT: usize = 16_384;
+const REJECTIONS_KEPT: usize = 100_000;
 
 /// One stream message: a batch's events that passed the stateless checks.
 #[derive(Serialize)]
@@ -92,8 +92,10 @@ pub struct Cluster {
     subject: String,
     /// The last stream sequence this node applied.
     applied: watch::Sender<u64>,
-    /// (sequence, outcome) of recently applied messages, oldest first.
+    /// (sequence, outcome) of recently applied messages, oldest first,
+    /// and how many rejections they hold (both bounded).
     outcomes: Mutex<VecDeque<(u64, Outcome)>>,
+    outcomes_rejected: std::sync::atomic::AtomicUsize,
     /// The stream's identity: its creation time (nanoseconds since 1970).
     epoch: String,
     /// Checkpoints, by sequence (`STREAM_checkpoints`).
@@ -132,8 +134,7 @@ impl Cluster {
         let servers = config.nats.join(", ");
         let mut options = async_nats::ConnectOptions::new()
             .name(format!("wallboard {}", config.node))
-            .connection_timeout(Duration::from_secs(5))
-            .retry_on_initial_connect();
+            .connection_timeout(Duration::from_secs(5));
         if let Some(path) = &config.credentials {
             options = options
                 .credentials_file(path)
@@ -200,6 +201,7 @@ impl Cluster {
                         subject,
                         applied: watch::Sender::new(0),
                         outcomes: Mutex::new(VecDeque::new()),
+                        outcomes_rejected: Default::default(),
                         epoch: info.created.unix_timestamp_nanos().to_string(),
                         checkpoints,
                         hashes: Mutex::new(Hashes::default()),
@@ -290,8 +292,16 @@ impl Cluster {
             events: candidates.iter().map(|(_, e)| e).collect(),
         })
         .map_err(|e| JournalError(format!("cannot encode the batch: {e}")))?;
+        let limit = self.js.client().server_info().max_payload;
+        if limit > 0 && payload.len() > limit {
+            return Err(JournalError(format!(
+                "the batch is {} bytes as a stream message and the NATS servers take at most {limit} \
+                 (max_payload): send fewer events per batch",
+                payload.len()
+            )));
+        }
         let deadline = tokio::time::Instant::now() + self.config.publish_timeout.unsigned_abs();
-        let ack = self.publish(Bytes::from(payload), deadline).await?;
+        let (ack, retried) = self.publish(Bytes::from(payload), deadline).await?;
         self.stats.head.fetch_max(ack.sequence, Ordering::Relaxed);
         let mut applied = self.applied.subscribe();
         if tokio::time::timeout_at(deadline, applied.wait_for(|&a| a >= ack.sequence))
@@ -305,7 +315,10 @@ impl Cluster {
             )));
         }
         let original = self.outcome_of(ack.sequence);
-        let logged = match (ack.duplicate, original) {
+        // A duplicate after this request's own retry is this request's
+        // message (its first attempt was stored, its acknowledgement lost).
+        let resent = ack.duplicate && !retried;
+        let logged = match (resent, original) {
             // A resend of a message already in the stream: what a single
             // node answers to a resent batch — every event it applied is a
             // duplicate now, what it rejected is rejected again.
@@ -338,15 +351,17 @@ impl Cluster {
     }
 
     /// Publishes `payload` with its hash as `Nats-Msg-Id`, retrying with the
-    /// same id until `deadline`: JetStream stores it once.
+    /// same id until `deadline`: JetStream stores it once. Also says whether
+    /// it sent more than once.
     async fn publish(
         &self,
         payload: Bytes,
         deadline: tokio::time::Instant,
-    ) -> Result<jetstream::publish::PublishAck, JournalError> {
+    ) -> Result<(jetstream::publish::PublishAck, bool), JournalError> {
         let id = message_id(&payload);
         let mut backoff = Duration::from_millis(50);
         let mut last;
+        let mut retried = false;
         loop {
             let attempt = async {
                 let message = jetstream::message::PublishMessage::build()
@@ -364,7 +379,7 @@ impl Cluster {
             // not left waiting until the deadline.
             let attempt_ends = deadline.min(tokio::time::Instant::now() + ATTEMPT_TIMEOUT);
             match tokio::time::timeout_at(attempt_ends, attempt).await {
-                Ok(Ok(ack)) => return Ok(ack),
+                Ok(Ok(ack)) => return Ok((ack, retried)),
                 Ok(Err(e)) => last = e,
                 Err(_) => last = "no acknowledgement".into(),
             }
@@ -378,6 +393,7 @@ impl Cluster {
                 )));
             }
             self.stats.publish_retries.fetch_add(1, Ordering::Relaxed);
+            retried = true;
             tracing::warn!(error = %last, "cluster: publish failed, retrying with the same id");
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(1));
@@ -425,52 +441,55 @@ impl Cluster {
             .map_err(|e| error(format!("checkpoints: {e}")))?;
         while let Some(info) = list.next().await {
             let info = info.map_err(|e| error(format!("checkpoints: {e}")))?;
-            if let Some(sequence) = info
-                .name
-                .strip_prefix("state-")
-                .and_then(|n| n.parse::<u64>().ok())
-                .filter(|_| !info.deleted)
+            if let Some(sequence) =
+                checkpoint_sequence(&self.epoch, &info.name).filter(|_| !info.deleted)
             {
                 names.push(sequence);
             }
         }
         names.sort_unstable();
+        let mut failed = Vec::new();
         for &sequence in names.iter().rev() {
             if sequence > state.last_sequence || sequence + 1 < first {
                 continue;
             }
-            match self.read_checkpoint(sequence).await {
-                Ok(bytes) => match blocking(|| ingest.restore_snapshot(&bytes)) {
-                    Ok(at) if at == sequence => {
-                        tracing::info!(
-                            sequence,
-                            bytes = bytes.len(),
-                            "cluster: restored a checkpoint; replaying the stream after it"
-                        );
-                        self.applied.send_replace(sequence);
-                        return Ok(());
-                    }
-                    Ok(at) => tracing::error!(
+            let restored = match self.read_checkpoint(sequence).await {
+                Ok(bytes) => blocking(|| ingest.restore_snapshot(&bytes, sequence))
+                    .map_err(|e| format!("cannot be restored: {e}")),
+                Err(e) => Err(format!("cannot be read: {e}")),
+            };
+            match restored {
+                Ok(()) => {
+                    tracing::info!(
                         sequence,
-                        holds = at,
-                        "cluster: a checkpoint names another sequence; not used"
-                    ),
-                    Err(e) => {
-                        tracing::error!(sequence, error = %e, "cluster: a checkpoint this version cannot restore; trying an older one")
-                    }
-                },
+                        "cluster: restored a checkpoint; replaying the stream after it"
+                    );
+                    self.applied.send_replace(sequence);
+                    return Ok(());
+                }
                 Err(e) => {
-                    tracing::error!(sequence, error = %e, "cluster: cannot read a checkpoint; trying an older one")
+                    tracing::error!(sequence, error = %e, "cluster: a checkpoint not used; trying an older one");
+                    failed.push(format!("{sequence} {e}"));
                 }
             }
         }
         if first > 1 {
+            let why = if failed.is_empty() {
+                format!(
+                    "no checkpoint was taken at sequence {} or later (this stream's: {names:?}): the \
+                     state before the stream's first message is gone. Restore the stream, or start over \
+                     with a new stream name",
+                    first - 1
+                )
+            } else {
+                format!(
+                    "the checkpoints it could start from failed ({}); if that passes (NATS unreachable \
+                     for a moment), start again",
+                    failed.join("; ")
+                )
+            };
             return Err(error(format!(
-                "the stream starts at sequence {first}, and no checkpoint at sequence {} or later can be \
-                 restored ({} found: {names:?}): the state before it is gone. Restore the stream, or \
-                 start over with a new stream name",
-                first - 1,
-                names.len()
+                "the stream starts at sequence {first}, and {why}"
             )));
         }
         Ok(())
@@ -480,7 +499,7 @@ impl Cluster {
         use tokio::io::AsyncReadExt;
         let mut object = self
             .checkpoints
-            .get(checkpoint_name(sequence))
+            .get(checkpoint_name(&self.epoch, sequence))
             .await
             .map_err(|e| e.to_string())?;
         let mut bytes = Vec::new();
@@ -492,9 +511,9 @@ impl Cluster {
     }
 
     /// At a checkpoint sequence: this node's state bytes, their hash
-    /// published to the other nodes and compared with theirs, the bytes
-    /// stored (once: every node's are the same) and old checkpoints
-    /// dropped.
+    /// published to the other nodes and compared with theirs; then, off the
+    /// applier, the bytes stored (once: every node's are the same) and old
+    /// checkpoints dropped.
     async fn checkpoint(&self, ingest: &Ingest, sequence: u64) {
         let bytes = match blocking(|| ingest.snapshot(sequence)) {
             Ok(bytes) => bytes,
@@ -519,39 +538,34 @@ impl Cluster {
         {
             tracing::warn!(error = %e, "cluster: cannot publish the state hash");
         }
-        let name = checkpoint_name(sequence);
-        if self.checkpoints.info(&name).await.is_err() {
-            match self
-                .checkpoints
-                .put(name.as_str(), &mut bytes.as_slice())
-                .await
-            {
-                Ok(_) => {
-                    tracing::info!(sequence, bytes = bytes.len(), "cluster: checkpoint stored")
-                }
-                Err(e) => {
-                    tracing::warn!(sequence, error = %e, "cluster: cannot store a checkpoint")
-                }
-            }
-        }
-        // Keep the newest few.
-        if let Ok(mut list) = self.checkpoints.list().await {
-            let mut kept = Vec::new();
-            while let Some(Ok(info)) = list.next().await {
-                if let Some(s) = info
-                    .name
-                    .strip_prefix("state-")
-                    .and_then(|n| n.parse::<u64>().ok())
-                {
-                    kept.push(s);
+        let (store, epoch) = (self.checkpoints.clone(), self.epoch.clone());
+        tokio::spawn(async move {
+            let name = checkpoint_name(&epoch, sequence);
+            if store.info(&name).await.is_err() {
+                match store.put(name.as_str(), &mut bytes.as_slice()).await {
+                    Ok(_) => {
+                        tracing::info!(sequence, bytes = bytes.len(), "cluster: checkpoint stored")
+                    }
+                    Err(e) => {
+                        tracing::warn!(sequence, error = %e, "cluster: cannot store a checkpoint")
+                    }
                 }
             }
-            kept.sort_unstable();
-            let old = kept.len().saturating_sub(CHECKPOINTS_KEPT);
-            for s in &kept[..old] {
-                let _ = self.checkpoints.delete(checkpoint_name(*s)).await;
+            // Keep the newest few.
+            if let Ok(mut list) = store.list().await {
+                let mut kept = Vec::new();
+                while let Some(Ok(info)) = list.next().await {
+                    if let Some(s) = checkpoint_sequence(&epoch, &info.name) {
+                        kept.push(s);
+                    }
+                }
+                kept.sort_unstable();
+                let old = kept.len().saturating_sub(CHECKPOINTS_KEPT);
+                for s in &kept[..old] {
+                    let _ = store.delete(checkpoint_name(&epoch, *s)).await;
+                }
             }
-        }
+        });
     }
 
     /// Records a state hash (this node's when `own`) and compares it with
@@ -578,7 +592,8 @@ impl Cluster {
                 let mine = mine.clone();
                 self.check(node, sequence, hash, &mine);
             }
-            None if sequence > self.applied() && hashes.pending.len() < HASHES_KEPT * 8 => {
+            // This node has not got there, or is hashing it right now.
+            None if sequence >= self.applied() && hashes.pending.len() < HASHES_KEPT * 8 => {
                 hashes
                     .pending
                     .push((sequence, node.to_string(), hash.to_string()));
@@ -642,12 +657,11 @@ impl Cluster {
     /// Follows the stream and applies it, until shutdown: an ephemeral pull
     /// consumer from the next sequence, recreated on any error or gap.
     pub async fn run_applier(self: Arc<Self>, ingest: Ingest, shutdown: Shutdown) {
-        let mut last_prune: Option<Timestamp> = None;
         let mut failures = 0u32;
         while !shutdown.is_fired() {
             let stop = shutdown.clone().wait();
             tokio::select! {
-                result = self.follow(&ingest, &mut last_prune) => {
+                result = self.follow(&ingest, &mut failures) => {
                     let e = result.unwrap_err();
                     failures += 1;
                     if failures <= 3 || failures.is_multiple_of(20) {
@@ -660,11 +674,7 @@ impl Cluster {
         }
     }
 
-    async fn follow(
-        &self,
-        ingest: &Ingest,
-        last_prune: &mut Option<Timestamp>,
-    ) -> Result<(), String> {
+    async fn follow(&self, ingest: &Ingest, failures: &mut u32) -> Result<(), String> {
         let stream = self
             .js
             .get_stream(&self.config.stream)
@@ -710,16 +720,22 @@ impl Cluster {
             }
             let at = Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
                 .map_err(|e| format!("stream message {sequence}: its time: {e}"))?;
-            let prune = last_prune.is_none_or(|last| at.duration_since(last) >= PRUNE_EVERY);
-            if prune {
-                *last_prune = Some(at);
-            }
-            let outcome = blocking(|| self.apply(ingest, sequence, &message.payload, at, prune));
+            // A message this version cannot read stops this node here
+            // (it never skips what another node applies).
+            let outcome = blocking(|| self.apply(ingest, sequence, &message.payload, at))?;
+            *failures = 0;
             {
                 let mut outcomes = self.outcomes.lock().unwrap_or_else(|p| p.into_inner());
-                if outcomes.len() == OUTCOMES_KEPT {
-                    outcomes.pop_front();
+                let mut kept =
+                    self.outcomes_rejected.load(Ordering::Relaxed) + outcome.rejected.len();
+                while outcomes.len() >= OUTCOMES_KEPT
+                    || (kept > REJECTIONS_KEPT && !outcomes.is_empty())
+                {
+                    if let Some((_, old)) = outcomes.pop_front() {
+                        kept -= old.rejected.len();
+                    }
                 }
+                self.outcomes_rejected.store(kept, Ordering::Relaxed);
                 outcomes.push_back((sequence, outcome));
             }
             self.stats.head.fetch_max(sequence, Ordering::Relaxed);
@@ -730,57 +746,39 @@ impl Cluster {
         }
     }
 
-    /// One message: decoded, then applied. A message or event this version
-    /// cannot read is logged and counted, and applies as nothing (every
-    /// node of this version skips it alike).
+    /// One message: decoded, then applied. A message or an event this
+    /// version cannot read (a newer version wrote it) is an error: the node
+    /// stops applying there, counts it and says so, rather than skip what
+    /// the newer nodes apply (its lag alerts; upgrading it resumes).
     fn apply(
         &self,
         ingest: &Ingest,
         sequence: u64,
         payload: &[u8],
         at: Timestamp,
-        prune: bool,
-    ) -> Outcome {
+    ) -> Result<Outcome, String> {
         let unreadable = |reason: String| {
             self.stats.unreadable.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(sequence, %reason, "cluster: a stream message this version cannot read; skipped");
+            format!(
+                "stream message {sequence} cannot be read by this version ({reason}): \
+                 run the version that wrote it"
+            )
         };
         let envelope = match serde_json::from_slice::<Envelope>(payload) {
             Ok(envelope) if envelope.format <= ENVELOPE_FORMAT => envelope,
-            Ok(envelope) => {
-                unreadable(format!("envelope format {}", envelope.format));
-                return ingest.apply_logged(&[], sequence, at, prune);
-            }
-            Err(e) => {
-                unreadable(e.to_string());
-                return ingest.apply_logged(&[], sequence, at, prune);
-            }
+            Ok(envelope) => return Err(unreadable(format!("envelope format {}", envelope.format))),
+            Err(e) => return Err(unreadable(e.to_string())),
         };
-        let mut events = Vec::with_capacity(envelope.events.len());
-        let mut positions = Vec::with_capacity(envelope.events.len());
-        let mut rejected = Vec::new();
-        for (index, raw) in envelope.events.iter().enumerate() {
-            match serde_json::from_str::<Event>(raw.get()) {
-                Ok(event) => {
-                    events.push(event);
-                    positions.push(index);
-                }
-                Err(e) => {
-                    unreadable(format!("event {index}: {e}"));
-                    rejected.push(Rejected {
-                        index,
-                        error: format!("this node's version cannot read it: {e}"),
-                    });
-                }
-            }
-        }
-        let mut outcome = ingest.apply_logged(&events, sequence, at, prune);
-        for r in &mut outcome.rejected {
-            r.index = positions[r.index];
-        }
-        outcome.rejected.extend(rejected);
-        outcome.rejected.sort_by_key(|r| r.index);
-        outcome
+        let events = envelope
+            .events
+            .iter()
+            .enumerate()
+            .map(|(index, raw)| {
+                serde_json::from_str::<Event>(raw.get())
+                    .map_err(|e| unreadable(format!("event {index}: {e}")))
+            })
+            .collect::<Result<Vec<Event>, String>>()?;
+        Ok(ingest.apply_logged(&events, sequence, at))
     }
 }
 
@@ -814,9 +812,20 @@ async fn checkpoint_store(
     .map_err(|e| e.to_string())
 }
 
-/// A checkpoint's object name: its sequence, zero-padded so names sort.
-fn checkpoint_name(sequence: u64) -> String {
-    format!("state-{sequence:020}")
+/// A checkpoint's object name: the stream's epoch (a stream deleted and
+/// made again under the same name is another log) and the sequence,
+/// zero-padded so names sort.
+fn checkpoint_name(epoch: &str, sequence: u64) -> String {
+    format!("state-{epoch}-{sequence:020}")
+}
+
+/// The sequence of a checkpoint of `epoch` named `name`.
+fn checkpoint_sequence(epoch: &str, name: &str) -> Option<u64> {
+    name.strip_prefix("state-")?
+        .strip_prefix(epoch)?
+        .strip_prefix('-')?
+        .parse()
+        .ok()
 }
 
 fn hash_of(bytes: &[u8]) -> String {

@@ -748,9 +748,12 @@ test("a week on a TV: two simulated hours and over a thousand page turns grow no
       last = label;
     }, 250);
   });
-  await page.clock.pauseAt(start + 1000);
+  // A second past the page's clock now (it ran while the page loaded;
+  // on a busy machine that can be more than a second past `start`).
+  const pausedAt = (await page.evaluate(() => Date.now())) + 1000;
+  await page.clock.pauseAt(pausedAt);
   const states = ["available", "on_contact", "wrap_up", "aux"];
-  let now = start + 1000;
+  let now = pausedAt;
   let second = 0;
   /** One simulated second: a patch (three agents change state), then the clock. */
   const tick = async ({ changes = true, extra = {} } = {}) => {

@@ -32,6 +32,8 @@ pub struct Core {
     pub dedupe: Dedupe,
     pub journal: Option<Journal>,
     pub seq: u64,
+    /// On a node of a cluster: the stream time of the last message applied.
+    pub logged_at: Option<Timestamp>,
 }
 
 /// Who holds the core lock: how long each kind of holder keeps it is
@@ -111,6 +113,8 @@ impl Drop for CoreGuard<'_> {
 
 /// The version of [`Ingest::snapshot`] this build writes.
 pub const SNAPSHOT_FORMAT: u32 = 1;
+/// Seconds of stream time per housekeeping pass on a node of a cluster.
+const PRUNE_EVERY_SECONDS: i64 = 10;
 
 /// The journal could not persist a batch: nothing of it was applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,6 +194,7 @@ impl Ingest {
             aggregator: Aggregator::new(config.clone()),
             journal: None,
             seq: 0,
+            logged_at: None,
         };
         Ingest {
             core: Arc::new(Mutex::new(core)),
@@ -431,33 +436,44 @@ impl Ingest {
 
     /// The state a node of a cluster holds after stream message
     /// `sequence`, as canonical bytes (JSON with sorted keys, ids in the
-    /// order they were seen): every node that applied the same stream holds
-    /// the same bytes, so their hash is compared across nodes and any node's
-    /// copy can start another.
+    /// order they were seen, the stream time of the last message): every
+    /// node that applied the same stream holds the same bytes, so their hash
+    /// is compared across nodes and any node's copy can start another. Only
+    /// the copying is done under the core lock.
     pub fn snapshot(&self, sequence: u64) -> Result<Vec<u8>, String> {
-        let core = self.lock(Holder::Read);
-        let aggregator: serde_json::Value = core
-            .aggregator
-            .checkpoint()
-            .and_then(|bytes| serde_json::from_slice(&bytes))
-            .map_err(|e| e.to_string())?;
-        let dedupe: Vec<(Timestamp, &str)> = core.dedupe.entries().collect();
+        let (checkpoint, dedupe, at) = {
+            let core = self.lock(Holder::Read);
+            let checkpoint = core.aggregator.checkpoint().map_err(|e| e.to_string())?;
+            let dedupe: Vec<(Timestamp, String)> = core
+                .dedupe
+                .entries()
+                .map(|(at, id)| (at, id.to_string()))
+                .collect();
+            (checkpoint, dedupe, core.logged_at)
+        };
+        // Through `Value`, whose maps are sorted: the aggregate's hash maps
+        // iterate in a per-process order.
+        let aggregator: serde_json::Value =
+            serde_json::from_slice(&checkpoint).map_err(|e| e.to_string())?;
         serde_json::to_vec(&serde_json::json!({
             "format": SNAPSHOT_FORMAT,
             "sequence": sequence,
+            "at": at,
             "aggregator": aggregator,
             "dedupe": dedupe,
         }))
         .map_err(|e| e.to_string())
     }
 
-    /// Restores a [`Ingest::snapshot`]: its sequence, or why it cannot.
-    /// On `Err` nothing changed.
-    pub fn restore_snapshot(&self, bytes: &[u8]) -> Result<u64, String> {
+    /// Restores a [`Ingest::snapshot`] taken after stream message
+    /// `sequence`. On `Err` (another sequence, a newer format, bytes that
+    /// do not read) nothing changed.
+    pub fn restore_snapshot(&self, bytes: &[u8], sequence: u64) -> Result<(), String> {
         #[derive(serde::Deserialize)]
         struct Snapshot {
             format: u32,
             sequence: u64,
+            at: Option<Timestamp>,
             aggregator: Box<serde_json::value::RawValue>,
             dedupe: Vec<(Timestamp, String)>,
         }
@@ -468,33 +484,42 @@ impl Ingest {
                 snapshot.format
             ));
         }
+        if snapshot.sequence != sequence {
+            return Err(format!(
+                "it holds the state after sequence {}, not {sequence}",
+                snapshot.sequence
+            ));
+        }
         let mut core = self.lock(Holder::Replay);
         core.aggregator
             .restore(snapshot.aggregator.get().as_bytes())?;
         core.dedupe.restore(snapshot.dedupe);
+        core.logged_at = snapshot.at;
+        if let Some(log) = core.aggregator.log.as_mut() {
+            log.applied = sequence;
+        }
         core.seq += 1;
         self.changed.notify_one();
-        Ok(snapshot.sequence)
+        Ok(())
     }
 
     /// Applies one message of the cluster's log, stored at `at` by the
     /// stream: the same dedupe-then-apply as the journal's replay, with the
     /// stream's time as "now", so every node that applies the same stream
-    /// in the same order holds the same state. Housekeeping runs here too
-    /// (`prune`), by the stream's time, never by a node's clock. The
-    /// outcome's positions are the message's.
-    pub fn apply_logged(
-        &self,
-        events: &[Event],
-        sequence: u64,
-        at: Timestamp,
-        prune: bool,
-    ) -> Outcome {
+    /// in the same order holds the same state. Housekeeping runs here too,
+    /// by the stream's time, never by a node's clock: before the first
+    /// message of each 10 s of stream time (a rule of the messages' times
+    /// alone, so a node restored from a snapshot prunes where the others
+    /// do). The outcome's positions are the message's.
+    pub fn apply_logged(&self, events: &[Event], sequence: u64, at: Timestamp) -> Outcome {
         let mut guard = self.lock(Holder::Batch);
         let core = &mut *guard;
         if let Some(log) = core.aggregator.log.as_mut() {
             log.applied = sequence;
         }
+        let slot = |t: Timestamp| t.as_second().div_euclid(PRUNE_EVERY_SECONDS);
+        let prune = core.logged_at.is_none_or(|last| slot(at) != slot(last));
+        core.logged_at = Some(at);
         let mut outcome = Outcome::default();
         let mut changed = false;
         if prune {
@@ -724,5 +749,136 @@ mod tests {
         d.prune(t0 + SignedDuration::from_hours(24) + SignedDuration::from_secs(1));
         assert!(!d.contains("a"));
         assert!(d.is_empty());
+    }
+
+    /// Stream messages over 30 hours of stream time: contacts offered,
+    /// answered and ended, ids sent again a day later, messages a few
+    /// seconds apart and hours apart — so pruning of ids and finished
+    /// contacts falls between messages in every way.
+    fn logged_messages() -> Vec<(Timestamp, Vec<Event>)> {
+        let t0: Timestamp = "2026-11-23T00:00:00Z".parse().unwrap();
+        let mut at = t0;
+        let mut messages = Vec::new();
+        for m in 0..400u32 {
+            at += SignedDuration::from_secs(if m % 3 == 0 { 4 } else { 7 * 60 - 13 });
+            let ts = at.to_string();
+            let line = |id: String, body: &str| -> Event {
+                serde_json::from_str(&format!(r#"{{"id":"{id}","ts":"{ts}",{body}}}"#)).unwrap()
+            };
+            let c = m / 2;
+            let mut events = vec![
+                line(
+                    format!("o{m}"),
+                    &format!(
+                        r#""type":"contact_offered","contact":"c{m}","queue":"q{}""#,
+                        m % 3
+                    ),
+                ),
+                line(
+                    format!("s{m}"),
+                    &format!(
+                        r#""type":"agent_state","agent":"a{}","state":"available","queues":["q0","q1","q2"]"#,
+                        m % 5
+                    ),
+                ),
+            ];
+            if m % 2 == 1 {
+                events.push(line(
+                    format!("e{c}"),
+                    &format!(r#""type":"contact_abandoned","contact":"c{c}""#),
+                ));
+            }
+            if m >= 331 {
+                // An id from about 25 hours before (the retention), sent
+                // again: some are still kept, some have expired.
+                events.push(line(
+                    format!("o{}", m - 331),
+                    &format!(r#""type":"contact_offered","contact":"x{m}","queue":"q0""#),
+                ));
+            }
+            messages.push((at, events));
+        }
+        messages
+    }
+
+    #[test]
+    fn a_node_restored_from_a_snapshot_holds_what_a_node_that_applied_everything_holds() {
+        let config = Arc::new(Config::from_toml("timezone = \"Asia/Shanghai\"").unwrap());
+        let node = || {
+            Ingest::new(
+                config.clone(),
+                Clock::fixed("2026-11-23T00:00:00Z".parse().unwrap()),
+            )
+        };
+        let messages = logged_messages();
+        let span = messages.last().unwrap().0.duration_since(messages[0].0);
+        assert!(span > SignedDuration::from_hours(27), "{span:#}");
+        let whole = node();
+        let mut outcomes = Vec::new();
+        let mut snapshots = Vec::new();
+        for (i, (at, events)) in messages.iter().enumerate() {
+            let sequence = i as u64 + 1;
+            outcomes.push(whole.apply_logged(events, sequence, *at));
+            if sequence.is_multiple_of(50) {
+                snapshots.push((sequence, whole.snapshot(sequence).unwrap()));
+            }
+        }
+        let duplicates: u64 = outcomes.iter().map(|o| o.duplicates).sum();
+        let rejected: usize = outcomes.iter().map(|o| o.rejected.len()).sum();
+        assert!(
+            duplicates > 0 && duplicates < 199,
+            "ids a day old: some still kept, some expired ({duplicates})"
+        );
+        let end = whole.snapshot(messages.len() as u64).unwrap();
+        let mut compared = 0;
+        for (sequence, bytes) in &snapshots {
+            let restored = node();
+            restored.restore_snapshot(bytes, *sequence).unwrap();
+            let again = restored.snapshot(*sequence).unwrap();
+            assert!(
+                &again == bytes,
+                "restored at {sequence}: it reads back other bytes"
+            );
+            for (i, (at, events)) in messages.iter().enumerate().skip(*sequence as usize) {
+                let outcome = restored.apply_logged(events, i as u64 + 1, *at);
+                assert_eq!(
+                    outcome,
+                    outcomes[i],
+                    "message {} after a restore at {sequence}",
+                    i + 1
+                );
+            }
+            let last = restored.snapshot(messages.len() as u64).unwrap();
+            assert!(
+                last == end,
+                "restored at {sequence}: another state at the end"
+            );
+            compared += 1;
+        }
+        println!(
+            "{compared} restores compared; {duplicates} duplicates and {rejected} rejections over {span:#}"
+        );
+        assert_eq!(compared, 8);
+        // A snapshot of another sequence, or a newer format, changes nothing.
+        let other = node();
+        let (sequence, bytes) = &snapshots[0];
+        assert!(
+            other
+                .restore_snapshot(bytes, sequence + 1)
+                .unwrap_err()
+                .contains("after sequence 50")
+        );
+        let newer =
+            String::from_utf8(bytes.clone())
+                .unwrap()
+                .replacen("\"format\":1", "\"format\":9", 1);
+        assert!(
+            other
+                .restore_snapshot(newer.as_bytes(), *sequence)
+                .unwrap_err()
+                .contains("format 9")
+        );
+        let untouched = other.snapshot(0).unwrap() == node().snapshot(0).unwrap();
+        assert!(untouched, "a refused restore changed the state");
     }
 }
