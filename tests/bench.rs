@@ -643,43 +643,9 @@ pub(crate) fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timesta
 
 async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>) -> (f64, u64) {
     let server = wallboard_tests::spawn_full(INGEST_CONFIG, Some(now), None, journal).await;
-    let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
-    for event in events {
-        let sender = (wallboard_tests::stable_hash(wallboard_tests::entity_of(event))
-            % SENDERS as u64) as usize;
-        per_sender[sender].push(serde_json::to_string(event).unwrap());
-    }
-    let bodies: Vec<Vec<String>> = per_sender
-        .into_iter()
-        .map(|lines| lines.chunks(BATCH).map(|c| c.join("\n")).collect())
-        .collect();
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let tasks: Vec<_> = bodies
-        .into_iter()
-        .map(|batches| {
-            let client = client.clone();
-            let url = server.url.clone();
-            tokio::spawn(async move {
-                let mut accepted = 0;
-                for body in batches {
-                    let reply =
-                        wallboard_tests::post_events(&client, &url, body, "application/x-ndjson")
-                            .await;
-                    assert_eq!(reply.status, 200, "{}", reply.body);
-                    accepted += reply.body["accepted"].as_u64().unwrap_or(0);
-                }
-                accepted
-            })
-        })
-        .collect();
-    let mut accepted = 0;
-    for task in tasks {
-        accepted += task.await.expect("sender");
-    }
-    let elapsed = started.elapsed().as_secs_f64();
+    let measured = cluster_bench::ingest(&[&server], events).await;
     server.server.stop().await;
-    (events.len() as f64 / elapsed, accepted)
+    measured
 }
 
 /// An event every 700 ms for 40 s, a poller every 5 s (its own phase): for

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
-use serde_json::{Value, json};
+use serde_json::json;
 use wallboard::simulator::{SimOptions, Simulation};
 use wallboard_tests::nats::NatsCluster;
 use wallboard_tests::{TestServer, get_json, spawn_app};
@@ -37,38 +37,7 @@ fn batches() -> Vec<String> {
         .collect()
 }
 
-/// What a board holds that does not move with the clock.
-fn counts(board: &Value) -> Value {
-    let today = |kpis: &Value| {
-        json!([
-            kpis["offered"],
-            kpis["answered"],
-            kpis["abandoned"],
-            kpis["short_abandoned"],
-            kpis["handled"],
-            kpis["surveys"],
-            kpis["complaints_on_time"],
-        ])
-    };
-    let queues: serde_json::Map<String, Value> = board["queues"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(id, q)| {
-            (
-                id.clone(),
-                json!([q["waiting"], today(&q["windows"]["today"])]),
-            )
-        })
-        .collect();
-    json!({
-        "totals": today(&board["totals"]["today"]),
-        "queues": queues,
-        "agent_states": board["agent_states"],
-        "agents": board["agents"].as_object().map(|a| a.len()),
-        "complaints_open": board["complaints"]["open"],
-    })
-}
+use wallboard_tests::board_counts as counts;
 
 async fn node(nats: &NatsCluster, name: &str, replicas: usize, extra: &str) -> TestServer {
     spawn_app(

@@ -12,8 +12,8 @@ use wallboard_protocol::Event;
 use wallboard_tests::TestServer;
 use wallboard_tests::nats::{NatsCluster, nats_server_version};
 
-const SENDERS: usize = 4;
-const BATCH: usize = 1_000;
+use crate::{BATCH, SENDERS};
+
 const ROUNDS: usize = 40;
 const ZONE: &str = "timezone = \"Asia/Shanghai\"\n[limits]\ningest_events_per_second = 10000000\n";
 
@@ -92,8 +92,9 @@ async fn cluster(out: &std::path::Path) -> Value {
 }
 
 /// The events in `BATCH`-event POSTs by `SENDERS` concurrent senders (an
-/// entity's events always from the same sender), spread over `servers`.
-async fn ingest(servers: &[&TestServer], events: &[Event]) -> (f64, u64) {
+/// entity's events always from the same sender), spread over `servers`:
+/// events/s, and how many were accepted.
+pub(crate) async fn ingest(servers: &[&TestServer], events: &[Event]) -> (f64, u64) {
     let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
     for event in events {
         let sender = (wallboard_tests::stable_hash(wallboard_tests::entity_of(event))

@@ -44,41 +44,7 @@ fn batches() -> Vec<(usize, String)> {
     batches
 }
 
-/// The counts of a board that do not move with the clock.
-fn counts(board: &Value) -> Value {
-    let pick = |kpis: &Value| {
-        json!([
-            kpis["offered"],
-            kpis["answered"],
-            kpis["abandoned"],
-            kpis["short_abandoned"],
-            kpis["handled"],
-            kpis["surveys"],
-            kpis["dispositions"],
-            kpis["resolved"],
-            kpis["arrived"],
-            kpis["blocked"],
-            kpis["complaints_on_time"],
-        ])
-    };
-    let queues: serde_json::Map<String, Value> = board["queues"]
-        .as_object()
-        .unwrap()
-        .iter()
-        .map(|(id, q)| {
-            (
-                id.clone(),
-                json!([q["waiting"], pick(&q["windows"]["today"])]),
-            )
-        })
-        .collect();
-    json!({
-        "totals": pick(&board["totals"]["today"]),
-        "queues": queues,
-        "agent_states": board["agent_states"],
-        "complaints_open": board["complaints"]["open"],
-    })
-}
+use wallboard_tests::board_counts as counts;
 
 async fn post(client: &reqwest::Client, url: &str, body: &str) -> Option<Value> {
     let reply = client
@@ -1076,17 +1042,7 @@ async fn journals_written_by_earlier_releases_replay_to_their_boards() {
     let _ = std::fs::remove_dir_all(&scratch);
 }
 
-/// RSS of this process, in KB.
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
+use wallboard_tests::rss_kb;
 
 /// A day and more on a manual clock: a simulated floor for 30 hours, with
 /// housekeeping as time passes and team screens coming and going. What

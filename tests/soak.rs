@@ -101,7 +101,7 @@ async fn soak(dir: &Path) -> Value {
                 "minute_buckets": sizes.minute_buckets,
                 "day_buckets": sizes.day_buckets,
                 "views": server.server.app.hub.current().len(),
-                "rss_mb": rss_kb() as f64 / 1e3,
+                "rss_mb": wallboard_tests::rss_kb() as f64 / 1e3,
                 "wall_seconds": wall.elapsed().as_secs_f64(),
             });
             println!("soak: {row}");
@@ -239,15 +239,4 @@ fn damage(segment: &Path, n: usize) -> usize {
     }
     file.sync_all().unwrap();
     damaged
-}
-
-fn rss_kb() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
 }

@@ -423,3 +423,57 @@ pub fn entity_of(event: &wallboard_protocol::Event) -> &str {
         | EventKind::ComplaintAnswered { complaint } => complaint,
     }
 }
+
+/// The counts of a board that do not move with the clock: today's counts
+/// of the totals and of each queue, who waits, the agents' states, open
+/// complaints — what two servers fed the same events must agree on.
+pub fn board_counts(board: &Value) -> Value {
+    let pick = |kpis: &Value| {
+        serde_json::json!([
+            kpis["offered"],
+            kpis["answered"],
+            kpis["abandoned"],
+            kpis["short_abandoned"],
+            kpis["handled"],
+            kpis["surveys"],
+            kpis["dispositions"],
+            kpis["resolved"],
+            kpis["arrived"],
+            kpis["blocked"],
+            kpis["complaints_on_time"],
+        ])
+    };
+    let queues: serde_json::Map<String, Value> = board["queues"]
+        .as_object()
+        .map(|queues| {
+            queues
+                .iter()
+                .map(|(id, q)| {
+                    (
+                        id.clone(),
+                        serde_json::json!([q["waiting"], pick(&q["windows"]["today"])]),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "totals": pick(&board["totals"]["today"]),
+        "queues": queues,
+        "agent_states": board["agent_states"],
+        "agents": board["agents"].as_object().map(|a| a.len()),
+        "complaints_open": board["complaints"]["open"],
+    })
+}
+
+/// RSS of this process, in KB (0 where /proc is not there).
+pub fn rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
