@@ -581,3 +581,54 @@ async fn a_viewer_moving_to_another_node_never_sees_an_older_board() {
     a.server.stop().await;
     b.server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_missing_a_message_the_stream_lost_says_so_and_is_not_ready() {
+    let nats = NatsCluster::start(1);
+    let a = node(&nats, "a", 1, "").await;
+    ready(&a, Duration::from_secs(20)).await;
+    send_all(&a, offer_batches("q1", 5)).await;
+    // Message 3 deleted from the middle: a node that has not applied it
+    // cannot hold what `a` holds.
+    let js =
+        async_nats::jetstream::new(async_nats::connect(nats.urls()[0].as_str()).await.unwrap());
+    let stream = js.get_stream("WALLBOARD").await.unwrap();
+    assert!(stream.delete_message(3).await.unwrap());
+    let b = node(&nats, "b", 1, "").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let reply = get_json(&b.client, &format!("{}/readyz", b.url)).await;
+        if reply.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no longer in the stream"))
+        {
+            break reply;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(reply.status, 503, "{}", reply.body);
+    assert!(
+        reply.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("stream message 3"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(b.server.app.ingest.cluster().unwrap().applied(), 2);
+    // The node that had applied everything is unaffected.
+    assert_eq!(
+        get_json(&a.client, &format!("{}/readyz", a.url))
+            .await
+            .status,
+        200
+    );
+    a.server.stop().await;
+    b.server.stop().await;
+}

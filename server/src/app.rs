@@ -429,6 +429,9 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
+    if let Some(reason) = app.ingest.cluster().and_then(|c| c.stalled()) {
+        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+    }
     if app.ready.load(Ordering::Acquire) {
         // Ready even when the journal had damage: the board is served;
         // the body says what replay skipped.

@@ -83,6 +83,8 @@ pub struct ClusterStats {
     pub unreadable: AtomicU64,
     /// Another node's state hash differs from ours at a sequence.
     pub diverged: AtomicBool,
+    /// The stream lost a message this node has not applied yet.
+    pub stalled: AtomicBool,
 }
 
 /// A node's handle on the cluster's log.
@@ -96,6 +98,8 @@ pub struct Cluster {
     /// and how many rejections they hold (both bounded).
     outcomes: Mutex<VecDeque<(u64, Outcome)>>,
     outcomes_rejected: std::sync::atomic::AtomicUsize,
+    /// Why this node cannot go on applying (see `ClusterStats::stalled`).
+    stalled_reason: Mutex<Option<String>>,
     /// The stream's identity: its creation time (nanoseconds since 1970).
     epoch: String,
     /// Checkpoints, by sequence (`STREAM_checkpoints`).
@@ -202,6 +206,7 @@ impl Cluster {
                         applied: watch::Sender::new(0),
                         outcomes: Mutex::new(VecDeque::new()),
                         outcomes_rejected: Default::default(),
+                        stalled_reason: Mutex::new(None),
                         epoch: info.created.unix_timestamp_nanos().to_string(),
                         checkpoints,
                         hashes: Mutex::new(Hashes::default()),
@@ -232,6 +237,15 @@ impl Cluster {
             nats_connected: self.js.client().connection_state()
                 == async_nats::connection::State::Connected,
         }
+    }
+
+    /// Why this node cannot go on applying the stream, if it cannot
+    /// (`/readyz` answers 503 with it).
+    pub fn stalled(&self) -> Option<String> {
+        self.stalled_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The log's identity (see `ClusterBoard::epoch`).
@@ -714,9 +728,22 @@ impl Cluster {
                 continue;
             }
             if sequence > expected {
-                return Err(format!(
-                    "stream message {sequence} came where {expected} was due"
-                ));
+                // The stream no longer holds a message this node needs
+                // (trimmed, or deleted from its middle): applying on
+                // would give another state than the other nodes'.
+                let reason = format!(
+                    "stream message {expected}, the next this node must apply, is no longer in the \
+                     stream (it went on at {sequence}): this node cannot catch up by itself; restart it \
+                     to start from a newer checkpoint"
+                );
+                if !self.stats.stalled.swap(true, Ordering::Relaxed) {
+                    tracing::error!(applied = expected - 1, next = sequence, "cluster: {reason}");
+                }
+                *self
+                    .stalled_reason
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(reason.clone());
+                return Err(reason);
             }
             let at = Timestamp::from_nanosecond(info.published.unix_timestamp_nanos())
                 .map_err(|e| format!("stream message {sequence}: its time: {e}"))?;
