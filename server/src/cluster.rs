@@ -136,36 +136,30 @@ impl Cluster {
     /// window).
     pub async fn connect(config: &ClusterConfig) -> Result<Arc<Cluster>, ClusterError> {
         let servers = config.nats.join(", ");
-        let mut options = async_nats::ConnectOptions::new()
-            .name(format!("wallboard {}", config.node))
-            .connection_timeout(Duration::from_secs(5));
-        if let Some(path) = &config.credentials {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|e| ClusterError::Connect {
-                    servers: servers.clone(),
-                    reason: format!("credentials {}: {e}", path.display()),
-                })?;
-        }
-        if let Some(path) = &config.tls_ca {
-            options = options
-                .add_root_certificates(path.clone())
-                .require_tls(true);
-        }
-        let client = tokio::time::timeout(
-            Duration::from_secs(15),
-            options.connect(config.nats.as_slice()),
-        )
-        .await
-        .map_err(|_| ClusterError::Connect {
-            servers: servers.clone(),
-            reason: "no server answered within 15 s".into(),
-        })?
-        .map_err(|e| ClusterError::Connect {
-            servers: servers.clone(),
-            reason: e.to_string(),
-        })?;
+        // NATS may still be starting (a host's services come up together):
+        // tried for 15 s, then the start fails naming the last error.
+        let deadline = tokio::time::Instant::now() + CONNECT_FOR;
+        let client = loop {
+            let last = match tokio::time::timeout(
+                Duration::from_secs(5),
+                connect_options(config)
+                    .await?
+                    .connect(config.nats.as_slice()),
+            )
+            .await
+            {
+                Ok(Ok(client)) => break client,
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "no server answered within 5 s".into(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Connect {
+                    servers,
+                    reason: format!("{last} (tried for {} s)", CONNECT_FOR.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
         let js = jetstream::new(client);
         let subject = format!("{}.events", config.stream);
         let stream_error = |reason: String| ClusterError::Stream {
@@ -817,6 +811,33 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
         tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(work),
         _ => work(),
     }
+}
+
+/// How long a starting node tries to reach NATS.
+const CONNECT_FOR: Duration = Duration::from_secs(15);
+
+/// The client options `[cluster]` asks for.
+async fn connect_options(
+    config: &ClusterConfig,
+) -> Result<async_nats::ConnectOptions, ClusterError> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("wallboard {}", config.node))
+        .connection_timeout(Duration::from_secs(5));
+    if let Some(path) = &config.credentials {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| ClusterError::Connect {
+                servers: config.nats.join(", "),
+                reason: format!("credentials {}: {e}", path.display()),
+            })?;
+    }
+    if let Some(path) = &config.tls_ca {
+        options = options
+            .add_root_certificates(path.clone())
+            .require_tls(true);
+    }
+    Ok(options)
 }
 
 /// The object store bucket of the stream's checkpoints, made if missing.

@@ -89,8 +89,8 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let cluster = match &config.cluster {
         Some(cluster_config) => {
             if options.data_dir.is_some() {
-                tracing::warn!(
-                    "`--data-dir` is not used by a node of a cluster: the log is the JetStream stream"
+                tracing::info!(
+                    "a node of a cluster keeps no journal (`--data-dir` is not used): the log is the JetStream stream"
                 );
             }
             let cluster = cluster::Cluster::connect(cluster_config)

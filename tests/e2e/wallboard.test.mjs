@@ -53,13 +53,14 @@ function freePort() {
 }
 
 /** Starts the server (on `port`, or any) and resolves with its URL. */
-function startServer(port = 0, { config = configPath, data = dataDir } = {}) {
+function startServer(port = 0, { config = configPath, data = dataDir, clockStart = scenario.now } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(
       bin,
       [
         "--listen", `127.0.0.1:${port}`, "--config", config,
-        "--clock-start", scenario.now, "--data-dir", data,
+        ...(clockStart ? ["--clock-start", clockStart] : []),
+        ...(data ? ["--data-dir", data] : []),
       ],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, RUST_LOG: "info" } },
     );
@@ -573,6 +574,84 @@ test("given several servers, a page whose server dies reads from the next", asyn
   } finally {
     a.child.kill("SIGKILL");
     b.child.kill("SIGKILL");
+  }
+});
+
+test("on a cluster, a page whose node dies reads from another node and asks it for nothing older", async () => {
+  // One JetStream server and two nodes on it, each letting the other's
+  // pages in; both on the real clock (the stream's time is now).
+  const natsPort = await freePort();
+  const store = join(tmpdir(), `wallboard-e2e-${process.pid}-nats`);
+  rmSync(store, { recursive: true, force: true });
+  const nats = spawn(process.env.NATS_SERVER ?? "nats-server",
+    ["-js", "-sd", store, "-a", "127.0.0.1", "-p", String(natsPort)], { stdio: "ignore" });
+  const [portA, portB] = [await freePort(), await freePort()];
+  const node = (name, other) => {
+    const config = join(tmpdir(), `wallboard-e2e-${process.pid}-node-${name}.toml`);
+    writeFileSync(config, `timezone = "Asia/Shanghai"\n[auth]\nallowed_origins = ["http://127.0.0.1:${other}"]\n`
+      + `[cluster]\nnats = ["nats://127.0.0.1:${natsPort}"]\nreplicas = 1\nnode = "${name}"\n`);
+    return config;
+  };
+  let a;
+  let b;
+  try {
+    a = await startServer(portA, { config: node("a", portB), data: null, clockStart: null });
+    b = await startServer(portB, { config: node("b", portA), data: null, clockStart: null });
+    const offers = (tag, n) => Array.from({ length: n }, (_, i) => JSON.stringify({
+      id: `${tag}${i}`, ts: new Date().toISOString(), type: "contact_offered",
+      contact: `${tag}-c${i}`, queue: "billing",
+    })).join("\n");
+    const postTo = async (url, body) => {
+      const r = await fetch(`${url}/api/v1/events`, {
+        method: "POST", headers: { "content-type": "application/x-ndjson" }, body,
+      });
+      assert.equal(r.status, 200, await r.text());
+    };
+    await postTo(b.url, offers("x", 3));
+    const [hostA, hostB] = [new URL(a.url).host, new URL(b.url).host];
+    const page = await browser.newPage({ viewport: { width: 1920, height: 1080 } });
+    const errors = [];
+    const sockets = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    await page.goto(`${a.url}/?lang=en&servers=${hostA},${hostB}`);
+    const waiting = (n) => page.waitForFunction(
+      (n) => document.querySelector('tr[data-queue="billing"] .waiting')?.textContent === String(n),
+      n, { timeout: 10000 },
+    );
+    await waiting(3);
+    await postTo(a.url, offers("y", 2));
+    await waiting(5);
+    const seen = (await (await fetch(`${a.url}/api/v1/board`)).json()).cluster;
+    assert.equal(seen.node, "a");
+    a.child.kill("SIGKILL");
+    const killed = Date.now();
+    await page.waitForFunction(
+      (host) => {
+        const f = document.querySelector(".freshness");
+        return f?.dataset.state === "live" && f.dataset.server === host;
+      },
+      hostB, { timeout: 15000 },
+    );
+    const failoverMs = Date.now() - killed;
+    console.log(`# cluster: live on the other node ${failoverMs} ms after the first died`);
+    // It asked the other node for a board at least as far as the one it had.
+    const toB = sockets.filter((u) => u.includes(hostB));
+    assert.ok(toB.length > 0, sockets.join(" "));
+    const after = new URL(toB.at(-1)).searchParams.get("after");
+    const [epoch, applied] = after.split(":");
+    assert.equal(epoch, seen.epoch);
+    assert.ok(Number(applied) >= seen.applied, `${after} against ${JSON.stringify(seen)}`);
+    // And it goes on: what enters the other node shows.
+    await postTo(b.url, offers("z", 1));
+    await waiting(6);
+    assert.deepEqual(errors, []);
+    await page.close();
+  } finally {
+    a?.child.kill("SIGKILL");
+    b?.child.kill("SIGKILL");
+    nats.kill("SIGKILL");
+    rmSync(store, { recursive: true, force: true });
   }
 });
 

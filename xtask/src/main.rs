@@ -584,6 +584,7 @@ fn browser_tests() -> Result<Counts> {
             .args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
             .arg(root().join("tests/e2e/wallboard.test.mjs"))
             .env("WALLBOARD_BIN", root().join("target/debug/wallboard"))
+            .env("NATS_SERVER", ensure_nats_server()?)
             .env("CHROMIUM", chromium)
             .env("ARTIFACTS", root().join("target/e2e"))
             .current_dir(root()),
