@@ -160,7 +160,12 @@ impl Cluster {
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        let js = jetstream::new(client);
+        // JetStream API requests (consumer creation, stream info) that meet
+        // a dead server or an election give up after 2 s and are tried
+        // again, rather than waiting out the client's default 5 s.
+        let js = jetstream::ContextBuilder::new()
+            .timeout(Duration::from_secs(2))
+            .build(client);
         let subject = format!("{}.events", config.stream);
         let stream_error = |reason: String| ClusterError::Stream {
             stream: config.stream.clone(),
