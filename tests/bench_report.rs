@@ -200,7 +200,9 @@ fn cluster_section(c: &Value) -> String {
          {} events of a simulated day in {}-event POSTs by {} senders spread over both nodes, against one server with its journal \
          on in the same run.\n\n| measure | value | target | |\n|---|---|---|---|\n\
          | ingest through the cluster | {cluster:.0} events/s ({:.2} × one server's {single:.0}) | ≥ 50,000 events/s | {} |\n\
-         | POST to one node → viewer on the other, {} rounds | p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms | p99 ≤ 150 ms | {} |\n",
+         | POST to one node → viewer on the other, {} rounds | p50 {:.1} ms, p99 {p99:.1} ms, max {:.1} ms | p99 ≤ 150 ms | {} |\n\
+         | stream leader killed (`kill -9` of its NATS server) → a POST acknowledged again | {:.1} s | ≤ 10 s | {} |\n\
+         | the same → shown on a viewer of the other node | {:.1} s | | |\n",
         c["nats_server"].as_str().unwrap_or("?"),
         c["events"],
         c["batch"],
@@ -211,6 +213,10 @@ fn cluster_section(c: &Value) -> String {
         num(&c["cross_node_p50_ms"]),
         num(&c["cross_node_max_ms"]),
         verdict(Some(p99), |v| v <= 150.0),
+        num(&c["leader_killed_acknowledged_seconds"]),
+        verdict(c["leader_killed_acknowledged_seconds"].as_f64(), |v| v
+            <= 10.0),
+        num(&c["leader_killed_shown_seconds"]),
     )
 }
 

@@ -71,6 +71,11 @@ async fn cluster(out: &std::path::Path) -> Value {
     println!(
         "cluster: POST to one node → viewer on the other: p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms"
     );
+    let mut nats = nats;
+    let (acked, shown) = leader_killed(&mut nats, &a, &b).await;
+    println!(
+        "cluster: stream leader killed: a POST acknowledged again after {acked:.1} s, shown on the other node's viewer after {shown:.1} s"
+    );
     a.server.stop().await;
     b.server.stop().await;
     drop(nats);
@@ -88,6 +93,8 @@ async fn cluster(out: &std::path::Path) -> Value {
         "cross_node_p50_ms": p50,
         "cross_node_p99_ms": p99,
         "cross_node_max_ms": max,
+        "leader_killed_acknowledged_seconds": acked,
+        "leader_killed_shown_seconds": shown,
     })
 }
 
@@ -129,6 +136,54 @@ pub(crate) async fn ingest(servers: &[&TestServer], events: &[Event]) -> (f64, u
         events.len() as f64 / started.elapsed().as_secs_f64(),
         accepted,
     )
+}
+
+/// Kills the stream's leader (`kill -9` of its NATS server), then POSTs an
+/// offer to `a` every 100 ms (each until answered) until one is
+/// acknowledged: seconds from the kill to that 200, and to a floor viewer
+/// on `b` showing it.
+async fn leader_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -> (f64, f64) {
+    let mut viewer = wallboard_tests::Viewer::connect(&b.url, "view=floor").await;
+    let js = async_nats::jetstream::new(
+        async_nats::connect(nats.urls().as_slice())
+            .await
+            .expect("connect to NATS"),
+    );
+    let mut stream = js.get_stream("WALLBOARD").await.expect("the stream");
+    let leader = stream
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.cluster.clone()?.leader)
+        .expect("a stream leader");
+    let killed = Instant::now();
+    nats.kill(nats.index_of(&leader));
+    let mut n = 0;
+    let acked = loop {
+        n += 1;
+        let event = json!({"id": format!("after-kill-{n}"), "ts": Timestamp::now().to_string(),
+            "type": "contact_offered", "contact": format!("after-kill-c{n}"), "queue": "bench-kill"});
+        let reply = a
+            .post_events(event.to_string(), "application/x-ndjson")
+            .await;
+        if reply.status == 200 {
+            break killed.elapsed().as_secs_f64();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "no acknowledgement within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    viewer
+        .until(Duration::from_secs(30), |board| {
+            board["queues"]["bench-kill"]["waiting"]
+                .as_u64()
+                .is_some_and(|w| w >= 1)
+        })
+        .await
+        .expect("the other node shows it");
+    (acked, killed.elapsed().as_secs_f64())
 }
 
 /// `ROUNDS` single offers POSTed to `a`, each timed until a floor viewer
