@@ -5,9 +5,8 @@
 
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde_json::json;
-use wallboard::simulator::{SimOptions, Simulation};
 use wallboard_tests::nats::NatsCluster;
 use wallboard_tests::{TestServer, get_json, spawn_app};
 
@@ -19,15 +18,7 @@ static TIMED: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The last hour of a simulated floor, as NDJSON batches of 20 lines.
 fn batches() -> Vec<String> {
-    let now = Timestamp::now();
-    let config = wallboard::config::Config::from_toml(ZONE).unwrap();
-    let mut sim = Simulation::new(SimOptions {
-        seed: 3,
-        agents: 24,
-        timezone: config.timezone.clone(),
-        start: now - SignedDuration::from_mins(60),
-    });
-    let events = sim.advance_to(now - SignedDuration::from_secs(20));
+    let events = wallboard_tests::recent_floor(ZONE, 3, 24, 60, 20);
     let size = (events.len() / 40).clamp(1, 20);
     events
         .chunks(size)

@@ -18,15 +18,7 @@ const SENDERS: usize = 4;
 /// The last 90 minutes of a simulated floor, as NDJSON batches, each with
 /// the sender that owns its entities (so order within an entity is kept).
 fn batches() -> Vec<(usize, String)> {
-    let now = Timestamp::now();
-    let config = wallboard::config::Config::from_toml(CONFIG).unwrap();
-    let mut sim = Simulation::new(SimOptions {
-        seed: 11,
-        agents: 30,
-        timezone: config.timezone.clone(),
-        start: now - SignedDuration::from_mins(90),
-    });
-    let events = sim.advance_to(now - SignedDuration::from_secs(30));
+    let events = wallboard_tests::recent_floor(CONFIG, 11, 30, 90, 30);
     let mut per_sender: Vec<Vec<String>> = vec![Vec::new(); SENDERS];
     for event in &events {
         let sender = (stable_hash(entity_of(event)) % SENDERS as u64) as usize;

@@ -516,6 +516,20 @@ test("a killed server shows reconnecting, then live again with the same values",
   await page.close();
 });
 
+/** Waits (15 s at most) until the page is live on the server `host`. */
+async function liveOn(page, host, messages = []) {
+  await page.waitForFunction(
+    (host) => {
+      const f = document.querySelector(".freshness");
+      return f?.dataset.state === "live" && f.dataset.server === host;
+    },
+    host, { timeout: 15000 },
+  ).catch(async () => {
+    const f = await page.locator(".freshness").evaluate((el) => [el.dataset.state, el.dataset.server, el.innerText]);
+    throw new Error(`not live on ${host}: ${f}; console: ${messages.join(" | ")}`);
+  });
+}
+
 test("given several servers, a page whose server dies reads from the next", async () => {
   // Two servers of their own, each naming the other in allowed_origins
   // (A's page may connect to B; B lets A's pages in).
@@ -555,16 +569,7 @@ test("given several servers, a page whose server dies reads from the next", asyn
     );
     a.child.kill("SIGKILL");
     const killed = Date.now();
-    await page.waitForFunction(
-      (host) => {
-        const f = document.querySelector(".freshness");
-        return f?.dataset.state === "live" && f.dataset.server === host;
-      },
-      hostB, { timeout: 15000 },
-    ).catch(async (e) => {
-      const f = await page.locator(".freshness").evaluate((el) => [el.dataset.state, el.dataset.server, el.innerText]);
-      throw new Error(`not live on ${hostB}: ${f}; console: ${messages.join(" | ")}`);
-    });
+    await liveOn(page, hostB, messages);
     const failoverMs = Date.now() - killed;
     console.log(`# live on the second server ${failoverMs} ms after the first died`);
     assert.ok(failoverMs <= 3000, `failover took ${failoverMs} ms`);
@@ -626,13 +631,7 @@ test("on a cluster, a page whose node dies reads from another node and asks it f
     assert.equal(seen.node, "a");
     a.child.kill("SIGKILL");
     const killed = Date.now();
-    await page.waitForFunction(
-      (host) => {
-        const f = document.querySelector(".freshness");
-        return f?.dataset.state === "live" && f.dataset.server === host;
-      },
-      hostB, { timeout: 15000 },
-    );
+    await liveOn(page, hostB);
     const failoverMs = Date.now() - killed;
     console.log(`# cluster: live on the other node ${failoverMs} ms after the first died`);
     // It asked the other node for a board at least as far as the one it had.

@@ -477,3 +477,24 @@ pub fn rss_kb() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The events of a simulated floor from `minutes` ago until `until_secs`
+/// seconds ago, in the zone of `config_toml` (real time: what a server on
+/// the system clock takes as recent).
+pub fn recent_floor(
+    config_toml: &str,
+    seed: u64,
+    agents: usize,
+    minutes: i64,
+    until_secs: i64,
+) -> Vec<wallboard_protocol::Event> {
+    let now = Timestamp::now();
+    let config = Config::from_toml(config_toml).expect("test config is valid");
+    let mut sim = wallboard::simulator::Simulation::new(wallboard::simulator::SimOptions {
+        seed,
+        agents,
+        timezone: config.timezone.clone(),
+        start: now - jiff::SignedDuration::from_mins(minutes),
+    });
+    sim.advance_to(now - jiff::SignedDuration::from_secs(until_secs))
+}
