@@ -104,7 +104,7 @@ async fn main() -> ExitCode {
         Some(start) => Clock::starting_at(start),
         None => Clock::system(),
     };
-    let listener = match tokio::net::TcpListener::bind(cli.listen).await {
+    let listener = match wallboard::serve::bind(cli.listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("wallboard: cannot listen on {}: {e}", cli.listen);

@@ -55,9 +55,7 @@ pub async fn spawn_clocked(
     data_dir: Option<PathBuf>,
 ) -> TestServer {
     let config = Config::from_toml(config_toml).expect("test config is valid");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = wallboard::serve::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
     let server = wallboard::start(
         listener,
         Options {
