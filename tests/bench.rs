@@ -11,11 +11,15 @@
 //!    floor.
 //! 5. The engine at scale (`scaling`): floors of 200 to 20,000 agents under
 //!    a generated load, watched by a floor viewer and 100 queue viewers.
-//! 7. The cluster (`cluster`): ingest through two nodes on three NATS
-//!    servers against the local journal, cross-node POST → viewer latency.
 //! 6. The soak (`soak`): 28 simulated hours at 200 events/s on a manual
 //!    clock, the state's curve hour by hour, and the restart on that
 //!    journal whole and with damaged records.
+//! 7. The cluster (`cluster`): ingest through two nodes on three NATS
+//!    servers against the local journal, cross-node POST → viewer latency,
+//!    the stream leader and a node's NATS server killed; then viewers
+//!    (`--cluster-viewers N`, 18,000 at most) on one node against split
+//!    over two, and a node killed under its half (`--cluster-viewers-only`
+//!    runs just these).
 //!
 //! Numbers go to stdout and to `target/bench/core.{md,json}`, with the
 //! machine's conditions, since absolute times on a shared machine are noisy.

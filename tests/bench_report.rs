@@ -217,6 +217,42 @@ fn cluster_section(c: &Value) -> String {
         verdict(c["leader_killed_acknowledged_seconds"].as_f64(), |v| v
             <= 10.0),
         num(&c["leader_killed_shown_seconds"]),
+    ) + &cluster_viewers_rows(&c["viewers"])
+}
+
+/// The viewer runs on the release binary: the split against one node, and
+/// a node killed under its viewers. Both nodes and the load client share
+/// this machine's cores, so the split cannot hold more viewers here; what
+/// two machines would hold is projected from the CPU per message.
+fn cluster_viewers_rows(v: &Value) -> String {
+    if v.is_null() {
+        return String::new();
+    }
+    let (one, two) = (&v["one_node"], &v["two_nodes"]);
+    let cpu_ratio = num(&v["cpu_per_message_ratio_two_to_one"]);
+    let projected = 2.0 / cpu_ratio;
+    let f = &v["failover"];
+    let moved_max = num(&f["max_seconds"]);
+    let all_current = f["never"].as_u64() == Some(0);
+    format!(
+        "| {} viewers on one node (release binary) | p99 {:.1} ms, {:.1} µs CPU per message | | |\n\
+         | the same viewers split over two nodes, rounds POSTed to one | p99 {:.1} ms (×{:.2}), {:.1} µs CPU per message (×{cpu_ratio:.2}) | | |\n\
+         | viewers two nodes on two machines hold at that p99, projected (2 ÷ the CPU ratio; here both share one machine) | {projected:.2} × one node's | ≥ 1.8 × | {} |\n\
+         | a node killed (`kill -9`) under {} viewers, {} more on the other → all moved viewers current on the other | p50 {:.2} s, p99 {:.2} s, max {moved_max:.2} s, {} of {} | ≤ 3 s | {} |\n",
+        v["viewers"],
+        num(&one["p99_ms"]),
+        num(&one["server_cpu_us_per_message"]),
+        num(&two["p99_ms"]),
+        num(&v["p99_ratio_two_to_one"]),
+        num(&two["server_cpu_us_per_message"]),
+        verdict(Some(projected), |p| p >= 1.8),
+        f["connected"],
+        f["staying"],
+        num(&f["p50_seconds"]),
+        num(&f["p99_seconds"]),
+        f["current"],
+        f["connected"],
+        verdict(Some(moved_max), |m| all_current && m <= 3.0),
     )
 }
 
@@ -657,6 +693,43 @@ mod tests {
         assert!(line("| CPU per delivered").contains("1.70 × | **missed**"));
         assert!(line("| slow clients are").contains("100 of 100 | met"));
         assert!(line("| slow clients (1%)").ends_with("| **missed** |"));
+    }
+
+    #[test]
+    fn the_cluster_rows_judge_the_split_and_the_failover() {
+        let cluster = |cpu_ratio: f64, never: u64, max: f64| {
+            let report = serde_json::json!({"cluster": {"measured": true, "nats_server": "2.15",
+                "cluster_events_per_second": 60_000.0, "single_journal_events_per_second": 120_000.0,
+                "cross_node_p99_ms": 80.0, "leader_killed_acknowledged_seconds": 7.0,
+                "viewers": {"viewers": 18_000, "one_node": {"p99_ms": 300.0, "server_cpu_us_per_message": 10.0},
+                    "two_nodes": {"p99_ms": 330.0, "server_cpu_us_per_message": 10.0 * cpu_ratio},
+                    "p99_ratio_two_to_one": 1.1, "cpu_per_message_ratio_two_to_one": cpu_ratio,
+                    "failover": {"connected": 9_000, "staying": 9_000, "p50_seconds": 1.0,
+                        "p99_seconds": 2.0, "max_seconds": max, "current": 9_000 - never, "never": never}}}});
+            let md = markdown(&report, "floor");
+            let line = |start: &str| {
+                md.lines()
+                    .find(|l| l.starts_with(start))
+                    .unwrap_or_else(|| panic!("no row {start:?} in\n{md}"))
+                    .to_string()
+            };
+            (line("| viewers two nodes"), line("| a node killed"))
+        };
+        let (split, failover) = cluster(1.05, 0, 2.5);
+        assert!(split.contains("1.90 × one node's"), "{split}");
+        assert!(split.ends_with("| met |"), "{split}");
+        assert!(failover.contains("max 2.50 s, 9000 of 9000"), "{failover}");
+        assert!(failover.ends_with("| met |"), "{failover}");
+        let (split, failover) = cluster(1.25, 0, 3.5);
+        assert!(
+            split.contains("1.60 × one node's | ≥ 1.8 × | **missed**"),
+            "{split}"
+        );
+        assert!(failover.ends_with("| **missed** |"), "{failover}");
+        // Fast, but some viewers never came back: missed.
+        let (_, failover) = cluster(1.0, 3, 1.5);
+        assert!(failover.contains("8997 of 9000"), "{failover}");
+        assert!(failover.ends_with("| **missed** |"), "{failover}");
     }
 
     #[test]

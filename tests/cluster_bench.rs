@@ -1,7 +1,9 @@
 //! The cluster (`cluster` section): three `nats-server`s (R3) and two
 //! wallboard nodes on this machine. HTTP ingest of a simulated day through
 //! the cluster against the local journal measured just before it, and
-//! POST → viewer latency when the viewer is on the other node.
+//! POST → viewer latency when the viewer is on the other node; then, on the
+//! release binary, viewers split over two nodes against the same number on
+//! one, and a node killed under its viewers.
 
 use std::time::{Duration, Instant};
 
@@ -9,10 +11,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use wallboard::config::Config;
 use wallboard_protocol::Event;
-use wallboard_tests::TestServer;
 use wallboard_tests::nats::{NatsCluster, nats_server_version};
+use wallboard_tests::{BinaryServer, TestServer};
 
-use crate::{BATCH, SENDERS};
+use crate::{BATCH, SENDERS, fanout};
 
 const ROUNDS: usize = 40;
 const ZONE: &str = "timezone = \"Asia/Shanghai\"\n[limits]\ningest_events_per_second = 10000000\n";
@@ -28,6 +30,9 @@ async fn cluster(out: &std::path::Path) -> Value {
         );
         return json!({"measured": false});
     };
+    if std::env::args().any(|a| a == "--cluster-viewers-only") {
+        return json!({"measured": false, "viewers": viewers_section(out).await});
+    }
     // A day of a 200-agent floor ending now (the nodes apply by the
     // stream's clock, which is now).
     let config = std::sync::Arc::new(Config::from_toml(ZONE).unwrap());
@@ -76,9 +81,14 @@ async fn cluster(out: &std::path::Path) -> Value {
     println!(
         "cluster: stream leader killed: a POST acknowledged again after {acked:.1} s, shown on the other node's viewer after {shown:.1} s"
     );
+    let resumed = node_server_killed(&mut nats, &a, &b).await;
+    println!(
+        "cluster: the NATS server node a was connected to killed: node a applied a POST to node b {resumed:.1} s after the kill"
+    );
     a.server.stop().await;
     b.server.stop().await;
     drop(nats);
+    let viewers = viewers_section(out).await;
     json!({
         "measured": true,
         "nats_server": format!("{}.{}", version.0, version.1),
@@ -95,7 +105,134 @@ async fn cluster(out: &std::path::Path) -> Value {
         "cross_node_max_ms": max,
         "leader_killed_acknowledged_seconds": acked,
         "leader_killed_shown_seconds": shown,
+        "node_server_killed_applied_seconds": resumed,
+        "viewers": viewers,
     })
+}
+
+/// The viewer runs' nodes: every viewer comes from 127.0.0.1.
+const VIEWER_CONFIG: &str = "timezone = \"Asia/Shanghai\"\n[limits]\nmax_viewers_per_ip = 100000\n";
+
+/// Viewers on the release binary, on three fresh NATS servers (R3): the
+/// fan-out rounds with every viewer on node `a` (the simulator's node),
+/// then with half of them on a second node `b` (the rounds still POSTed to
+/// `a`); then `a` killed under its half, which moves to `b`.
+async fn viewers_section(out: &std::path::Path) -> Value {
+    // The load client holds every socket: the most this process may open.
+    let total = std::env::args()
+        .skip_while(|a| a != "--cluster-viewers")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| crate::most_viewers().unwrap_or(2_000).min(18_000))
+        / 2
+        * 2;
+    let nats = NatsCluster::start(3);
+    let node = |name: &str, simulate: bool| {
+        let path = out.join(format!("cluster-node-{name}.toml"));
+        std::fs::write(
+            &path,
+            format!("{VIEWER_CONFIG}{}", nats.config(name, 3, "")),
+        )
+        .expect("write the node's config");
+        let path = path.to_str().expect("a UTF-8 path").to_string();
+        let mut args = vec!["--config", path.as_str()];
+        if simulate {
+            args.extend(["--simulate", "--seed", "1", "--sim-agents", "80"]);
+        }
+        BinaryServer::start(&args, &[("RUST_LOG", "warn,wallboard=info")])
+    };
+    let a = node("a", true);
+    ready(&a.url).await;
+    let one = fanout::run_on(&[(&a.url, a.pid())], "floor", total, 0, 20, false).await;
+    println!("cluster: viewers on one node, {}", one.summary());
+    let b = node("b", false);
+    ready(&b.url).await;
+    let two = fanout::run_on(
+        &[(&a.url, a.pid()), (&b.url, b.pid())],
+        "floor",
+        total,
+        0,
+        20,
+        false,
+    )
+    .await;
+    println!("cluster: viewers split over two nodes, {}", two.summary());
+    let (p99_ratio, cpu_ratio) = (
+        two.p99_ms / one.p99_ms,
+        two.cpu_us_per_message / one.cpu_us_per_message,
+    );
+    println!(
+        "cluster: {} viewers on two nodes ÷ on one: p99 latency ×{p99_ratio:.2}, CPU per message ×{cpu_ratio:.2}",
+        total
+    );
+    let from = a.url.clone();
+    let mut a = Some(a);
+    let moved = fanout::failover(
+        &from,
+        (&b.url, b.pid()),
+        "floor",
+        total / 2,
+        total / 2,
+        || drop(a.take()),
+    )
+    .await;
+    println!(
+        "cluster: node killed under {} of its viewers ({} staying on the other): a POST to the other acknowledged {:.2} s after the kill; the moved viewers connected to the other after p50 {:.2} s, p99 {:.2} s, current again after p50 {:.2} s, p99 {:.2} s, max {:.2} s ({} of {} connected; {} not within {} s); failed attempts to connect: {:?}; CPU meanwhile: the node {:.0}% of a core, the load client {:.0}%",
+        moved.connected,
+        moved.staying,
+        moved.posted_seconds,
+        moved.reconnected_p50_seconds,
+        moved.reconnected_p99_seconds,
+        moved.p50_seconds,
+        moved.p99_seconds,
+        moved.max_seconds,
+        moved.current,
+        moved.connected,
+        moved.never,
+        fanout::FAILOVER_WAIT.as_secs(),
+        moved.failed_attempts,
+        moved.server_cpu_percent,
+        moved.client_cpu_percent,
+    );
+    drop(b);
+    drop(nats);
+    json!({
+        "viewers": total,
+        "one_node": crate::fanout_json(&one),
+        "two_nodes": crate::fanout_json(&two),
+        "p99_ratio_two_to_one": p99_ratio,
+        "cpu_per_message_ratio_two_to_one": cpu_ratio,
+        "failover": {
+            "viewers": moved.viewers,
+            "connected": moved.connected,
+            "staying": moved.staying,
+            "posted_seconds": moved.posted_seconds,
+            "p50_seconds": moved.p50_seconds,
+            "p99_seconds": moved.p99_seconds,
+            "reconnected_p50_seconds": moved.reconnected_p50_seconds,
+            "reconnected_p99_seconds": moved.reconnected_p99_seconds,
+            "failed_attempts": moved.failed_attempts,
+            "server_cpu_percent": moved.server_cpu_percent,
+            "client_cpu_percent": moved.client_cpu_percent,
+            "max_seconds": moved.max_seconds,
+            "current": moved.current,
+            "never": moved.never,
+        },
+    })
+}
+
+/// Waits until the server at `url` answers `/readyz` with 200.
+async fn ready(url: &str) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while wallboard_tests::get_json(&client, &format!("{url}/readyz"))
+        .await
+        .status
+        != 200
+    {
+        assert!(Instant::now() < deadline, "{url} did not turn ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The events in `BATCH`-event POSTs by `SENDERS` concurrent senders (an
@@ -184,6 +321,58 @@ async fn leader_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -
         .await
         .expect("the other node shows it");
     (acked, killed.elapsed().as_secs_f64())
+}
+
+/// Brings every NATS server back (the leader's kill left one down) and
+/// lets the stream settle; then kills the server node `a` is connected to
+/// and POSTs an offer every 100 ms to `b` (through a server still up):
+/// seconds from the kill to `a` showing one of them.
+async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -> f64 {
+    for i in 0..3 {
+        if !nats.is_running(i) {
+            nats.restart(i);
+        }
+    }
+    // The restarted server catches up with the stream before it may lead.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let cluster = |s: &TestServer| {
+        s.server
+            .app
+            .ingest
+            .cluster()
+            .expect("a cluster node")
+            .clone()
+    };
+    let server = cluster(a).connected_server();
+    // Sent through b unless b is on the same server.
+    let sender = if cluster(b).connected_server() == server {
+        a
+    } else {
+        b
+    };
+    let killed = Instant::now();
+    nats.kill(nats.index_of(&server));
+    let mut n = 0;
+    loop {
+        n += 1;
+        let event = json!({"id": format!("server-kill-{n}"), "ts": Timestamp::now().to_string(),
+            "type": "contact_offered", "contact": format!("server-kill-c{n}"), "queue": "bench-server-kill"});
+        let _ = sender
+            .post_events(event.to_string(), "application/x-ndjson")
+            .await;
+        let board = a.board().await;
+        if board["queues"]["bench-server-kill"]["waiting"]
+            .as_u64()
+            .is_some_and(|w| w >= 1)
+        {
+            return killed.elapsed().as_secs_f64();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "node a applied nothing within 60 s of its NATS server dying"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// `ROUNDS` single offers POSTed to `a`, each timed until a floor viewer

@@ -34,12 +34,22 @@ const MESSAGES_METRIC: &str = "wallboard_ws_messages_sent_total ";
 const ACCEPTED_METRIC: &str = "wallboard_ingest_events_total{result=\"accepted\"} ";
 const DEAD_METRIC: &str = "wallboard_ws_disconnects_total{reason=\"dead\"} ";
 
-/// Connects and upgrades; the socket then carries WebSocket frames.
-async fn lean_connect(addr: &str, path: &str, slow: bool) -> std::io::Result<TcpStream> {
+/// Connects and upgrades; the socket then carries WebSocket frames, and
+/// the bytes read past the response head (the snapshot's start, often)
+/// come back with it.
+async fn lean_connect(addr: &str, path: &str, slow: bool) -> std::io::Result<(TcpStream, Vec<u8>)> {
     let target: std::net::SocketAddr = addr.parse().map_err(std::io::Error::other)?;
     let socket = tokio::net::TcpSocket::new_v4()?;
     if slow {
         socket.set_recv_buffer_size(SLOW_RECEIVE_BUFFER)?;
+    }
+    // Sources spread over 127.0.0.2–17 when the server is on loopback: one
+    // source address has 28,000 ports (and fewer free ones the closer to
+    // that a run comes, each connect searching longer), and a run's closed
+    // viewers hold theirs in TIME_WAIT for a minute.
+    if target.ip().is_loopback() {
+        let n = SOURCE.fetch_add(1, Ordering::Relaxed) % 16;
+        socket.bind(std::net::SocketAddr::from(([127, 0, 0, 2 + n as u8], 0)))?;
     }
     let mut socket = socket.connect(target).await?;
     socket.set_nodelay(true)?;
@@ -47,21 +57,31 @@ async fn lean_connect(addr: &str, path: &str, slow: bool) -> std::io::Result<Tcp
         "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: d2FsbGJvYXJkLWJlbmNoLQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     socket.write_all(request.as_bytes()).await?;
-    // Read the response head byte by byte: the snapshot may follow it at
-    // once, and it must stay in the socket for the reader.
-    let mut head = Vec::with_capacity(256);
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8];
-        if socket.read(&mut byte).await? == 0 || head.len() > 4096 {
+    // Small reads until the head's end: a slow viewer must leave the
+    // snapshot in its socket.
+    let mut head = Vec::with_capacity(512);
+    let end = loop {
+        let mut chunk = [0u8; 256];
+        let n = socket.read(&mut chunk).await?;
+        if n == 0 || head.len() > 4096 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
-        head.push(byte[0]);
-    }
+        head.extend_from_slice(&chunk[..n]);
+        if let Some(at) = memchr::memmem::find(&head, b"\r\n\r\n") {
+            break at + 4;
+        }
+    };
     if !head.starts_with(b"HTTP/1.1 101") {
         return Err(std::io::Error::other("upgrade refused"));
     }
-    Ok(socket)
+    Ok((socket, head.split_off(end)))
 }
+
+/// The next viewer's source address (see `lean_connect`).
+static SOURCE: AtomicU64 = AtomicU64::new(0);
+
+/// Numbers the runs of this process (their markers).
+static RUN: AtomicU64 = AtomicU64::new(0);
 
 fn memmem(haystack: &[u8], needle: &[u8]) -> bool {
     memchr::memmem::find(haystack, needle).is_some()
@@ -160,6 +180,20 @@ pub async fn scrape(client: &reqwest::Client, url: &str) -> String {
     }
 }
 
+/// Every server's scrape, in order.
+async fn scrape_all(client: &reqwest::Client, urls: &[String]) -> Vec<String> {
+    let mut texts = Vec::with_capacity(urls.len());
+    for url in urls {
+        texts.push(scrape(client, url).await);
+    }
+    texts
+}
+
+/// A sample summed over several servers' scrapes.
+fn sum(scrapes: &[String], name: &str) -> f64 {
+    scrapes.iter().map(|text| sample(text, name)).sum()
+}
+
 /// A sample of a scrape: the line that starts with `name`.
 fn sample(scrape: &str, name: &str) -> f64 {
     scrape
@@ -196,9 +230,32 @@ pub async fn run(
     rounds: usize,
     watch: bool,
 ) -> FanoutResult {
-    let addr = url.trim_start_matches("http://").to_string();
+    run_on(&[(url, pid)], view, viewers, slow, rounds, watch).await
+}
+
+/// [`run`] with the viewers spread over several servers (a cluster's
+/// nodes, `(url, pid)` each): viewer `v` on server `v % n`, every round
+/// POSTed to the first. CPU, memory and messages are the servers' sums.
+pub async fn run_on(
+    servers: &[(&str, u32)],
+    view: &str,
+    viewers: usize,
+    slow: usize,
+    rounds: usize,
+    watch: bool,
+) -> FanoutResult {
+    let url = servers[0].0;
+    let addrs: Vec<String> = servers
+        .iter()
+        .map(|(url, _)| url.trim_start_matches("http://").to_string())
+        .collect();
+    let pids: Vec<u32> = servers.iter().map(|&(_, pid)| pid).collect();
+    let urls: Vec<String> = servers.iter().map(|(url, _)| url.to_string()).collect();
+    let rss = move || pids.iter().map(|&pid| rss_kb(pid)).sum::<u64>();
+    let pids: Vec<u32> = servers.iter().map(|&(_, pid)| pid).collect();
+    let cpu = move || pids.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
     let path = format!("/ws?view={view}");
-    let rss_idle_kb = rss_kb(pid);
+    let rss_idle_kb = rss();
     // Every viewer reports, per round, when it saw that round's marker.
     let seen: Arc<Vec<AtomicU64>> =
         Arc::new((0..viewers * rounds).map(|_| AtomicU64::new(0)).collect());
@@ -207,8 +264,12 @@ pub async fn run(
     let connected = Arc::new(AtomicU64::new(0));
     let up: Arc<Vec<AtomicBool>> = Arc::new((0..viewers).map(|_| AtomicBool::new(false)).collect());
     let started = Instant::now();
+    // Markers of this run only: a cluster's stream, and so a node joining
+    // it, still holds an earlier run's queues.
+    let run = RUN.fetch_add(1, Ordering::Relaxed);
+    let queue = move |round: usize| format!("bench-r{run}-{round}");
     let markers: Arc<Vec<String>> =
-        Arc::new((0..rounds).map(|k| format!("\"bench-{k}\"")).collect());
+        Arc::new((0..rounds).map(|k| format!("\"{}\"", queue(k))).collect());
     let mut tasks = Vec::with_capacity(viewers);
     // A few viewers first, for the RSS baseline: the memory of the views'
     // frames, the runtimes' threads and their allocator arenas is not a
@@ -223,10 +284,10 @@ pub async fn run(
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
-            rss_base_kb = rss_kb(pid);
+            rss_base_kb = rss();
         }
         let (addr, path, seen, gate, connected) = (
-            addr.clone(),
+            addrs[v % addrs.len()].clone(),
             path.clone(),
             seen.clone(),
             gate.clone(),
@@ -235,7 +296,7 @@ pub async fn run(
         let (markers, up) = (markers.clone(), up.clone());
         tasks.push(tokio::spawn(async move {
             let permit = gate.acquire_owned().await.ok();
-            let Ok(mut socket) = lean_connect(&addr, &path, v < slow).await else {
+            let Ok((mut socket, early)) = lean_connect(&addr, &path, v < slow).await else {
                 return;
             };
             drop(permit);
@@ -249,8 +310,9 @@ pub async fn run(
             let mut next_round = 0;
             let mut buf = vec![0u8; 8192];
             // Bytes kept from the last read, so a marker split between
-            // two reads is still found.
-            let mut kept = 0;
+            // two reads is still found (first, those read with the head).
+            let mut kept = early.len().min(buf.len());
+            buf[..kept].copy_from_slice(&early[..kept]);
             let mut pong_due = Instant::now() + PONG_EVERY;
             loop {
                 // Heartbeat patches come every second, so reads never stop.
@@ -292,20 +354,24 @@ pub async fn run(
     // waiting for that after the rounds if need be.
     let rounds_done = Arc::new(AtomicBool::new(false));
     let monitor = {
-        let (client, url, rounds_done) =
-            (reqwest::Client::new(), url.to_string(), rounds_done.clone());
+        let (client, urls, rounds_done, rss) = (
+            reqwest::Client::new(),
+            urls.clone(),
+            rounds_done.clone(),
+            rss.clone(),
+        );
         tokio::spawn(async move {
             let mut rss_max_kb = 0;
             let mut all_gone_at = None;
             loop {
                 let text = if watch {
-                    scrape(&client, &url).await
+                    scrape_all(&client, &urls).await
                 } else {
-                    String::new()
+                    Vec::new()
                 };
-                let gone_slow = sample(&text, SLOW_METRIC) as u64;
-                let gone_dead = sample(&text, DEAD_METRIC) as u64;
-                rss_max_kb = rss_max_kb.max(rss_kb(pid));
+                let gone_slow = sum(&text, SLOW_METRIC) as u64;
+                let gone_dead = sum(&text, DEAD_METRIC) as u64;
+                rss_max_kb = rss_max_kb.max(rss());
                 if slow > 0 && all_gone_at.is_none() && (gone_slow + gone_dead) as usize >= slow {
                     all_gone_at = Some(started.elapsed().as_secs_f64());
                 }
@@ -321,19 +387,20 @@ pub async fn run(
     };
     // Let the snapshots drain, then read the memory of idle sessions.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_connected = rss_kb(pid);
+    let rss_connected = rss();
 
     let client = reqwest::Client::new();
     // One scrape before the rounds and one after: messages delivered and
-    // events accepted.
-    let counts = |text: String| {
+    // events accepted (each node of a cluster accepts every event: the
+    // first server's count).
+    let counts = |texts: Vec<String>| {
         (
-            sample(&text, MESSAGES_METRIC),
-            sample(&text, ACCEPTED_METRIC),
+            sum(&texts, MESSAGES_METRIC),
+            sample(&texts[0], ACCEPTED_METRIC),
         )
     };
-    let (cpu_before, client_cpu_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
-    let (messages_before, events_before) = counts(scrape(&client, url).await);
+    let (cpu_before, client_cpu_before) = (cpu(), cpu_seconds(std::process::id()));
+    let (messages_before, events_before) = counts(scrape_all(&client, &urls).await);
     let rounds_started = Instant::now();
     let (mut burst_seconds, mut burst_server, mut burst_client) = (0.0, 0.0, 0.0);
     let mut sent_at = Vec::with_capacity(rounds);
@@ -342,8 +409,8 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(300 + (round as u64 * 37) % 100)).await;
         let event = json!({"id": format!("bench-{round}-{}", epoch.elapsed().as_nanos()),
             "ts": jiff::Timestamp::now().to_string(), "type": "contact_offered",
-            "contact": format!("bench-contact-{round}-{}", epoch.elapsed().as_nanos()), "queue": format!("bench-{round}")});
-        let (server_before, client_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
+            "contact": format!("bench-contact-{round}-{}", epoch.elapsed().as_nanos()), "queue": queue(round)});
+        let (server_before, client_before) = (cpu(), cpu_seconds(std::process::id()));
         let burst = Instant::now();
         let t = epoch.elapsed().as_micros() as u64;
         let reply = client
@@ -364,13 +431,13 @@ pub async fn run(
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         burst_seconds += burst.elapsed().as_secs_f64();
-        burst_server += cpu_seconds(pid) - server_before;
+        burst_server += cpu() - server_before;
         burst_client += cpu_seconds(std::process::id()) - client_before;
     }
     let wall = rounds_started.elapsed().as_secs_f64();
-    let cpu = cpu_seconds(pid) - cpu_before;
+    let cpu_used = cpu() - cpu_before;
     let client_cpu = cpu_seconds(std::process::id()) - client_cpu_before;
-    let (messages, events) = counts(scrape(&client, url).await);
+    let (messages, events) = counts(scrape_all(&client, &urls).await);
     let (messages, events) = (messages - messages_before, events - events_before);
     let mut latencies = Vec::with_capacity(viewers * rounds);
     let mut missed = 0;
@@ -402,7 +469,7 @@ pub async fn run(
     rounds_done.store(true, Ordering::Relaxed);
     let (slow_disconnected, slow_dead, slow_seconds, rss_max_kb) =
         monitor.await.unwrap_or_default();
-    let rss_end_kb = rss_kb(pid);
+    let rss_end_kb = rss();
     for task in tasks {
         task.abort();
     }
@@ -426,10 +493,10 @@ pub async fn run(
         rss_per_viewer_bytes: (rss_connected.saturating_sub(rss_base_kb) as f64 * 1024.0)
             / connected.saturating_sub(base_viewers).max(1) as f64,
         connect_seconds,
-        server_cpu_percent: cpu / wall * 100.0,
+        server_cpu_percent: cpu_used / wall * 100.0,
         messages_per_second: messages / wall,
         events_per_second: events / wall,
-        cpu_us_per_message: cpu * 1e6 / messages.max(1.0),
+        cpu_us_per_message: cpu_used * 1e6 / messages.max(1.0),
         client_cpu_percent: client_cpu / wall * 100.0,
         server_burst_cpu_percent: burst_server / burst_seconds * 100.0,
         client_burst_cpu_percent: burst_client / burst_seconds * 100.0,
@@ -439,5 +506,247 @@ pub async fn run(
         rss_connected_kb: rss_connected,
         rss_max_kb,
         rss_end_kb,
+    }
+}
+
+/// What became of the viewers of a node that died ([`failover`]).
+pub struct FailoverResult {
+    pub viewers: usize,
+    pub connected: usize,
+    /// The surviving node's own viewers, connected before the kill.
+    pub staying: usize,
+    /// Seconds from the kill to the POST on the surviving node being
+    /// acknowledged.
+    pub posted_seconds: f64,
+    /// Seconds from the kill to each moved viewer receiving that POST's
+    /// event (on the surviving node): p50, p99, max over those that did.
+    pub p50_seconds: f64,
+    pub p99_seconds: f64,
+    pub max_seconds: f64,
+    /// Seconds from the kill to each moved viewer's handshake with the
+    /// surviving node: p50, p99.
+    pub reconnected_p50_seconds: f64,
+    pub reconnected_p99_seconds: f64,
+    /// Connection attempts to the surviving node that failed (each retried
+    /// after 500 ms), by error.
+    pub failed_attempts: std::collections::BTreeMap<String, u64>,
+    /// CPU (share of one core) from the kill until the moved viewers were
+    /// current: the surviving node's, and the load client's.
+    pub server_cpu_percent: f64,
+    pub client_cpu_percent: f64,
+    /// Viewers current again within [`FAILOVER_WAIT`], and those not.
+    pub current: usize,
+    pub never: usize,
+}
+
+/// How long the moved viewers are given to be current again.
+pub const FAILOVER_WAIT: Duration = Duration::from_secs(30);
+
+/// `viewers` lean viewers of `view` on `from` and `staying` on `to`; then
+/// `kill` (which must end `from`), an event POSTed to `to` right after, and every viewer, once
+/// its socket ends, reconnecting to `to` as the wallboard's page does (after
+/// its first backoff, 375–625 ms), until it receives that event. A lean
+/// viewer cannot read the sequence it was at, so it asks for a fresh
+/// snapshot rather than `after=`: the moved page's own resume is the
+/// end-to-end test's.
+pub async fn failover(
+    from: &str,
+    (to, to_pid): (&str, u32),
+    view: &str,
+    viewers: usize,
+    staying: usize,
+    kill: impl FnOnce(),
+) -> FailoverResult {
+    let (from_addr, to_addr) = (
+        from.trim_start_matches("http://").to_string(),
+        to.trim_start_matches("http://").to_string(),
+    );
+    let path = format!("/ws?view={view}");
+    let marker = format!("\"failover-{}\"", std::process::id());
+    let epoch = Instant::now();
+    // Microseconds after `epoch` when each viewer was current again.
+    let current: Arc<Vec<AtomicU64>> = Arc::new((0..viewers).map(|_| AtomicU64::new(0)).collect());
+    let failed = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        String,
+        u64,
+    >::new()));
+    let reconnected: Arc<Vec<AtomicU64>> =
+        Arc::new((0..viewers).map(|_| AtomicU64::new(0)).collect());
+    let killed_at = Arc::new(AtomicU64::new(0));
+    let connected = Arc::new(AtomicU64::new(0));
+    let gate = Arc::new(Semaphore::new(256));
+    let tasks: Vec<_> = (0..viewers)
+        .map(|v| {
+            let (from_addr, to_addr, path, marker) = (
+                from_addr.clone(),
+                to_addr.clone(),
+                path.clone(),
+                marker.clone(),
+            );
+            let (reconnected, failed) = (reconnected.clone(), failed.clone());
+            let (current, killed_at, connected, gate) = (
+                current.clone(),
+                killed_at.clone(),
+                connected.clone(),
+                gate.clone(),
+            );
+            tokio::spawn(async move {
+                let socket = {
+                    let _permit = gate.acquire().await.ok();
+                    lean_connect(&from_addr, &path, false).await
+                };
+                let Ok((mut socket, _)) = socket else { return };
+                connected.fetch_add(1, Ordering::Relaxed);
+                // Read (and drop) until the node is gone.
+                let mut buf = vec![0u8; 8192];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                drop(socket);
+                if killed_at.load(Ordering::Relaxed) == 0 {
+                    return; // ended before the kill: not a moved viewer
+                }
+                // The page's first backoff: 500 ms ± 25%, spread by viewer.
+                let jitter = (v as u64).wrapping_mul(2_654_435_761) % 250;
+                tokio::time::sleep(Duration::from_millis(375 + jitter)).await;
+                // No gate here: every screen reconnects on its own.
+                let (mut socket, early) = loop {
+                    match lean_connect(&to_addr, &path, false).await {
+                        Ok(socket) => {
+                            let at = epoch.elapsed().as_micros() as u64;
+                            reconnected[v].store(at.max(1), Ordering::Relaxed);
+                            break socket;
+                        }
+                        Err(e) if epoch.elapsed() < FAILOVER_WAIT * 2 => {
+                            *failed.lock().unwrap().entry(e.to_string()).or_insert(0) += 1;
+                            tokio::time::sleep(Duration::from_millis(500)).await
+                        }
+                        Err(_) => return,
+                    }
+                };
+                let mut kept = early.len().min(buf.len());
+                buf[..kept].copy_from_slice(&early[..kept]);
+                let mut first = true;
+                loop {
+                    // What came with the head first, then reads.
+                    let n = if std::mem::take(&mut first) {
+                        0
+                    } else {
+                        match socket.read(&mut buf[kept..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        }
+                    };
+                    let end = kept + n;
+                    if memmem(&buf[..end], marker.as_bytes()) {
+                        let at = epoch.elapsed().as_micros() as u64;
+                        current[v].store(at.max(1), Ordering::Relaxed);
+                        break;
+                    }
+                    kept = end.min(KEEP);
+                    buf.copy_within(end - kept..end, 0);
+                }
+                // Stays connected (reading) until the run ends, as a TV does.
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+        })
+        .collect();
+    // The surviving node's own viewers, reading all along.
+    let stayed = Arc::new(AtomicU64::new(0));
+    let staying_tasks: Vec<_> = (0..staying)
+        .map(|_| {
+            let (to_addr, path, gate, stayed) =
+                (to_addr.clone(), path.clone(), gate.clone(), stayed.clone());
+            tokio::spawn(async move {
+                let socket = {
+                    let _permit = gate.acquire().await.ok();
+                    lean_connect(&to_addr, &path, false).await
+                };
+                let Ok((mut socket, _)) = socket else { return };
+                stayed.fetch_add(1, Ordering::Relaxed);
+                let mut buf = vec![0u8; 8192];
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    while ((connected.load(Ordering::Relaxed) as usize) < viewers
+        || (stayed.load(Ordering::Relaxed) as usize) < staying)
+        && started.elapsed() < Duration::from_secs(120)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let connected = connected.load(Ordering::Relaxed) as usize;
+    // Let the snapshots drain.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let killed = epoch.elapsed().as_micros() as u64;
+    killed_at.store(killed.max(1), Ordering::Relaxed);
+    let cpu_before = (cpu_seconds(to_pid), cpu_seconds(std::process::id()));
+    kill();
+    let client = reqwest::Client::new();
+    let queue = marker.trim_matches('"').to_string();
+    let event = json!({"id": format!("{queue}-event"), "ts": jiff::Timestamp::now().to_string(),
+        "type": "contact_offered", "contact": format!("{queue}-contact"), "queue": queue});
+    let posted_seconds = loop {
+        let reply = client
+            .post(format!("{to}/api/v1/events"))
+            .body(event.to_string())
+            .send()
+            .await;
+        if reply.is_ok_and(|r| r.status().is_success()) {
+            break (epoch.elapsed().as_micros() as u64 - killed) as f64 / 1e6;
+        }
+        assert!(
+            epoch.elapsed().as_micros() as u64 - killed < FAILOVER_WAIT.as_micros() as u64,
+            "the surviving node acknowledged nothing within {FAILOVER_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let deadline = Instant::now() + FAILOVER_WAIT;
+    let done = || {
+        current
+            .iter()
+            .filter(|at| at.load(Ordering::Relaxed) > 0)
+            .count()
+    };
+    while done() < connected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let wall = (epoch.elapsed().as_micros() as u64 - killed) as f64 / 1e6;
+    let server_cpu_percent = (cpu_seconds(to_pid) - cpu_before.0) / wall * 100.0;
+    let client_cpu_percent = (cpu_seconds(std::process::id()) - cpu_before.1) / wall * 100.0;
+    for task in tasks.into_iter().chain(staying_tasks) {
+        task.abort();
+    }
+    let since_kill = |times: &[AtomicU64]| {
+        let mut took: Vec<f64> = times
+            .iter()
+            .map(|at| at.load(Ordering::Relaxed))
+            .filter(|&at| at > 0)
+            .map(|at| at.saturating_sub(killed) as f64 / 1e6)
+            .collect();
+        took.sort_by(f64::total_cmp);
+        took
+    };
+    let (took, handshakes) = (since_kill(&current), since_kill(&reconnected));
+    let pct = |took: &[f64], p: f64| {
+        if took.is_empty() {
+            return f64::NAN;
+        }
+        took[((took.len() as f64 * p).ceil() as usize).clamp(1, took.len()) - 1]
+    };
+    FailoverResult {
+        viewers,
+        connected,
+        staying: stayed.load(Ordering::Relaxed) as usize,
+        posted_seconds,
+        p50_seconds: pct(&took, 0.5),
+        p99_seconds: pct(&took, 0.99),
+        reconnected_p50_seconds: pct(&handshakes, 0.5),
+        reconnected_p99_seconds: pct(&handshakes, 0.99),
+        failed_attempts: std::mem::take(&mut *failed.lock().unwrap()),
+        server_cpu_percent,
+        client_cpu_percent,
+        max_seconds: took.last().copied().unwrap_or(f64::NAN),
+        current: took.len(),
+        never: connected - took.len(),
     }
 }

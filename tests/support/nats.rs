@@ -138,6 +138,11 @@ impl NatsCluster {
         )
     }
 
+    /// Whether server `i` is running (not killed).
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
     /// `kill -9` of server `i`.
     pub fn kill(&mut self, i: usize) {
         if let Some(mut child) = self.nodes[i].child.take() {
