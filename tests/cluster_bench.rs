@@ -81,9 +81,10 @@ async fn cluster(out: &std::path::Path) -> Value {
     println!(
         "cluster: stream leader killed: a POST acknowledged again after {acked:.1} s, shown on the other node's viewer after {shown:.1} s"
     );
-    let resumed = node_server_killed(&mut nats, &a, &b).await;
+    let (resumed, led) = node_server_killed(&mut nats, &a, &b).await;
     println!(
-        "cluster: the NATS server node a was connected to killed: node a applied a POST to node b {resumed:.1} s after the kill"
+        "cluster: the NATS server node a was connected to killed ({}the stream's leader): node a applied a POST to node b {resumed:.1} s after the kill",
+        if led { "" } else { "not " }
     );
     a.server.stop().await;
     b.server.stop().await;
@@ -106,6 +107,7 @@ async fn cluster(out: &std::path::Path) -> Value {
         "leader_killed_acknowledged_seconds": acked,
         "leader_killed_shown_seconds": shown,
         "node_server_killed_applied_seconds": resumed,
+        "node_server_killed_led_the_stream": led,
         "viewers": viewers,
     })
 }
@@ -281,18 +283,7 @@ pub(crate) async fn ingest(servers: &[&TestServer], events: &[Event]) -> (f64, u
 /// on `b` showing it.
 async fn leader_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -> (f64, f64) {
     let mut viewer = wallboard_tests::Viewer::connect(&b.url, "view=floor").await;
-    let js = async_nats::jetstream::new(
-        async_nats::connect(nats.urls().as_slice())
-            .await
-            .expect("connect to NATS"),
-    );
-    let mut stream = js.get_stream("WALLBOARD").await.expect("the stream");
-    let leader = stream
-        .info()
-        .await
-        .ok()
-        .and_then(|i| i.cluster.clone()?.leader)
-        .expect("a stream leader");
+    let leader = stream_leader(nats).await;
     let killed = Instant::now();
     nats.kill(nats.index_of(&leader));
     let mut n = 0;
@@ -326,8 +317,9 @@ async fn leader_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -
 /// Brings every NATS server back (the leader's kill left one down) and
 /// lets the stream settle; then kills the server node `a` is connected to
 /// and POSTs an offer every 100 ms to `b` (through a server still up):
-/// seconds from the kill to `a` showing one of them.
-async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -> f64 {
+/// seconds from the kill to `a` showing one of them, and whether the killed
+/// server led the stream.
+async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -> (f64, bool) {
     for i in 0..3 {
         if !nats.is_running(i) {
             nats.restart(i);
@@ -344,6 +336,7 @@ async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServ
             .clone()
     };
     let server = cluster(a).connected_server();
+    let leader = stream_leader(nats).await;
     // Sent through b unless b is on the same server.
     let sender = if cluster(b).connected_server() == server {
         a
@@ -365,7 +358,7 @@ async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServ
             .as_u64()
             .is_some_and(|w| w >= 1)
         {
-            return killed.elapsed().as_secs_f64();
+            return (killed.elapsed().as_secs_f64(), leader == server);
         }
         assert!(
             killed.elapsed() < Duration::from_secs(60),
@@ -373,6 +366,22 @@ async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServ
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The name of the NATS server leading the stream now.
+async fn stream_leader(nats: &NatsCluster) -> String {
+    let js = async_nats::jetstream::new(
+        async_nats::connect(nats.urls().as_slice())
+            .await
+            .expect("connect to NATS"),
+    );
+    let mut stream = js.get_stream("WALLBOARD").await.expect("the stream");
+    stream
+        .info()
+        .await
+        .ok()
+        .and_then(|i| i.cluster.clone()?.leader)
+        .expect("a stream leader")
 }
 
 /// `ROUNDS` single offers POSTed to `a`, each timed until a floor viewer

@@ -195,6 +195,9 @@ impl Cluster {
                             info.config.subjects
                         )));
                     }
+                    for warning in stream_warnings(&info.config, config) {
+                        tracing::warn!(stream = %config.stream, "{warning}");
+                    }
                     let checkpoints = checkpoint_store(&js, config)
                         .await
                         .map_err(|e| stream_error(format!("its checkpoint store: {e}")))?;
@@ -865,6 +868,54 @@ async fn checkpoint_store(
     .map_err(|e| e.to_string())
 }
 
+/// What a stream made before (by another node, another version or an
+/// operator) does differently from the one this node would make, in words
+/// for the log. Nothing here stops the node: each still works, with the
+/// promise named weakened.
+fn stream_warnings(found: &stream::Config, config: &ClusterConfig) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if found.num_replicas != config.replicas {
+        warnings.push(format!(
+            "the stream has {} replicas where [cluster] replicas is {}: an acknowledged batch is on a quorum of {}",
+            found.num_replicas, config.replicas, found.num_replicas
+        ));
+    }
+    if found.storage == stream::StorageType::Memory {
+        warnings.push(
+            "the stream is kept in memory: a batch acknowledged is lost if every NATS server stops"
+                .into(),
+        );
+    }
+    let limits: Vec<String> = [
+        (found.max_messages > 0).then(|| format!("max_msgs {}", found.max_messages)),
+        (found.max_bytes > 0).then(|| format!("max_bytes {}", found.max_bytes)),
+        (!found.max_age.is_zero()).then(|| format!("max_age {:?}", found.max_age)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !limits.is_empty() {
+        let effect = match found.discard {
+            stream::DiscardPolicy::New => "a batch past them is refused (503)",
+            _ => {
+                "the oldest messages are removed: a node that has not applied them stops, and a start needs a checkpoint after them"
+            }
+        };
+        warnings.push(format!(
+            "the stream has limits ({}): {effect}",
+            limits.join(", ")
+        ));
+    }
+    let retry_for = config.publish_timeout.unsigned_abs();
+    if found.duplicate_window < retry_for {
+        warnings.push(format!(
+            "the stream's duplicate window ({:?}) is shorter than publish_timeout ({retry_for:?}): a batch resent late may be stored twice (its events still count once)",
+            found.duplicate_window
+        ));
+    }
+    warnings
+}
+
 /// A checkpoint's object name: the stream's epoch (a stream deleted and
 /// made again under the same name is another log) and the sequence,
 /// zero-padded so names sort.
@@ -898,6 +949,52 @@ fn message_id(payload: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_made_otherwise_is_named_in_the_log() {
+        let config: ClusterConfig = crate::config::Config::from_toml(
+            "[cluster]\nnats = [\"nats://127.0.0.1:4222\"]\nreplicas = 3\npublish_timeout = \"10s\"\n",
+        )
+        .unwrap()
+        .cluster
+        .unwrap();
+        let ours = stream::Config {
+            num_replicas: 3,
+            storage: stream::StorageType::File,
+            duplicate_window: DUPLICATE_WINDOW,
+            ..Default::default()
+        };
+        assert_eq!(stream_warnings(&ours, &config), Vec::<String>::new());
+        let theirs = stream::Config {
+            num_replicas: 1,
+            storage: stream::StorageType::Memory,
+            max_age: Duration::from_secs(3600),
+            max_messages: 1000,
+            duplicate_window: Duration::from_secs(2),
+            ..ours.clone()
+        };
+        let warnings = stream_warnings(&theirs, &config);
+        assert_eq!(warnings.len(), 4, "{warnings:#?}");
+        assert!(warnings[0].contains("1 replicas where [cluster] replicas is 3"));
+        assert!(warnings[1].contains("in memory"));
+        assert!(
+            warnings[2].contains("max_msgs 1000, max_age 3600s"),
+            "{}",
+            warnings[2]
+        );
+        assert!(warnings[2].contains("oldest messages are removed"));
+        assert!(
+            warnings[3].contains("duplicate window (2s) is shorter than publish_timeout (10s)")
+        );
+        let refusing = stream::Config {
+            max_bytes: 1 << 30,
+            discard: stream::DiscardPolicy::New,
+            ..ours
+        };
+        let warnings = stream_warnings(&refusing, &config);
+        assert_eq!(warnings.len(), 1, "{warnings:#?}");
+        assert!(warnings[0].contains("max_bytes 1073741824): a batch past them is refused"));
+    }
 
     #[test]
     fn a_batch_has_one_id_whatever_sends_it() {
