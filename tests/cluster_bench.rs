@@ -289,10 +289,8 @@ async fn leader_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServer) -
     let mut n = 0;
     let acked = loop {
         n += 1;
-        let event = json!({"id": format!("after-kill-{n}"), "ts": Timestamp::now().to_string(),
-            "type": "contact_offered", "contact": format!("after-kill-c{n}"), "queue": "bench-kill"});
         let reply = a
-            .post_events(event.to_string(), "application/x-ndjson")
+            .post_events(offer("kill", n), "application/x-ndjson")
             .await;
         if reply.status == 200 {
             break killed.elapsed().as_secs_f64();
@@ -348,10 +346,8 @@ async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServ
     let mut n = 0;
     loop {
         n += 1;
-        let event = json!({"id": format!("server-kill-{n}"), "ts": Timestamp::now().to_string(),
-            "type": "contact_offered", "contact": format!("server-kill-c{n}"), "queue": "bench-server-kill"});
         let _ = sender
-            .post_events(event.to_string(), "application/x-ndjson")
+            .post_events(offer("server-kill", n), "application/x-ndjson")
             .await;
         let board = a.board().await;
         if board["queues"]["bench-server-kill"]["waiting"]
@@ -366,6 +362,13 @@ async fn node_server_killed(nats: &mut NatsCluster, a: &TestServer, b: &TestServ
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Offer `n` of a probe named `name`, into queue `bench-NAME`.
+fn offer(name: &str, n: usize) -> String {
+    json!({"id": format!("{name}-{n}"), "ts": Timestamp::now().to_string(),
+        "type": "contact_offered", "contact": format!("{name}-c{n}"), "queue": format!("bench-{name}")})
+    .to_string()
 }
 
 /// The name of the NATS server leading the stream now.
@@ -390,12 +393,9 @@ async fn cross_node(a: &TestServer, b: &TestServer) -> (f64, f64, f64) {
     let mut viewer = wallboard_tests::Viewer::connect(&b.url, "view=floor").await;
     let mut took = Vec::with_capacity(ROUNDS);
     for round in 0..ROUNDS {
-        let event = json!({"id": format!("probe-{round}"), "ts": Timestamp::now().to_string(),
-            "type": "contact_offered", "contact": format!("probe-c{round}"), "queue": "bench-probe"});
+        let event = offer("probe", round);
         let sent = Instant::now();
-        let reply = a
-            .post_events(event.to_string(), "application/x-ndjson")
-            .await;
+        let reply = a.post_events(event, "application/x-ndjson").await;
         assert_eq!(reply.status, 200, "{}", reply.body);
         let want = json!(round + 1);
         viewer

@@ -509,6 +509,28 @@ pub async fn run_on(
     }
 }
 
+/// A viewer connected through `gate` and counted in `connected`, reading
+/// (and dropping) what comes until the socket ends; false if it never
+/// connected.
+async fn watch_until_closed(
+    addr: &str,
+    path: &str,
+    gate: &Semaphore,
+    connected: &AtomicU64,
+) -> bool {
+    let socket = {
+        let _permit = gate.acquire().await.ok();
+        lean_connect(addr, path, false).await
+    };
+    let Ok((mut socket, _)) = socket else {
+        return false;
+    };
+    connected.fetch_add(1, Ordering::Relaxed);
+    let mut buf = vec![0u8; 8192];
+    while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+    true
+}
+
 /// What became of the viewers of a node that died ([`failover`]).
 pub struct FailoverResult {
     pub viewers: usize,
@@ -591,18 +613,11 @@ pub async fn failover(
                 gate.clone(),
             );
             tokio::spawn(async move {
-                let socket = {
-                    let _permit = gate.acquire().await.ok();
-                    lean_connect(&from_addr, &path, false).await
-                };
-                let Ok((mut socket, _)) = socket else { return };
-                connected.fetch_add(1, Ordering::Relaxed);
-                // Read (and drop) until the node is gone.
-                let mut buf = vec![0u8; 8192];
-                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
-                drop(socket);
-                if killed_at.load(Ordering::Relaxed) == 0 {
-                    return; // ended before the kill: not a moved viewer
+                // Reads (and drops) until the node is gone.
+                if !watch_until_closed(&from_addr, &path, &gate, &connected).await
+                    || killed_at.load(Ordering::Relaxed) == 0
+                {
+                    return; // not connected, or ended before the kill
                 }
                 // The page's first backoff: 500 ms ± 25%, spread by viewer.
                 let jitter = (v as u64).wrapping_mul(2_654_435_761) % 250;
@@ -622,6 +637,7 @@ pub async fn failover(
                         Err(_) => return,
                     }
                 };
+                let mut buf = vec![0u8; 8192];
                 let mut kept = early.len().min(buf.len());
                 buf[..kept].copy_from_slice(&early[..kept]);
                 let mut first = true;
@@ -656,14 +672,7 @@ pub async fn failover(
             let (to_addr, path, gate, stayed) =
                 (to_addr.clone(), path.clone(), gate.clone(), stayed.clone());
             tokio::spawn(async move {
-                let socket = {
-                    let _permit = gate.acquire().await.ok();
-                    lean_connect(&to_addr, &path, false).await
-                };
-                let Ok((mut socket, _)) = socket else { return };
-                stayed.fetch_add(1, Ordering::Relaxed);
-                let mut buf = vec![0u8; 8192];
-                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+                watch_until_closed(&to_addr, &path, &gate, &stayed).await;
             })
         })
         .collect();

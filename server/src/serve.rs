@@ -24,7 +24,7 @@ use crate::shutdown::Shutdown;
 /// `net.core.somaxconn`). When a node of a cluster dies, its screens all
 /// reconnect to another within a second; with the usual 128, the
 /// connections beyond it are dropped and wait for TCP's retransmits (1 s,
-/// 3 s, 7 s…), which left 9,000 moved viewers' p99 at 9 s.
+/// 3 s, 7 s…).
 pub const ACCEPT_BACKLOG: u32 = 4096;
 
 /// A listener on `addr` with the [`ACCEPT_BACKLOG`].
