@@ -75,7 +75,7 @@ impl Lang {
         }
     }
 
-    /// A label by key; the key itself when there is none (never blank).
+    /// A label by key; blank for a key it does not know.
     pub fn t(self, key: &str) -> &'static str {
         let (zh, en) = match key {
             "title" => ("呼叫中心实时看板", "Contact center wallboard"),

@@ -331,7 +331,6 @@ fn known_type(text: &str) -> bool {
         .is_some_and(|t| EventKind::TYPE_NAMES.contains(&t.as_str()))
 }
 
-/// Identifiers: non-empty, at most [`MAX_ID_BYTES`], no control characters.
 /// The queue id that stands for all queues (metrics label `queue="all"`).
 pub const ALL_QUEUES: &str = "all";
 
@@ -344,6 +343,7 @@ fn check_queue(field: &str, value: &str) -> Result<(), String> {
     check_id(field, value)
 }
 
+/// Identifiers: non-empty, at most [`MAX_ID_BYTES`], no control characters.
 fn check_id(field: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err(format!("field `{field}` is empty"));

@@ -587,8 +587,6 @@ impl Aggregator {
         day
     }
 
-    /// Adds to the counters of `queue` (if any) and of the totals, in the
-    /// day and the minute that hold `ts`.
     /// Records an observation in a histogram of the metrics facade (per
     /// queue; the server's recorder, if any, is installed around `apply`).
     fn observe(&self, queue: Option<usize>, name: &'static str, value: f64) {
@@ -597,6 +595,8 @@ impl Aggregator {
         }
     }
 
+    /// Adds to the counters of `queue` (if any) and of the totals, in the
+    /// day and the minute that hold `ts`.
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
         let (day, _, _) = self.day_of(ts);
         let minute = minute_of(ts);

@@ -1,10 +1,9 @@
 //! Collections that grow without a long pause: the state kept for a day
 //! (event ids, finished contacts) reaches millions of entries, and a
-//! single `HashMap` doubling rehashes all of them at once — measured here
-//! 15 ms at 57,000 ids and 33 ms at 115,000, under the core lock, and it
-//! goes on doubling with the day. Split into [`SHARDS`] maps by hash, a
-//! growth rehashes one shard (a 1/1024th); a [`Fifo`] grows in fixed
-//! chunks and never copies what it holds.
+//! single `HashMap` doubling rehashes all of them at once, under the core
+//! lock (ARCHITECTURE.md, "Decisions", has the figures). Split into
+//! [`SHARDS`] maps by hash, a growth rehashes one shard (a 1/1024th); a
+//! [`Fifo`] grows in fixed chunks and never copies what it holds.
 
 use std::borrow::Borrow;
 use std::collections::VecDeque;
