@@ -707,6 +707,84 @@ fn check_pointer(at: &str, pointer: &str) -> Result<(), String> {
     }
 }
 
+/// A webhook source's `mappings`, each checked where it is (`at`).
+fn webhook_mappings(at: &str, mappings: &[MappingFile]) -> Result<Vec<WebhookMapping>, String> {
+    let mut out = Vec::new();
+    for (j, m) in mappings.iter().enumerate() {
+        let at = format!("{at}.mappings[{j}]");
+        if !EVENT_TYPES.contains(&m.event_type.as_str()) {
+            return Err(format!(
+                "`{at}.type`: {:?} is not an event type ({})",
+                m.event_type,
+                EVENT_TYPES.join(", ")
+            ));
+        }
+        let mut when = Vec::new();
+        for (pointer, value) in &m.when {
+            check_pointer(&format!("{at}.when"), pointer)?;
+            when.push((pointer.clone(), json_of(&format!("{at}.when"), value)?));
+        }
+        let mut fields = BTreeMap::new();
+        for (key, f) in &m.fields {
+            let at = format!("{at}.fields.{key}");
+            if key == "type" {
+                return Err(format!("`{at}`: the type is the mapping's `type`"));
+            }
+            fields.insert(key.clone(), field_source(&at, f)?);
+        }
+        out.push(WebhookMapping {
+            when,
+            event_type: m.event_type.clone(),
+            fields,
+        });
+    }
+    Ok(out)
+}
+
+/// Where a mapping's field comes from: a pointer, or a spec (pointer or
+/// constant, with a time format and a value map).
+fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, String> {
+    Ok(match f {
+        FieldFile::Pointer(p) => {
+            check_pointer(at, p)?;
+            FieldSource {
+                pointer: Some(p.clone()),
+                value: None,
+                map: BTreeMap::new(),
+                format: TimeFormat::Rfc3339,
+            }
+        }
+        FieldFile::Spec(spec) => {
+            if spec.pointer.is_some() == spec.value.is_some() {
+                return Err(format!("`{at}`: give either `pointer` or `value`"));
+            }
+            if let Some(p) = &spec.pointer {
+                check_pointer(at, p)?;
+            }
+            let format = match spec.format.as_deref() {
+                None | Some("rfc3339") => TimeFormat::Rfc3339,
+                Some("unix") => TimeFormat::UnixSeconds,
+                Some("unix_ms") => TimeFormat::UnixMillis,
+                Some(other) => {
+                    return Err(format!(
+                        "`{at}.format`: {other:?} is not rfc3339, unix or unix_ms"
+                    ));
+                }
+            };
+            let mut map = BTreeMap::new();
+            for (k, v) in &spec.map {
+                map.insert(k.clone(), json_of(at, v)?);
+            }
+            FieldSource {
+                pointer: spec.pointer.clone(),
+                value: spec.value.as_ref().map(|v| json_of(at, v)).transpose()?,
+                map,
+                format,
+            }
+        }
+    })
+}
+
 fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
     let mut out: Vec<SourceConfig> = Vec::new();
     for (i, file) in files.iter().enumerate() {
@@ -736,80 +814,7 @@ fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
                 )
             }
             SourceFile::Webhook { name, mappings } => {
-                let mut out = Vec::new();
-                for (j, m) in mappings.iter().enumerate() {
-                    let at = format!("{at}.mappings[{j}]");
-                    if !EVENT_TYPES.contains(&m.event_type.as_str()) {
-                        return Err(format!(
-                            "`{at}.type`: {:?} is not an event type ({})",
-                            m.event_type,
-                            EVENT_TYPES.join(", ")
-                        ));
-                    }
-                    let mut when = Vec::new();
-                    for (pointer, value) in &m.when {
-                        check_pointer(&format!("{at}.when"), pointer)?;
-                        when.push((pointer.clone(), json_of(&format!("{at}.when"), value)?));
-                    }
-                    let mut fields = BTreeMap::new();
-                    for (key, f) in &m.fields {
-                        let at = format!("{at}.fields.{key}");
-                        if key == "type" {
-                            return Err(format!("`{at}`: the type is the mapping's `type`"));
-                        }
-                        let source = match f {
-                            FieldFile::Pointer(p) => {
-                                check_pointer(&at, p)?;
-                                FieldSource {
-                                    pointer: Some(p.clone()),
-                                    value: None,
-                                    map: BTreeMap::new(),
-                                    format: TimeFormat::Rfc3339,
-                                }
-                            }
-                            FieldFile::Spec(spec) => {
-                                if spec.pointer.is_some() == spec.value.is_some() {
-                                    return Err(format!(
-                                        "`{at}`: give either `pointer` or `value`"
-                                    ));
-                                }
-                                if let Some(p) = &spec.pointer {
-                                    check_pointer(&at, p)?;
-                                }
-                                let format = match spec.format.as_deref() {
-                                    None | Some("rfc3339") => TimeFormat::Rfc3339,
-                                    Some("unix") => TimeFormat::UnixSeconds,
-                                    Some("unix_ms") => TimeFormat::UnixMillis,
-                                    Some(other) => {
-                                        return Err(format!(
-                                            "`{at}.format`: {other:?} is not rfc3339, unix or unix_ms"
-                                        ));
-                                    }
-                                };
-                                let mut map = BTreeMap::new();
-                                for (k, v) in &spec.map {
-                                    map.insert(k.clone(), json_of(&at, v)?);
-                                }
-                                FieldSource {
-                                    pointer: spec.pointer.clone(),
-                                    value: spec
-                                        .value
-                                        .as_ref()
-                                        .map(|v| json_of(&at, v))
-                                        .transpose()?,
-                                    map,
-                                    format,
-                                }
-                            }
-                        };
-                        fields.insert(key.clone(), source);
-                    }
-                    out.push(WebhookMapping {
-                        when,
-                        event_type: m.event_type.clone(),
-                        fields,
-                    });
-                }
+                let out = webhook_mappings(&at, mappings)?;
                 (name.clone(), SourceKind::Webhook(out))
             }
         };
@@ -854,6 +859,100 @@ impl Default for Config {
     }
 }
 
+/// `timezone`: an IANA name, or the system's zone.
+fn timezone(name: Option<&str>) -> Result<(TimeZone, String), String> {
+    Ok(match name {
+        Some(name) => {
+            let tz = TimeZone::get(name)
+                .map_err(|e| format!("`timezone`: {name:?} is not an IANA time zone name ({e})"))?;
+            (tz, name.to_string())
+        }
+        None => {
+            let tz = TimeZone::system();
+            let name = tz.iana_name().unwrap_or("UTC").to_string();
+            (tz, name)
+        }
+    })
+}
+
+/// `[[queues]]`, by id, each with the global `targets` under its own.
+fn queues(files: &[QueueFile], targets: &Targets) -> Result<BTreeMap<String, QueueConfig>, String> {
+    let mut queues = BTreeMap::new();
+    for (i, q) in files.iter().enumerate() {
+        let at = format!("queues[{i}]");
+        if q.id.is_empty() || q.id.len() > wallboard_protocol::event::MAX_ID_BYTES {
+            return Err(format!("`{at}.id`: must be 1..=128 bytes"));
+        }
+        let queue = QueueConfig {
+            name_zh: q.name_zh.clone(),
+            name_en: q.name_en.clone(),
+            vip: q.vip,
+            service_level_threshold: q
+                .service_level_seconds
+                .map(|s| seconds(&format!("{at}.service_level_seconds"), s))
+                .transpose()?,
+            short_abandon: q
+                .short_abandon_seconds
+                .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
+                .transpose()?,
+            targets: targets.overlay(&format!("{at}.targets"), &q.targets)?,
+            position: i as u32,
+        };
+        if queues.insert(q.id.clone(), queue).is_some() {
+            return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
+        }
+    }
+    Ok(queues)
+}
+
+/// `[complaint_grades]`: each grade's deadline (urgent 2 h and normal 24 h
+/// when the section is absent).
+fn complaint_grades(
+    grades_file: Option<&BTreeMap<String, String>>,
+) -> Result<BTreeMap<String, SignedDuration>, String> {
+    let mut complaint_grades = BTreeMap::new();
+    match grades_file {
+        None => {
+            complaint_grades.insert("urgent".to_string(), SignedDuration::from_hours(2));
+            complaint_grades.insert("normal".to_string(), SignedDuration::from_hours(24));
+        }
+        Some(grades) => {
+            for (grade, text) in grades {
+                let deadline = parse_duration(&format!("complaint_grades.{grade}"), text)?;
+                if deadline <= SignedDuration::ZERO {
+                    return Err(format!("`complaint_grades.{grade}`: must be positive"));
+                }
+                complaint_grades.insert(grade.clone(), deadline);
+            }
+        }
+    }
+    Ok(complaint_grades)
+}
+
+/// `dedupe_retention_hours` and `journal_retention_days`, checked against
+/// each other.
+fn retention(
+    dedupe_retention_hours: Option<f64>,
+    journal_retention_days: Option<u32>,
+) -> Result<(f64, u32), String> {
+    let dedupe_retention_hours = dedupe_retention_hours.unwrap_or(25.0);
+    if !(24.0..=24.0 * 14.0).contains(&dedupe_retention_hours) {
+        return Err(format!(
+            "`dedupe_retention_hours`: {dedupe_retention_hours} is outside 24..=336 (ids are kept at least a day)"
+        ));
+    }
+    // The kept segments must hold every id still remembered: the days
+    // the retention spans, plus today.
+    let min_days = (dedupe_retention_hours / 24.0).ceil() as u32 + 1;
+    let journal_retention_days = journal_retention_days.unwrap_or(7.max(min_days));
+    if !(min_days..=3660).contains(&journal_retention_days) {
+        return Err(format!(
+            "`journal_retention_days`: {journal_retention_days} is outside {min_days}..=3660 (the journal keeps at least the ids of `dedupe_retention_hours` = {dedupe_retention_hours}, plus today)"
+        ));
+    }
+    Ok((dedupe_retention_hours, journal_retention_days))
+}
+
 impl Config {
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, String> {
@@ -866,19 +965,7 @@ impl Config {
     pub fn from_toml(text: &str) -> Result<Config, String> {
         let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
 
-        let (timezone, timezone_name) = match &file.timezone {
-            Some(name) => {
-                let tz = TimeZone::get(name).map_err(|e| {
-                    format!("`timezone`: {name:?} is not an IANA time zone name ({e})")
-                })?;
-                (tz, name.clone())
-            }
-            None => {
-                let tz = TimeZone::system();
-                let name = tz.iana_name().unwrap_or("UTC").to_string();
-                (tz, name)
-            }
-        };
+        let (timezone, timezone_name) = timezone(file.timezone.as_deref())?;
 
         let tick = duration_within(
             "tick",
@@ -907,64 +994,12 @@ impl Config {
 
         let targets = Targets::default().overlay("targets", &file.targets)?;
 
-        let mut queues = BTreeMap::new();
-        for (i, q) in file.queues.iter().enumerate() {
-            let at = format!("queues[{i}]");
-            if q.id.is_empty() || q.id.len() > wallboard_protocol::event::MAX_ID_BYTES {
-                return Err(format!("`{at}.id`: must be 1..=128 bytes"));
-            }
-            let queue = QueueConfig {
-                name_zh: q.name_zh.clone(),
-                name_en: q.name_en.clone(),
-                vip: q.vip,
-                service_level_threshold: q
-                    .service_level_seconds
-                    .map(|s| seconds(&format!("{at}.service_level_seconds"), s))
-                    .transpose()?,
-                short_abandon: q
-                    .short_abandon_seconds
-                    .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
-                    .transpose()?,
-                targets: targets.overlay(&format!("{at}.targets"), &q.targets)?,
-                position: i as u32,
-            };
-            if queues.insert(q.id.clone(), queue).is_some() {
-                return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
-            }
-        }
+        let queues = queues(&file.queues, &targets)?;
 
-        let mut complaint_grades = BTreeMap::new();
-        match &file.complaint_grades {
-            None => {
-                complaint_grades.insert("urgent".to_string(), SignedDuration::from_hours(2));
-                complaint_grades.insert("normal".to_string(), SignedDuration::from_hours(24));
-            }
-            Some(grades) => {
-                for (grade, text) in grades {
-                    let deadline = parse_duration(&format!("complaint_grades.{grade}"), text)?;
-                    if deadline <= SignedDuration::ZERO {
-                        return Err(format!("`complaint_grades.{grade}`: must be positive"));
-                    }
-                    complaint_grades.insert(grade.clone(), deadline);
-                }
-            }
-        }
+        let complaint_grades = complaint_grades(file.complaint_grades.as_ref())?;
 
-        let dedupe_retention_hours = file.dedupe_retention_hours.unwrap_or(25.0);
-        if !(24.0..=24.0 * 14.0).contains(&dedupe_retention_hours) {
-            return Err(format!(
-                "`dedupe_retention_hours`: {dedupe_retention_hours} is outside 24..=336 (ids are kept at least a day)"
-            ));
-        }
-        // The kept segments must hold every id still remembered: the days
-        // the retention spans, plus today.
-        let min_days = (dedupe_retention_hours / 24.0).ceil() as u32 + 1;
-        let journal_retention_days = file.journal_retention_days.unwrap_or(7.max(min_days));
-        if !(min_days..=3660).contains(&journal_retention_days) {
-            return Err(format!(
-                "`journal_retention_days`: {journal_retention_days} is outside {min_days}..=3660 (the journal keeps at least the ids of `dedupe_retention_hours` = {dedupe_retention_hours}, plus today)"
-            ));
-        }
+        let (dedupe_retention_hours, journal_retention_days) =
+            retention(file.dedupe_retention_hours, file.journal_retention_days)?;
         let journal_commit_delay = duration_within(
             "journal_commit_delay",
             &file.journal_commit_delay,

@@ -68,20 +68,15 @@ impl Windows {
     }
 }
 
-/// Computes the whole board at `now`.
-pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
-    let config = agg.config();
-    let w = Windows::new(agg, now);
-
-    // Stored counts, per window, for the totals and each queue.
-    let mut totals: [Counters; 3] = Window::ALL.map(|win| w.counters(&agg.totals, win));
-    let mut queues: Vec<[Counters; 3]> = agg
-        .queues
-        .iter()
-        .map(|q| Window::ALL.map(|win| w.counters(&q.buckets, win)))
-        .collect();
-
-    // Agent time still running.
+/// Adds the agent time still running (working agents since their state
+/// began, within each window) to the stored counts.
+fn add_running_agent_time(
+    agg: &Aggregator,
+    w: &Windows,
+    now: Timestamp,
+    totals: &mut [Counters; 3],
+    queues: &mut [[Counters; 3]],
+) {
     for agent in working(agg) {
         for (i, win) in Window::ALL.iter().enumerate() {
             let ms = ms_between(agent.since.max(w.start(*win)), now);
@@ -91,8 +86,17 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
             }
         }
     }
+}
 
-    // Complaints past due and still open.
+/// Counts complaints still open, and those past due (into each window
+/// whose span holds the due time).
+fn add_overdue_complaints(
+    agg: &Aggregator,
+    w: &Windows,
+    now: Timestamp,
+    totals: &mut [Counters; 3],
+    queues: &mut [[Counters; 3]],
+) -> ComplaintsBoard {
     let mut complaints = ComplaintsBoard::default();
     for k in agg.complaints.values().filter(|k| k.answered.is_none()) {
         complaints.open += 1;
@@ -109,6 +113,24 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
             }
         }
     }
+    complaints
+}
+
+/// Computes the whole board at `now`.
+pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
+    let config = agg.config();
+    let w = Windows::new(agg, now);
+
+    // Stored counts, per window, for the totals and each queue.
+    let mut totals: [Counters; 3] = Window::ALL.map(|win| w.counters(&agg.totals, win));
+    let mut queues: Vec<[Counters; 3]> = agg
+        .queues
+        .iter()
+        .map(|q| Window::ALL.map(|win| w.counters(&q.buckets, win)))
+        .collect();
+
+    add_running_agent_time(agg, &w, now, &mut totals, &mut queues);
+    let complaints = add_overdue_complaints(agg, &w, now, &mut totals, &mut queues);
 
     let band = config.warn_band;
     let board_queues = agg

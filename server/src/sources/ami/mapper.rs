@@ -236,131 +236,22 @@ impl Mapper {
             .or_else(|| field(m, "StateInterface"))
             .map(str::to_string);
         match (event, queue, uniqueid, interface) {
-            ("QueueCallerJoin", Some(q), Some(u), _) => self.join(&u, &q, ts, &mut out),
-            ("QueueEntry", Some(q), Some(u), _) => {
-                if let Some(c) = self.callers.get_mut(&u) {
-                    c.listed = true;
-                } else {
-                    let since = back(ts, number(m, "Wait"));
-                    self.join(&u, &q, since, &mut out);
-                }
-            }
-            ("QueueCallerLeave", Some(_), Some(u), _) => {
-                if let Some(c) = self.callers.get_mut(&u)
-                    && !c.answered
-                {
-                    c.left = Some((ts, now));
-                }
-            }
-            ("QueueCallerAbandon", Some(q), Some(u), _) => {
-                let c = self.known_caller(&u, &q, m, ts, &mut out);
-                if !c.answered {
-                    let joins = c.joins.to_string();
-                    self.callers.remove(&u);
-                    out.push(Event {
-                        id: self.id(&[&u, "abandon", &q, &joins]),
-                        ts,
-                        kind: EventKind::ContactAbandoned {
-                            contact: self.contact(&u),
-                        },
-                    });
-                }
-            }
+            (
+                "QueueCallerJoin" | "QueueEntry" | "QueueCallerLeave" | "QueueCallerAbandon",
+                Some(q),
+                Some(u),
+                _,
+            ) => self.on_caller(event, m, &q, &u, (ts, now), &mut out),
             ("AgentCalled", _, _, Some(_)) => self.counts.rings += 1,
             ("AgentRingNoAnswer", _, _, Some(_)) => self.counts.ring_no_answer += 1,
             ("AgentConnect", Some(q), Some(u), Some(i)) => {
-                let c = self.known_caller(&u, &q, m, ts, &mut out);
-                if !c.answered {
-                    c.answered = true;
-                    c.left = None;
-                    let joins = c.joins.to_string();
-                    let member = self.member(&i, m);
-                    member.queues.entry(q.clone()).or_insert(None);
-                    member.in_call = Some(Some(u.clone()));
-                    member.wrap_until = None;
-                    self.emit_state(&i, ts, None, &mut out);
-                    out.push(Event {
-                        id: self.id(&[&u, "connect", &q, &joins]),
-                        ts,
-                        kind: EventKind::ContactAnswered {
-                            contact: self.contact(&u),
-                            agent: i.clone(),
-                        },
-                    });
-                }
+                self.on_connect(m, &q, &u, &i, ts, &mut out)
             }
             ("AgentComplete", Some(q), Some(u), Some(i)) => {
-                let joins = self.callers.get(&u).map(|c| c.joins).unwrap_or(1);
-                // A caller unknown here was answered before a restart: the
-                // server knows it from its journal.
-                if self.callers.get(&u).is_none_or(|c| c.answered) {
-                    self.callers.remove(&u);
-                    out.push(Event {
-                        id: self.id(&[&u, "complete", &q, &joins.to_string()]),
-                        ts,
-                        kind: EventKind::ContactEnded {
-                            contact: self.contact(&u),
-                            resolved: None,
-                        },
-                    });
-                }
-                let default_wrapup = self.wrapup.get(&q).copied().unwrap_or(0);
-                let member = self.member(&i, m);
-                if member
-                    .in_call
-                    .as_ref()
-                    .is_some_and(|c| c.as_deref() == Some(&u) || c.is_none())
-                {
-                    member.in_call = None;
-                }
-                let wrapup = member
-                    .wrapup
-                    .get(&q)
-                    .copied()
-                    .filter(|w| *w > 0)
-                    .unwrap_or(default_wrapup);
-                if wrapup > 0 {
-                    member.wrap_until = ts
-                        .checked_add(SignedDuration::from_secs(wrapup.min(DAY) as i64))
-                        .ok();
-                }
-                self.emit_state(&i, ts, None, &mut out);
+                self.on_complete(m, &q, &u, &i, ts, &mut out)
             }
             ("QueueMemberStatus" | "QueueMemberAdded" | "QueueMember", Some(q), _, Some(i)) => {
-                let resync = event == "QueueMember";
-                let member = self.member(&i, m);
-                member.listed |= resync;
-                if let Some(status) = number(m, "Status") {
-                    member.device = status.min(255) as u8;
-                }
-                if let Some(w) = number(m, "Wrapuptime") {
-                    member.wrapup.insert(q.clone(), w);
-                }
-                let paused =
-                    flag(m, "Paused").then(|| field(m, "PausedReason").map(str::to_string));
-                member.queues.insert(q, paused);
-                if m.get("InCall").is_some() {
-                    match (flag(m, "InCall"), &member.in_call) {
-                        (true, None) => member.in_call = Some(None),
-                        (false, Some(Some(caller))) if resync => {
-                            // The call ended while we were away.
-                            let caller = caller.clone();
-                            member.in_call = None;
-                            self.ended_while_away(&caller, ts, &mut out);
-                        }
-                        (false, Some(None)) => member.in_call = None,
-                        _ => {}
-                    }
-                }
-                let since = resync.then(|| Self::resync_since(m)).flatten();
-                let key = resync.then(|| {
-                    format!(
-                        "sync/{}/{}",
-                        number(m, "LastPause").unwrap_or(0),
-                        number(m, "LastCall").unwrap_or(0)
-                    )
-                });
-                self.emit_state(&i, since.unwrap_or(ts), key.as_deref(), &mut out);
+                self.on_member_status(event == "QueueMember", m, q, &i, ts, &mut out)
             }
             ("QueueMemberPause" | "QueueMemberPaused", Some(q), _, Some(i)) => {
                 let member = self.member(&i, m);
@@ -381,6 +272,177 @@ impl Mapper {
             _ => self.counts.ignored += 1,
         }
         out
+    }
+
+    /// A caller's place in queue `q`: joined, listed by a resync, left (the
+    /// answer or the abandon that follows decides), abandoned. `(ts, now)`:
+    /// the message's time and the time it was read.
+    fn on_caller(
+        &mut self,
+        event: &str,
+        m: &Message,
+        q: &str,
+        u: &str,
+        (ts, now): (Timestamp, Timestamp),
+        out: &mut Vec<Event>,
+    ) {
+        match event {
+            "QueueCallerJoin" => self.join(u, q, ts, out),
+            "QueueEntry" => {
+                if let Some(c) = self.callers.get_mut(u) {
+                    c.listed = true;
+                } else {
+                    let since = back(ts, number(m, "Wait"));
+                    self.join(u, q, since, out);
+                }
+            }
+            "QueueCallerLeave" => {
+                if let Some(c) = self.callers.get_mut(u)
+                    && !c.answered
+                {
+                    c.left = Some((ts, now));
+                }
+            }
+            _ => {
+                let c = self.known_caller(u, q, m, ts, out);
+                if !c.answered {
+                    let joins = c.joins.to_string();
+                    self.callers.remove(u);
+                    out.push(Event {
+                        id: self.id(&[u, "abandon", q, &joins]),
+                        ts,
+                        kind: EventKind::ContactAbandoned {
+                            contact: self.contact(u),
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    /// Agent `i` answered caller `u` of queue `q`.
+    fn on_connect(
+        &mut self,
+        m: &Message,
+        q: &str,
+        u: &str,
+        i: &str,
+        ts: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let c = self.known_caller(u, q, m, ts, out);
+        if c.answered {
+            return;
+        }
+        c.answered = true;
+        c.left = None;
+        let joins = c.joins.to_string();
+        let member = self.member(i, m);
+        member.queues.entry(q.to_string()).or_insert(None);
+        member.in_call = Some(Some(u.to_string()));
+        member.wrap_until = None;
+        self.emit_state(i, ts, None, out);
+        out.push(Event {
+            id: self.id(&[u, "connect", q, &joins]),
+            ts,
+            kind: EventKind::ContactAnswered {
+                contact: self.contact(u),
+                agent: i.to_string(),
+            },
+        });
+    }
+
+    /// Agent `i`'s call with caller `u` of queue `q` ended: the contact ends,
+    /// the agent goes to wrap-up for the queue's (or their own) wrap-up time.
+    fn on_complete(
+        &mut self,
+        m: &Message,
+        q: &str,
+        u: &str,
+        i: &str,
+        ts: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let joins = self.callers.get(u).map(|c| c.joins).unwrap_or(1);
+        // A caller unknown here was answered before a restart: the
+        // server knows it from its journal.
+        if self.callers.get(u).is_none_or(|c| c.answered) {
+            self.callers.remove(u);
+            out.push(Event {
+                id: self.id(&[u, "complete", q, &joins.to_string()]),
+                ts,
+                kind: EventKind::ContactEnded {
+                    contact: self.contact(u),
+                    resolved: None,
+                },
+            });
+        }
+        let default_wrapup = self.wrapup.get(q).copied().unwrap_or(0);
+        let member = self.member(i, m);
+        if member
+            .in_call
+            .as_ref()
+            .is_some_and(|c| c.as_deref() == Some(u) || c.is_none())
+        {
+            member.in_call = None;
+        }
+        let wrapup = member
+            .wrapup
+            .get(q)
+            .copied()
+            .filter(|w| *w > 0)
+            .unwrap_or(default_wrapup);
+        if wrapup > 0 {
+            member.wrap_until = ts
+                .checked_add(SignedDuration::from_secs(wrapup.min(DAY) as i64))
+                .ok();
+        }
+        self.emit_state(i, ts, None, out);
+    }
+
+    /// A member's status in queue `q`: a change, an addition, or (`resync`)
+    /// a `QueueMember` line of the status listing at connect.
+    fn on_member_status(
+        &mut self,
+        resync: bool,
+        m: &Message,
+        q: String,
+        i: &str,
+        ts: Timestamp,
+        out: &mut Vec<Event>,
+    ) {
+        let member = self.member(i, m);
+        member.listed |= resync;
+        if let Some(status) = number(m, "Status") {
+            member.device = status.min(255) as u8;
+        }
+        if let Some(w) = number(m, "Wrapuptime") {
+            member.wrapup.insert(q.clone(), w);
+        }
+        let paused = flag(m, "Paused").then(|| field(m, "PausedReason").map(str::to_string));
+        member.queues.insert(q, paused);
+        if m.get("InCall").is_some() {
+            match (flag(m, "InCall"), &member.in_call) {
+                (true, None) => member.in_call = Some(None),
+                (false, Some(Some(caller))) if resync => {
+                    // The call ended while we were away.
+                    let caller = caller.clone();
+                    member.in_call = None;
+                    self.ended_while_away(&caller, ts, out);
+                }
+                (false, Some(None)) => member.in_call = None,
+                _ => {}
+            }
+        }
+        let since = resync.then(|| Self::resync_since(m)).flatten();
+        let key = resync.then(|| {
+            format!(
+                "sync/{}/{}",
+                number(m, "LastPause").unwrap_or(0),
+                number(m, "LastCall").unwrap_or(0)
+            )
+        });
+        self.emit_state(i, since.unwrap_or(ts), key.as_deref(), out);
     }
 
     /// When a member listed by a resync has been in its state since.
