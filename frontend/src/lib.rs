@@ -19,6 +19,7 @@ mod views;
 use std::time::Duration;
 
 use leptos::prelude::*;
+use wallboard_protocol::Window;
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::UrlSearchParams;
 
@@ -32,7 +33,7 @@ pub struct Params {
     pub view: String,
     pub queue: Option<String>,
     pub lang: Option<Lang>,
-    pub window: String,
+    pub window: Window,
     pub kiosk: bool,
     pub rotate: Option<Duration>,
     /// `sound=1`: a tone when a tile goes into breach, from the start (a
@@ -61,8 +62,8 @@ impl Params {
                 .filter(|v| !v.is_empty())
         };
         let window = get("window")
-            .filter(|w| ["today", "60m", "15m"].contains(&w.as_str()))
-            .unwrap_or_else(|| "today".into());
+            .and_then(|w| Window::parse(&w))
+            .unwrap_or(Window::Today);
         let pages: Vec<Page> = get("pages")
             .map(|p| p.split(',').filter_map(Page::parse).collect())
             .filter(|p: &Vec<Page>| !p.is_empty())

@@ -206,19 +206,11 @@ fn shows(screen: Page) -> (bool, bool) {
     )
 }
 
-fn window_of(name: &str) -> Window {
-    match name {
-        "15m" => Window::Min15,
-        "60m" => Window::Min60,
-        _ => Window::Today,
-    }
-}
-
 impl Settings {
     pub fn new(params: &Params, lang: Lang) -> Settings {
         let settings = Settings {
             lang: RwSignal::new(lang),
-            window: RwSignal::new(window_of(&params.window)),
+            window: RwSignal::new(params.window),
             sound: RwSignal::new(params.sound),
             page: RwSignal::new(Page::All),
             kiosk: params.kiosk,

@@ -101,6 +101,11 @@ impl Window {
         }
     }
 
+    /// The window [`Window::as_str`] names `name`.
+    pub fn parse(name: &str) -> Option<Window> {
+        Window::ALL.into_iter().find(|w| w.as_str() == name)
+    }
+
     /// Length of a rolling window in minutes; `None` for `today`.
     pub fn minutes(self) -> Option<i64> {
         match self {
@@ -353,6 +358,17 @@ mod tests {
             serde_json::to_string(&Status::Breach).unwrap(),
             r#""breach""#
         );
+    }
+
+    #[test]
+    fn a_window_is_named_as_it_serializes() {
+        for window in Window::ALL {
+            let json = serde_json::to_string(&window).unwrap();
+            assert_eq!(json, format!("\"{}\"", window.as_str()));
+            assert_eq!(Window::parse(window.as_str()), Some(window));
+        }
+        assert_eq!(Window::parse("30m"), None);
+        assert_eq!(Window::parse("Today"), None);
     }
 
     #[test]

@@ -209,7 +209,10 @@ pub fn router(app: App) -> Router {
         .with_state(app.clone())
         .merge(
             ingest::http::router(app.ingest.clone())
-                .merge(crate::sources::webhook::router(app.clone()))
+                .merge(crate::sources::webhook::router(
+                    app.ingest.clone(),
+                    &app.config.sources,
+                ))
                 .route_layer(middleware::from_fn_with_state(app.clone(), ingest_guard)),
         )
         .fallback({
@@ -305,7 +308,7 @@ async fn ws(
         .map(|c| c.0);
     let slot = app.viewer_slot(peer)?;
     let stepper = app.stepper();
-    let frames = app.hub.subscribe(&view.key(), || stepper.snapshots(&view));
+    let frames = app.hub.subscribe(&view, || stepper.snapshots(&view));
     let limits = SessionLimits {
         drain_timeout: app.config.ws_drain_timeout.unsigned_abs(),
         ping_interval: app.config.ws_ping_interval.unsigned_abs(),

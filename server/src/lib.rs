@@ -2,16 +2,15 @@
 //! [`start`]; tests call it too, each with its own port and clock.
 //!
 //! Layering (each module uses only those listed before it):
-//! `config`, `clock`, `sharded` → `aggregator`, `shutdown`, `stream` → `ingest`,
-//! `cluster` (ingest's log when `[cluster]` is set), `kpi`, `views` → `tick`,
-//! `simulator` → `app` → `start`.
+//! `config`, `clock`, `sharded`, `views` → `aggregator`, `shutdown`, `stream`
+//! → `ingest` (with `ingest::cluster`, its log when `[cluster]` is set),
+//! `kpi` → `tick`, `simulator` → `app` → `start`.
 
 pub mod aggregator;
 pub mod app;
 pub mod auth;
 pub mod boards;
 pub mod clock;
-pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod ingest;
@@ -93,7 +92,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
                     "a node of a cluster keeps no journal (`--data-dir` is not used): the log is the JetStream stream"
                 );
             }
-            let cluster = cluster::Cluster::connect(cluster_config)
+            let cluster = ingest::cluster::Cluster::connect(cluster_config)
                 .await
                 .map_err(std::io::Error::other)?;
             tracing::info!(
@@ -297,7 +296,7 @@ fn run_simulator(
             Ok(outcome) => outcome,
             Err(e) => {
                 // The simulated events are lost; the next round goes on.
-                tracing::warn!(error = %e.0, "simulator events not stored by the journal");
+                tracing::warn!(error = %e, "simulator events not stored");
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
             }
@@ -331,5 +330,167 @@ async fn housekeeping(ingest: Ingest, shutdown: Shutdown) {
             }
             _ = &mut stop => break,
         }
+    }
+}
+
+#[cfg(test)]
+mod layering {
+    //! The modules' imports form no cycle: each top-level module (a file
+    //! or a folder of `src/`) uses only modules that do not use it back,
+    //! directly or through others (the layering above).
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::path::Path;
+
+    /// The top-level modules a source text names as `crate::NAME`
+    /// (comments left out), `use crate::{a, b::c}` groups included.
+    fn imports(text: &str) -> BTreeSet<String> {
+        let code: String = text
+            .lines()
+            .map(|line| line.split("//").next().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut found = BTreeSet::new();
+        let mut rest = code.as_str();
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            if let Some(group) = rest.strip_prefix('{') {
+                // Items at depth 0 of the group, each up to its first `::`.
+                let (mut depth, mut item) = (0, String::new());
+                for c in group.chars() {
+                    match c {
+                        '{' => depth += 1,
+                        '}' if depth == 0 => break,
+                        '}' => depth -= 1,
+                        ',' if depth == 0 => {
+                            found.insert(head(&item));
+                            item.clear();
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if depth == 0 || !item.contains("::") {
+                        item.push(c);
+                    }
+                }
+                found.insert(head(&item));
+            } else {
+                found.insert(head(rest));
+            }
+        }
+        found.retain(|m| !m.is_empty());
+        found
+    }
+
+    /// The identifier a path starts with.
+    fn head(path: &str) -> String {
+        path.trim()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    }
+
+    /// Every top-level module's imports of the others.
+    fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+        let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut stack = vec![src.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let relative = path.strip_prefix(src).unwrap();
+                let first = relative.components().next().unwrap();
+                let module = Path::new(first.as_os_str())
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                if module == "lib" || module == "main" {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let mut uses = imports(&text);
+                uses.remove(&module);
+                graph.entry(module).or_default().extend(uses);
+            }
+        }
+        graph
+    }
+
+    /// A cycle in `graph`, as the modules along it, if there is one.
+    fn cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+        fn visit(
+            module: &str,
+            graph: &BTreeMap<String, BTreeSet<String>>,
+            path: &mut Vec<String>,
+            done: &mut BTreeSet<String>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|m| m == module) {
+                let mut cycle = path[at..].to_vec();
+                cycle.push(module.to_string());
+                return Some(cycle);
+            }
+            if done.contains(module) {
+                return None;
+            }
+            path.push(module.to_string());
+            for next in graph.get(module).into_iter().flatten() {
+                if let Some(cycle) = visit(next, graph, path, done) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            done.insert(module.to_string());
+            None
+        }
+        let mut done = BTreeSet::new();
+        graph
+            .keys()
+            .find_map(|m| visit(m, graph, &mut Vec::new(), &mut done))
+    }
+
+    #[test]
+    fn modules_import_each_other_in_layers() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let graph = graph(&src);
+        assert!(graph.len() > 10, "read {} modules", graph.len());
+        assert!(graph["tick"].contains("stream"), "{:?}", graph["tick"]);
+        if let Some(cycle) = cycle(&graph) {
+            panic!(
+                "the modules import each other in a cycle: {}",
+                cycle.join(" → ")
+            );
+        }
+    }
+
+    #[test]
+    fn a_cycle_is_found_and_named() {
+        let text = "use crate::{b::{X, Y}, c};\nfn f() { crate::d::g() } // crate::e";
+        assert_eq!(
+            imports(text),
+            ["b", "c", "d"].into_iter().map(String::from).collect()
+        );
+        let graph: BTreeMap<String, BTreeSet<String>> = [
+            ("a", vec!["b"]),
+            ("b", vec!["c"]),
+            ("c", vec!["a"]),
+            ("d", vec![]),
+        ]
+        .into_iter()
+        .map(|(m, uses)| (m.into(), uses.into_iter().map(String::from).collect()))
+        .collect();
+        assert_eq!(
+            cycle(&graph),
+            Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+        );
+        let mut acyclic = graph.clone();
+        acyclic.get_mut("c").unwrap().clear();
+        assert_eq!(cycle(&acyclic), None);
     }
 }

@@ -40,8 +40,8 @@ pub struct IngestCounts {
 
 /// Counts of the stream, read at scrape time.
 pub struct StreamCounts<'a> {
-    /// Sessions per view key.
-    pub sessions: &'a [(String, u64)],
+    /// Sessions per kind of view ([`crate::views::View::LABELS`]).
+    pub sessions: &'a [(&'static str, u64)],
     pub messages_sent: u64,
     pub resyncs: u64,
     pub disconnects: [(&'static str, u64); 3],

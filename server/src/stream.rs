@@ -43,6 +43,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFra
 
 use crate::shutdown::Shutdown;
 use crate::upgrade::Socket;
+use crate::views::View;
 
 /// One step of a view's stream.
 pub struct Frame {
@@ -109,7 +110,7 @@ impl Channel {
 /// The views' channels.
 #[derive(Default)]
 pub struct Hub {
-    channels: Mutex<HashMap<String, Arc<Channel>>>,
+    channels: Mutex<HashMap<View, Arc<Channel>>>,
     pub stats: StreamStats,
 }
 
@@ -120,16 +121,20 @@ pub struct Subscription {
 }
 
 impl Hub {
-    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Channel>>> {
+    fn channels(&self) -> std::sync::MutexGuard<'_, HashMap<View, Arc<Channel>>> {
         self.channels.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Subscribes to a view's stream, creating it with `snapshot` as its
     /// snapshot source when it does not exist yet.
-    pub fn subscribe(&self, key: &str, snapshot: impl FnOnce() -> SnapshotSource) -> Subscription {
+    pub fn subscribe(
+        &self,
+        view: &View,
+        snapshot: impl FnOnce() -> SnapshotSource,
+    ) -> Subscription {
         let mut channels = self.channels();
         let channel = channels
-            .entry(key.to_string())
+            .entry(view.clone())
             .or_insert_with(|| {
                 Arc::new(Channel {
                     sender: watch::channel(Arc::new(Frame::new(0, None))).0,
@@ -144,21 +149,18 @@ impl Hub {
         }
     }
 
-    /// The keys of the views streaming now.
-    pub fn current(&self) -> Vec<String> {
+    /// The views streaming now.
+    pub fn current(&self) -> Vec<View> {
         self.channels().keys().cloned().collect()
     }
 
-    /// Sessions per kind of view (`floor`, `agent`, `queue`), every kind
-    /// listed: a bounded label for metrics.
-    pub fn sessions_by_view(&self) -> Vec<(String, u64)> {
-        let mut counts: Vec<(String, u64)> = ["floor", "agent", "queue"]
-            .into_iter()
-            .map(|v| (v.to_string(), 0))
-            .collect();
-        for (key, channel) in self.channels().iter() {
-            let kind = key.split(':').next().unwrap_or(key);
-            if let Some(entry) = counts.iter_mut().find(|(v, _)| v == kind) {
+    /// Sessions per kind of view ([`View::LABELS`], every kind listed): a
+    /// bounded label for metrics.
+    pub fn sessions_by_view(&self) -> Vec<(&'static str, u64)> {
+        let mut counts: Vec<(&'static str, u64)> =
+            View::LABELS.into_iter().map(|label| (label, 0)).collect();
+        for (view, channel) in self.channels().iter() {
+            if let Some(entry) = counts.iter_mut().find(|(v, _)| *v == view.label()) {
                 entry.1 += channel.sender.receiver_count() as u64;
             }
         }
@@ -166,8 +168,8 @@ impl Hub {
     }
 
     /// Publishes a view's next frame to all its sessions.
-    pub fn publish(&self, key: &str, frame: Frame) {
-        let Some(channel) = self.channels().get(key).cloned() else {
+    pub fn publish(&self, view: &View, frame: Frame) {
+        let Some(channel) = self.channels().get(view).cloned() else {
             return;
         };
         {
@@ -181,10 +183,9 @@ impl Hub {
     }
 
     /// Drops the streams nobody watches, except those in `keep`.
-    pub fn retain_watched(&self, keep: &[&str]) {
-        self.channels().retain(|key, channel| {
-            channel.sender.receiver_count() > 0 || keep.contains(&key.as_str())
-        });
+    pub fn retain_watched(&self, keep: &[View]) {
+        self.channels()
+            .retain(|view, channel| channel.sender.receiver_count() > 0 || keep.contains(view));
     }
 }
 
@@ -432,18 +433,18 @@ mod tests {
     #[test]
     fn catching_up_takes_the_missed_patches_from_the_ring() {
         let hub = Hub::default();
-        let subscription = hub.subscribe("floor", no_snapshot);
+        let subscription = hub.subscribe(&View::Floor, no_snapshot);
         for seq in 1..=5 {
-            hub.publish("floor", frame(seq));
+            hub.publish(&View::Floor, frame(seq));
         }
         let missed = subscription.channel.since(2, 5).expect("in the ring");
         assert_eq!(missed, ["p3", "p4", "p5"]);
         // A gap (a frame without a patch) or patches gone from the ring: none.
-        hub.publish("floor", Frame::new(6, None));
-        hub.publish("floor", frame(7));
+        hub.publish(&View::Floor, Frame::new(6, None));
+        hub.publish(&View::Floor, frame(7));
         assert_eq!(subscription.channel.since(5, 7), None);
         for seq in 8..8 + RECENT as u64 {
-            hub.publish("floor", frame(seq));
+            hub.publish(&View::Floor, frame(seq));
         }
         assert_eq!(subscription.channel.since(6, 8 + RECENT as u64 - 1), None);
         assert!(

@@ -52,12 +52,7 @@ impl Stepper {
         // that exist, so a view's `seq` never restarts while a session of
         // it holds a snapshot (a snapshot reads it under the same lock).
         self.hub.retain_watched(&[]);
-        let views: Vec<View> = self
-            .hub
-            .current()
-            .iter()
-            .filter_map(|key| View::from_key(key))
-            .collect();
+        let views = self.hub.current();
         let now = self.ingest.clock().now();
         let counts = {
             let mut core = self.ingest.lock(Holder::Step);
@@ -73,7 +68,7 @@ impl Stepper {
                 patch.seq, patch.patch
             );
             self.hub
-                .publish(&patch.view.key(), Frame::new(patch.seq, Some(text.into())));
+                .publish(&patch.view, Frame::new(patch.seq, Some(text.into())));
         }
         drop(boards);
         let took = started.elapsed().as_secs_f64();

@@ -56,32 +56,15 @@ impl View {
         }
     }
 
+    /// Every [`View::label`].
+    pub const LABELS: [&'static str; 3] = ["floor", "agent", "queue"];
+
     /// The label used in metrics (bounded: the queue id is not part of it).
     pub fn label(&self) -> &'static str {
         match self {
             View::Floor => "floor",
             View::Agent => "agent",
             View::Queue(_) => "queue",
-        }
-    }
-
-    /// A key naming this view's stream.
-    pub fn key(&self) -> String {
-        match self {
-            View::Floor => "floor".into(),
-            View::Agent => "agent".into(),
-            View::Queue(queues) => format!("queue:{}", queues.join(",")),
-        }
-    }
-
-    /// The view named by [`View::key`].
-    pub fn from_key(key: &str) -> Option<View> {
-        match key {
-            "floor" => Some(View::Floor),
-            "agent" => Some(View::Agent),
-            _ => key
-                .strip_prefix("queue:")
-                .map(|q| View::Queue(q.split(',').map(str::to_string).collect())),
         }
     }
 
@@ -200,13 +183,5 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown view")
         );
-        for view in [
-            View::Floor,
-            View::Agent,
-            View::Queue(vec!["a:b".into()]),
-            View::Queue(vec!["a".into(), "b".into()]),
-        ] {
-            assert_eq!(View::from_key(&view.key()), Some(view));
-        }
     }
 }

@@ -12,7 +12,7 @@ use axum::{Extension, Router};
 
 use bytes::Bytes;
 
-use super::{Ingest, Outcome, body};
+use super::{Ingest, Outcome, StoreError, body};
 use crate::error::ApiError;
 
 /// The largest body accepted, in bytes.
@@ -83,21 +83,18 @@ pub async fn submit(
 ) -> Result<Outcome, ApiError> {
     let answer = ingest.submit_batch(items).await;
     answer.map_err(|e| {
-        tracing::error!(error = %e.0, "journal write failed: answering 503");
+        tracing::error!(error = %e, "batch not stored: answering 503");
+        ApiError::from(e)
+    })
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
         ApiError {
             retry_after: Some(1),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                match ingest.cluster() {
-                    Some(_) => format!("{}; retry later", e.0),
-                    None => format!(
-                        "the journal could not store this batch ({}): nothing of it was applied; retry later",
-                        e.0
-                    ),
-                },
-            )
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e}; retry later"))
         }
-    })
+    }
 }
 
 async fn post_events(

@@ -7,6 +7,7 @@
 //! carrying the same id cannot both apply it and a batch applies in order.
 
 pub mod body;
+pub mod cluster;
 pub mod http;
 
 use std::collections::HashMap;
@@ -116,9 +117,23 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 /// Seconds of stream time per housekeeping pass on a node of a cluster.
 const PRUNE_EVERY_SECONDS: i64 = 10;
 
-/// The journal could not persist a batch: nothing of it was applied.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JournalError(pub String);
+/// Why a batch was not stored: nothing of it was applied, and the sender
+/// is answered 503 with `Retry-After` (see [`http::submit`]).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The local journal could not write or sync it, or stopped after an
+    /// earlier failure.
+    #[error("the journal could not store this batch ({0}): nothing of it was applied")]
+    Journal(#[source] std::io::Error),
+    /// The blocking task that runs the batch ended without an answer.
+    #[error(
+        "the journal could not store this batch (ingest task failed: {0}): nothing of it was applied"
+    )]
+    Task(String),
+    /// A cluster's log could not take it; see [`cluster::LogError`].
+    #[error(transparent)]
+    Log(#[from] cluster::LogError),
+}
 
 enum Applied {
     Accepted,
@@ -162,7 +177,7 @@ pub struct Ingest {
     /// records): `/readyz` says it.
     replay_skipped: Arc<Mutex<Vec<String>>>,
     /// Set when this server is a node of a cluster (`[cluster]`).
-    cluster: Arc<std::sync::OnceLock<Arc<crate::cluster::Cluster>>>,
+    cluster: Arc<std::sync::OnceLock<Arc<cluster::Cluster>>>,
 }
 
 /// A token bucket: `tokens` events may go now; it refills at the rate, up
@@ -286,7 +301,7 @@ impl Ingest {
     /// With a journal, the events that pass the checks are written and
     /// synced before any is applied; if that fails, nothing of the batch is
     /// applied and the error is returned (the sender gets 503 and retries).
-    pub fn submit(&self, items: Vec<Result<Event, String>>) -> Result<Outcome, JournalError> {
+    pub fn submit(&self, items: Vec<Result<Event, String>>) -> Result<Outcome, StoreError> {
         let now = self.clock.now();
         let (mut outcome, screened) = self.screen(items, now);
         let mut guard = self.lock(Holder::Batch);
@@ -313,7 +328,7 @@ impl Ingest {
                             aggregator.checkpoint().map_err(std::io::Error::other)
                         })
                     })
-                    .map_err(|e| JournalError(e.to_string()))?;
+                    .map_err(StoreError::Journal)?;
                 Some((journal.syncer(), ticket))
             }
             None => None,
@@ -343,7 +358,7 @@ impl Ingest {
                         .record(took.as_secs_f64())
                 }),
                 Ok(None) => {}
-                Err(e) => return Err(JournalError(e.to_string())),
+                Err(e) => return Err(StoreError::Journal(e)),
             }
         }
         Ok(self.answered(outcome))
@@ -408,24 +423,24 @@ impl Ingest {
     pub async fn submit_batch(
         &self,
         items: Vec<Result<Event, String>>,
-    ) -> Result<Outcome, JournalError> {
+    ) -> Result<Outcome, StoreError> {
         if let Some(cluster) = self.cluster.get() {
-            return cluster.submit(self, items).await;
+            return Ok(cluster.submit(self, items).await?);
         }
         let ingest = self.clone();
         tokio::task::spawn_blocking(move || ingest.submit(items))
             .await
-            .unwrap_or_else(|e| Err(JournalError(format!("ingest task failed: {e}"))))
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())))
     }
 
     /// The cluster this server is a node of, once connected.
-    pub fn cluster(&self) -> Option<&Arc<crate::cluster::Cluster>> {
+    pub fn cluster(&self) -> Option<&Arc<cluster::Cluster>> {
         self.cluster.get()
     }
 
     /// Makes this server a node of `cluster`: batches go through its log,
     /// and the board says where in it this node is.
-    pub fn join(&self, cluster: Arc<crate::cluster::Cluster>) {
+    pub fn join(&self, cluster: Arc<cluster::Cluster>) {
         self.lock(Holder::Replay).aggregator.log = Some(wallboard_protocol::ClusterBoard {
             epoch: cluster.epoch().to_string(),
             applied: cluster.applied(),

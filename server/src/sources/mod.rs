@@ -9,7 +9,7 @@ pub mod webhook;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, SourceKind};
-use crate::ingest::{Ingest, JournalError, Outcome};
+use crate::ingest::{Ingest, Outcome, StoreError};
 use crate::shutdown::Shutdown;
 use wallboard_protocol::Event;
 
@@ -36,7 +36,7 @@ pub fn start(config: &Config, ingest: &Ingest, shutdown: &Shutdown) -> Vec<JoinH
 
 /// Submits a source's events off the async workers (ingest syncs the
 /// journal), validating them as the HTTP path does.
-pub async fn submit(ingest: &Ingest, events: Vec<Event>) -> Result<Outcome, JournalError> {
+pub async fn submit(ingest: &Ingest, events: Vec<Event>) -> Result<Outcome, StoreError> {
     if events.is_empty() {
         return Ok(Outcome::default());
     }

@@ -14,6 +14,9 @@
 //! the object, so a platform's retry of the same callback is a duplicate.
 //! Without a mapped `ts`, the time of receipt.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -24,17 +27,36 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::app::App;
-use crate::config::{FieldSource, SourceKind, TimeFormat, WebhookMapping};
+use crate::config::{FieldSource, SourceConfig, SourceKind, TimeFormat, WebhookMapping};
 use crate::error::ApiError;
-use crate::ingest::Rejected;
 use crate::ingest::http::{Sender, admit, read_body, submit};
+use crate::ingest::{Ingest, Rejected};
 use wallboard_protocol::Event;
 
-pub fn router(app: App) -> Router {
+/// What the webhook route needs: each webhook source's mappings, by name,
+/// and ingest.
+#[derive(Clone)]
+struct Webhooks {
+    mappings: Arc<BTreeMap<String, Vec<WebhookMapping>>>,
+    ingest: Ingest,
+}
+
+/// `POST /api/v1/sources/{name}/webhook` for the webhook sources among
+/// `sources`.
+pub fn router(ingest: Ingest, sources: &[SourceConfig]) -> Router {
+    let mappings = sources
+        .iter()
+        .filter_map(|s| match &s.kind {
+            SourceKind::Webhook(m) => Some((s.name.clone(), m.clone())),
+            _ => None,
+        })
+        .collect();
     Router::new()
         .route("/api/v1/sources/{name}/webhook", post(post_webhook))
-        .with_state(app)
+        .with_state(Webhooks {
+            mappings: Arc::new(mappings),
+            ingest,
+        })
 }
 
 /// The response: ingest's outcome plus what no mapping took.
@@ -47,37 +69,30 @@ struct WebhookOutcome {
 }
 
 async fn post_webhook(
-    State(app): State<App>,
+    State(webhooks): State<Webhooks>,
     Path(name): Path<String>,
     sender: Option<Extension<Sender>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let mappings = app
-        .config
-        .sources
-        .iter()
-        .find_map(|s| match &s.kind {
-            SourceKind::Webhook(m) if s.name == name => Some(m),
-            _ => None,
-        })
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!("no webhook source named {name:?} is configured"),
-            )
-        })?;
+    let mappings = webhooks.mappings.get(&name).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("no webhook source named {name:?} is configured"),
+        )
+    })?;
     let bytes = read_body(&headers, body).await?;
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let payload = parse_payload(&bytes, form)?;
-    let now = app.ingest.clock().now();
+    let ingest = webhooks.ingest;
+    let now = ingest.clock().now();
     let (items, ignored) = map_payload(&name, mappings, &payload, now);
-    admit(&app.ingest, sender.as_deref(), items.len())?;
+    admit(&ingest, sender.as_deref(), items.len())?;
     let (positions, items): (Vec<usize>, Vec<_>) = items.into_iter().unzip();
-    let mut outcome = submit(app.ingest.clone(), items).await?;
+    let mut outcome = submit(ingest, items).await?;
     // Rejections by their object's position in the payload.
     for r in &mut outcome.rejected {
         r.index = positions[r.index];

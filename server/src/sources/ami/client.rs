@@ -54,6 +54,55 @@ pub async fn run(name: String, config: AmiConfig, ingest: Ingest, shutdown: Shut
     }
 }
 
+/// Logs in with events on; returns the messages that came before and with
+/// the reply (mapped once the resync starts: usually just `FullyBooted`).
+async fn login(
+    addr: &str,
+    config: &AmiConfig,
+    rd: &mut tokio::net::tcp::OwnedReadHalf,
+    wr: &mut tokio::net::tcp::OwnedWriteHalf,
+    parser: &mut Parser,
+    buf: &mut [u8],
+) -> Result<Vec<Message>, String> {
+    let io = |e: std::io::Error| format!("{addr}: {e}");
+    wr.write_all(&action(
+        "Login",
+        LOGIN_ID,
+        &[
+            ("Username", &config.username),
+            ("Secret", &config.secret),
+            ("Events", "on"),
+        ],
+    ))
+    .await
+    .map_err(io)?;
+    let mut early: Vec<Message> = Vec::new();
+    let deadline = Instant::now() + LOGIN_TIMEOUT;
+    loop {
+        let n = tokio::time::timeout_at(deadline, rd.read(buf))
+            .await
+            .map_err(|_| "no reply to Login".to_string())?
+            .map_err(io)?;
+        if n == 0 {
+            return Err("closed during login".into());
+        }
+        let mut messages = parser.feed(&buf[..n]).into_iter();
+        while let Some(m) = messages.next() {
+            if m.response().is_some() && m.get("ActionID") == Some(&LOGIN_ID.to_string()) {
+                if m.response() != Some("Success") {
+                    return Err(format!(
+                        "login refused: {}",
+                        m.get("Message").unwrap_or("no reason given")
+                    ));
+                }
+                early.extend(messages);
+                return Ok(early);
+            }
+            early.push(m);
+        }
+    }
+}
+
 /// One connection, until it fails.
 async fn session(
     name: &str,
@@ -72,44 +121,7 @@ async fn session(
     let mut buf = vec![0u8; 16 * 1024];
     let io = |e: std::io::Error| format!("{addr}: {e}");
 
-    wr.write_all(&action(
-        "Login",
-        LOGIN_ID,
-        &[
-            ("Username", &config.username),
-            ("Secret", &config.secret),
-            ("Events", "on"),
-        ],
-    ))
-    .await
-    .map_err(io)?;
-    // Messages that came with the login reply are mapped after the resync
-    // starts (they are usually just `FullyBooted`).
-    let mut early: Vec<Message> = Vec::new();
-    let deadline = Instant::now() + LOGIN_TIMEOUT;
-    'login: loop {
-        let n = tokio::time::timeout_at(deadline, rd.read(&mut buf))
-            .await
-            .map_err(|_| "no reply to Login".to_string())?
-            .map_err(io)?;
-        if n == 0 {
-            return Err("closed during login".into());
-        }
-        let mut messages = parser.feed(&buf[..n]).into_iter();
-        while let Some(m) = messages.next() {
-            if m.response().is_some() && m.get("ActionID") == Some(&LOGIN_ID.to_string()) {
-                if m.response() != Some("Success") {
-                    return Err(format!(
-                        "login refused: {}",
-                        m.get("Message").unwrap_or("no reason given")
-                    ));
-                }
-                early.extend(messages);
-                break 'login;
-            }
-            early.push(m);
-        }
-    }
+    let early = login(&addr, config, &mut rd, &mut wr, &mut parser, &mut buf).await?;
     tracing::info!(source = %name, banner = parser.banner().unwrap_or(""), "asterisk manager: logged in");
 
     wr.write_all(&action("QueueStatus", STATUS_ID, &[]))
@@ -186,7 +198,7 @@ async fn submit(name: &str, ingest: &Ingest, events: Vec<wallboard_protocol::Eve
                 return;
             }
             Err(e) => {
-                tracing::warn!(source = %name, error = %e.0, "asterisk manager: events not stored, retrying");
+                tracing::warn!(source = %name, error = %e, "asterisk manager: events not stored, retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }

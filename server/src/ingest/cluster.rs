@@ -26,15 +26,15 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer, object_store, stream};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use wallboard_protocol::Event;
 
+use super::{Ingest, Outcome, Rejected};
 use crate::config::ClusterConfig;
-use crate::ingest::{Ingest, JournalError, Outcome, Rejected};
 use crate::shutdown::Shutdown;
 
 /// The version of [`Envelope`] this build writes (and the newest it reads).
@@ -71,6 +71,36 @@ pub enum ClusterError {
     Connect { servers: String, reason: String },
     #[error("JetStream stream {stream}: {reason}")]
     Stream { stream: String, reason: String },
+}
+
+/// Why the log did not take a batch (the sender is answered 503).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot encode the batch: {0}")]
+    Encode(#[source] serde_json::Error),
+    #[error(
+        "the batch is {bytes} bytes as a stream message and the NATS servers take at most {limit} \
+         (max_payload): send fewer events per batch"
+    )]
+    TooLarge { bytes: usize, limit: usize },
+    #[error(
+        "the cluster's log did not store this batch within {within:#} ({last}); \
+         it may yet be stored once NATS is back, and a resend with the same ids is counted once"
+    )]
+    NotStored {
+        within: SignedDuration,
+        last: String,
+    },
+    #[error(
+        "stored as stream message {sequence} but not applied on this node within {within:#}: \
+         a retry with the same ids is counted once"
+    )]
+    NotApplied {
+        sequence: u64,
+        within: SignedDuration,
+    },
+    #[error("stream message {0} was applied but its outcome is no longer kept")]
+    OutcomeGone(u64),
 }
 
 /// Counts `/metrics` shows.
@@ -298,7 +328,7 @@ impl Cluster {
         &self,
         ingest: &Ingest,
         items: Vec<Result<Event, String>>,
-    ) -> Result<Outcome, JournalError> {
+    ) -> Result<Outcome, LogError> {
         let (mut outcome, candidates) = ingest.screen(items, ingest.clock().now());
         if candidates.is_empty() {
             return Ok(ingest.answered(outcome));
@@ -307,14 +337,13 @@ impl Cluster {
             format: ENVELOPE_FORMAT,
             events: candidates.iter().map(|(_, e)| e).collect(),
         })
-        .map_err(|e| JournalError(format!("cannot encode the batch: {e}")))?;
+        .map_err(LogError::Encode)?;
         let limit = self.js.client().server_info().max_payload;
         if limit > 0 && payload.len() > limit {
-            return Err(JournalError(format!(
-                "the batch is {} bytes as a stream message and the NATS servers take at most {limit} \
-                 (max_payload): send fewer events per batch",
-                payload.len()
-            )));
+            return Err(LogError::TooLarge {
+                bytes: payload.len(),
+                limit,
+            });
         }
         let deadline = tokio::time::Instant::now() + self.config.publish_timeout.unsigned_abs();
         let (ack, retried) = self.publish(Bytes::from(payload), deadline).await?;
@@ -324,11 +353,10 @@ impl Cluster {
             .await
             .is_err()
         {
-            return Err(JournalError(format!(
-                "stored as stream message {} but not applied on this node within {:#}: \
-                 a retry with the same ids is counted once",
-                ack.sequence, self.config.publish_timeout
-            )));
+            return Err(LogError::NotApplied {
+                sequence: ack.sequence,
+                within: self.config.publish_timeout,
+            });
         }
         let original = self.outcome_of(ack.sequence);
         // A duplicate after this request's own retry is this request's
@@ -349,10 +377,7 @@ impl Cluster {
             },
             (false, Some(outcome)) => outcome,
             (false, None) => {
-                return Err(JournalError(format!(
-                    "stream message {} was applied but its outcome is no longer kept",
-                    ack.sequence
-                )));
+                return Err(LogError::OutcomeGone(ack.sequence));
             }
         };
         outcome.accepted += logged.accepted;
@@ -373,7 +398,7 @@ impl Cluster {
         &self,
         payload: Bytes,
         deadline: tokio::time::Instant,
-    ) -> Result<(jetstream::publish::PublishAck, bool), JournalError> {
+    ) -> Result<(jetstream::publish::PublishAck, bool), LogError> {
         let id = message_id(&payload);
         let mut backoff = Duration::from_millis(50);
         let mut last;
@@ -401,12 +426,10 @@ impl Cluster {
             }
             let now = tokio::time::Instant::now();
             if now + backoff >= deadline {
-                return Err(JournalError(format!(
-                    "the cluster's log did not store this batch within {:#} ({last}); \
-                     it may yet be stored once NATS is back, and a resend with the same ids \
-                     is counted once",
-                    self.config.publish_timeout
-                )));
+                return Err(LogError::NotStored {
+                    within: self.config.publish_timeout,
+                    last,
+                });
             }
             self.stats.publish_retries.fetch_add(1, Ordering::Relaxed);
             retried = true;
