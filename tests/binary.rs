@@ -77,7 +77,8 @@ async fn takes_its_settings_from_the_environment_and_a_config_file() {
 
 #[test]
 fn a_bad_config_stops_it_at_start_with_the_key_named() {
-    let dir = std::env::temp_dir().join(format!("wallboard-bad-config-{}", std::process::id()));
+    let dir_guard = wallboard_tests::temp_dir("wallboard-bad-config-");
+    let dir = dir_guard.path().to_path_buf();
     std::fs::create_dir_all(&dir).unwrap();
     for (text, key) in [
         ("timezone = \"Mars/Olympus_Mons\"\n", "`timezone`"),

@@ -57,8 +57,8 @@ async fn kill_9_loses_nothing_acknowledged() {
     let batches = Arc::new(batches());
     let total = batches.len();
     assert!(total >= 40, "{total} batches");
-    let dir = std::env::temp_dir().join(format!("wallboard-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-crash-");
+    let dir = dir_guard.path().to_path_buf();
     let dir_arg = dir.to_str().unwrap().to_string();
     // The same zone as the reference server below: "today" must be the same
     // day for both, whatever the hour.
@@ -168,8 +168,8 @@ async fn kill_9_loses_nothing_acknowledged() {
 
 #[tokio::test]
 async fn a_journal_that_cannot_write_answers_503_and_applies_nothing() {
-    let dir = std::env::temp_dir().join(format!("wallboard-full-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-full-");
+    let dir = dir_guard.path().to_path_buf();
     std::fs::create_dir_all(&dir).unwrap();
     // Today's segment is /dev/full: every write fails with ENOSPC.
     let day = Timestamp::now()
@@ -214,12 +214,8 @@ async fn a_journal_that_cannot_write_answers_503_and_applies_nothing() {
 /// in between: yesterday's counts stay yesterday's, open state (an agent
 /// signed in, a caller still waiting) carries over through the journal.
 async fn across_midnight(zone: &str) {
-    let dir = std::env::temp_dir().join(format!(
-        "wallboard-midnight-{}-{}",
-        zone.replace('/', "-"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-midnight-");
+    let dir = dir_guard.path().to_path_buf();
     let tz = jiff::tz::TimeZone::get(zone).unwrap();
     let local = |s: &str| -> Timestamp {
         jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M:%S", s)
@@ -379,8 +375,8 @@ fn files_in(dir: &std::path::Path) -> Vec<String> {
 /// day, a complaint opened then) and the same board as before it.
 #[tokio::test]
 async fn old_segments_expire_and_what_they_began_survives_a_restart() {
-    let dir = std::env::temp_dir().join(format!("wallboard-retention-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-retention-");
+    let dir = dir_guard.path().to_path_buf();
     let config = "timezone = \"Asia/Shanghai\"\njournal_retention_days = 3\n[complaint_grades]\nslow = \"240h\"";
     let noon = |day: i32| -> Timestamp {
         jiff::civil::date(2026, 11, 20 + day as i8)
@@ -478,8 +474,12 @@ async fn old_segments_expire_and_what_they_began_survives_a_restart() {
 /// A fresh directory for a binary server: `wallboard.toml` (CONFIG) and
 /// a `data` dir; returns them with the two as arguments.
 fn binary_dirs(name: &str) -> (PathBuf, PathBuf, String, String) {
-    let dir = std::env::temp_dir().join(format!("wallboard-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    // Kept (the caller removes it): a name no other run shares.
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("wallboard-{name}-"))
+        .tempdir()
+        .expect("a temporary directory")
+        .keep();
     std::fs::create_dir_all(&dir).unwrap();
     let config_path = dir.join("wallboard.toml");
     std::fs::write(&config_path, CONFIG).unwrap();
@@ -583,8 +583,8 @@ async fn one_damaged_byte_costs_one_event_not_the_day() {
 /// and the restart holds every acknowledged event.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_fsync_answers_503_until_restart_and_viewers_keep_streaming() {
-    let dir = std::env::temp_dir().join(format!("wallboard-fsync-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-fsync-");
+    let dir = dir_guard.path().to_path_buf();
     let at = (Timestamp::now() - SignedDuration::from_mins(1)).to_string();
     let event = |i: usize| {
         json!({"id": format!("f{i}"), "ts": at, "type": "contact_offered",
@@ -657,12 +657,8 @@ async fn midnight_while_serving(zone: &str, day: jiff::civil::Date) {
         if skipped { 1 } else { 0 },
         "{zone} {day} begins at {first}"
     );
-    let dir = std::env::temp_dir().join(format!(
-        "wallboard-live-midnight-{}-{day}-{}",
-        zone.replace('/', "-"),
-        std::process::id()
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-live-midnight-");
+    let dir = dir_guard.path().to_path_buf();
     let config = format!("timezone = \"{zone}\"");
     let clock = wallboard::clock::Clock::manual(start - SignedDuration::from_secs(10));
     let offer = |id: &str, at: Timestamp| {
@@ -958,8 +954,8 @@ fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn journals_written_by_earlier_releases_replay_to_their_boards() {
     let root = wallboard_tests::fixture("fixtures");
-    let scratch = std::env::temp_dir().join(format!("wallboard-fixtures-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&scratch);
+    let scratch_guard = wallboard_tests::temp_dir("wallboard-fixtures-");
+    let scratch = scratch_guard.path().to_path_buf();
     // This version, writing the fixture's events day by day.
     let written = scratch.join("written");
     let (_, at) = FIXTURES[FIXTURES.len() - 1];
@@ -1050,8 +1046,8 @@ async fn thirty_simulated_hours_level_off() {
         .timestamp();
     let config = format!("timezone = \"{zone}\"\ndedupe_retention_hours = 24");
     let clock = wallboard::clock::Clock::manual(start);
-    let dir = std::env::temp_dir().join(format!("wallboard-soak-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir_guard = wallboard_tests::temp_dir("wallboard-soak-");
+    let dir = dir_guard.path().to_path_buf();
     let server = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
     let ingest = &server.server.app.ingest;
     let mut sim = Simulation::new(SimOptions {

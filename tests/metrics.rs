@@ -282,7 +282,8 @@ async fn a_real_prometheus_scrapes_the_kpis() {
         return;
     };
     let (s, expected) = scenario_server().await;
-    let dir = std::env::temp_dir().join(format!("wallboard-prom-{}", std::process::id()));
+    let dir_guard = wallboard_tests::temp_dir("wallboard-prom-");
+    let dir = dir_guard.path().to_path_buf();
     std::fs::create_dir_all(&dir).unwrap();
     let target = s.url.trim_start_matches("http://");
     std::fs::write(

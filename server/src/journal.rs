@@ -919,10 +919,12 @@ mod tests {
     }
 
     fn temp_dir(name: &str) -> PathBuf {
-        let dir =
-            std::env::temp_dir().join(format!("wallboard-journal-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        dir
+        // Kept (the callers remove it): a name no other run shares.
+        tempfile::Builder::new()
+            .prefix(&format!("wallboard-journal-{name}-"))
+            .tempdir()
+            .expect("a temporary directory")
+            .keep()
     }
 
     fn open(dir: &Path, retention_days: u32) -> Journal {

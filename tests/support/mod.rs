@@ -168,17 +168,24 @@ pub fn wallboard_binary() -> PathBuf {
     binary
 }
 
+/// A fresh directory named `PREFIX…`, removed when dropped.
+pub fn temp_dir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .expect("a temporary directory")
+}
+
 /// The real binary, running; killed when dropped.
 pub struct BinaryServer {
     pub url: String,
     child: Child,
     /// Log lines read so far (stderr).
     pub log: Vec<String>,
-    /// The journal directory made for this server (removed on drop).
-    data_dir: Option<PathBuf>,
+    /// The journal directory made for this server: held, and so removed
+    /// when the server is dropped (after it is killed).
+    _data_dir: Option<tempfile::TempDir>,
 }
-
-static NEXT_DIR: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl BinaryServer {
     /// Starts `wallboard --listen 127.0.0.1:0 ARGS…` and waits for its
@@ -186,17 +193,9 @@ impl BinaryServer {
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> BinaryServer {
         let mut command = Command::new(wallboard_binary());
         // A journal of its own unless the test names one.
-        let data_dir = (!args.contains(&"--data-dir")).then(|| {
-            let dir = std::env::temp_dir().join(format!(
-                "wallboard-test-{}-{}",
-                std::process::id(),
-                NEXT_DIR.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            ));
-            let _ = std::fs::remove_dir_all(&dir);
-            dir
-        });
+        let data_dir = (!args.contains(&"--data-dir")).then(|| temp_dir("wallboard-test-"));
         if let Some(dir) = &data_dir {
-            command.arg("--data-dir").arg(dir);
+            command.arg("--data-dir").arg(dir.path());
         }
         command
             .args(["--listen", "127.0.0.1:0"])
@@ -222,7 +221,7 @@ impl BinaryServer {
         BinaryServer::spawn(command, None)
     }
 
-    fn spawn(mut command: Command, data_dir: Option<PathBuf>) -> BinaryServer {
+    fn spawn(mut command: Command, data_dir: Option<tempfile::TempDir>) -> BinaryServer {
         let mut child = command.spawn().expect("spawn the server");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = std::sync::mpsc::channel();
@@ -242,7 +241,7 @@ impl BinaryServer {
             url: String::new(),
             child,
             log: Vec::new(),
-            data_dir,
+            _data_dir: data_dir,
         };
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
@@ -273,9 +272,7 @@ impl Drop for BinaryServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if let Some(dir) = &self.data_dir {
-            let _ = std::fs::remove_dir_all(dir);
-        }
+        // Then `data_dir` goes, with the journal in it.
     }
 }
 

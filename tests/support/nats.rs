@@ -48,7 +48,8 @@ struct Node {
 
 /// NATS servers forming one JetStream cluster (or a single server).
 pub struct NatsCluster {
-    dir: PathBuf,
+    /// The servers' stores, configs and logs (removed on drop).
+    dir: tempfile::TempDir,
     nodes: Vec<Node>,
 }
 
@@ -56,13 +57,7 @@ impl NatsCluster {
     /// Starts `n` servers (1: a plain JetStream server; more: a cluster
     /// routed to each other) and waits until each takes connections.
     pub fn start(n: usize) -> NatsCluster {
-        let dir = std::env::temp_dir().join(format!(
-            "wallboard-nats-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = crate::temp_dir("wallboard-nats-");
         let sync = match nats_server_version() {
             Some(v) if v >= (2, 10) => "  sync_interval: always\n",
             Some(_) => "",
@@ -75,7 +70,7 @@ impl NatsCluster {
         let nodes = (0..n)
             .map(|i| {
                 let name = format!("n{}", i + 1);
-                let store = dir.join(&name);
+                let store = dir.path().join(&name);
                 let cluster = if n > 1 {
                     let routes: Vec<String> = ports
                         .iter()
@@ -96,7 +91,7 @@ impl NatsCluster {
                     ports[i].0,
                     store.display()
                 );
-                let config = dir.join(format!("{name}.conf"));
+                let config = dir.path().join(format!("{name}.conf"));
                 std::fs::write(&config, text).unwrap();
                 Node {
                     name,
@@ -155,7 +150,8 @@ impl NatsCluster {
     pub fn restart(&mut self, i: usize) {
         self.kill(i);
         let node = &mut self.nodes[i];
-        let log = std::fs::File::create(self.dir.join(format!("{}.log", node.name))).unwrap();
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("{}.log", node.name))).unwrap();
         let child = Command::new(nats_server_binary())
             .arg("-c")
             .arg(&node.config)
@@ -178,7 +174,7 @@ impl NatsCluster {
 
     /// The server log of node `i` (for failure messages).
     pub fn log(&self, i: usize) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{}.log", self.nodes[i].name)))
+        std::fs::read_to_string(self.dir.path().join(format!("{}.log", self.nodes[i].name)))
             .unwrap_or_default()
     }
 }
@@ -188,6 +184,5 @@ impl Drop for NatsCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
