@@ -130,6 +130,19 @@ impl AuthConfig {
         }
     }
 
+    /// Whether `token` may read `/metrics`: every queue's figures, so a
+    /// supervisor's (Prometheus sends it as `authorization` in its scrape
+    /// config) once viewer tokens exist; 401 or 403 otherwise.
+    pub fn metrics_reader(&self, token: Option<&str>) -> Result<(), ApiError> {
+        match self.viewer(token)? {
+            Access::Open | Access::Role(Role::Supervisor) => Ok(()),
+            Access::Role(role) => Err(forbidden(format!(
+                "a {} token may not read /metrics",
+                role.as_str()
+            ))),
+        }
+    }
+
     /// Whether `peer` may send events with `token`: the token's name, or
     /// why not (401, or 403 for a non-loopback sender while no ingest token
     /// is configured).
@@ -241,6 +254,24 @@ mod tests {
         let open = AuthConfig::default();
         assert_eq!(open.viewer(None).unwrap(), Access::Open);
         assert_eq!(open.view_for(Access::Open, None).unwrap(), View::Floor);
+    }
+
+    #[test]
+    fn only_a_supervisor_reads_the_metrics_once_tokens_exist() {
+        let auth = config();
+        assert!(auth.metrics_reader(Some("sup-1")).is_ok());
+        for (token, status) in [
+            (None, StatusCode::UNAUTHORIZED),
+            (Some("sup-2"), StatusCode::UNAUTHORIZED),
+            (Some("agent-1"), StatusCode::FORBIDDEN),
+            (Some("tv-1"), StatusCode::FORBIDDEN),
+        ] {
+            let error = auth.metrics_reader(token).unwrap_err();
+            assert_eq!(error.status, status, "{token:?}");
+        }
+        let refused = auth.metrics_reader(Some("tv-1")).unwrap_err();
+        assert_eq!(refused.error, "a kiosk token may not read /metrics");
+        assert!(AuthConfig::default().metrics_reader(None).is_ok());
     }
 
     #[test]
