@@ -704,8 +704,25 @@ async fn polling_staleness() -> (f64, f64) {
     let mut seen = poller.await.expect("poller");
     server.server.stop().await;
     seen.sort_by(f64::total_cmp);
-    let pct = |p: f64| seen[((seen.len() as f64 * p).ceil() as usize).clamp(1, seen.len()) - 1];
-    (pct(0.5), pct(0.99))
+    (percentile(&seen, 0.5), percentile(&seen, 0.99))
+}
+
+/// The `p` quantile of `sorted` (the nearest rank), NaN when it is empty.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+/// p50, p99 and max of `values`, NaN when there are none.
+pub(crate) fn percentiles(mut values: Vec<f64>) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (
+        percentile(&values, 0.5),
+        percentile(&values, 0.99),
+        values.last().copied().unwrap_or(f64::NAN),
+    )
 }
 
 /// The most viewers the open-file limit allows one process (the load

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::json;
 use wallboard_tests::nats::NatsCluster;
-use wallboard_tests::{TestServer, get_json, spawn_app};
+use wallboard_tests::{TestServer, get_json, spawn_app, wait_ready};
 
 const ZONE: &str = "timezone = \"Asia/Shanghai\"\n";
 
@@ -42,24 +42,6 @@ async fn node(nats: &NatsCluster, name: &str, replicas: usize, extra: &str) -> T
     .await
 }
 
-/// Waits until `/readyz` says ready (a node catching up says 503).
-async fn ready(server: &TestServer, within: Duration) -> Duration {
-    let started = std::time::Instant::now();
-    loop {
-        let reply = get_json(&server.client, &format!("{}/readyz", server.url)).await;
-        if reply.status == 200 {
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < within,
-            "not ready within {within:?}: {} {}",
-            reply.status,
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// Waits until both nodes have applied the same stream sequence.
 async fn settled(a: &TestServer, b: &TestServer) {
     let (a, b) = (
@@ -80,8 +62,8 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     let nats = NatsCluster::start(3);
     let a = node(&nats, "a", 3, "checkpoint_every = 10").await;
     let b = node(&nats, "b", 3, "checkpoint_every = 10").await;
-    ready(&a, Duration::from_secs(20)).await;
-    ready(&b, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
+    wait_ready(&b.url, Duration::from_secs(20)).await;
     let reference = spawn_app(ZONE, None).await;
     let batches = batches();
     assert!(batches.len() >= 20, "{} batches", batches.len());
@@ -198,7 +180,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     // A node that joins late restores the newest checkpoint, applies the
     // rest and turns ready once it has caught up.
     let c = node(&nats, "c", 3, "checkpoint_every = 10").await;
-    let took = ready(&c, Duration::from_secs(20)).await;
+    let took = wait_ready(&c.url, Duration::from_secs(20)).await;
     assert_eq!(counts(&c.board().await), board_a, "the late node");
     println!("the late node was ready in {took:?}");
     // The stream trimmed to what follows the last checkpoint: a new node
@@ -208,7 +190,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     let stream = js.get_stream("WALLBOARD").await.unwrap();
     stream.purge().sequence(last_checkpoint + 1).await.unwrap();
     let d = node(&nats, "d", 3, "checkpoint_every = 10").await;
-    ready(&d, Duration::from_secs(20)).await;
+    wait_ready(&d.url, Duration::from_secs(20)).await;
     assert_eq!(
         counts(&d.board().await),
         board_a,
@@ -278,7 +260,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
 async fn a_log_that_cannot_store_answers_503_and_nothing_counts_twice() {
     let mut nats = NatsCluster::start(1);
     let a = node(&nats, "a", 1, "publish_timeout = \"1s\"").await;
-    ready(&a, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
     let ts = Timestamp::now().to_string();
     let offers = |tag: &str| {
         (0..5)
@@ -412,8 +394,8 @@ async fn killing_the_stream_leader_loses_and_doubles_nothing_acknowledged() {
     let mut nats = NatsCluster::start(3);
     let a = node(&nats, "a", 3, "publish_timeout = \"3s\"").await;
     let b = node(&nats, "b", 3, "publish_timeout = \"3s\"").await;
-    ready(&a, Duration::from_secs(20)).await;
-    ready(&b, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
+    wait_ready(&b.url, Duration::from_secs(20)).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.urls().as_slice()).await.unwrap());
     let (first_a, first_b) = (offer_batches("qa", 60), offer_batches("qb", 60));
     let acks = std::sync::atomic::AtomicUsize::new(0);
@@ -481,8 +463,8 @@ async fn a_node_whose_nats_server_dies_applies_again_within_seconds() {
     let mut nats = NatsCluster::start(3);
     let a = node(&nats, "a", 3, "").await;
     let b = node(&nats, "b", 3, "").await;
-    ready(&a, Duration::from_secs(20)).await;
-    ready(&b, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
+    wait_ready(&b.url, Duration::from_secs(20)).await;
     send_all(&b, offer_batches("q1", 5)).await;
     settled(&a, &b).await;
     let server = a.server.app.ingest.cluster().unwrap().connected_server();
@@ -523,8 +505,8 @@ async fn a_viewer_moving_to_another_node_never_sees_an_older_board() {
     let nats = NatsCluster::start(1);
     let a = node(&nats, "a", 1, "").await;
     let b = node(&nats, "b", 1, "").await;
-    ready(&a, Duration::from_secs(20)).await;
-    ready(&b, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
+    wait_ready(&b.url, Duration::from_secs(20)).await;
     send_all(&a, offer_batches("q1", 3)).await;
     settled(&a, &b).await;
     // The board says where in the log it is.
@@ -585,7 +567,7 @@ async fn a_viewer_moving_to_another_node_never_sees_an_older_board() {
 async fn a_node_missing_a_message_the_stream_lost_says_so_and_is_not_ready() {
     let nats = NatsCluster::start(1);
     let a = node(&nats, "a", 1, "").await;
-    ready(&a, Duration::from_secs(20)).await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
     send_all(&a, offer_batches("q1", 5)).await;
     // Message 3 deleted from the middle: a node that has not applied it
     // cannot hold what `a` holds.

@@ -58,15 +58,7 @@ async fn cluster(out: &std::path::Path) -> Value {
     };
     let (a, b) = (node("a").await, node("b").await);
     for server in [&a, &b] {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while wallboard_tests::get_json(&server.client, &format!("{}/readyz", server.url))
-            .await
-            .status
-            != 200
-        {
-            assert!(Instant::now() < deadline, "a node did not turn ready");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wallboard_tests::wait_ready(&server.url, Duration::from_secs(30)).await;
     }
     let (cluster_rate, cluster_accepted) = ingest(&[&a, &b], &events).await;
     println!(
@@ -144,11 +136,11 @@ async fn viewers_section(out: &std::path::Path) -> Value {
         BinaryServer::start(&args, &[("RUST_LOG", "warn,wallboard=info")])
     };
     let a = node("a", true);
-    ready(&a.url).await;
+    wallboard_tests::wait_ready(&a.url, Duration::from_secs(60)).await;
     let one = fanout::run_on(&[(&a.url, a.pid())], "floor", total, 0, 20, false).await;
     println!("cluster: viewers on one node, {}", one.summary());
     let b = node("b", false);
-    ready(&b.url).await;
+    wallboard_tests::wait_ready(&b.url, Duration::from_secs(60)).await;
     let two = fanout::run_on(
         &[(&a.url, a.pid()), (&b.url, b.pid())],
         "floor",
@@ -221,20 +213,6 @@ async fn viewers_section(out: &std::path::Path) -> Value {
             "never": moved.never,
         },
     })
-}
-
-/// Waits until the server at `url` answers `/readyz` with 200.
-async fn ready(url: &str) {
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while wallboard_tests::get_json(&client, &format!("{url}/readyz"))
-        .await
-        .status
-        != 200
-    {
-        assert!(Instant::now() < deadline, "{url} did not turn ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The events in `BATCH`-event POSTs by `SENDERS` concurrent senders (an
@@ -407,7 +385,5 @@ async fn cross_node(a: &TestServer, b: &TestServer) -> (f64, f64, f64) {
         took.push(sent.elapsed().as_secs_f64() * 1e3);
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    took.sort_by(f64::total_cmp);
-    let at = |p: f64| took[((took.len() as f64 * p).ceil() as usize).clamp(1, took.len()) - 1];
-    (at(0.5), at(0.99), *took.last().unwrap())
+    crate::percentiles(took)
 }

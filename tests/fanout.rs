@@ -249,10 +249,12 @@ pub async fn run_on(
         .iter()
         .map(|(url, _)| url.trim_start_matches("http://").to_string())
         .collect();
-    let pids: Vec<u32> = servers.iter().map(|&(_, pid)| pid).collect();
     let urls: Vec<String> = servers.iter().map(|(url, _)| url.to_string()).collect();
-    let rss = move || pids.iter().map(|&pid| rss_kb(pid)).sum::<u64>();
     let pids: Vec<u32> = servers.iter().map(|&(_, pid)| pid).collect();
+    let rss = {
+        let pids = pids.clone();
+        move || pids.iter().map(|&pid| rss_kb(pid)).sum::<u64>()
+    };
     let cpu = move || pids.iter().map(|&pid| cpu_seconds(pid)).sum::<f64>();
     let path = format!("/ws?view={view}");
     let rss_idle_kb = rss();
@@ -474,12 +476,7 @@ pub async fn run_on(
         task.abort();
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        latencies[((latencies.len() as f64 * p).ceil() as usize).clamp(1, latencies.len()) - 1]
-    };
+    let pct = |p: f64| crate::percentile(&latencies, p);
     FanoutResult {
         viewers,
         connected,
@@ -637,29 +634,21 @@ pub async fn failover(
                         Err(_) => return,
                     }
                 };
+                // What came with the head first, then reads (keeping the
+                // last bytes, so a marker split between two is found).
                 let mut buf = vec![0u8; 8192];
-                let mut kept = early.len().min(buf.len());
-                buf[..kept].copy_from_slice(&early[..kept]);
-                let mut first = true;
-                loop {
-                    // What came with the head first, then reads.
-                    let n = if std::mem::take(&mut first) {
-                        0
-                    } else {
-                        match socket.read(&mut buf[kept..]).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => n,
-                        }
-                    };
-                    let end = kept + n;
-                    if memmem(&buf[..end], marker.as_bytes()) {
-                        let at = epoch.elapsed().as_micros() as u64;
-                        current[v].store(at.max(1), Ordering::Relaxed);
-                        break;
-                    }
-                    kept = end.min(KEEP);
+                let mut end = early.len().min(buf.len());
+                buf[..end].copy_from_slice(&early[..end]);
+                while !memmem(&buf[..end], marker.as_bytes()) {
+                    let kept = end.min(KEEP);
                     buf.copy_within(end - kept..end, 0);
+                    match socket.read(&mut buf[kept..]).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => end = kept + n,
+                    }
                 }
+                let at = epoch.elapsed().as_micros() as u64;
+                current[v].store(at.max(1), Ordering::Relaxed);
                 // Stays connected (reading) until the run ends, as a TV does.
                 while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
             })
@@ -725,37 +714,33 @@ pub async fn failover(
     for task in tasks.into_iter().chain(staying_tasks) {
         task.abort();
     }
-    let since_kill = |times: &[AtomicU64]| {
-        let mut took: Vec<f64> = times
+    let since_kill = |times: &[AtomicU64]| -> Vec<f64> {
+        times
             .iter()
             .map(|at| at.load(Ordering::Relaxed))
             .filter(|&at| at > 0)
             .map(|at| at.saturating_sub(killed) as f64 / 1e6)
-            .collect();
-        took.sort_by(f64::total_cmp);
-        took
+            .collect()
     };
-    let (took, handshakes) = (since_kill(&current), since_kill(&reconnected));
-    let pct = |took: &[f64], p: f64| {
-        if took.is_empty() {
-            return f64::NAN;
-        }
-        took[((took.len() as f64 * p).ceil() as usize).clamp(1, took.len()) - 1]
-    };
+    let current_times = since_kill(&current);
+    let came_back = current_times.len();
+    let (p50_seconds, p99_seconds, max_seconds) = crate::percentiles(current_times);
+    let (reconnected_p50_seconds, reconnected_p99_seconds, _) =
+        crate::percentiles(since_kill(&reconnected));
     FailoverResult {
         viewers,
         connected,
         staying: stayed.load(Ordering::Relaxed) as usize,
         posted_seconds,
-        p50_seconds: pct(&took, 0.5),
-        p99_seconds: pct(&took, 0.99),
-        reconnected_p50_seconds: pct(&handshakes, 0.5),
-        reconnected_p99_seconds: pct(&handshakes, 0.99),
+        p50_seconds,
+        p99_seconds,
+        reconnected_p50_seconds,
+        reconnected_p99_seconds,
         failed_attempts: std::mem::take(&mut *failed.lock().unwrap()),
         server_cpu_percent,
         client_cpu_percent,
-        max_seconds: took.last().copied().unwrap_or(f64::NAN),
-        current: took.len(),
-        never: connected - took.len(),
+        max_seconds,
+        current: came_back,
+        never: connected - came_back,
     }
 }

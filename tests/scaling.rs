@@ -568,22 +568,6 @@ async fn view(
     log
 }
 
-/// p50, p99 and max of `values` (ms), NaN when empty.
-fn percentiles(mut values: Vec<f64>) -> (f64, f64, f64) {
-    values.sort_by(f64::total_cmp);
-    let pct = |p: f64| {
-        if values.is_empty() {
-            return f64::NAN;
-        }
-        values[((values.len() as f64 * p).ceil() as usize).clamp(1, values.len()) - 1]
-    };
-    (
-        pct(0.5),
-        pct(0.99),
-        values.last().copied().unwrap_or(f64::NAN),
-    )
-}
-
 /// When a viewer first held probe `p`'s offer: the first entry of its
 /// timeline of that queue with a count ≥ k (counts only grow).
 fn seen_at(timeline: &[(u64, u64)], k: u64) -> Option<u64> {
@@ -721,7 +705,7 @@ fn gauge(scrape: &str, name: &str) -> Option<f64> {
 
 /// Median, max (ms) and bytes of GETs of `path`.
 fn get_figures(times: &[(f64, usize)]) -> Value {
-    let (p50, _, max) = percentiles(times.iter().map(|t| t.0).collect());
+    let (p50, _, max) = crate::percentiles(times.iter().map(|t| t.0).collect());
     json!({"gets": times.len(), "median_ms": p50, "max_ms": max,
         "bytes": times.last().map(|t| t.1)})
 }
@@ -874,7 +858,8 @@ async fn one(url: &str, pid: u32, agents: usize, queues: usize, rate: usize) -> 
         .fold((0, 0), |(s, a), b| (s + b.1, a + b.2));
     let sent_total: usize = log.batches.iter().map(|b| b.1).sum();
     let window_batches: Vec<_> = log.batches.iter().filter(|b| in_window(b.0)).collect();
-    let (post_p50, post_p99, post_max) = percentiles(window_batches.iter().map(|b| b.3).collect());
+    let (post_p50, post_p99, post_max) =
+        crate::percentiles(window_batches.iter().map(|b| b.3).collect());
     let largest_batch = window_batches.iter().map(|b| b.1).max().unwrap_or(0);
     let accepted_total: u64 = log.batches.iter().map(|b| b.2).sum();
     let probes: Vec<&Probe> = log.probes.iter().filter(|p| in_window(p.sent_us)).collect();
@@ -894,8 +879,8 @@ async fn one(url: &str, pid: u32, agents: usize, queues: usize, rate: usize) -> 
             }
         }
     }
-    let (floor_p50, floor_p99, floor_max) = percentiles(floor_ms);
-    let (queue_p50, queue_p99, queue_max) = percentiles(queue_ms);
+    let (floor_p50, floor_p99, floor_max) = crate::percentiles(floor_ms);
+    let (queue_p50, queue_p99, queue_max) = crate::percentiles(queue_ms);
     let (h0, h1) = (
         histogram(&before, TICK_METRIC),
         histogram(&after, TICK_METRIC),

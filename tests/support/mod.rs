@@ -121,6 +121,26 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Reply {
     Reply { status, body }
 }
 
+/// Waits until the server at `url` answers `/readyz` with 200 (a node of a
+/// cluster catching up says 503), at most `within`: how long it took.
+pub async fn wait_ready(url: &str, within: Duration) -> Duration {
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    loop {
+        let reply = get_json(&client, &format!("{url}/readyz")).await;
+        if reply.status == 200 {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < within,
+            "{url} not ready within {within:?}: {} {}",
+            reply.status,
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Asserts that every key in `expected` is in `actual` with the same value
 /// (numbers within 1e-9), and names the path of the first difference.
 pub fn assert_subset(actual: &Value, expected: &Value, path: &str) {

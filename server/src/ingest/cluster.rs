@@ -348,8 +348,7 @@ impl Cluster {
         let deadline = tokio::time::Instant::now() + self.config.publish_timeout.unsigned_abs();
         let (ack, retried) = self.publish(Bytes::from(payload), deadline).await?;
         self.stats.head.fetch_max(ack.sequence, Ordering::Relaxed);
-        let mut applied = self.applied.subscribe();
-        if tokio::time::timeout_at(deadline, applied.wait_for(|&a| a >= ack.sequence))
+        if tokio::time::timeout_at(deadline, self.caught_up_to(ack.sequence))
             .await
             .is_err()
         {
