@@ -6,8 +6,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -22,7 +21,6 @@ use crate::auth;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::{self, Ingest};
-use crate::metrics::StreamCounts;
 use crate::shutdown::Shutdown;
 use crate::stream::{self, Hub, SessionLimits};
 use crate::tick;
@@ -43,34 +41,8 @@ pub struct App {
     pub shutdown: Shutdown,
     /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
     pub viewers: tokio::runtime::Handle,
-    /// Viewers connected now, by address (for `limits.max_viewers_per_ip`).
-    pub viewers_by_ip: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
-    /// Viewers connected or connecting now (for `limits.max_viewers`).
-    pub viewers_total: Arc<std::sync::atomic::AtomicU64>,
-}
-
-/// A viewer's place under the per-address limit, given back when the
-/// session (or a handshake that never completes) ends.
-struct ViewerSlot {
-    ip: Option<IpAddr>,
-    counts: Arc<std::sync::Mutex<HashMap<IpAddr, u64>>>,
-    total: Arc<std::sync::atomic::AtomicU64>,
-}
-
-impl Drop for ViewerSlot {
-    fn drop(&mut self) {
-        self.total.fetch_sub(1, Ordering::Relaxed);
-        let Some(ip) = self.ip else {
-            return;
-        };
-        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = counts.get_mut(&ip) {
-            *n -= 1;
-            if *n == 0 {
-                counts.remove(&ip);
-            }
-        }
-    }
+    /// Viewers connected or connecting now, for the viewer limits.
+    pub viewer_slots: Arc<stream::ViewerSlots>,
 }
 
 impl App {
@@ -81,48 +53,6 @@ impl App {
             boards: self.boards.clone(),
             hub: self.hub.clone(),
         }
-    }
-
-    /// Takes a viewer's place, or says which limit is full.
-    fn viewer_slot(&self, peer: Option<SocketAddr>) -> Result<ViewerSlot, ApiError> {
-        let limits = &self.config.limits;
-        // Taken first, so handshakes at the same moment cannot all pass.
-        let slot = ViewerSlot {
-            ip: None,
-            counts: self.viewers_by_ip.clone(),
-            total: self.viewers_total.clone(),
-        };
-        if self.viewers_total.fetch_add(1, Ordering::Relaxed) >= limits.max_viewers {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!(
-                    "the server has its {} viewers (limits.max_viewers): retry later",
-                    limits.max_viewers
-                ),
-            ));
-        }
-        let Some(peer) = peer else {
-            return Ok(slot);
-        };
-        let mut counts = self.viewers_by_ip.lock().unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(peer.ip()).or_insert(0);
-        if *n >= limits.max_viewers_per_ip {
-            return Err(ApiError {
-                retry_after: Some(10),
-                ..ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!(
-                        "{} viewers from {} already (limits.max_viewers_per_ip)",
-                        n,
-                        peer.ip()
-                    ),
-                )
-            });
-        }
-        *n += 1;
-        let mut slot = slot;
-        slot.ip = Some(peer.ip());
-        Ok(slot)
     }
 }
 
@@ -156,8 +86,7 @@ impl ViewParams {
         let asked = match (&self.view, &self.queue) {
             (None, None) => None,
             (view, queue) => Some(
-                View::parse(view.as_deref(), queue.as_deref())
-                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e))?,
+                View::parse(view.as_deref(), queue.as_deref()).map_err(ApiError::bad_request)?,
             ),
         };
         auth.view_for(access, asked)
@@ -182,8 +111,7 @@ async fn ingest_guard(
     // A token in a URL ends up in logs and proxies: only webhook URLs,
     // for platforms that cannot set a header, may carry one.
     if query_token.is_some() && !request.uri().path().starts_with("/api/v1/sources/") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+        return Err(ApiError::bad_request(
             "`?token=` is accepted on webhook URLs (/api/v1/sources/NAME/webhook) only: send the ingest token as `Authorization: Bearer TOKEN`",
         ));
     }
@@ -290,13 +218,10 @@ async fn ws(
     };
     let (origin, host) = (header_text(header::ORIGIN), header_text(header::HOST));
     if !app.config.auth.origin_allowed(origin, host) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            format!(
-                "WebSocket from origin {:?} refused: only the wallboard's own origin and [auth] allowed_origins may open /ws",
-                origin.unwrap_or_default()
-            ),
-        ));
+        return Err(ApiError::forbidden(format!(
+            "WebSocket from origin {:?} refused: only the wallboard's own origin and [auth] allowed_origins may open /ws",
+            origin.unwrap_or_default()
+        )));
     }
     let handshake = match Handshake::check(&mut request) {
         Ok(handshake) => handshake,
@@ -306,7 +231,7 @@ async fn ws(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let slot = app.viewer_slot(peer)?;
+    let slot = app.viewer_slots.take(peer, &app.config.limits)?;
     let stepper = app.stepper();
     let frames = app.hub.subscribe(&view, || stepper.snapshots(&view));
     let limits = SessionLimits {
@@ -350,12 +275,9 @@ async fn not_behind(app: &App, after: Option<&str>) -> Result<(), ApiError> {
         .split_once(':')
         .and_then(|(e, s)| Some((e, s.parse::<u64>().ok()?)))
     else {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "`after`: {after:?} is not EPOCH:SEQUENCE (the board's cluster.epoch and cluster.applied)"
-            ),
-        ));
+        return Err(ApiError::bad_request(format!(
+            "`after`: {after:?} is not EPOCH:SEQUENCE (the board's cluster.epoch and cluster.applied)"
+        )));
     };
     if epoch != cluster.epoch()
         || tokio::time::timeout(CATCH_UP_WAIT, cluster.caught_up_to(sequence))
@@ -364,16 +286,12 @@ async fn not_behind(app: &App, after: Option<&str>) -> Result<(), ApiError> {
     {
         return Ok(());
     }
-    Err(ApiError {
-        retry_after: Some(1),
-        ..ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
+    Err(ApiError::unavailable(format!(
                 "this node has applied the log up to {} and the viewer has seen {sequence}: try another node",
                 cluster.applied()
             ),
-        )
-    })
+    )
+    .retry_after(1))
 }
 
 /// `GET /metrics`: the Prometheus text exposition.
@@ -385,29 +303,7 @@ async fn metrics(
     app.config
         .auth
         .metrics_reader(auth::presented(&headers, params.token.as_deref()))?;
-    let stepper = app.stepper();
-    stepper.refresh();
-    let stats = &app.hub.stats;
-    let sessions = app.hub.sessions_by_view();
-    let stream = StreamCounts {
-        sessions: &sessions,
-        messages_sent: stats.messages_sent.load(Ordering::Relaxed),
-        resyncs: stats.resyncs.load(Ordering::Relaxed),
-        disconnects: [
-            ("slow", stats.disconnected_slow.load(Ordering::Relaxed)),
-            ("dead", stats.disconnected_dead.load(Ordering::Relaxed)),
-            ("client", stats.disconnected_client.load(Ordering::Relaxed)),
-        ],
-    };
-    let now = app.ingest.clock().now();
-    let lifetime =
-        crate::metrics::Lifetime::of(&app.ingest.lock(crate::ingest::Holder::Metrics).aggregator);
-    let mut text = app
-        .boards
-        .with_floor(|board| app.ingest.metrics().render(&lifetime, board, now, &stream));
-    if let Some(cluster) = app.ingest.cluster() {
-        text.push_str(&crate::metrics::render_cluster(&cluster.counts()));
-    }
+    let text = app.stepper().scrape();
     Ok((
         [(
             header::CONTENT_TYPE,
@@ -424,7 +320,7 @@ async fn healthz() -> Json<serde_json::Value> {
 
 async fn readyz(State(app): State<App>) -> Response {
     if let Some(reason) = app.ingest.cluster().and_then(|c| c.stalled()) {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, reason).into_response();
+        return ApiError::unavailable(reason).into_response();
     }
     if app.ready.load(Ordering::Acquire) {
         // Ready even when the journal had damage: the board is served;
@@ -436,7 +332,7 @@ async fn readyz(State(app): State<App>) -> Response {
             Json(json!({"status": "ready", "journal_skipped": skipped})).into_response()
         }
     } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "starting: not ready yet").into_response()
+        ApiError::unavailable("starting: not ready yet").into_response()
     }
 }
 
@@ -451,5 +347,5 @@ async fn not_found(app: App, method: Method, uri: Uri, headers: HeaderMap) -> Re
     {
         return file;
     }
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response()
+    ApiError::not_found("no such endpoint").into_response()
 }

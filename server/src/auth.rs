@@ -16,7 +16,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use sha2::{Digest, Sha256};
 
 use crate::config::{AuthConfig, Role, TokenHash};
@@ -78,14 +78,6 @@ pub enum Access {
     Role(Role),
 }
 
-fn unauthorized(what: &str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, what.to_string())
-}
-
-fn forbidden(what: String) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, what)
-}
-
 impl AuthConfig {
     /// The role of a viewer's token (401 when one is needed and missing or
     /// unknown).
@@ -94,13 +86,13 @@ impl AuthConfig {
             return Ok(Access::Open);
         }
         let token = token.ok_or_else(|| {
-            unauthorized(
+            ApiError::unauthorized(
                 "a viewer token is required: `Authorization: Bearer TOKEN` or `?token=TOKEN`",
             )
         })?;
         holder(&self.viewer_tokens, token)
             .map(|t| Access::Role(t.role))
-            .ok_or_else(|| unauthorized("unknown or revoked viewer token"))
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked viewer token"))
     }
 
     /// The view a viewer gets: the one asked for if the role allows it (an
@@ -123,7 +115,7 @@ impl AuthConfig {
                 Access::Role(r) => r.as_str(),
                 Access::Open => "open",
             };
-            Err(forbidden(format!(
+            Err(ApiError::forbidden(format!(
                 "a {role} token may not open the {} view",
                 view.label()
             )))
@@ -136,7 +128,7 @@ impl AuthConfig {
     pub fn metrics_reader(&self, token: Option<&str>) -> Result<(), ApiError> {
         match self.viewer(token)? {
             Access::Open | Access::Role(Role::Supervisor) => Ok(()),
-            Access::Role(role) => Err(forbidden(format!(
+            Access::Role(role) => Err(ApiError::forbidden(format!(
                 "a {} token may not read /metrics",
                 role.as_str()
             ))),
@@ -154,17 +146,17 @@ impl AuthConfig {
         if self.ingest_tokens.is_empty() {
             return match peer {
                 Some(addr) if is_loopback(addr.ip()) => Ok("loopback".into()),
-                _ => Err(forbidden(
-                    "ingest is accepted from this machine only until ingest tokens are configured ([auth] ingest_tokens)".into(),
+                _ => Err(ApiError::forbidden(
+                    "ingest is accepted from this machine only until ingest tokens are configured ([auth] ingest_tokens)",
                 )),
             };
         }
         let token = token.ok_or_else(|| {
-            unauthorized("an ingest token is required: `Authorization: Bearer TOKEN`")
+            ApiError::unauthorized("an ingest token is required: `Authorization: Bearer TOKEN`")
         })?;
         holder(&self.ingest_tokens, token)
             .map(|t| t.name.clone())
-            .ok_or_else(|| unauthorized("unknown or revoked ingest token"))
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked ingest token"))
     }
 
     /// Whether a WebSocket from a page at `origin` may open: no `Origin`
@@ -201,6 +193,7 @@ fn is_loopback(ip: IpAddr) -> bool {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use axum::http::StatusCode;
 
     fn config() -> AuthConfig {
         let text = format!(
@@ -336,7 +329,10 @@ mod tests {
             "https://b.example wss://evil.example",
         ] {
             let error = with(bad).unwrap_err();
-            assert!(error.contains("auth.allowed_origins[0]"), "{bad}: {error}");
+            assert!(
+                matches!(&error, crate::config::ConfigError::Invalid { key, .. } if key == "auth.allowed_origins[0]"),
+                "{bad}: {error}"
+            );
         }
     }
 

@@ -362,8 +362,7 @@ impl Boards {
     /// Whether the kept board is behind the state (`core_seq`) or the
     /// board's clock (`at`, a whole second).
     pub fn is_stale(&self, core_seq: u64, at: Timestamp) -> bool {
-        let inner = self.read();
-        inner.core_seq != Some(core_seq) || inner.at != Some(at)
+        self.read().is_stale(core_seq, at)
     }
 
     /// A view's board as JSON, as of the last step.
@@ -382,14 +381,13 @@ impl Boards {
         );
         (seq, Utf8Bytes::from(message))
     }
-
-    /// Runs `f` on the floor board as of the last step (metrics read it).
-    pub fn with_floor<R>(&self, f: impl FnOnce(&Board) -> R) -> R {
-        f(&self.read().floor)
-    }
 }
 
 impl Inner {
+    fn is_stale(&self, core_seq: u64, at: Timestamp) -> bool {
+        self.core_seq != Some(core_seq) || self.at != Some(at)
+    }
+
     fn board_json(&self, view: &View) -> Utf8Bytes {
         let cell = {
             let mut snapshots = self.snapshots.lock().unwrap_or_else(|e| e.into_inner());
@@ -456,6 +454,16 @@ pub struct StepGuard<'a> {
 }
 
 impl StepGuard<'_> {
+    /// Whether the board is behind the state or the clock ([`Boards::is_stale`]).
+    pub fn is_stale(&self, core_seq: u64, at: Timestamp) -> bool {
+        self.inner.is_stale(core_seq, at)
+    }
+
+    /// The floor board as of the last step (metrics read it).
+    pub fn floor(&self) -> &Board {
+        &self.inner.floor
+    }
+
     /// Applies a step's changes to the kept board and returns, for each
     /// of `views` (the streamed ones), the patch it is due: one with a
     /// change, or a heartbeat a second after its last frame. `now` is the

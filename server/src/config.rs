@@ -13,6 +13,35 @@ use jiff::tz::TimeZone;
 use serde::Deserialize;
 use wallboard_protocol::{AgentState, DEFAULT_WARN_BAND, KpiKey, REGISTRY, VipTarget};
 
+/// What is wrong with a config file. Every message names the key (or the
+/// line and column) it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A key's value breaks its rule.
+    #[error("`{key}`: {reason}")]
+    Invalid { key: String, reason: String },
+    /// Not TOML, or not a config's shape (an unknown key, a wrong type).
+    #[error("{0}")]
+    Syntax(#[from] toml::de::Error),
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {}: {source}", path.display())]
+    File {
+        path: std::path::PathBuf,
+        source: Box<ConfigError>,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -82,7 +111,7 @@ impl Targets {
 
     /// These targets with the file's `[targets]` table (at `at`) over them:
     /// `KEY = v` for a KPI, `KEY_vip = v` for a VIP target of its own.
-    fn overlay(mut self, at: &str, file: &TargetsFile) -> Result<Targets, String> {
+    fn overlay(mut self, at: &str, file: &TargetsFile) -> Result<Targets, ConfigError> {
         for (name, &value) in file {
             let (key, slot) = match KpiKey::parse(name) {
                 Some(key) => (key, &mut self.ordinary),
@@ -99,16 +128,19 @@ impl Targets {
                                 std::iter::once(spec.name.to_string()).chain(vip)
                             })
                             .collect();
-                        return Err(format!(
-                            "`{at}.{name}`: not a KPI target; known: {}",
-                            known.join(", ")
+                        return Err(invalid(
+                            format!("{at}.{name}"),
+                            format!("not a KPI target; known: {}", known.join(", ")),
                         ));
                     }
                 },
             };
             let unit = key.unit();
             if !unit.admits(value) {
-                return Err(format!("`{at}.{name}`: {value} {}", unit.rule()));
+                return Err(invalid(
+                    format!("{at}.{name}"),
+                    format!("{value} {}", unit.rule()),
+                ));
             }
             slot[key.index()] = Some(value);
         }
@@ -163,7 +195,7 @@ impl StateLimits {
         by_reason.or_else(|| self.by_state.get(&state).copied())
     }
 
-    fn from_file(file: &StateLimitsFile) -> Result<StateLimits, String> {
+    fn from_file(file: &StateLimitsFile) -> Result<StateLimits, ConfigError> {
         let mut limits = StateLimits::default();
         let states = [
             (AgentState::Available, &file.available),
@@ -190,14 +222,15 @@ impl StateLimits {
 }
 
 /// A state limit as written: a duration of at least a second, or "off".
-fn limit(key: &str, text: &str) -> Result<Option<SignedDuration>, String> {
+fn limit(key: &str, text: &str) -> Result<Option<SignedDuration>, ConfigError> {
     if text.trim() == "off" {
         return Ok(None);
     }
     let d = parse_duration(key, text)?;
     if !(SignedDuration::from_secs(1)..=SignedDuration::from_hours(24)).contains(&d) {
-        return Err(format!(
-            "`{key}`: {d:#} is outside 1s..=24h (or \"off\" for no limit)"
+        return Err(invalid(
+            key,
+            format!("{d:#} is outside 1s..=24h (or \"off\" for no limit)"),
         ));
     }
     Ok(Some(d))
@@ -282,11 +315,12 @@ pub struct ClusterConfig {
     pub node: String,
 }
 
-fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
+fn cluster(file: &ClusterFile) -> Result<ClusterConfig, ConfigError> {
     if file.nats.is_empty() {
-        return Err(
-            "`cluster.nats`: list at least one NATS server, e.g. [\"nats://10.0.0.1:4222\"]".into(),
-        );
+        return Err(invalid(
+            "cluster.nats",
+            "list at least one NATS server, e.g. [\"nats://10.0.0.1:4222\"]",
+        ));
     }
     for (i, url) in file.nats.iter().enumerate() {
         let rest = ["nats://", "tls://"]
@@ -296,8 +330,9 @@ fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
         let port = rest.rsplit_once(':').map(|(_, p)| p);
         if rest.is_empty() || rest.contains('/') || port.is_some_and(|p| p.parse::<u16>().is_err())
         {
-            return Err(format!(
-                "`cluster.nats[{i}]`: {url:?} is not a NATS server address like \"nats://10.0.0.1:4222\""
+            return Err(invalid(
+                format!("cluster.nats[{i}]"),
+                format!("{url:?} is not a NATS server address like \"nats://10.0.0.1:4222\""),
             ));
         }
     }
@@ -308,23 +343,25 @@ fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(format!(
-            "`cluster.stream`: {stream:?} must be 1 to 64 letters, digits, `_` or `-`"
+        return Err(invalid(
+            "cluster.stream",
+            format!("{stream:?} must be 1 to 64 letters, digits, `_` or `-`"),
         ));
     }
     let replicas = file.replicas.unwrap_or(3);
     if !(1..=5).contains(&replicas) {
-        return Err(format!(
-            "`cluster.replicas`: {replicas} is outside 1..=5 (JetStream's limit)"
+        return Err(invalid(
+            "cluster.replicas",
+            format!("{replicas} is outside 1..=5 (JetStream's limit)"),
         ));
     }
     for (key, path) in [("credentials", &file.credentials), ("tls_ca", &file.tls_ca)] {
         if let Some(path) = path
             && !path.is_file()
         {
-            return Err(format!(
-                "`cluster.{key}`: {} is not a readable file",
-                path.display()
+            return Err(invalid(
+                format!("cluster.{key}"),
+                format!("{} is not a readable file", path.display()),
             ));
         }
     }
@@ -336,8 +373,9 @@ fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
     )?;
     let checkpoint_every = file.checkpoint_every.unwrap_or(10_000);
     if !(10..=10_000_000).contains(&checkpoint_every) {
-        return Err(format!(
-            "`cluster.checkpoint_every`: {checkpoint_every} is outside 10..=10000000 stream messages"
+        return Err(invalid(
+            "cluster.checkpoint_every",
+            format!("{checkpoint_every} is outside 10..=10000000 stream messages"),
         ));
     }
     let node = match &file.node {
@@ -354,8 +392,9 @@ fn cluster(file: &ClusterFile) -> Result<ClusterConfig, String> {
             .bytes()
             .all(|b| b.is_ascii_graphic() && b != b'.' && b != b'*' && b != b'>')
     {
-        return Err(format!(
-            "`cluster.node`: {node:?} must be 1 to 64 visible characters other than `.`, `*` and `>`"
+        return Err(invalid(
+            "cluster.node",
+            format!("{node:?} must be 1 to 64 visible characters other than `.`, `*` and `>`"),
         ));
     }
     Ok(ClusterConfig {
@@ -410,20 +449,19 @@ fn within<T: PartialOrd + std::fmt::Display + Copy>(
     value: Option<T>,
     default: T,
     range: std::ops::RangeInclusive<T>,
-) -> Result<T, String> {
+) -> Result<T, ConfigError> {
     let v = value.unwrap_or(default);
     if range.contains(&v) {
         Ok(v)
     } else {
-        Err(format!(
-            "`limits.{key}`: {v} is outside {}..={}",
-            range.start(),
-            range.end()
+        Err(invalid(
+            format!("limits.{key}"),
+            format!("{v} is outside {}..={}", range.start(), range.end()),
         ))
     }
 }
 
-fn limits(file: &LimitsFile) -> Result<Limits, String> {
+fn limits(file: &LimitsFile) -> Result<Limits, ConfigError> {
     Ok(Limits {
         max_batch_events: within(
             "max_batch_events",
@@ -520,29 +558,35 @@ struct TokenFile {
     sha256: String,
 }
 
-fn auth(file: &AuthFile) -> Result<AuthConfig, String> {
+fn auth(file: &AuthFile) -> Result<AuthConfig, ConfigError> {
     let tokens = |key: &str, files: &[TokenFile], viewer: bool| {
         let mut out: Vec<TokenHash> = Vec::new();
         for (i, t) in files.iter().enumerate() {
             let at = format!("auth.{key}[{i}]");
             let hex = t.sha256.to_ascii_lowercase();
             if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(format!(
-                    "`{at}.sha256`: not a SHA-256 in hex (64 digits); make one with `wallboard hash-token`"
+                return Err(invalid(
+                    format!("{at}.sha256"),
+                    "not a SHA-256 in hex (64 digits); make one with `wallboard hash-token`",
                 ));
             }
             if t.name.is_empty() || out.iter().any(|o| o.name == t.name) {
-                return Err(format!("`{at}.name`: empty or used twice"));
+                return Err(invalid(format!("{at}.name"), "empty or used twice"));
             }
             if out.iter().any(|o| o.sha256 == hex) {
-                return Err(format!("`{at}.sha256`: the same token is listed twice"));
+                return Err(invalid(
+                    format!("{at}.sha256"),
+                    "the same token is listed twice",
+                ));
             }
             let role = match (viewer, t.role) {
                 (true, Some(role)) => role,
                 (true, None) => {
-                    return Err(format!("`{at}.role`: supervisor, agent or kiosk"));
+                    return Err(invalid(format!("{at}.role"), "supervisor, agent or kiosk"));
                 }
-                (false, Some(_)) => return Err(format!("`{at}.role`: ingest tokens have no role")),
+                (false, Some(_)) => {
+                    return Err(invalid(format!("{at}.role"), "ingest tokens have no role"));
+                }
                 (false, None) => Role::Supervisor,
             };
             out.push(TokenHash {
@@ -566,8 +610,9 @@ fn auth(file: &AuthFile) -> Result<AuthConfig, String> {
                     .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
         });
         if !host_ok {
-            return Err(format!(
-                "`auth.allowed_origins[{i}]`: {o:?} is not an origin like https://host[:port]"
+            return Err(invalid(
+                format!("auth.allowed_origins[{i}]"),
+                format!("{o:?} is not an origin like https://host[:port]"),
             ));
         }
     }
@@ -693,30 +738,39 @@ struct FieldSpecFile {
 
 const EVENT_TYPES: [&str; 9] = wallboard_protocol::EventKind::TYPE_NAMES;
 
-fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, String> {
-    serde_json::to_value(v).map_err(|e| format!("`{at}`: {e}"))
+fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, ConfigError> {
+    serde_json::to_value(v).map_err(|e| invalid(at, e.to_string()))
 }
 
-fn check_pointer(at: &str, pointer: &str) -> Result<(), String> {
+fn check_pointer(at: &str, pointer: &str) -> Result<(), ConfigError> {
     if pointer.is_empty() || pointer.starts_with('/') {
         Ok(())
     } else {
-        Err(format!(
-            "`{at}`: {pointer:?} is not a JSON pointer (they start with `/`; a constant is written {{ value = ... }})"
+        Err(invalid(
+            at,
+            format!(
+                "{pointer:?} is not a JSON pointer (they start with `/`; a constant is written {{ value = ... }})"
+            ),
         ))
     }
 }
 
 /// A webhook source's `mappings`, each checked where it is (`at`).
-fn webhook_mappings(at: &str, mappings: &[MappingFile]) -> Result<Vec<WebhookMapping>, String> {
+fn webhook_mappings(
+    at: &str,
+    mappings: &[MappingFile],
+) -> Result<Vec<WebhookMapping>, ConfigError> {
     let mut out = Vec::new();
     for (j, m) in mappings.iter().enumerate() {
         let at = format!("{at}.mappings[{j}]");
         if !EVENT_TYPES.contains(&m.event_type.as_str()) {
-            return Err(format!(
-                "`{at}.type`: {:?} is not an event type ({})",
-                m.event_type,
-                EVENT_TYPES.join(", ")
+            return Err(invalid(
+                format!("{at}.type"),
+                format!(
+                    "{:?} is not an event type ({})",
+                    m.event_type,
+                    EVENT_TYPES.join(", ")
+                ),
             ));
         }
         let mut when = Vec::new();
@@ -728,7 +782,7 @@ fn webhook_mappings(at: &str, mappings: &[MappingFile]) -> Result<Vec<WebhookMap
         for (key, f) in &m.fields {
             let at = format!("{at}.fields.{key}");
             if key == "type" {
-                return Err(format!("`{at}`: the type is the mapping's `type`"));
+                return Err(invalid(at, "the type is the mapping's `type`"));
             }
             fields.insert(key.clone(), field_source(&at, f)?);
         }
@@ -743,7 +797,7 @@ fn webhook_mappings(at: &str, mappings: &[MappingFile]) -> Result<Vec<WebhookMap
 
 /// Where a mapping's field comes from: a pointer, or a spec (pointer or
 /// constant, with a time format and a value map).
-fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, String> {
+fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, ConfigError> {
     Ok(match f {
         FieldFile::Pointer(p) => {
             check_pointer(at, p)?;
@@ -756,7 +810,7 @@ fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, String> {
         }
         FieldFile::Spec(spec) => {
             if spec.pointer.is_some() == spec.value.is_some() {
-                return Err(format!("`{at}`: give either `pointer` or `value`"));
+                return Err(invalid(at, "give either `pointer` or `value`"));
             }
             if let Some(p) = &spec.pointer {
                 check_pointer(at, p)?;
@@ -766,8 +820,9 @@ fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, String> {
                 Some("unix") => TimeFormat::UnixSeconds,
                 Some("unix_ms") => TimeFormat::UnixMillis,
                 Some(other) => {
-                    return Err(format!(
-                        "`{at}.format`: {other:?} is not rfc3339, unix or unix_ms"
+                    return Err(invalid(
+                        format!("{at}.format"),
+                        format!("{other:?} is not rfc3339, unix or unix_ms"),
                     ));
                 }
             };
@@ -785,7 +840,7 @@ fn field_source(at: &str, f: &FieldFile) -> Result<FieldSource, String> {
     })
 }
 
-fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
+fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, ConfigError> {
     let mut out: Vec<SourceConfig> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         let at = format!("sources[{i}]");
@@ -799,7 +854,7 @@ fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
                 wrapup_seconds,
             } => {
                 if host.is_empty() || username.is_empty() {
-                    return Err(format!("`{at}`: `host` and `username` must not be empty"));
+                    return Err(invalid(at, "`host` and `username` must not be empty"));
                 }
                 let ami = AmiConfig {
                     host: host.clone(),
@@ -824,12 +879,16 @@ fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
-            return Err(format!(
-                "`{at}.name`: {name:?} must be 1..=32 characters of a-z, A-Z, 0-9, `_` and `-`"
+            return Err(invalid(
+                format!("{at}.name"),
+                format!("{name:?} must be 1..=32 characters of a-z, A-Z, 0-9, `_` and `-`"),
             ));
         }
         if out.iter().any(|s| s.name == name) {
-            return Err(format!("`{at}.name`: source {name:?} is configured twice"));
+            return Err(invalid(
+                format!("{at}.name"),
+                format!("source {name:?} is configured twice"),
+            ));
         }
         out.push(SourceConfig { name, kind });
     }
@@ -860,11 +919,15 @@ impl Default for Config {
 }
 
 /// `timezone`: an IANA name, or the system's zone.
-fn timezone(name: Option<&str>) -> Result<(TimeZone, String), String> {
+fn timezone(name: Option<&str>) -> Result<(TimeZone, String), ConfigError> {
     Ok(match name {
         Some(name) => {
-            let tz = TimeZone::get(name)
-                .map_err(|e| format!("`timezone`: {name:?} is not an IANA time zone name ({e})"))?;
+            let tz = TimeZone::get(name).map_err(|e| {
+                invalid(
+                    "timezone",
+                    format!("{name:?} is not an IANA time zone name ({e})"),
+                )
+            })?;
             (tz, name.to_string())
         }
         None => {
@@ -876,12 +939,15 @@ fn timezone(name: Option<&str>) -> Result<(TimeZone, String), String> {
 }
 
 /// `[[queues]]`, by id, each with the global `targets` under its own.
-fn queues(files: &[QueueFile], targets: &Targets) -> Result<BTreeMap<String, QueueConfig>, String> {
+fn queues(
+    files: &[QueueFile],
+    targets: &Targets,
+) -> Result<BTreeMap<String, QueueConfig>, ConfigError> {
     let mut queues = BTreeMap::new();
     for (i, q) in files.iter().enumerate() {
         let at = format!("queues[{i}]");
         if q.id.is_empty() || q.id.len() > wallboard_protocol::event::MAX_ID_BYTES {
-            return Err(format!("`{at}.id`: must be 1..=128 bytes"));
+            return Err(invalid(format!("{at}.id"), "must be 1..=128 bytes"));
         }
         let queue = QueueConfig {
             name_zh: q.name_zh.clone(),
@@ -899,7 +965,10 @@ fn queues(files: &[QueueFile], targets: &Targets) -> Result<BTreeMap<String, Que
             position: i as u32,
         };
         if queues.insert(q.id.clone(), queue).is_some() {
-            return Err(format!("`{at}.id`: queue {:?} is configured twice", q.id));
+            return Err(invalid(
+                format!("{at}.id"),
+                format!("queue {:?} is configured twice", q.id),
+            ));
         }
     }
     Ok(queues)
@@ -909,7 +978,7 @@ fn queues(files: &[QueueFile], targets: &Targets) -> Result<BTreeMap<String, Que
 /// when the section is absent).
 fn complaint_grades(
     grades_file: Option<&BTreeMap<String, String>>,
-) -> Result<BTreeMap<String, SignedDuration>, String> {
+) -> Result<BTreeMap<String, SignedDuration>, ConfigError> {
     let mut complaint_grades = BTreeMap::new();
     match grades_file {
         None => {
@@ -920,7 +989,10 @@ fn complaint_grades(
             for (grade, text) in grades {
                 let deadline = parse_duration(&format!("complaint_grades.{grade}"), text)?;
                 if deadline <= SignedDuration::ZERO {
-                    return Err(format!("`complaint_grades.{grade}`: must be positive"));
+                    return Err(invalid(
+                        format!("complaint_grades.{grade}"),
+                        "must be positive",
+                    ));
                 }
                 complaint_grades.insert(grade.clone(), deadline);
             }
@@ -934,11 +1006,12 @@ fn complaint_grades(
 fn retention(
     dedupe_retention_hours: Option<f64>,
     journal_retention_days: Option<u32>,
-) -> Result<(f64, u32), String> {
+) -> Result<(f64, u32), ConfigError> {
     let dedupe_retention_hours = dedupe_retention_hours.unwrap_or(25.0);
     if !(24.0..=24.0 * 14.0).contains(&dedupe_retention_hours) {
-        return Err(format!(
-            "`dedupe_retention_hours`: {dedupe_retention_hours} is outside 24..=336 (ids are kept at least a day)"
+        return Err(invalid(
+            "dedupe_retention_hours",
+            format!("{dedupe_retention_hours} is outside 24..=336 (ids are kept at least a day)"),
         ));
     }
     // The kept segments must hold every id still remembered: the days
@@ -946,8 +1019,11 @@ fn retention(
     let min_days = (dedupe_retention_hours / 24.0).ceil() as u32 + 1;
     let journal_retention_days = journal_retention_days.unwrap_or(7.max(min_days));
     if !(min_days..=3660).contains(&journal_retention_days) {
-        return Err(format!(
-            "`journal_retention_days`: {journal_retention_days} is outside {min_days}..=3660 (the journal keeps at least the ids of `dedupe_retention_hours` = {dedupe_retention_hours}, plus today)"
+        return Err(invalid(
+            "journal_retention_days",
+            format!(
+                "{journal_retention_days} is outside {min_days}..=3660 (the journal keeps at least the ids of `dedupe_retention_hours` = {dedupe_retention_hours}, plus today)"
+            ),
         ));
     }
     Ok((dedupe_retention_hours, journal_retention_days))
@@ -955,15 +1031,20 @@ fn retention(
 
 impl Config {
     /// Reads and validates a config file.
-    pub fn load(path: &Path) -> Result<Config, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read config {}: {e}", path.display()))?;
-        Config::from_toml(&text).map_err(|e| format!("config {}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_toml(&text).map_err(|e| ConfigError::File {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })
     }
 
     /// Parses and validates config text.
-    pub fn from_toml(text: &str) -> Result<Config, String> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| e.to_string())?;
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text)?;
 
         let (timezone, timezone_name) = timezone(file.timezone.as_deref())?;
 
@@ -989,7 +1070,7 @@ impl Config {
 
         let warn_band = file.warn_band.unwrap_or(DEFAULT_WARN_BAND);
         if !(0.0..1.0).contains(&warn_band) {
-            return Err(format!("`warn_band`: {warn_band} is outside 0..1"));
+            return Err(invalid("warn_band", format!("{warn_band} is outside 0..1")));
         }
 
         let targets = Targets::default().overlay("targets", &file.targets)?;
@@ -1065,9 +1146,12 @@ impl Config {
     }
 }
 
-fn parse_duration(key: &str, text: &str) -> Result<SignedDuration, String> {
+fn parse_duration(key: &str, text: &str) -> Result<SignedDuration, ConfigError> {
     text.parse::<SignedDuration>().map_err(|e| {
-        format!("`{key}`: {text:?} is not a duration like \"100ms\", \"2h\" or \"1h 30m\" ({e})")
+        invalid(
+            key,
+            format!("{text:?} is not a duration like \"100ms\", \"2h\" or \"1h 30m\" ({e})"),
+        )
     })
 }
 
@@ -1077,24 +1161,30 @@ fn duration_within(
     text: &Option<String>,
     default: SignedDuration,
     range: std::ops::RangeInclusive<SignedDuration>,
-) -> Result<SignedDuration, String> {
+) -> Result<SignedDuration, ConfigError> {
     let value = match text {
         Some(text) => parse_duration(key, text)?,
         None => default,
     };
     if !range.contains(&value) {
-        return Err(format!(
-            "`{key}`: {value:#} is outside {:#}..{:#}",
-            range.start(),
-            range.end()
+        return Err(invalid(
+            key,
+            format!(
+                "{value:#} is outside {:#}..{:#}",
+                range.start(),
+                range.end()
+            ),
         ));
     }
     Ok(value)
 }
 
-fn seconds(key: &str, value: f64) -> Result<SignedDuration, String> {
+fn seconds(key: &str, value: f64) -> Result<SignedDuration, ConfigError> {
     if !value.is_finite() || !(0.0..=86_400.0 * 7.0).contains(&value) {
-        return Err(format!("`{key}`: {value} is outside 0..=604800 seconds"));
+        return Err(invalid(
+            key,
+            format!("{value} is outside 0..=604800 seconds"),
+        ));
     }
     Ok(SignedDuration::from_secs_f64(value))
 }
@@ -1173,58 +1263,111 @@ mod tests {
         assert_eq!((c.queues["b"].position, c.queues["a"].position), (0, 1));
     }
 
+    /// What a bad config must answer: the key it names (exactly) and
+    /// words of the reason, or a TOML error with words of its message.
+    enum Want {
+        Key(&'static str, &'static str),
+        Syntax(&'static str),
+    }
+
+    fn assert_error(text: &str, want: &Want) {
+        let err = Config::from_toml(text).expect_err(text);
+        let shown = err.to_string();
+        match (want, &err) {
+            (Want::Key(key, words), ConfigError::Invalid { key: got, reason }) => {
+                assert_eq!(got, key, "{text}: {shown}");
+                assert!(reason.contains(words), "{text}: {shown}, want {words}");
+                assert!(shown.starts_with(&format!("`{key}`: ")), "{shown}");
+            }
+            (Want::Syntax(words), ConfigError::Syntax(_)) => {
+                assert!(shown.contains(words), "{text}: {shown}, want {words}");
+            }
+            _ => panic!("{text}: {err:?} is not the error wanted"),
+        }
+    }
+
     #[test]
     fn errors_name_the_key() {
+        use Want::{Key, Syntax};
         let cases = [
-            ("timezone = \"Mars/Olympus\"", "`timezone`"),
-            ("tick = \"soon\"", "`tick`"),
-            ("tick = \"1ms\"", "`tick`"),
-            ("warn_band = 2", "`warn_band`"),
-            ("[targets]\nfcr = 90", "`targets.fcr`"),
-            ("[targets]\nsatisfaction = 850", "`targets.satisfaction`"),
+            ("timezone = \"Mars/Olympus\"", Key("timezone", "IANA")),
+            ("tick = \"soon\"", Key("tick", "not a duration")),
+            ("tick = \"1ms\"", Key("tick", "outside")),
+            ("warn_band = 2", Key("warn_band", "outside 0..1")),
+            ("[targets]\nfcr = 90", Key("targets.fcr", "")),
+            (
+                "[targets]\nsatisfaction = 850",
+                Key("targets.satisfaction", ""),
+            ),
             (
                 "[targets]\nasa_seconds = -1",
-                "`targets.asa_seconds`: -1 must be 0 or more",
+                Key("targets.asa_seconds", "-1 must be 0 or more"),
             ),
-            ("[targets]\nspeed = 1", "`targets.speed`: not a KPI target"),
+            (
+                "[targets]\nspeed = 1",
+                Key("targets.speed", "not a KPI target"),
+            ),
             (
                 "[targets]\nfcr_vip = 0.9",
-                "`targets.fcr_vip`: not a KPI target",
+                Key("targets.fcr_vip", "not a KPI target"),
             ),
             (
                 "[[queues]]\nid = \"a\"\ntargets = { agent_connect_rate_vip = 1.5 }",
-                "`queues[0].targets.agent_connect_rate_vip`: 1.5 is a ratio",
+                Key("queues[0].targets.agent_connect_rate_vip", "1.5 is a ratio"),
             ),
-            ("[targets]\nfcr = \"high\"", "line 2, column 7"),
-            ("[state_limits]\naux = \"soon\"", "`state_limits.aux`"),
+            ("[targets]\nfcr = \"high\"", Syntax("line 2, column 7")),
+            (
+                "[state_limits]\naux = \"soon\"",
+                Key("state_limits.aux", "not a duration"),
+            ),
             (
                 "[state_limits]\naux = \"0s\"",
-                "`state_limits.aux`: 0s is outside 1s..=24h",
+                Key("state_limits.aux", "0s is outside 1s..=24h"),
             ),
-            ("[state_limits]\nlunch = \"1h\"", "unknown field `lunch`"),
+            (
+                "[state_limits]\nlunch = \"1h\"",
+                Syntax("unknown field `lunch`"),
+            ),
             (
                 "[state_limits.aux_reasons]\nmeeting = \"2d\"",
-                "`state_limits.aux_reasons.meeting`",
+                Key("state_limits.aux_reasons.meeting", ""),
             ),
-            ("[[queues]]\nid = \"a\"\n[[queues]]\nid = \"a\"", "twice"),
+            (
+                "[[queues]]\nid = \"a\"\n[[queues]]\nid = \"a\"",
+                Key("queues[1].id", "twice"),
+            ),
             (
                 "[complaint_grades]\nurgent = \"later\"",
-                "complaint_grades.urgent",
+                Key("complaint_grades.urgent", "not a duration"),
             ),
-            ("colour = \"red\"", "unknown field `colour`"),
-            ("short_abandon_seconds = -3", "short_abandon_seconds"),
-            ("dedupe_retention_hours = 1", "dedupe_retention_hours"),
-            ("ws_drain_timeout = \"1h\"", "ws_drain_timeout"),
-            ("journal_retention_days = 1", "journal_retention_days"),
+            ("colour = \"red\"", Syntax("unknown field `colour`")),
+            (
+                "short_abandon_seconds = -3",
+                Key("short_abandon_seconds", "outside"),
+            ),
+            (
+                "dedupe_retention_hours = 1",
+                Key("dedupe_retention_hours", "outside 24..=336"),
+            ),
+            (
+                "ws_drain_timeout = \"1h\"",
+                Key("ws_drain_timeout", "outside"),
+            ),
+            (
+                "journal_retention_days = 1",
+                Key("journal_retention_days", "outside"),
+            ),
             (
                 "dedupe_retention_hours = 72\njournal_retention_days = 3",
-                "outside 4..=3660",
+                Key("journal_retention_days", "outside 4..=3660"),
             ),
-            ("journal_commit_delay = \"1s\"", "journal_commit_delay"),
+            (
+                "journal_commit_delay = \"1s\"",
+                Key("journal_commit_delay", "outside"),
+            ),
         ];
-        for (text, want) in cases {
-            let err = Config::from_toml(text).expect_err(text);
-            assert!(err.contains(want), "{text}: got {err}, want {want}");
+        for (text, want) in &cases {
+            assert_error(text, want);
         }
     }
 
@@ -1241,9 +1384,8 @@ mod tests {
         assert_eq!((c.stream.as_str(), c.replicas), ("WALLBOARD", 3));
         assert_eq!(c.publish_timeout, SignedDuration::from_secs(10));
         assert_eq!((c.checkpoint_every, c.node.as_str()), (10_000, "wb-1"));
-        let named = |toml: &str, key: &str| {
-            let e = Config::from_toml(&format!("[cluster]\n{toml}")).unwrap_err();
-            assert!(e.contains(&format!("`{key}`")), "{toml}: {e}");
+        let named = |toml: &str, key: &'static str| {
+            assert_error(&format!("[cluster]\n{toml}"), &Want::Key(key, ""));
         };
         named("stream = \"X\"", "cluster.nats");
         named("nats = [\"nats://a:4222/x\"]", "cluster.nats[0]");
@@ -1263,8 +1405,10 @@ mod tests {
             "cluster.checkpoint_every",
         );
         named("nats = [\"a\"]\nnode = \"a.b\"", "cluster.node");
-        let e = Config::from_toml("[cluster]\nnats = [\"a\"]\nnodes = 2").unwrap_err();
-        assert!(e.contains("nodes"), "{e}");
+        assert_error(
+            "[cluster]\nnats = [\"a\"]\nnodes = 2",
+            &Want::Syntax("unknown field `nodes`"),
+        );
     }
 
     #[test]

@@ -30,6 +30,52 @@ impl ApiError {
             retry_after: None,
         }
     }
+
+    /// 400: the request is wrong, and the text says where.
+    pub fn bad_request(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, error)
+    }
+
+    /// 401: a credential is needed and missing or unknown.
+    pub fn unauthorized(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, error)
+    }
+
+    /// 403: the credential is known and does not allow this.
+    pub fn forbidden(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, error)
+    }
+
+    pub fn not_found(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, error)
+    }
+
+    /// 413: over a configured size limit, named in the text.
+    pub fn too_large(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error)
+    }
+
+    /// 503: cannot serve this now; worth retrying.
+    pub fn unavailable(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)
+    }
+
+    /// With the seconds to wait before retrying (`Retry-After`).
+    pub fn retry_after(self, seconds: u64) -> ApiError {
+        ApiError {
+            retry_after: Some(seconds),
+            ..self
+        }
+    }
+
+    /// With where in the body the error is (1-based, as parsers count).
+    pub fn at(self, line: Option<usize>, column: Option<usize>) -> ApiError {
+        ApiError {
+            line,
+            column,
+            ..self
+        }
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -138,8 +138,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         hub: hub.clone(),
         boards: Arc::new(boards::Boards::new()),
         shutdown: shutdown.clone(),
-        viewers_by_ip: Default::default(),
-        viewers_total: Default::default(),
+        viewer_slots: Default::default(),
     };
 
     let router = app::router(app.clone());

@@ -23,6 +23,7 @@ use metrics_exporter_prometheus::{
 use wallboard_protocol::{AgentState, Board, KpiKey};
 
 use crate::aggregator::{Aggregator, Counters};
+use crate::stream::StreamCounts;
 
 /// What ingest did with events, by result.
 #[derive(Debug, Default)]
@@ -38,13 +39,14 @@ pub struct IngestCounts {
     pub journal_unreadable: AtomicU64,
 }
 
-/// Counts of the stream, read at scrape time.
-pub struct StreamCounts<'a> {
-    /// Sessions per kind of view ([`crate::views::View::LABELS`]).
-    pub sessions: &'a [(&'static str, u64)],
-    pub messages_sent: u64,
-    pub resyncs: u64,
-    pub disconnects: [(&'static str, u64); 3],
+/// Everything one scrape shows, read together (`tick::Stepper::scrape`).
+pub struct Scrape<'a> {
+    pub lifetime: &'a Lifetime,
+    pub board: &'a Board,
+    pub now: Timestamp,
+    pub stream: &'a StreamCounts,
+    /// Set on a node of a cluster.
+    pub cluster: Option<&'a ClusterCounts<'a>>,
 }
 
 /// One server's metrics.
@@ -148,13 +150,14 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition.
-    pub fn render(
-        &self,
-        agg: &Lifetime,
-        board: &Board,
-        now: Timestamp,
-        stream: &StreamCounts<'_>,
-    ) -> String {
+    pub fn render(&self, scrape: &Scrape<'_>) -> String {
+        let Scrape {
+            lifetime: agg,
+            board,
+            now,
+            stream,
+            cluster,
+        } = *scrape;
         let mut out = Text::default();
         contacts(&mut out, agg);
         board_gauges(&mut out, board, now);
@@ -190,6 +193,9 @@ impl Metrics {
                 out.sample(&format!("{name}_count"), &[], 0.0);
             }
         }
+        if let Some(cluster) = cluster {
+            out.0.push_str(&render_cluster(cluster));
+        }
         out.0
     }
 }
@@ -209,7 +215,7 @@ pub struct ClusterCounts<'a> {
 }
 
 /// The cluster families, in the exposition format.
-pub fn render_cluster(c: &ClusterCounts<'_>) -> String {
+fn render_cluster(c: &ClusterCounts<'_>) -> String {
     let mut out = Text::default();
     let node = [("node", c.node)];
     for (name, kind, help, value) in [
@@ -474,7 +480,7 @@ fn self_metrics(
     ingest: &IngestCounts,
     agg: &Lifetime,
     now: Timestamp,
-    stream: &StreamCounts<'_>,
+    stream: &StreamCounts,
 ) {
     let name = "wallboard_ingest_events_total";
     out.family(
@@ -533,7 +539,7 @@ fn self_metrics(
     }
     let name = "wallboard_ws_sessions";
     out.family(name, "gauge", "WebSocket viewers connected now, by view.");
-    for (view, n) in stream.sessions {
+    for (view, n) in &stream.sessions {
         out.sample(name, &[("view", view)], *n as f64);
     }
     for (name, help, value) in [

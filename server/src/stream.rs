@@ -29,6 +29,7 @@
 //! keeps the capacity of the largest frame it ever buffered.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,6 +42,10 @@ use tokio_tungstenite::tungstenite::protocol::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame};
 
+use axum::http::StatusCode;
+
+use crate::config::Limits;
+use crate::error::ApiError;
 use crate::shutdown::Shutdown;
 use crate::upgrade::Socket;
 use crate::views::View;
@@ -80,6 +85,86 @@ pub struct StreamStats {
     pub disconnected_slow: AtomicU64,
     pub disconnected_dead: AtomicU64,
     pub disconnected_client: AtomicU64,
+}
+
+/// Counts of the stream, read at scrape time.
+pub struct StreamCounts {
+    /// Sessions per kind of view ([`View::LABELS`]).
+    pub sessions: Vec<(&'static str, u64)>,
+    pub messages_sent: u64,
+    pub resyncs: u64,
+    pub disconnects: [(&'static str, u64); 3],
+}
+
+/// Viewers connected or connecting now, in all and by address, for
+/// `limits.max_viewers` and `limits.max_viewers_per_ip`.
+#[derive(Default)]
+pub struct ViewerSlots {
+    by_ip: Mutex<HashMap<IpAddr, u64>>,
+    total: AtomicU64,
+}
+
+/// A viewer's place under the limits, given back when the session (or a
+/// handshake that never completes) ends.
+pub struct ViewerSlot {
+    ip: Option<IpAddr>,
+    slots: Arc<ViewerSlots>,
+}
+
+impl Drop for ViewerSlot {
+    fn drop(&mut self) {
+        self.slots.total.fetch_sub(1, Ordering::Relaxed);
+        let Some(ip) = self.ip else {
+            return;
+        };
+        let mut counts = self.slots.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&ip);
+            }
+        }
+    }
+}
+
+impl ViewerSlots {
+    /// Takes a viewer's place, or says which limit is full.
+    pub fn take(
+        self: &Arc<Self>,
+        peer: Option<SocketAddr>,
+        limits: &Limits,
+    ) -> Result<ViewerSlot, ApiError> {
+        // Taken first, so handshakes at the same moment cannot all pass.
+        let mut slot = ViewerSlot {
+            ip: None,
+            slots: self.clone(),
+        };
+        if self.total.fetch_add(1, Ordering::Relaxed) >= limits.max_viewers {
+            return Err(ApiError::unavailable(format!(
+                "the server has its {} viewers (limits.max_viewers): retry later",
+                limits.max_viewers
+            )));
+        }
+        let Some(peer) = peer else {
+            return Ok(slot);
+        };
+        let mut counts = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(peer.ip()).or_insert(0);
+        if *n >= limits.max_viewers_per_ip {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "{} viewers from {} already (limits.max_viewers_per_ip)",
+                    n,
+                    peer.ip()
+                ),
+            )
+            .retry_after(10));
+        }
+        *n += 1;
+        slot.ip = Some(peer.ip());
+        Ok(slot)
+    }
 }
 
 /// How many recent patches a view keeps for sessions catching up (at a
@@ -152,6 +237,21 @@ impl Hub {
     /// The views streaming now.
     pub fn current(&self) -> Vec<View> {
         self.channels().keys().cloned().collect()
+    }
+
+    /// The stream's counts for `/metrics`.
+    pub fn counts(&self) -> StreamCounts {
+        let stats = &self.stats;
+        StreamCounts {
+            sessions: self.sessions_by_view(),
+            messages_sent: stats.messages_sent.load(Ordering::Relaxed),
+            resyncs: stats.resyncs.load(Ordering::Relaxed),
+            disconnects: [
+                ("slow", stats.disconnected_slow.load(Ordering::Relaxed)),
+                ("dead", stats.disconnected_dead.load(Ordering::Relaxed)),
+                ("client", stats.disconnected_client.load(Ordering::Relaxed)),
+            ],
+        }
     }
 
     /// Sessions per kind of view ([`View::LABELS`], every kind listed): a

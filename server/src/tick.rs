@@ -18,7 +18,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::boards::{Boards, HEARTBEAT};
+use crate::boards::{Boards, HEARTBEAT, StepGuard};
 use crate::ingest::{Holder, Ingest};
 use crate::kpi;
 use crate::shutdown::Shutdown;
@@ -46,6 +46,21 @@ impl Stepper {
     /// One step: the changes since the last, applied to the kept board,
     /// each streamed view's patch published.
     pub fn step(&self) {
+        let now = self.ingest.clock().now();
+        self.step_reading(now, Holder::Step, false, |_| ());
+    }
+
+    /// A step (when `only_if_stale`, only if the kept board is behind the
+    /// state or the clock), with `read` run on the core under the same hold
+    /// of its lock: what `read` returns agrees with the board the returned
+    /// guard holds. The step's lock is taken before the core's, always.
+    fn step_reading<R>(
+        &self,
+        now: Timestamp,
+        holder: Holder,
+        only_if_stale: bool,
+        read: impl FnOnce(&crate::ingest::Core) -> R,
+    ) -> (StepGuard<'_>, R) {
         let started = std::time::Instant::now();
         let mut boards = self.boards.write();
         // Under the step's lock: the views kept are exactly the channels
@@ -53,11 +68,16 @@ impl Stepper {
         // it holds a snapshot (a snapshot reads it under the same lock).
         self.hub.retain_watched(&[]);
         let views = self.hub.current();
-        let now = self.ingest.clock().now();
-        let counts = {
-            let mut core = self.ingest.lock(Holder::Step);
+        let at = board_clock(now);
+        let (counts, read) = {
+            let mut core = self.ingest.lock(holder);
             let seq = core.seq;
-            kpi::read_changes(&mut core.aggregator, board_clock(now), seq)
+            let counts = (!only_if_stale || boards.is_stale(seq, at))
+                .then(|| kpi::read_changes(&mut core.aggregator, at, seq));
+            (counts, read(&core))
+        };
+        let Some(counts) = counts else {
+            return (boards, read);
         };
         // The formulas run after the core lock is let go.
         let changes = counts.board();
@@ -70,21 +90,43 @@ impl Stepper {
             self.hub
                 .publish(&patch.view, Frame::new(patch.seq, Some(text.into())));
         }
-        drop(boards);
         let took = started.elapsed().as_secs_f64();
         self.ingest
             .metrics()
             .record(|| metrics::histogram!("wallboard_tick_seconds").record(took));
+        (boards, read)
     }
 
     /// Steps now if the kept board is behind the state or the clock, so a
-    /// reader (`GET /api/v1/board`, `/metrics`) sees every accepted event.
+    /// reader (`GET /api/v1/board`, a snapshot) sees every accepted event.
     pub fn refresh(&self) {
         let at = board_clock(self.ingest.clock().now());
         let seq = self.ingest.lock(Holder::Read).seq;
         if self.boards.is_stale(seq, at) {
             self.step();
         }
+    }
+
+    /// The `/metrics` text: the board, the lifetime counts and the stream's
+    /// and cluster's counts, read together (one hold of the core lock, the
+    /// board stepped to it first), so a scrape agrees with itself.
+    pub fn scrape(&self) -> String {
+        // Most of the step, if one is due, outside the scrape's own hold;
+        // what arrives in between is stepped under it.
+        self.refresh();
+        let now = self.ingest.clock().now();
+        let stream = self.hub.counts();
+        let (boards, lifetime) = self.step_reading(now, Holder::Metrics, true, |core| {
+            crate::metrics::Lifetime::of(&core.aggregator)
+        });
+        let cluster = self.ingest.cluster().map(|c| c.counts());
+        self.ingest.metrics().render(&crate::metrics::Scrape {
+            lifetime: &lifetime,
+            board: boards.floor(),
+            now,
+            stream: &stream,
+            cluster: cluster.as_ref(),
+        })
     }
 
     /// A view's board now, as JSON.

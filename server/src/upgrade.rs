@@ -75,14 +75,9 @@ impl Handshake {
         let key = headers
             .get(header::SEC_WEBSOCKET_KEY)
             .filter(|k| !k.is_empty())
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "missing `Sec-WebSocket-Key` header",
-                )
-            })?;
+            .ok_or_else(|| ApiError::bad_request("missing `Sec-WebSocket-Key` header"))?;
         let accept = HeaderValue::from_str(&derive_accept_key(key.as_bytes()))
-            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad `Sec-WebSocket-Key`"))?;
+            .map_err(|_| ApiError::bad_request("bad `Sec-WebSocket-Key`"))?;
         let on_upgrade = request
             .extensions_mut()
             .remove::<hyper::upgrade::OnUpgrade>()

@@ -12,6 +12,7 @@ use axum::{Extension, Router};
 
 use bytes::Bytes;
 
+use super::cluster::LogError;
 use super::{Ingest, Outcome, StoreError, body};
 use crate::error::ApiError;
 
@@ -27,10 +28,9 @@ pub fn router(ingest: Ingest) -> Router {
 /// Reads a request body of at most [`MAX_BODY_BYTES`] (413 beyond).
 pub async fn read_body(headers: &HeaderMap, request_body: Body) -> Result<Bytes, ApiError> {
     let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body is larger than {MAX_BODY_BYTES} bytes: split it into smaller batches"),
-        )
+        ApiError::too_large(format!(
+            "body is larger than {MAX_BODY_BYTES} bytes: split it into smaller batches"
+        ))
     };
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -53,23 +53,20 @@ pub struct Sender(pub String);
 /// sender's rate (429 with `Retry-After`).
 pub fn admit(ingest: &Ingest, sender: Option<&Sender>, events: usize) -> Result<(), ApiError> {
     if events > ingest.max_batch_events {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "{events} events in one request, more than limits.max_batch_events = {}: split the batch",
-                ingest.max_batch_events
-            ),
-        ));
+        return Err(ApiError::too_large(format!(
+            "{events} events in one request, more than limits.max_batch_events = {}: split the batch",
+            ingest.max_batch_events
+        )));
     }
     let sender = sender.map_or("unknown", |s| s.0.as_str());
-    ingest.admit(sender, events).map_err(|seconds| ApiError {
-        retry_after: Some(seconds),
-        ..ApiError::new(
+    ingest.admit(sender, events).map_err(|seconds| {
+        ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "sender {sender:?} is over limits.ingest_events_per_second: retry in {seconds} s"
             ),
         )
+        .retry_after(seconds)
     })
 }
 
@@ -83,16 +80,19 @@ pub async fn submit(
 ) -> Result<Outcome, ApiError> {
     let answer = ingest.submit_batch(items).await;
     answer.map_err(|e| {
-        tracing::error!(error = %e, "batch not stored: answering 503");
-        ApiError::from(e)
+        let error = ApiError::from(e);
+        tracing::error!(error = %error.error, status = %error.status, "batch not stored");
+        error
     })
 }
 
+/// A batch too big for the cluster's log is the sender's to split (413);
+/// anything else that stops a batch being stored passes (503, retry).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        ApiError {
-            retry_after: Some(1),
-            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("{e}; retry later"))
+        match e {
+            StoreError::Log(LogError::TooLarge { .. }) => ApiError::too_large(e.to_string()),
+            e => ApiError::unavailable(format!("{e}; retry later")).retry_after(1),
         }
     }
 }
@@ -104,14 +104,37 @@ async fn post_events(
     request_body: Body,
 ) -> Result<Response, ApiError> {
     let bytes = read_body(&headers, request_body).await?;
-    let items = body::parse(&bytes).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        error: e.message,
-        line: e.line,
-        column: e.column,
-        retry_after: None,
-    })?;
+    let items =
+        body::parse(&bytes).map_err(|e| ApiError::bad_request(e.message).at(e.line, e.column))?;
     admit(&ingest, sender.as_deref(), items.len())?;
     let outcome = submit(ingest, items).await?;
     Ok(axum::Json(outcome).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_too_big_for_the_log_is_413_and_the_rest_503() {
+        let too_big = ApiError::from(StoreError::Log(LogError::TooLarge {
+            bytes: 2_000_000,
+            limit: 1_048_576,
+        }));
+        assert_eq!(too_big.status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(too_big.retry_after, None);
+        assert!(
+            too_big.error.contains("send fewer events per batch"),
+            "{}",
+            too_big.error
+        );
+        assert!(!too_big.error.contains("retry later"), "{}", too_big.error);
+
+        let gone = ApiError::from(StoreError::Log(LogError::OutcomeGone(7)));
+        assert_eq!(gone.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(gone.retry_after, Some(1));
+        let disk = ApiError::from(StoreError::Journal(std::io::Error::other("disk full")));
+        assert_eq!(disk.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(disk.error.ends_with("; retry later"), "{}", disk.error);
+    }
 }

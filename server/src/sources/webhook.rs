@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Json, Router};
@@ -76,10 +76,7 @@ async fn post_webhook(
     body: Body,
 ) -> Result<Response, ApiError> {
     let mappings = webhooks.mappings.get(&name).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no webhook source named {name:?} is configured"),
-        )
+        ApiError::not_found(format!("no webhook source named {name:?} is configured"))
     })?;
     let bytes = read_body(&headers, body).await?;
     let form = headers
@@ -114,12 +111,8 @@ pub fn parse_payload(bytes: &[u8], form: bool) -> Result<Value, ApiError> {
             .collect();
         return Ok(Value::Object(object));
     }
-    serde_json::from_slice(bytes).map_err(|e| ApiError {
-        status: StatusCode::BAD_REQUEST,
-        error: format!("body is not JSON: {e}"),
-        line: Some(e.line()),
-        column: Some(e.column()),
-        retry_after: None,
+    serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::bad_request(format!("body is not JSON: {e}")).at(Some(e.line()), Some(e.column()))
     })
 }
 
@@ -380,37 +373,52 @@ mod tests {
             a.id
         );
         let err = parse_payload(b"{\"a\":", false).unwrap_err();
-        assert_eq!(err.status, StatusCode::BAD_REQUEST);
+        assert_eq!(err.status, axum::http::StatusCode::BAD_REQUEST);
         assert_eq!(err.line, Some(1));
     }
 
     #[test]
     fn mapping_config_errors_name_the_key() {
+        use crate::config::ConfigError;
         let cases = [
             (
                 "[[sources]]\nkind = \"webhook\"\nname = \"w\"\n[[sources.mappings]]\ntype = \"call_started\"",
-                "sources[0].mappings[0].type",
+                Some("sources[0].mappings[0].type"),
+                "not an event type",
             ),
             (
                 "[[sources]]\nkind = \"webhook\"\nname = \"w\"\n[[sources.mappings]]\ntype = \"contact_abandoned\"\nfields.contact = \"TaskSid\"",
-                "sources[0].mappings[0].fields.contact",
+                Some("sources[0].mappings[0].fields.contact"),
+                "",
             ),
             (
                 "[[sources]]\nkind = \"webhook\"\nname = \"w w\"",
-                "sources[0].name",
+                Some("sources[0].name"),
+                "must be 1..=32 characters",
             ),
             (
                 "[[sources]]\nkind = \"webhook\"\nname = \"w\"\n[[sources]]\nkind = \"webhook\"\nname = \"w\"",
+                Some("sources[1].name"),
                 "twice",
             ),
             (
                 "[[sources]]\nkind = \"asterisk_ami\"\nname = \"pbx\"\nhost = \"h\"\nusername = \"u\"",
+                None,
                 "secret",
             ),
         ];
-        for (text, want) in cases {
+        for (text, key, words) in cases {
             let err = Config::from_toml(text).expect_err(text);
-            assert!(err.contains(want), "{text}: got {err}, want {want}");
+            match (key, &err) {
+                (Some(key), ConfigError::Invalid { key: got, reason }) => {
+                    assert_eq!(got, key, "{text}: {err}");
+                    assert!(reason.contains(words), "{text}: {err}, want {words}");
+                }
+                (None, ConfigError::Syntax(_)) => {
+                    assert!(err.to_string().contains(words), "{text}: {err}");
+                }
+                _ => panic!("{text}: {err:?} is not the error wanted"),
+            }
         }
     }
 }
