@@ -238,12 +238,12 @@ fn core(
         })
         .unwrap_or(0);
     let replay_started = Instant::now();
-    let replayed = runtime.block_on(wallboard_tests::spawn_full(
-        "timezone = \"Asia/Shanghai\"",
-        Some(end),
-        None,
-        Some(journal_dir.clone()),
-    ));
+    let replayed = runtime.block_on(
+        wallboard_tests::TestServer::builder("timezone = \"Asia/Shanghai\"")
+            .at(end)
+            .data_dir(&journal_dir)
+            .start(),
+    );
     let restart_seconds = replay_started.elapsed().as_secs_f64();
     let replay_rate = events.len() as f64 / restart_seconds;
     println!(
@@ -646,7 +646,11 @@ pub(crate) fn simulated_day(config: &Arc<Config>, start: Timestamp, end: Timesta
 }
 
 async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>) -> (f64, u64) {
-    let server = wallboard_tests::spawn_full(INGEST_CONFIG, Some(now), None, journal).await;
+    let mut builder = wallboard_tests::TestServer::builder(INGEST_CONFIG).at(now);
+    if let Some(dir) = journal {
+        builder = builder.data_dir(dir);
+    }
+    let server = builder.start().await;
     let measured = cluster_bench::ingest(&[&server], events).await;
     server.server.stop().await;
     measured
@@ -655,7 +659,9 @@ async fn http_ingest(events: &[Event], now: Timestamp, journal: Option<PathBuf>)
 /// An event every 700 ms for 40 s, a poller every 5 s (its own phase): for
 /// each event, the time from its POST to the first poll that shows it.
 async fn polling_staleness() -> (f64, f64) {
-    let server = wallboard_tests::spawn_full(INGEST_CONFIG, None, None, None).await;
+    let server = wallboard_tests::TestServer::builder(INGEST_CONFIG)
+        .start()
+        .await;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let sent: Arc<std::sync::Mutex<Vec<(String, Instant)>>> = Default::default();

@@ -43,7 +43,10 @@ async fn cluster(out: &std::path::Path) -> Value {
     // The baseline: one server, its journal on, the same events.
     let journal_dir = out.join("cluster-baseline-journal");
     let _ = std::fs::remove_dir_all(&journal_dir);
-    let single = wallboard_tests::spawn_full(ZONE, None, None, Some(journal_dir.clone())).await;
+    let single = wallboard_tests::TestServer::builder(ZONE)
+        .data_dir(&journal_dir)
+        .start()
+        .await;
     let (single_rate, single_accepted) = ingest(&[&single], &events).await;
     single.server.stop().await;
     let _ = std::fs::remove_dir_all(&journal_dir);
@@ -54,7 +57,7 @@ async fn cluster(out: &std::path::Path) -> Value {
     let nats = NatsCluster::start(3);
     let node = |name: &'static str| {
         let toml = format!("{ZONE}{}", nats.config(name, 3, ""));
-        async move { wallboard_tests::spawn_app(&toml, None).await }
+        async move { wallboard_tests::TestServer::builder(&toml).start().await }
     };
     let (a, b) = (node("a").await, node("b").await);
     for server in [&a, &b] {

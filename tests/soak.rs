@@ -55,8 +55,11 @@ async fn soak(dir: &Path) -> Value {
         .unwrap()
         .timestamp();
     let clock = wallboard::clock::Clock::manual(start);
-    let server =
-        wallboard_tests::spawn_clocked(&config(), clock, None, Some(dir.to_path_buf())).await;
+    let server = wallboard_tests::TestServer::builder(&config())
+        .clock(clock)
+        .data_dir(dir)
+        .start()
+        .await;
     let ingest = server.server.app.ingest.clone();
     let mut mix = Mix::new(400, 20);
     let base = Instant::now();
@@ -152,8 +155,11 @@ fn queue_name(i: usize) -> String {
 /// `/readyz` says was skipped, the board's counts.
 async fn restart(clock: wallboard::clock::Clock, dir: &Path) -> (f64, Vec<Value>, Value) {
     let t = Instant::now();
-    let server =
-        wallboard_tests::spawn_clocked(&config(), clock, None, Some(dir.to_path_buf())).await;
+    let server = wallboard_tests::TestServer::builder(&config())
+        .clock(clock)
+        .data_dir(dir)
+        .start()
+        .await;
     let seconds = t.elapsed().as_secs_f64();
     let ready: Value = server
         .client

@@ -3,7 +3,7 @@
 //! talks to it over HTTP exactly as a client would.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -15,62 +15,104 @@ use wallboard::{Options, Server, SimulateOptions};
 
 pub mod nats;
 
-/// A server started in this process.
+/// A server started in this process: [`TestServer::builder`]. No `Drop`:
+/// tests move `server` out to stop it.
 pub struct TestServer {
     pub url: String,
     pub server: Server,
     pub client: reqwest::Client,
-}
-
-/// Starts a server on 127.0.0.1:0 with `config_toml`, its clock stopped at
-/// `clock_start` (or the running system time).
-pub async fn spawn_app(config_toml: &str, clock_start: Option<Timestamp>) -> TestServer {
-    spawn_with(config_toml, clock_start, None).await
-}
-
-pub async fn spawn_with(
-    config_toml: &str,
-    clock_start: Option<Timestamp>,
-    simulate: Option<SimulateOptions>,
-) -> TestServer {
-    spawn_full(config_toml, clock_start, simulate, None).await
-}
-
-/// Like [`spawn_with`], with the journal in `data_dir` (replayed first).
-pub async fn spawn_full(
-    config_toml: &str,
-    clock_start: Option<Timestamp>,
-    simulate: Option<SimulateOptions>,
+    /// The journal's directory, if it has one.
     data_dir: Option<PathBuf>,
-) -> TestServer {
-    let clock = clock_start.map_or_else(Clock::system, Clock::fixed);
-    spawn_clocked(config_toml, clock, simulate, data_dir).await
+    /// A directory made for this server: removed when the `TestServer`
+    /// drops, after `server` (declared first) has.
+    _temp_dir: Option<tempfile::TempDir>,
 }
 
-/// Like [`spawn_full`], on `clock` (e.g. a [`Clock::manual`] the test moves).
-pub async fn spawn_clocked(
-    config_toml: &str,
+/// How a [`TestServer`] starts: on 127.0.0.1:0, the system clock, no
+/// simulator, no journal unless told otherwise.
+#[must_use = "a builder does nothing until `start`"]
+pub struct TestServerBuilder {
+    config: Config,
     clock: Clock,
     simulate: Option<SimulateOptions>,
     data_dir: Option<PathBuf>,
-) -> TestServer {
-    let config = Config::from_toml(config_toml).expect("test config is valid");
-    let listener = wallboard::serve::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
-    let server = wallboard::start(
-        listener,
-        Options {
-            config,
-            clock,
-            simulate,
-            data_dir,
-        },
-    )
-    .await
-    .expect("start");
-    TestServer {
-        url: format!("http://{}", server.addr),
-        server,
-        client: reqwest::Client::new(),
+    temp_dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    /// A server with `config_toml` (which must be valid).
+    pub fn builder(config_toml: &str) -> TestServerBuilder {
+        TestServerBuilder {
+            config: Config::from_toml(config_toml).expect("test config is valid"),
+            clock: Clock::system(),
+            simulate: None,
+            data_dir: None,
+            temp_dir: None,
+        }
+    }
+
+    /// The journal's directory (given or made by the builder), if any.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.data_dir.as_deref()
+    }
+}
+
+impl TestServerBuilder {
+    /// Its clock stopped at `at`.
+    pub fn at(self, at: Timestamp) -> Self {
+        self.clock(Clock::fixed(at))
+    }
+
+    /// On `clock` (e.g. a [`Clock::manual`] the test moves).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// With the built-in simulator feeding it.
+    pub fn simulate(mut self, options: SimulateOptions) -> Self {
+        self.simulate = Some(options);
+        self
+    }
+
+    /// With its journal in `dir` (replayed first); the test keeps the
+    /// directory, e.g. to restart another server on it.
+    pub fn data_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.data_dir = Some(dir.as_ref().to_path_buf());
+        self.temp_dir = None;
+        self
+    }
+
+    /// With its journal in a fresh temporary directory, removed when the
+    /// [`TestServer`] drops ([`TestServer::data_dir`] says where).
+    pub fn temp_data_dir(mut self) -> Self {
+        let dir = temp_dir("wallboard-test-");
+        self.data_dir = Some(dir.path().to_path_buf());
+        self.temp_dir = Some(dir);
+        self
+    }
+
+    /// Starts it and returns once it serves.
+    pub async fn start(self) -> TestServer {
+        let listener = wallboard::serve::bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+        let server = wallboard::start(
+            listener,
+            Options {
+                config: self.config,
+                clock: self.clock,
+                simulate: self.simulate,
+                data_dir: self.data_dir.clone(),
+            },
+        )
+        .await
+        .expect("start");
+        TestServer {
+            url: format!("http://{}", server.addr),
+            server,
+            client: reqwest::Client::new(),
+            data_dir: self.data_dir,
+            _temp_dir: self.temp_dir,
+        }
     }
 }
 
@@ -165,6 +207,23 @@ pub fn assert_subset(actual: &Value, expected: &Value, path: &str) {
         }
         _ => assert_eq!(actual, expected, "{path}"),
     }
+}
+
+/// `body` (an event's `type` and fields) with its `id` and `ts`.
+pub fn event(id: &str, ts: &str, body: Value) -> Value {
+    let mut e = body;
+    e["id"] = serde_json::json!(id);
+    e["ts"] = serde_json::json!(ts);
+    e
+}
+
+/// The board without what differs between two servers showing the same
+/// state, or one server at two moments: `seq` and `generated_at`.
+pub fn comparable(mut board: Value) -> Value {
+    let object = board.as_object_mut().unwrap();
+    object.remove("generated_at");
+    object.remove("seq");
+    board
 }
 
 /// The `wallboard` binary of this build, built first if it is missing.

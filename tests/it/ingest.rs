@@ -3,19 +3,15 @@
 //! board keeps exactly what was accepted before.
 
 use serde_json::{Value, json};
-use wallboard_tests::{TestServer, spawn_app};
+use wallboard_tests::{TestServer, event};
 
 const NOW: &str = "2026-11-23T10:00:30+08:00";
 
 async fn server() -> TestServer {
-    spawn_app("timezone = \"Asia/Shanghai\"", Some(NOW.parse().unwrap())).await
-}
-
-fn event(id: &str, ts: &str, body: Value) -> Value {
-    let mut e = body;
-    e["id"] = json!(id);
-    e["ts"] = json!(ts);
-    e
+    TestServer::builder("timezone = \"Asia/Shanghai\"")
+        .at(NOW.parse().unwrap())
+        .start()
+        .await
 }
 
 fn offered(id: &str, contact: &str) -> Value {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 use serde_json::json;
 use wallboard_tests::nats::NatsCluster;
-use wallboard_tests::{TestServer, get_json, spawn_app, wait_ready};
+use wallboard_tests::{TestServer, get_json, wait_ready};
 
 const ZONE: &str = "timezone = \"Asia/Shanghai\"\n";
 
@@ -35,11 +35,9 @@ fn batches() -> Vec<String> {
 use wallboard_tests::board_counts as counts;
 
 async fn node(nats: &NatsCluster, name: &str, replicas: usize, extra: &str) -> TestServer {
-    spawn_app(
-        &format!("{ZONE}{}", nats.config(name, replicas, extra)),
-        None,
-    )
-    .await
+    TestServer::builder(&format!("{ZONE}{}", nats.config(name, replicas, extra)))
+        .start()
+        .await
 }
 
 /// Waits until both nodes have applied the same stream sequence.
@@ -64,7 +62,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     let b = node(&nats, "b", 3, "checkpoint_every = 10").await;
     wait_ready(&a.url, Duration::from_secs(20)).await;
     wait_ready(&b.url, Duration::from_secs(20)).await;
-    let reference = spawn_app(ZONE, None).await;
+    let reference = TestServer::builder(ZONE).start().await;
     let batches = batches();
     assert!(batches.len() >= 20, "{} batches", batches.len());
     let mut lines = 0u64;

@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wallboard_tests::{TestServer, fixture, spawn_full};
+use wallboard_tests::{TestServer, fixture};
 
 /// 09:00:00 on 2026-11-23 in Shanghai: the transcripts' `T`.
 const T: i64 = 1_795_395_600;
@@ -159,8 +159,10 @@ fn comparable(mut board: Value) -> Value {
 async fn pbx_and_server() -> (TcpListener, TestServer) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let clock = Some(Timestamp::from_second(T).unwrap());
-    let server = spawn_full(&config(port), clock, None, None).await;
+    let server = TestServer::builder(&config(port))
+        .at(Timestamp::from_second(T).unwrap())
+        .start()
+        .await;
     (listener, server)
 }
 
@@ -286,7 +288,7 @@ async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_c
 async fn a_refused_login_is_shown_with_its_reason() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = spawn_full(&config(port), None, None, None).await;
+    let server = TestServer::builder(&config(port)).start().await;
     let (mut stream, _, login) = accept_login(&listener).await;
     let id = header(&login, "ActionID").unwrap();
     stream
@@ -310,13 +312,10 @@ async fn a_refused_login_is_shown_with_its_reason() {
 async fn webhook_callbacks_are_mapped_and_bad_ones_explained() {
     let example = std::fs::read_to_string(fixture("../docs/webhook-example.toml")).unwrap();
     let config = format!("timezone = \"Asia/Shanghai\"\n{example}");
-    let server = spawn_full(
-        &config,
-        Some(Timestamp::from_second(T).unwrap()),
-        None,
-        None,
-    )
-    .await;
+    let server = TestServer::builder(&config)
+        .at(Timestamp::from_second(T).unwrap())
+        .start()
+        .await;
     let url = format!("{}/api/v1/sources/taskrouter/webhook", server.url);
     let client = reqwest::Client::new();
     let post_json = |body: Value| {

@@ -4,7 +4,7 @@
 //! give.
 
 use serde_json::Value;
-use wallboard_tests::{TestServer, assert_subset, fixture, spawn_app};
+use wallboard_tests::{TestServer, assert_subset, comparable, fixture};
 
 struct Scenario {
     name: String,
@@ -44,7 +44,7 @@ async fn server_for(expected: &Value) -> TestServer {
         .expect("now")
         .parse()
         .expect("RFC 3339");
-    spawn_app(config, Some(now)).await
+    TestServer::builder(config).at(now).start().await
 }
 
 #[tokio::test]
@@ -87,14 +87,6 @@ async fn every_scenario_yields_its_hand_computed_board() {
         );
         server.server.stop().await;
     }
-}
-
-/// The board without the keys that depend on when and how often it changed.
-fn comparable(mut board: Value) -> Value {
-    let object = board.as_object_mut().unwrap();
-    object.remove("generated_at");
-    object.remove("seq");
-    board
 }
 
 #[tokio::test]

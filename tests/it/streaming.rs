@@ -5,17 +5,16 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use wallboard_protocol::stream::without_nulls;
-use wallboard_tests::{TestServer, Viewer, ViewerEnd, spawn_app};
+use wallboard_tests::{TestServer, Viewer, ViewerEnd};
 
 const NOW: &str = "2026-11-23T10:00:30+08:00";
 const SECOND: Duration = Duration::from_secs(1);
 
 async fn server(extra_config: &str) -> TestServer {
-    spawn_app(
-        &format!("timezone = \"Asia/Shanghai\"\n{extra_config}"),
-        Some(NOW.parse().unwrap()),
-    )
-    .await
+    TestServer::builder(&format!("timezone = \"Asia/Shanghai\"\n{extra_config}"))
+        .at(NOW.parse().unwrap())
+        .start()
+        .await
 }
 
 fn event(id: &str, body: Value) -> Value {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use wallboard::simulator::{SimOptions, Simulation};
-use wallboard_tests::{BinaryServer, entity_of, post_events, spawn_app, spawn_full, stable_hash};
+use wallboard_tests::{BinaryServer, TestServer, comparable, entity_of, post_events, stable_hash};
 
 const CONFIG: &str = "timezone = \"Asia/Shanghai\"";
 const SENDERS: usize = 4;
@@ -142,7 +142,7 @@ async fn kill_9_loses_nothing_acknowledged() {
     // server fed exactly that, in that order.
     let restarted =
         wallboard_tests::get_json(&client, &format!("{}/api/v1/board", server.url)).await;
-    let reference = spawn_app(CONFIG, None).await;
+    let reference = TestServer::builder(CONFIG).start().await;
     for chunk in journaled.chunks(100) {
         let body: Vec<String> = chunk.iter().map(Value::to_string).collect();
         let reply = reference
@@ -253,13 +253,11 @@ async fn across_midnight(zone: &str) {
             json!({"type":"contact_abandoned","contact":"c2"})
         ),
     ]);
-    let evening = spawn_full(
-        &config,
-        Some(local("2026-11-23 23:59:00")),
-        None,
-        Some(dir.clone()),
-    )
-    .await;
+    let evening = TestServer::builder(&config)
+        .at(local("2026-11-23 23:59:00"))
+        .data_dir(&dir)
+        .start()
+        .await;
     let reply = evening
         .post_events(before.to_string(), "application/json")
         .await;
@@ -269,13 +267,11 @@ async fn across_midnight(zone: &str) {
     evening.server.stop().await;
 
     // Restart just after midnight.
-    let night = spawn_full(
-        &config,
-        Some(local("2026-11-24 00:01:00")),
-        None,
-        Some(dir.clone()),
-    )
-    .await;
+    let night = TestServer::builder(&config)
+        .at(local("2026-11-24 00:01:00"))
+        .data_dir(&dir)
+        .start()
+        .await;
     let board = night.board().await;
     let today = &board["totals"]["today"];
     assert_eq!(
@@ -393,7 +389,11 @@ async fn old_segments_expire_and_what_they_began_survives_a_restart() {
     };
     let mut last_board = Value::Null;
     for day in 0..5 {
-        let server = spawn_full(config, Some(noon(day)), None, Some(dir.clone())).await;
+        let server = TestServer::builder(config)
+            .at(noon(day))
+            .data_dir(&dir)
+            .start()
+            .await;
         let mut batch = vec![
             event(
                 format!("o{day}"),
@@ -437,7 +437,11 @@ async fn old_segments_expire_and_what_they_began_survives_a_restart() {
             "00000005-2026-11-24.wal"
         ]
     );
-    let server = spawn_full(config, Some(noon(4)), None, Some(dir.clone())).await;
+    let server = TestServer::builder(config)
+        .at(noon(4))
+        .data_dir(&dir)
+        .start()
+        .await;
     let board = server.board().await;
     assert_eq!(board["agents"]["a1"]["state"], "aux", "{board}");
     assert_eq!(board["agents"]["a1"]["reason"], "training");
@@ -591,7 +595,7 @@ async fn a_failed_fsync_answers_503_until_restart_and_viewers_keep_streaming() {
                "contact": format!("c{i}"), "queue": "q"})
         .to_string()
     };
-    let server = wallboard_tests::spawn_full(CONFIG, None, None, Some(dir.clone())).await;
+    let server = TestServer::builder(CONFIG).data_dir(&dir).start().await;
     let mut viewer = wallboard_tests::Viewer::connect(&server.url, "view=floor").await;
     let reply = server.post_events(event(0), "application/json").await;
     assert_eq!(reply.status, 200, "{}", reply.body);
@@ -631,7 +635,7 @@ async fn a_failed_fsync_answers_503_until_restart_and_viewers_keep_streaming() {
 
     // The restart holds f0 (acknowledged); f1 was written before its sync
     // failed, so it may be there too; f2 and f3 never were.
-    let restarted = wallboard_tests::spawn_full(CONFIG, None, None, Some(dir.clone())).await;
+    let restarted = TestServer::builder(CONFIG).data_dir(&dir).start().await;
     let offered = restarted.board().await["totals"]["today"]["offered"].clone();
     assert!(offered == json!(1) || offered == json!(2), "{offered}");
     let again = restarted.post_events(event(0), "application/json").await;
@@ -665,7 +669,11 @@ async fn midnight_while_serving(zone: &str, day: jiff::civil::Date) {
         json!({"id": id, "ts": at.to_string(), "type": "contact_offered", "contact": id, "queue": "q"})
             .to_string()
     };
-    let server = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
+    let server = TestServer::builder(&config)
+        .clock(clock)
+        .data_dir(&dir)
+        .start()
+        .await;
     let mut viewer = wallboard_tests::Viewer::connect(&server.url, "view=floor").await;
     let offered = |b: &Value| b["totals"]["today"]["offered"].clone();
 
@@ -722,7 +730,11 @@ async fn midnight_while_serving(zone: &str, day: jiff::civil::Date) {
 
     // A restart at the same moment shows the same board.
     let clock = wallboard::clock::Clock::manual(morning);
-    let again = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
+    let again = TestServer::builder(&config)
+        .clock(clock)
+        .data_dir(&dir)
+        .start()
+        .await;
     assert_eq!(
         counts(&again.board().await),
         counts(&got),
@@ -837,12 +849,7 @@ const FIXTURES: &[(&str, &str)] = &[("journal-2026-12", "2026-11-25T00:10:00+08:
 /// midnights, so that what the expired first day began must come back
 /// from the second day's checkpoint.
 fn fixture_days() -> Vec<(&'static str, Vec<Value>)> {
-    let e = |id: &str, ts: &str, body: Value| {
-        let mut e = body;
-        e["id"] = json!(id);
-        e["ts"] = json!(ts);
-        e
-    };
+    use wallboard_tests::event as e;
     vec![
         (
             "2026-11-23T09:30:00+08:00",
@@ -930,14 +937,6 @@ fn fixture_days() -> Vec<(&'static str, Vec<Value>)> {
 const FIXTURE_CONFIG: &str =
     "timezone = \"Asia/Shanghai\"\njournal_retention_days = 2\ndedupe_retention_hours = 24";
 
-/// The board without what differs between two servers showing the same
-/// state (`seq`, `generated_at`).
-fn comparable(mut board: Value) -> Value {
-    board.as_object_mut().unwrap().remove("seq");
-    board.as_object_mut().unwrap().remove("generated_at");
-    board
-}
-
 fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -962,9 +961,11 @@ async fn journals_written_by_earlier_releases_replay_to_their_boards() {
     let clock = wallboard::clock::Clock::manual(at.parse().unwrap());
     for (day_end, events) in fixture_days() {
         clock.set(day_end.parse().unwrap());
-        let server =
-            wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(written.clone()))
-                .await;
+        let server = TestServer::builder(FIXTURE_CONFIG)
+            .clock(clock)
+            .data_dir(&written)
+            .start()
+            .await;
         let reply = server
             .post_events(Value::Array(events.clone()).to_string(), "application/json")
             .await;
@@ -983,8 +984,11 @@ async fn journals_written_by_earlier_releases_replay_to_their_boards() {
         ]
     );
     clock.set(at.parse().unwrap());
-    let server =
-        wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(written.clone())).await;
+    let server = TestServer::builder(FIXTURE_CONFIG)
+        .clock(clock)
+        .data_dir(&written)
+        .start()
+        .await;
     let board = comparable(server.board().await);
     server.server.stop().await;
     assert_eq!(
@@ -1013,7 +1017,11 @@ async fn journals_written_by_earlier_releases_replay_to_their_boards() {
         )
         .unwrap();
         clock.set(at.parse().unwrap());
-        let server = wallboard_tests::spawn_clocked(FIXTURE_CONFIG, clock, None, Some(kept)).await;
+        let server = TestServer::builder(FIXTURE_CONFIG)
+            .clock(clock)
+            .data_dir(kept)
+            .start()
+            .await;
         assert_eq!(
             comparable(server.board().await),
             expected,
@@ -1046,9 +1054,11 @@ async fn thirty_simulated_hours_level_off() {
         .timestamp();
     let config = format!("timezone = \"{zone}\"\ndedupe_retention_hours = 24");
     let clock = wallboard::clock::Clock::manual(start);
-    let dir_guard = wallboard_tests::temp_dir("wallboard-soak-");
-    let dir = dir_guard.path().to_path_buf();
-    let server = wallboard_tests::spawn_clocked(&config, clock, None, Some(dir.clone())).await;
+    let server = TestServer::builder(&config)
+        .clock(clock)
+        .temp_data_dir()
+        .start()
+        .await;
     let ingest = &server.server.app.ingest;
     let mut sim = Simulation::new(SimOptions {
         seed: 5,
@@ -1139,5 +1149,4 @@ async fn thirty_simulated_hours_level_off() {
         "RSS {rss25} KB at hour 25, {rss30} KB at hour 30"
     );
     server.server.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -136,15 +136,13 @@ fn the_same_seed_gives_the_same_day() {
 
 #[tokio::test]
 async fn the_server_feeds_the_board_from_the_simulator() {
-    let s = wallboard_tests::spawn_with(
-        "timezone = \"Asia/Shanghai\"",
-        None,
-        Some(SimulateOptions {
+    let s = wallboard_tests::TestServer::builder("timezone = \"Asia/Shanghai\"")
+        .simulate(SimulateOptions {
             seed: 3,
             agents: 40,
-        }),
-    )
-    .await;
+        })
+        .start()
+        .await;
     // It replays today so far at once, then runs live.
     let mut board = serde_json::Value::Null;
     for _ in 0..50 {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use wallboard::auth::hash_token;
-use wallboard_tests::{TestServer, spawn_app};
+use wallboard_tests::TestServer;
 
 /// The tokens of the test config, by what they are.
 const TOKENS: [(&str, Option<&str>); 6] = [
@@ -50,7 +50,7 @@ fields.queue = "/queue"
 }
 
 async fn server() -> TestServer {
-    let s = spawn_app(&config(), None).await;
+    let s = TestServer::builder(&config()).start().await;
     // A named agent on the floor: only supervisors and the TV may see them.
     let reply = s
         .client

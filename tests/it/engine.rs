@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Value, json};
 use wallboard::aggregator::Aggregator;
 use wallboard::boards::Boards;
@@ -404,6 +405,12 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
 fn the_incremental_board_equals_the_full_recomputation_in_every_view() {
     let config = ProptestConfig {
         cases: 96,
+        // `engine.proptest-regressions` next to this file (the default
+        // would look for `../proptest-regressions/engine.txt`, this
+        // directory having a `main.rs`).
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..ProptestConfig::default()
     };
     proptest!(config, |(ops in ops())| {

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use wallboard_tests::{TestServer, fixture, spawn_app};
+use wallboard_tests::{TestServer, fixture};
 
 /// Series → value, from a text exposition.
 fn parse(text: &str) -> HashMap<String, f64> {
@@ -52,11 +52,10 @@ async fn scenario_server() -> (TestServer, Value) {
         "{}\n[[sources]]\nkind = \"asterisk_ami\"\nname = \"pbx\"\nhost = \"127.0.0.1\"\nport = 9\nusername = \"wb\"\nsecret = \"x\"\n",
         expected["config"].as_str().unwrap()
     );
-    let s = spawn_app(
-        &config,
-        Some(expected["now"].as_str().unwrap().parse().unwrap()),
-    )
-    .await;
+    let s = TestServer::builder(&config)
+        .at(expected["now"].as_str().unwrap().parse().unwrap())
+        .start()
+        .await;
     let events = std::fs::read_to_string(fixture("scenarios/morning_two_queues.ndjson")).unwrap();
     let reply = s.post_events(events, "application/x-ndjson").await;
     assert_eq!(reply.status, 200);

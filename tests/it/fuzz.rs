@@ -2,12 +2,13 @@
 //! body and event parser, the AMI wire parser and mapper, the merge-patch
 //! client. `cargo xtask test` runs 256 cases each (the event properties
 //! report how many reached their assertions); a longer run:
-//! `PROPTEST_CASES=100000 cargo test --release -p wallboard-tests --test fuzz`.
+//! `PROPTEST_CASES=100000 cargo test --release -p wallboard-tests --test it fuzz::`.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use serde_json::{Map, Value, json};
 use wallboard::ingest::body;
 use wallboard::sources::ami::mapper::Mapper;
@@ -167,6 +168,16 @@ fn zz_the_event_properties_reached_their_assertions() {
 }
 
 proptest! {
+    // `fuzz.proptest-regressions` next to this file (the default would
+    // look for `../proptest-regressions/fuzz.txt`, this directory having a
+    // `main.rs`); the number of cases still from `PROPTEST_CASES`.
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::default()
+    })]
+
     #[test]
     fn a_merge_patch_turns_the_old_board_into_the_new(old in json_object(), new in json_object()) {
         let mut doc = without_nulls(old.clone());

@@ -7,7 +7,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use wallboard_tests::{TestServer, spawn_app};
+use wallboard_tests::TestServer;
 
 const NOW: &str = "2026-11-23T10:00:00+08:00";
 
@@ -16,7 +16,10 @@ fn config(limits: &str) -> String {
 }
 
 async fn server(limits: &str) -> TestServer {
-    let s = spawn_app(&config(limits), Some(NOW.parse().unwrap())).await;
+    let s = TestServer::builder(&config(limits))
+        .at(NOW.parse().unwrap())
+        .start()
+        .await;
     let baseline = json!([
         {"id":"b1","ts":NOW,"type":"agent_state","agent":"a1","state":"available","name":"王芳","queues":["q"]},
         {"id":"b2","ts":NOW,"type":"contact_offered","contact":"c1","queue":"q"},

@@ -1,0 +1,18 @@
+//! The integration tests, one binary: each module is what was once a test
+//! binary of its own (`cargo test -p wallboard-tests --test it MODULE::`
+//! runs one). They share `wallboard_tests` (`support/`): servers started in
+//! this process or as the real binary, and clients that talk to them.
+
+mod auth;
+mod binary;
+mod cluster;
+mod durability;
+mod engine;
+mod fuzz;
+mod hardening;
+mod ingest;
+mod metrics;
+mod scenarios;
+mod simulator;
+mod sources;
+mod streaming;
