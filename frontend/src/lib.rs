@@ -19,7 +19,7 @@ mod views;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use wallboard_protocol::Window;
+use wallboard_protocol::{View, Window};
 use wasm_bindgen::prelude::wasm_bindgen;
 use web_sys::UrlSearchParams;
 
@@ -30,7 +30,9 @@ use crate::views::{AgentStrip, Floor, Page, Settings};
 /// What the URL asks for.
 #[derive(Debug, Clone)]
 pub struct Params {
-    pub view: String,
+    /// The view the link asks for; a link the UI cannot read keeps its own
+    /// query (`Err`), passed on for the server to refuse with its reason.
+    pub view: Result<View, String>,
     pub queue: Option<String>,
     pub lang: Option<Lang>,
     pub window: Window,
@@ -69,7 +71,7 @@ impl Params {
             .filter(|p: &Vec<Page>| !p.is_empty())
             .unwrap_or_else(|| vec![Page::Overview, Page::Queues, Page::Agents]);
         Params {
-            view: get("view").unwrap_or_else(|| "floor".into()),
+            view: view_of(get("view"), get("queue")),
             queue: get("queue"),
             lang: get("lang").and_then(|l| Lang::parse(&l)),
             window,
@@ -116,14 +118,33 @@ impl Params {
 
     /// The socket's path and query: the same on every server.
     fn ws_path(&self) -> String {
-        let mut url = format!("/ws?view={}", encode(&self.view));
-        if let Some(queue) = &self.queue {
-            url.push_str(&format!("&queue={}", encode(queue)));
-        }
+        let mut url = match &self.view {
+            Ok(view) => format!("/ws?{}", view_query(view)),
+            Err(query) => format!("/ws?{query}"),
+        };
         if let Some(token) = &self.token {
             url.push_str(&format!("&token={}", encode(token)));
         }
         url
+    }
+}
+
+/// The link's view, or (unreadable) its own `view=`/`queue=` query.
+fn view_of(view: Option<String>, queue: Option<String>) -> Result<View, String> {
+    View::parse(view.as_deref(), queue.as_deref()).map_err(|_| {
+        let mut query = format!("view={}", encode(view.as_deref().unwrap_or("floor")));
+        if let Some(queue) = &queue {
+            query.push_str(&format!("&queue={}", encode(queue)));
+        }
+        query
+    })
+}
+
+/// [`View::query`] with its queue ids encoded for a URL.
+fn view_query(view: &View) -> String {
+    match view {
+        View::Queue(queues) => format!("view=queue&queue={}", encode(&queues.join(","))),
+        other => other.query(),
     }
 }
 
@@ -225,7 +246,7 @@ fn App() -> impl IntoView {
         }
         document().set_title(lang.t("title"));
     });
-    if params.view == "agent" {
+    if params.view == Ok(View::Agent) {
         view! { <AgentStrip live settings team=params.queue.clone() /> }.into_any()
     } else {
         view! { <Floor live settings params /> }.into_any()

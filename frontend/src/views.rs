@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use wallboard_protocol::{
-    AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, Window, held_status,
+    AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, View, Window, held_status,
 };
 use wasm_bindgen::JsCast;
 
@@ -214,12 +214,10 @@ impl Settings {
             sound: RwSignal::new(params.sound),
             page: RwSignal::new(Page::All),
             kiosk: params.kiosk,
-            scope: StoredValue::new(
-                params
-                    .queue
-                    .clone()
-                    .filter(|q| params.view == "queue" && !q.contains(',')),
-            ),
+            scope: StoredValue::new(match &params.view {
+                Ok(View::Queue(queues)) if queues.len() == 1 => queues.first().cloned(),
+                _ => None,
+            }),
             step: RwSignal::new(0),
             pages_on_screen: RwSignal::new(1),
         };

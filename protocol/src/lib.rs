@@ -3,8 +3,9 @@
 //! The contracts live here, and only here: the events sources send
 //! ([`event`]), the board document viewers receive ([`board`]) with the KPI
 //! keys and statuses both speak of, declared once in the KPI registry
-//! ([`kpis`]), and the stream of snapshots and merge
-//! patches that keeps a viewer's copy current ([`stream`]). No I/O, so it compiles for
+//! ([`kpis`]), the views that cut it by audience ([`view`]), and the stream
+//! of snapshots and merge patches that keeps a viewer's copy current
+//! ([`stream`]). No I/O, so it compiles for
 //! `wasm32-unknown-unknown` and the frontend uses the very same types.
 
 pub mod board;
@@ -12,6 +13,7 @@ pub mod event;
 pub mod kpis;
 pub mod stream;
 pub mod time;
+pub mod view;
 
 pub use board::{
     AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard,
@@ -23,3 +25,4 @@ pub use kpis::{
     status,
 };
 pub use stream::{BoardClient, StreamError, StreamMessage};
+pub use view::View;

@@ -9,24 +9,25 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::auth;
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::ingest::{self, Ingest};
-use crate::shutdown::Shutdown;
 use crate::stream::{self, Hub, SessionLimits};
 use crate::tick;
 use crate::ui;
 use crate::upgrade::Handshake;
-use crate::views::View;
+use tokio_util::sync::CancellationToken;
+use wallboard_protocol::View;
 
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
@@ -38,14 +39,35 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// The board kept between steps (snapshots, `GET /api/v1/board`, `/metrics`).
     pub boards: Arc<crate::boards::Boards>,
-    pub shutdown: Shutdown,
+    pub shutdown: CancellationToken,
     /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
     pub viewers: tokio::runtime::Handle,
+    /// The sessions running (and handshakes upgrading), so a stop can let
+    /// them send their close.
+    pub sessions: tokio_util::task::TaskTracker,
     /// Viewers connected or connecting now, for the viewer limits.
     pub viewer_slots: Arc<stream::ViewerSlots>,
 }
 
 impl App {
+    /// The application over `ingest`, not ready yet (`start` marks it once
+    /// the journal or the cluster's log is applied). Alone, without the
+    /// tasks `start` adds (tick, sources, housekeeping), it answers requests
+    /// one by one, as request/response tests drive it (`Router::oneshot`).
+    pub fn new(config: Arc<Config>, ingest: Ingest, viewers: tokio::runtime::Handle) -> App {
+        App {
+            config,
+            ingest,
+            ready: Arc::new(AtomicBool::new(false)),
+            hub: Arc::new(Hub::default()),
+            boards: Arc::new(crate::boards::Boards::new()),
+            shutdown: CancellationToken::new(),
+            viewers,
+            viewer_slots: Default::default(),
+            sessions: Default::default(),
+        }
+    }
+
     /// The step, for readers that must see every accepted event.
     pub fn stepper(&self) -> tick::Stepper {
         tick::Stepper {
@@ -150,6 +172,20 @@ pub fn router(app: App) -> Router {
             }
         })
         .layer(middleware::from_fn_with_state(app, request_timeout))
+        // On every answer (pages, files and JSON alike): no MIME sniffing,
+        // no referrer leaving the wallboard, no framing by another site.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
 }
 
 /// Every request is answered within `limits.request_timeout` (a body sent
@@ -243,9 +279,9 @@ async fn ws(
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_message_size(Some(WS_MAX_INCOMING))
         .max_frame_size(Some(WS_MAX_INCOMING));
-    let viewers = app.viewers.clone();
+    let (viewers, sessions) = (app.viewers.clone(), app.sessions.clone());
     Ok(
-        handshake.response(&viewers, config, move |socket| async move {
+        handshake.response(&viewers, &sessions, config, move |socket| async move {
             let _slot = slot;
             stream::serve_session(
                 socket,

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{AuthConfig, Role, TokenHash};
 use crate::error::ApiError;
-use crate::views::View;
+use wallboard_protocol::View;
 
 /// The SHA-256 of a token, as the config stores it (64 hex digits).
 pub fn hash_token(token: &str) -> String {

@@ -32,7 +32,7 @@ use wallboard_protocol::{
 };
 
 use crate::kpi::BoardChanges;
-use crate::views::View;
+use wallboard_protocol::View;
 
 /// The board and the views' positions in their streams.
 pub struct Boards {

@@ -2,9 +2,10 @@
 //! [`start`]; tests call it too, each with its own port and clock.
 //!
 //! Layering (each module uses only those listed before it):
-//! `config`, `clock`, `sharded`, `views` → `aggregator`, `shutdown`, `stream`
-//! → `ingest` (with `ingest::cluster`, its log when `[cluster]` is set),
-//! `kpi` → `tick`, `simulator` → `app` → `start`.
+//! `config`, `clock`, `error`, `sharded`, `journal`, `simulator`, `ui`,
+//! `serve` → `aggregator`, `auth`, `upgrade` → `kpi`, `stream` →
+//! `metrics`, `boards` → `ingest` (with `ingest::cluster`, its log when
+//! `[cluster]` is set) → `sources`, `tick` → `app` → `start`.
 
 pub mod aggregator;
 pub mod app;
@@ -19,18 +20,16 @@ pub mod kpi;
 pub mod metrics;
 pub mod serve;
 pub mod sharded;
-pub mod shutdown;
 pub mod simulator;
 pub mod sources;
 pub mod stream;
 pub mod tick;
 pub mod ui;
 pub mod upgrade;
-pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -40,8 +39,8 @@ use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::ingest::Ingest;
-use crate::shutdown::{Shutdown, Trigger};
 use crate::simulator::{SimOptions, Simulation};
+use tokio_util::sync::CancellationToken;
 
 /// How to run the built-in simulator.
 #[derive(Debug, Clone)]
@@ -62,7 +61,7 @@ pub struct Options {
 pub struct Server {
     pub addr: SocketAddr,
     pub app: App,
-    trigger: Trigger,
+    trigger: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     simulator: Option<std::thread::JoinHandle<()>>,
     viewers: Option<tokio::runtime::Runtime>,
@@ -84,7 +83,8 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let addr = listener.local_addr()?;
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
-    let (trigger, shutdown) = shutdown::channel();
+    let trigger = CancellationToken::new();
+    let shutdown = trigger.clone();
     let cluster = match &config.cluster {
         Some(cluster_config) => {
             if options.data_dir.is_some() {
@@ -128,17 +128,10 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
             "no viewer tokens configured: anyone who can reach the server sees the board ([auth] viewer_tokens)"
         );
     }
-    let hub = Arc::new(stream::Hub::default());
     let viewers = viewers_runtime()?;
     let app = App {
-        viewers: viewers.handle().clone(),
-        config: config.clone(),
-        ingest: ingest.clone(),
-        ready: Arc::new(AtomicBool::new(false)),
-        hub: hub.clone(),
-        boards: Arc::new(boards::Boards::new()),
         shutdown: shutdown.clone(),
-        viewer_slots: Default::default(),
+        ..App::new(config.clone(), ingest.clone(), viewers.handle().clone())
     };
 
     let router = app::router(app.clone());
@@ -215,7 +208,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
                 };
                 tokio::select! {
                     _ = caught_up => {}
-                    _ = stop.wait() => {}
+                    _ = stop.cancelled_owned() => {}
                 }
             }));
         }
@@ -233,7 +226,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.trigger.fire();
+        self.trigger.cancel();
         if let Some(viewers) = self.viewers.take() {
             viewers.shutdown_background();
         }
@@ -243,7 +236,7 @@ impl Drop for Server {
 impl Server {
     /// Stops accepting, lets requests in flight finish, ends background work.
     pub async fn stop(mut self) {
-        self.trigger.fire();
+        self.trigger.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }
@@ -252,12 +245,8 @@ impl Server {
         }
         // Sessions send their "going away" close on the signal; give them
         // a moment to, then end whatever is left.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
-        while self.app.hub.stats.sessions.load(Ordering::Relaxed) > 0
-            && tokio::time::Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        self.app.sessions.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.app.sessions.wait()).await;
     }
 
     /// Resolves when the server has stopped by itself (it does not, unless
@@ -282,12 +271,12 @@ fn simulation_start(config: &Config, clock: Clock) -> jiff::Timestamp {
 fn run_simulator(
     mut sim: Simulation,
     ingest: Ingest,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     runtime: tokio::runtime::Handle,
 ) {
     let clock = ingest.clock();
     let mut first = true;
-    while !shutdown.is_fired() {
+    while !shutdown.is_cancelled() {
         let events = sim.advance_to(clock.now());
         let count = events.len();
         let items = events.into_iter().map(Ok).collect();
@@ -317,9 +306,9 @@ fn run_simulator(
 
 /// Every 10 s: forget ids and state that no window can use any more, and
 /// fold pending histogram samples into their buckets.
-async fn housekeeping(ingest: Ingest, shutdown: Shutdown) {
+async fn housekeeping(ingest: Ingest, shutdown: CancellationToken) {
     let mut interval = tokio::time::interval(Duration::from_secs(10));
-    let stop = shutdown.wait();
+    let stop = shutdown.cancelled_owned();
     tokio::pin!(stop);
     loop {
         tokio::select! {

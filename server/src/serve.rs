@@ -6,8 +6,6 @@
 //! sender speak it, and it keeps one timer story.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -16,9 +14,10 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpSocket};
+use tokio_util::task::TaskTracker;
 use tower_layer::Layer;
 
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// The accept queue asked of the kernel (which caps it at
 /// `net.core.somaxconn`). When a node of a cluster dies, its screens all
@@ -41,32 +40,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// One open connection, counted until dropped (a panicking handler too).
-struct Open(Arc<AtomicUsize>);
-
-impl Open {
-    fn count(open: &Arc<AtomicUsize>) -> Open {
-        open.fetch_add(1, Ordering::Relaxed);
-        Open(open.clone())
-    }
-}
-
-impl Drop for Open {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Serves `router` on `listener` until shutdown; then lets requests in
 /// flight finish (at most 5 s).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
     header_timeout: Duration,
 ) {
-    let open = Arc::new(AtomicUsize::new(0));
-    let stop = shutdown.clone().wait();
+    let connections = TaskTracker::new();
+    let stop = shutdown.clone().cancelled_owned();
     tokio::pin!(stop);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -93,16 +76,14 @@ pub async fn serve(
             axum::Extension(ConnectInfo::<SocketAddr>(peer)).layer(router.clone()),
         );
         let shutdown = shutdown.clone();
-        let open = Open::count(&open);
-        tokio::spawn(async move {
-            let _open = open;
+        connections.spawn(async move {
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .serve_connection(TokioIo::new(tcp), service)
                 .with_upgrades();
             tokio::pin!(conn);
-            let stop = shutdown.wait();
+            let stop = shutdown.cancelled_owned();
             tokio::pin!(stop);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -114,10 +95,8 @@ pub async fn serve(
         });
     }
     drop(listener);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while open.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    connections.close();
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections.wait()).await;
 }
 
 #[cfg(test)]

@@ -46,9 +46,9 @@ use axum::http::StatusCode;
 
 use crate::config::Limits;
 use crate::error::ApiError;
-use crate::shutdown::Shutdown;
 use crate::upgrade::Socket;
-use crate::views::View;
+use tokio_util::sync::CancellationToken;
+use wallboard_protocol::View;
 
 /// One step of a view's stream.
 pub struct Frame {
@@ -325,7 +325,7 @@ pub async fn serve_session(
     mut subscription: Subscription,
     hub: Arc<Hub>,
     limits: SessionLimits,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> End {
     hub.stats.sessions.fetch_add(1, Ordering::Relaxed);
     let end = session_loop(&mut socket, &mut subscription, &hub, limits, shutdown).await;
@@ -352,7 +352,7 @@ async fn session_loop(
     subscription: &mut Subscription,
     hub: &Hub,
     limits: SessionLimits,
-    shutdown: Shutdown,
+    shutdown: CancellationToken,
 ) -> End {
     let Subscription { frames, channel } = subscription;
     frames.borrow_and_update();
@@ -363,7 +363,7 @@ async fn session_loop(
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.tick().await;
     let mut heard = Instant::now();
-    let stop = shutdown.wait();
+    let stop = shutdown.cancelled_owned();
     tokio::pin!(stop);
     loop {
         tokio::select! {

@@ -21,9 +21,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::boards::{Boards, HEARTBEAT, StepGuard};
 use crate::ingest::{Holder, Ingest};
 use crate::kpi;
-use crate::shutdown::Shutdown;
 use crate::stream::{Frame, Hub, SnapshotSource};
-use crate::views::View;
+use tokio_util::sync::CancellationToken;
+use wallboard_protocol::View;
 
 /// What a step needs: the state, the kept board, the streams.
 #[derive(Clone)]
@@ -164,8 +164,8 @@ impl Stepper {
     /// unless a step ran in the last half second (then the clock-driven
     /// figures go out with the next event's patch, not in a message of their
     /// own: at ten thousand viewers every message counts).
-    pub async fn run(self, every: Duration, shutdown: Shutdown) {
-        let stop = shutdown.wait();
+    pub async fn run(self, every: Duration, shutdown: CancellationToken) {
+        let stop = shutdown.cancelled_owned();
         tokio::pin!(stop);
         let mut last = tokio::time::Instant::now();
         loop {

@@ -76,15 +76,6 @@ pub fn serve(path: &str, request_headers: &HeaderMap, csp: &str) -> Option<Respo
     if let Ok(csp) = HeaderValue::from_str(csp) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     let body = match gzipped {
         Some(gz) => {
             headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));

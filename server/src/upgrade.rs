@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_util::task::TaskTracker;
 
 use crate::error::ApiError;
 
@@ -96,6 +97,7 @@ impl Handshake {
     pub fn response<F, Fut>(
         self,
         runtime: &tokio::runtime::Handle,
+        sessions: &TaskTracker,
         config: WebSocketConfig,
         session: F,
     ) -> Response
@@ -104,18 +106,21 @@ impl Handshake {
         Fut: Future<Output = ()> + Send + 'static,
     {
         let Handshake { accept, on_upgrade } = self;
-        runtime.spawn(async move {
-            let Ok(upgraded) = on_upgrade.await else {
-                return;
-            };
-            let socket = WebSocketStream::from_raw_socket(
-                TokioIo::new(upgraded),
-                Role::Server,
-                Some(config),
-            )
-            .await;
-            session(socket).await;
-        });
+        sessions.spawn_on(
+            async move {
+                let Ok(upgraded) = on_upgrade.await else {
+                    return;
+                };
+                let socket = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(config),
+                )
+                .await;
+                session(socket).await;
+            },
+            runtime,
+        );
         (
             StatusCode::SWITCHING_PROTOCOLS,
             [

@@ -22,8 +22,8 @@ use wallboard::aggregator::Aggregator;
 use wallboard::boards::Boards;
 use wallboard::config::Config;
 use wallboard::kpi;
-use wallboard::views::View;
 use wallboard_protocol::Event;
+use wallboard_protocol::View;
 use wallboard_protocol::stream::{merge_apply, without_nulls};
 
 const CONFIG: &str = r#"

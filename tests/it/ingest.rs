@@ -1,17 +1,17 @@
-//! `POST /api/v1/events` over real HTTP: the formats it takes, and every
-//! kind of bad input getting its documented status and reason while the
-//! board keeps exactly what was accepted before.
+//! `POST /api/v1/events`, request by request through the router: the
+//! formats it takes, and every kind of bad input getting its documented
+//! status and reason while the board keeps exactly what was accepted
+//! before.
 
 use serde_json::{Value, json};
-use wallboard_tests::{TestServer, event};
+use wallboard_tests::{TestApp, TestServer, event};
 
 const NOW: &str = "2026-11-23T10:00:30+08:00";
 
-async fn server() -> TestServer {
+fn server() -> TestApp {
     TestServer::builder("timezone = \"Asia/Shanghai\"")
         .at(NOW.parse().unwrap())
-        .start()
-        .await
+        .app()
 }
 
 fn offered(id: &str, contact: &str) -> Value {
@@ -23,7 +23,7 @@ fn offered(id: &str, contact: &str) -> Value {
 }
 
 /// The board without `generated_at` (which moves with the clock).
-async fn board(server: &TestServer) -> Value {
+async fn board(server: &TestApp) -> Value {
     let mut b = server.board().await;
     b.as_object_mut().unwrap().remove("generated_at");
     b
@@ -31,7 +31,7 @@ async fn board(server: &TestServer) -> Value {
 
 #[tokio::test]
 async fn accepts_an_array_one_object_or_ndjson() {
-    let s = server().await;
+    let s = server();
     let r = s
         .post_events(
             json!([offered("1", "c1"), offered("2", "c2")]).to_string(),
@@ -54,7 +54,7 @@ async fn accepts_an_array_one_object_or_ndjson() {
 
 #[tokio::test]
 async fn unparseable_bodies_are_refused_whole_with_line_and_column() {
-    let s = server().await;
+    let s = server();
     s.post_events(offered("0", "c0").to_string(), "application/json")
         .await;
     let before = board(&s).await;
@@ -100,7 +100,7 @@ async fn unparseable_bodies_are_refused_whole_with_line_and_column() {
 
 #[tokio::test]
 async fn each_bad_event_is_reported_by_index_and_the_rest_applied() {
-    let s = server().await;
+    let s = server();
     let ts = "2026-11-23T10:00:00+08:00";
     let batch = json!([
         offered("ok-1", "c1"),
@@ -153,7 +153,7 @@ async fn each_bad_event_is_reported_by_index_and_the_rest_applied() {
 
 #[tokio::test]
 async fn repeated_ids_are_dropped_and_counted() {
-    let s = server().await;
+    let s = server();
     let body = json!([offered("1", "c1"), offered("1", "c1")]).to_string();
     let r = s.post_events(body.clone(), "application/json").await;
     assert_eq!(r.body, json!({"accepted":1,"duplicates":1,"rejected":[]}));
@@ -169,7 +169,7 @@ async fn repeated_ids_are_dropped_and_counted() {
 
 #[tokio::test]
 async fn a_rejected_event_id_can_be_sent_again_once_fixed() {
-    let s = server().await;
+    let s = server();
     let answer = event(
         "ans",
         "2026-11-23T10:00:10+08:00",
@@ -186,7 +186,7 @@ async fn a_rejected_event_id_can_be_sent_again_once_fixed() {
 
 #[tokio::test]
 async fn oversized_bodies_get_413_and_the_server_stays_up() {
-    let s = server().await;
+    let s = server();
     let huge = vec![b' '; wallboard::ingest::http::MAX_BODY_BYTES + 1];
     let r = s.post_events(huge, "application/json").await;
     assert_eq!(r.status, 413);
@@ -196,7 +196,7 @@ async fn oversized_bodies_get_413_and_the_server_stays_up() {
 
 #[tokio::test]
 async fn health_readiness_and_unknown_paths() {
-    let s = server().await;
+    let s = server();
     let r = s.get("/healthz").await;
     assert_eq!((r.status, r.body["status"].as_str()), (200, Some("ok")));
     let r = s.get("/readyz").await;

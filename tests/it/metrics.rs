@@ -339,3 +339,64 @@ async fn a_real_prometheus_scrapes_the_kpis() {
         "Prometheus's view of the agent connect rate"
     );
 }
+
+/// Every scrape reads its board and its lifetime counters at one moment,
+/// while batches keep arriving: with only offers and nothing answered,
+/// each scrape's waiting gauge equals its offered counter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scrape_agrees_with_itself_while_events_arrive() {
+    let now: jiff::Timestamp = "2026-11-23T10:00:00+08:00".parse().unwrap();
+    let app = std::sync::Arc::new(
+        TestServer::builder("timezone = \"Asia/Shanghai\"")
+            .at(now)
+            .app(),
+    );
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sender = {
+        let (app, stop) = (app.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let body = serde_json::json!({"id": format!("o{i}"), "ts": now.to_string(),
+                    "type": "contact_offered", "contact": format!("c{i}"), "queue": "q"});
+                let reply = app.post_events(body.to_string(), "application/json").await;
+                assert_eq!(reply.status, 200, "{}", reply.body);
+                i += 1;
+            }
+            i
+        })
+    };
+    let mut moving = 0;
+    let mut last = 0.0;
+    for _ in 0..300 {
+        let response = app
+            .send(
+                axum::http::Request::get("/metrics")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), 200);
+        let m = parse(std::str::from_utf8(response.body()).unwrap());
+        let offered = m
+            .get(r#"wallboard_contacts_offered_total{queue="q"}"#)
+            .copied()
+            .unwrap_or(0.0);
+        let waiting = m
+            .get(r#"wallboard_queue_waiting{queue="q"}"#)
+            .copied()
+            .unwrap_or(0.0);
+        assert_eq!(offered, waiting, "a scrape that disagrees with itself");
+        if offered > last {
+            moving += 1;
+            last = offered;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sent = sender.await.unwrap();
+    eprintln!("300 scrapes, {moving} of them after new events; {sent} batches sent");
+    assert!(
+        moving >= 10,
+        "events did not arrive between scrapes: {moving}"
+    );
+}

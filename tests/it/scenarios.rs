@@ -1,10 +1,11 @@
 //! Scripted scenarios with hand-computed boards (`tests/scenarios/`): the
-//! events are POSTed to a real server whose clock reads the scenario's
+//! events are POSTed to the application (in process, request by request)
+//! whose clock reads the scenario's
 //! `now`, and `GET /api/v1/board` must match what DESIGN.md's definitions
 //! give.
 
 use serde_json::Value;
-use wallboard_tests::{TestServer, assert_subset, comparable, fixture};
+use wallboard_tests::{TestApp, TestServer, assert_subset, comparable, fixture};
 
 struct Scenario {
     name: String,
@@ -37,20 +38,20 @@ fn scenarios() -> Vec<Scenario> {
     found
 }
 
-async fn server_for(expected: &Value) -> TestServer {
+fn server_for(expected: &Value) -> TestApp {
     let config = expected["config"].as_str().unwrap_or("");
     let now = expected["now"]
         .as_str()
         .expect("now")
         .parse()
         .expect("RFC 3339");
-    TestServer::builder(config).at(now).start().await
+    TestServer::builder(config).at(now).app()
 }
 
 #[tokio::test]
 async fn every_scenario_yields_its_hand_computed_board() {
     for scenario in scenarios() {
-        let server = server_for(&scenario.expected).await;
+        let server = server_for(&scenario.expected);
         let reply = server
             .post_events(scenario.events.clone(), "application/x-ndjson")
             .await;
@@ -85,7 +86,6 @@ async fn every_scenario_yields_its_hand_computed_board() {
             &scenario.expected["board"],
             &format!("{}: board", scenario.name),
         );
-        server.server.stop().await;
     }
 }
 
@@ -97,7 +97,7 @@ async fn order_of_arrival_and_batching_do_not_change_the_board() {
         .unwrap();
     let lines: Vec<&str> = scenario.events.lines().collect();
     let in_order = {
-        let server = server_for(&scenario.expected).await;
+        let server = server_for(&scenario.expected);
         server
             .post_events(scenario.events.clone(), "application/x-ndjson")
             .await;
@@ -122,7 +122,7 @@ async fn order_of_arrival_and_batching_do_not_change_the_board() {
         .chain(lines.iter().copied().filter(is_agent))
         .collect();
     for order in [agents_first, contacts_first] {
-        let server = server_for(&scenario.expected).await;
+        let server = server_for(&scenario.expected);
         for batch in order.chunks(5) {
             let body = format!("[{}]", batch.join(","));
             let reply = server.post_events(body, "application/json").await;
@@ -136,7 +136,7 @@ async fn order_of_arrival_and_batching_do_not_change_the_board() {
 #[tokio::test]
 async fn resending_everything_gives_only_duplicates() {
     let scenario = scenarios().into_iter().next().unwrap();
-    let server = server_for(&scenario.expected).await;
+    let server = server_for(&scenario.expected);
     let first = server
         .post_events(scenario.events.clone(), "application/x-ndjson")
         .await;

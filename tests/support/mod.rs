@@ -116,6 +116,96 @@ impl TestServerBuilder {
     }
 }
 
+/// The application without a socket or background tasks: each request is
+/// handed to the router (`Router::oneshot`), as if from 127.0.0.1. For
+/// plain request/response tests; streaming, durability and the binary
+/// need a [`TestServer`].
+pub struct TestApp {
+    pub app: wallboard::app::App,
+    router: axum::Router,
+}
+
+impl TestServerBuilder {
+    /// The application alone (the config and clock given; no journal, no
+    /// simulator, no tick or sources), ready.
+    pub fn app(self) -> TestApp {
+        assert!(
+            self.data_dir.is_none() && self.simulate.is_none(),
+            "a TestApp has no journal and no simulator: start a TestServer"
+        );
+        let config = std::sync::Arc::new(self.config);
+        let ingest = wallboard::ingest::Ingest::new(config.clone(), self.clock);
+        let app = wallboard::app::App::new(config, ingest, tokio::runtime::Handle::current());
+        app.ready.store(true, std::sync::atomic::Ordering::Release);
+        TestApp {
+            router: wallboard::app::router(app.clone()),
+            app,
+        }
+    }
+}
+
+impl TestApp {
+    /// The answer to `request`, body read whole.
+    pub async fn send(
+        &self,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> axum::http::Response<axum::body::Bytes> {
+        use tower::ServiceExt;
+        let mut request = request;
+        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("the router never fails");
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("a whole body");
+        axum::http::Response::from_parts(parts, bytes)
+    }
+
+    /// Status and JSON body of `request`.
+    pub async fn reply(&self, request: axum::http::Request<axum::body::Body>) -> Reply {
+        let response = self.send(request).await;
+        Reply {
+            status: response.status().as_u16(),
+            body: serde_json::from_slice(response.body()).expect("a JSON body"),
+        }
+    }
+
+    pub async fn post_events(
+        &self,
+        body: impl Into<axum::body::Body>,
+        content_type: &str,
+    ) -> Reply {
+        self.reply(
+            axum::http::Request::post("/api/v1/events")
+                .header("content-type", content_type)
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn board(&self) -> Value {
+        self.get("/api/v1/board").await.body
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.reply(
+            axum::http::Request::get(path)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await
+    }
+}
+
 /// A response: status and JSON body.
 pub struct Reply {
     pub status: u16,

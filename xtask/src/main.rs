@@ -485,7 +485,7 @@ fn run_counting(
 /// config, the Grafana dashboards against `@grafana/schema`, and the
 /// compose file. The scrape-side checks (`promtool check metrics`, metric
 /// names used by rules and dashboards, a real Prometheus scraping the
-/// server) are in `tests/metrics.rs`, which needs the same tools.
+/// server) are in `tests/it/metrics.rs`, which needs the same tools.
 fn ops_checks() -> Result {
     let have = |tool: &str| {
         Command::new("which")

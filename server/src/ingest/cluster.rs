@@ -35,7 +35,7 @@ use wallboard_protocol::Event;
 
 use super::{Ingest, Outcome, Rejected};
 use crate::config::ClusterConfig;
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 /// The version of [`Envelope`] this build writes (and the newest it reads).
 pub const ENVELOPE_FORMAT: u32 = 1;
@@ -662,7 +662,7 @@ impl Cluster {
     /// Listens to the other nodes' state hashes, and reads the stream's
     /// last sequence every few seconds (so a node whose applying stalls
     /// shows its lag), until shutdown.
-    pub async fn run_hash_listener(self: Arc<Self>, shutdown: Shutdown) {
+    pub async fn run_hash_listener(self: Arc<Self>, shutdown: CancellationToken) {
         let mut every = tokio::time::interval(Duration::from_secs(5));
         let subject = format!("{}.state", self.config.stream);
         let mut subscription = match self.js.client().subscribe(subject).await {
@@ -672,7 +672,7 @@ impl Cluster {
                 return;
             }
         };
-        let stop = shutdown.wait();
+        let stop = shutdown.cancelled_owned();
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -694,10 +694,10 @@ impl Cluster {
 
     /// Follows the stream and applies it, until shutdown: an ephemeral pull
     /// consumer from the next sequence, recreated on any error or gap.
-    pub async fn run_applier(self: Arc<Self>, ingest: Ingest, shutdown: Shutdown) {
+    pub async fn run_applier(self: Arc<Self>, ingest: Ingest, shutdown: CancellationToken) {
         let mut failures = 0u32;
-        while !shutdown.is_fired() {
-            let stop = shutdown.clone().wait();
+        while !shutdown.is_cancelled() {
+            let stop = shutdown.clone().cancelled_owned();
             tokio::select! {
                 result = self.follow(&ingest, &mut failures) => {
                     let e = result.unwrap_err();

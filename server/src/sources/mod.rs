@@ -10,12 +10,16 @@ use tokio::task::JoinHandle;
 
 use crate::config::{Config, SourceKind};
 use crate::ingest::{Ingest, Outcome, StoreError};
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 use wallboard_protocol::Event;
 
 /// Starts a task per connection source (webhooks need none: they are
 /// routes).
-pub fn start(config: &Config, ingest: &Ingest, shutdown: &Shutdown) -> Vec<JoinHandle<()>> {
+pub fn start(
+    config: &Config,
+    ingest: &Ingest,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     config
         .sources
         .iter()

@@ -13,7 +13,7 @@ use super::mapper::Mapper;
 use super::parser::{Message, Parser, action};
 use crate::config::AmiConfig;
 use crate::ingest::Ingest;
-use crate::shutdown::Shutdown;
+use tokio_util::sync::CancellationToken;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,14 +27,14 @@ const LOGIN_ID: u64 = 1;
 const STATUS_ID: u64 = 2;
 
 /// Runs until shutdown.
-pub async fn run(name: String, config: AmiConfig, ingest: Ingest, shutdown: Shutdown) {
+pub async fn run(name: String, config: AmiConfig, ingest: Ingest, shutdown: CancellationToken) {
     let mut mapper = Mapper::new(&name, config.wrapup_seconds.clone());
     let mut backoff = BACKOFF_MIN;
     loop {
         let started = Instant::now();
         let result = tokio::select! {
             r = session(&name, &config, &ingest, &mut mapper) => r,
-            _ = shutdown.clone().wait() => return,
+            _ = shutdown.clone().cancelled_owned() => return,
         };
         let error = result
             .err()
@@ -48,7 +48,7 @@ pub async fn run(name: String, config: AmiConfig, ingest: Ingest, shutdown: Shut
         tracing::warn!(source = %name, %error, retry_in = ?wait, "asterisk manager connection down");
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.clone().wait() => return,
+            _ = shutdown.clone().cancelled_owned() => return,
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }

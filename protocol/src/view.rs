@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use wallboard_protocol::{AgentBoard, AgentState, Board};
+use crate::{AgentBoard, AgentState, Board};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum View {
@@ -53,6 +53,15 @@ impl View {
             (other, _) => Err(format!(
                 "unknown view {other:?}: use floor, agent, or queue&queue=ID"
             )),
+        }
+    }
+
+    /// The URL query that asks for this view (`view=…`, and `queue=…` for
+    /// a queue view): what [`View::parse`] reads back.
+    pub fn query(&self) -> String {
+        match self {
+            View::Queue(queues) => format!("view=queue&queue={}", queues.join(",")),
+            other => format!("view={}", other.label()),
         }
     }
 
@@ -178,6 +187,22 @@ mod tests {
                 .unwrap_err()
                 .contains("needs")
         );
+        for view in [
+            View::Floor,
+            View::Agent,
+            View::Queue(vec!["billing".into(), "vip".into()]),
+        ] {
+            let query = view.query();
+            let (mut kind, mut queue) = (None, None);
+            for pair in query.split('&') {
+                match pair.split_once('=') {
+                    Some(("view", v)) => kind = Some(v),
+                    Some(("queue", q)) => queue = Some(q),
+                    _ => panic!("{query}"),
+                }
+            }
+            assert_eq!(View::parse(kind, queue), Ok(view), "{query}");
+        }
         assert!(
             View::parse(Some("boss"), None)
                 .unwrap_err()
