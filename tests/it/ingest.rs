@@ -205,3 +205,39 @@ async fn health_readiness_and_unknown_paths() {
     assert_eq!(r.status, 404);
     assert_eq!(r.body["error"], "no such endpoint");
 }
+
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let s = server();
+    for (method, path) in [
+        ("GET", "/api/v1/nothing"),
+        ("GET", "/healthz"),
+        ("GET", "/api/v1/board"),
+        ("POST", "/api/v1/events"),
+        ("GET", "/"),
+    ] {
+        let response = s
+            .send(
+                axum::http::Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from("{"))
+                    .unwrap(),
+            )
+            .await;
+        let headers = response.headers();
+        for (name, value) in [
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "no-referrer"),
+            ("x-frame-options", "DENY"),
+        ] {
+            assert_eq!(
+                headers.get(name).map(|v| v.to_str().unwrap()),
+                Some(value),
+                "{method} {path} ({}): {name}",
+                response.status()
+            );
+        }
+    }
+}
