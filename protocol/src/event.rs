@@ -30,8 +30,11 @@ pub struct Event {
 }
 
 /// What happened. The tag is the JSON field `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, strum::IntoStaticStr, strum::VariantNames,
+)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum EventKind {
     /// An agent changed state. The only event that moves an agent.
     AgentState {
@@ -102,8 +105,22 @@ pub enum EventKind {
 
 /// An agent's state. Occupancy counts `on_contact` and `wrap_up` against
 /// `available + on_contact + wrap_up`; `aux` and `offline` are outside it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum AgentState {
     Available,
     OnContact,
@@ -113,52 +130,22 @@ pub enum AgentState {
 }
 
 impl AgentState {
-    pub const ALL: [AgentState; 5] = [
-        AgentState::Available,
-        AgentState::OnContact,
-        AgentState::WrapUp,
-        AgentState::Aux,
-        AgentState::Offline,
-    ];
+    /// Every state, in declaration order.
+    pub const ALL: &'static [AgentState] = <AgentState as strum::VariantArray>::VARIANTS;
 
+    /// The state as senders and the board write it (serde's name).
     pub fn as_str(self) -> &'static str {
-        match self {
-            AgentState::Available => "available",
-            AgentState::OnContact => "on_contact",
-            AgentState::WrapUp => "wrap_up",
-            AgentState::Aux => "aux",
-            AgentState::Offline => "offline",
-        }
+        self.into()
     }
 }
 
 impl EventKind {
-    /// Every `type`, as senders write it.
-    pub const TYPE_NAMES: [&'static str; 9] = [
-        "agent_state",
-        "contact_arrived",
-        "contact_offered",
-        "contact_answered",
-        "contact_abandoned",
-        "contact_ended",
-        "survey_submitted",
-        "complaint_opened",
-        "complaint_answered",
-    ];
+    /// Every `type`, as senders write it (serde's tag names).
+    pub const TYPE_NAMES: &'static [&'static str] = <EventKind as strum::VariantNames>::VARIANTS;
 
     /// The `type` tag, for messages and metrics.
     pub fn type_name(&self) -> &'static str {
-        match self {
-            EventKind::AgentState { .. } => "agent_state",
-            EventKind::ContactArrived { .. } => "contact_arrived",
-            EventKind::ContactOffered { .. } => "contact_offered",
-            EventKind::ContactAnswered { .. } => "contact_answered",
-            EventKind::ContactAbandoned { .. } => "contact_abandoned",
-            EventKind::ContactEnded { .. } => "contact_ended",
-            EventKind::SurveySubmitted { .. } => "survey_submitted",
-            EventKind::ComplaintOpened { .. } => "complaint_opened",
-            EventKind::ComplaintAnswered { .. } => "complaint_answered",
-        }
+        self.into()
     }
 }
 
@@ -391,6 +378,33 @@ pub fn strip_position(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names serde reads (which its error for an unknown one lists)
+    /// are the names strum derives: one spelling of every name.
+    #[test]
+    fn the_derived_names_are_serdes() {
+        let expected = |error: String| -> Vec<String> {
+            let list = error
+                .split("expected one of ")
+                .nth(1)
+                .unwrap_or_else(|| panic!("{error}"));
+            list.split(", ")
+                .map(|n| n.trim_matches(|c: char| c == '`' || !c.is_ascii_graphic()))
+                .map(|n| n.split('`').next().unwrap().to_string())
+                .collect()
+        };
+        let kinds = serde_json::from_str::<EventKind>(r#"{"type":"nope"}"#).unwrap_err();
+        assert_eq!(expected(kinds.to_string()), EventKind::TYPE_NAMES);
+        let states = serde_json::from_str::<AgentState>(r#""nope""#).unwrap_err();
+        let names: Vec<&str> = AgentState::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(expected(states.to_string()), names);
+        for state in AgentState::ALL {
+            assert_eq!(
+                serde_json::to_string(state).unwrap(),
+                format!("\"{}\"", state.as_str())
+            );
+        }
+    }
 
     #[test]
     fn parses_every_type_and_ignores_unknown_fields() {

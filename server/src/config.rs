@@ -518,8 +518,9 @@ pub struct TokenHash {
 }
 
 /// What a viewer token may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Role {
     /// Every view.
     Supervisor,
@@ -530,12 +531,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role as the config file names it.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Supervisor => "supervisor",
-            Role::Agent => "agent",
-            Role::Kiosk => "kiosk",
-        }
+        self.into()
     }
 }
 
@@ -736,7 +734,7 @@ struct FieldSpecFile {
     format: Option<String>,
 }
 
-const EVENT_TYPES: [&str; 9] = wallboard_protocol::EventKind::TYPE_NAMES;
+const EVENT_TYPES: &[&str] = wallboard_protocol::EventKind::TYPE_NAMES;
 
 fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, ConfigError> {
     serde_json::to_value(v).map_err(|e| invalid(at, e.to_string()))

@@ -419,7 +419,7 @@ fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
     let name = "wallboard_agents";
     out.family(name, "gauge", "Agents in each state now.");
     for state in AgentState::ALL {
-        let n = board.agent_states.get(&state).copied().unwrap_or(0);
+        let n = board.agent_states.get(state).copied().unwrap_or(0);
         out.sample(name, &[("state", state.as_str())], n as f64);
     }
     out.single(

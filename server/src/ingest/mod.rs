@@ -39,7 +39,8 @@ pub struct Core {
 
 /// Who holds the core lock: how long each kind of holder keeps it is
 /// `wallboard_lock_hold_seconds{holder}`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Holder {
     /// A batch of events (any source): dedupe, journal write, apply.
     Batch,
@@ -59,16 +60,9 @@ pub enum Holder {
 }
 
 impl Holder {
+    /// The `holder` label.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Holder::Batch => "batch",
-            Holder::Step => "step",
-            Holder::Read => "read",
-            Holder::Metrics => "metrics",
-            Holder::Prune => "prune",
-            Holder::Source => "source",
-            Holder::Replay => "replay",
-        }
+        self.into()
     }
 }
 
