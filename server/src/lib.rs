@@ -87,26 +87,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let shutdown = trigger.clone();
     let cluster = match &config.cluster {
         Some(cluster_config) => {
-            if options.data_dir.is_some() {
-                tracing::info!(
-                    "a node of a cluster keeps no journal (`--data-dir` is not used): the log is the JetStream stream"
-                );
-            }
-            let cluster = ingest::cluster::Cluster::connect(cluster_config)
-                .await
-                .map_err(std::io::Error::other)?;
-            tracing::info!(
-                node = %cluster_config.node,
-                stream = %cluster_config.stream,
-                servers = %cluster_config.nats.join(", "),
-                "cluster: joined; applying the stream before turning ready"
-            );
-            cluster
-                .restore(&ingest)
-                .await
-                .map_err(std::io::Error::other)?;
-            ingest.join(cluster.clone());
-            Some(cluster)
+            Some(join_cluster(cluster_config, &ingest, options.data_dir.is_some()).await?)
         }
         None => None,
     };
@@ -158,60 +139,18 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
             .run(config.tick.unsigned_abs(), shutdown.clone()),
     ));
 
-    let simulator = options.simulate.map(|sim| {
-        let start = simulation_start(&config, options.clock);
-        tracing::info!(
-            seed = sim.seed,
-            agents = sim.agents,
-            from = %start,
-            "simulator on: replaying today so far, then live"
-        );
-        let sim_options = SimOptions {
-            seed: sim.seed,
-            agents: sim.agents,
-            timezone: config.timezone.clone(),
-            start,
-        };
-        let ingest = ingest.clone();
-        let shutdown = shutdown.clone();
-        let runtime = tokio::runtime::Handle::current();
-        std::thread::Builder::new()
-            .name("simulator".into())
-            .spawn(move || run_simulator(Simulation::new(sim_options), ingest, shutdown, runtime))
-            .expect("spawn the simulator thread")
-    });
+    let simulator = options
+        .simulate
+        .map(|sim| spawn_simulator(sim, &config, options.clock, &ingest, &shutdown));
 
     match &cluster {
         // Ready once this node has applied what the stream held when it
         // started (until then `/readyz` says 503 and the board is behind).
-        Some(cluster) => {
-            let (cluster, ready, stop) = (cluster.clone(), app.ready.clone(), shutdown.clone());
-            tasks.push(tokio::spawn(async move {
-                let caught_up = async {
-                    let head = loop {
-                        match cluster.head().await {
-                            Ok(head) => break head,
-                            Err(e) => {
-                                tracing::warn!(error = %e, "cluster: cannot read the stream's last sequence yet");
-                                tokio::time::sleep(Duration::from_millis(500)).await;
-                            }
-                        }
-                    };
-                    let started = std::time::Instant::now();
-                    cluster.caught_up_to(head).await;
-                    tracing::info!(
-                        sequence = head,
-                        seconds = started.elapsed().as_secs_f64(),
-                        "cluster: caught up with the stream; ready"
-                    );
-                    ready.store(true, Ordering::Release);
-                };
-                tokio::select! {
-                    _ = caught_up => {}
-                    _ = stop.cancelled_owned() => {}
-                }
-            }));
-        }
+        Some(cluster) => tasks.push(tokio::spawn(ready_when_caught_up(
+            cluster.clone(),
+            app.ready.clone(),
+            shutdown.clone(),
+        ))),
         None => app.ready.store(true, Ordering::Release),
     }
     Ok(Server {
@@ -222,6 +161,96 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         simulator,
         viewers: Some(viewers),
     })
+}
+
+/// Joins the cluster's stream and restores this node from it (the newest
+/// usable checkpoint, then the messages after it, applied before ready).
+async fn join_cluster(
+    cluster_config: &config::ClusterConfig,
+    ingest: &Ingest,
+    data_dir_given: bool,
+) -> std::io::Result<Arc<ingest::cluster::Cluster>> {
+    if data_dir_given {
+        tracing::info!(
+            "a node of a cluster keeps no journal (`--data-dir` is not used): the log is the JetStream stream"
+        );
+    }
+    let cluster = ingest::cluster::Cluster::connect(cluster_config)
+        .await
+        .map_err(std::io::Error::other)?;
+    tracing::info!(
+        node = %cluster_config.node,
+        stream = %cluster_config.stream,
+        servers = %cluster_config.nats.join(", "),
+        "cluster: joined; applying the stream before turning ready"
+    );
+    cluster
+        .restore(ingest)
+        .await
+        .map_err(std::io::Error::other)?;
+    ingest.join(cluster.clone());
+    Ok(cluster)
+}
+
+/// The simulator's thread, from local midnight (see [`simulation_start`]).
+fn spawn_simulator(
+    sim: SimulateOptions,
+    config: &Config,
+    clock: Clock,
+    ingest: &Ingest,
+    shutdown: &CancellationToken,
+) -> std::thread::JoinHandle<()> {
+    let start = simulation_start(config, clock);
+    tracing::info!(
+        seed = sim.seed,
+        agents = sim.agents,
+        from = %start,
+        "simulator on: replaying today so far, then live"
+    );
+    let sim_options = SimOptions {
+        seed: sim.seed,
+        agents: sim.agents,
+        timezone: config.timezone.clone(),
+        start,
+    };
+    let (ingest, shutdown) = (ingest.clone(), shutdown.clone());
+    let runtime = tokio::runtime::Handle::current();
+    std::thread::Builder::new()
+        .name("simulator".into())
+        .spawn(move || run_simulator(Simulation::new(sim_options), ingest, shutdown, runtime))
+        .expect("spawn the simulator thread")
+}
+
+/// Marks a node ready once it has applied the stream up to the last
+/// sequence it held when the node started.
+async fn ready_when_caught_up(
+    cluster: Arc<ingest::cluster::Cluster>,
+    ready: Arc<std::sync::atomic::AtomicBool>,
+    stop: CancellationToken,
+) {
+    let caught_up = async {
+        let head = loop {
+            match cluster.head().await {
+                Ok(head) => break head,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cluster: cannot read the stream's last sequence yet");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        };
+        let started = std::time::Instant::now();
+        cluster.caught_up_to(head).await;
+        tracing::info!(
+            sequence = head,
+            seconds = started.elapsed().as_secs_f64(),
+            "cluster: caught up with the stream; ready"
+        );
+        ready.store(true, Ordering::Release);
+    };
+    tokio::select! {
+        _ = caught_up => {}
+        _ = stop.cancelled_owned() => {}
+    }
 }
 
 impl Drop for Server {
