@@ -42,7 +42,9 @@ pub struct IngestCounts {
 /// Everything one scrape shows, read together (`tick::Stepper::scrape`).
 pub struct Scrape<'a> {
     pub lifetime: &'a Lifetime,
-    pub board: &'a Board,
+    /// The board's families ([`render_board`]), written from the board
+    /// the lifetime counts were read with.
+    pub board: &'a str,
     pub now: Timestamp,
     pub stream: &'a StreamCounts,
     /// Set on a node of a cluster.
@@ -160,7 +162,7 @@ impl Metrics {
         } = *scrape;
         let mut out = Text::default();
         contacts(&mut out, agg);
-        board_gauges(&mut out, board, now);
+        out.0.push_str(board);
         self_metrics(&mut out, &self.ingest, agg, now, stream);
         let histograms = self.handle.render();
         out.0.push_str(&histograms);
@@ -397,6 +399,14 @@ fn contacts(out: &mut Text, agg: &Lifetime) {
 }
 
 /// Gauges read off the board.
+/// The families read from the board (queues, agents, KPIs, sources), in
+/// the exposition format.
+pub fn render_board(board: &Board, now: Timestamp) -> String {
+    let mut out = Text::default();
+    board_gauges(&mut out, board, now);
+    out.0
+}
+
 fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
     let name = "wallboard_queue_waiting";
     out.family(name, "gauge", "Contacts waiting in the queue now.");

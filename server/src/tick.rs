@@ -46,23 +46,24 @@ impl Stepper {
     /// One step: the changes since the last, applied to the kept board,
     /// each streamed view's patch published.
     pub fn step(&self) {
-        let now = self.ingest.clock().now();
-        self.step_reading(now, Holder::Step, false, |_| ());
+        self.step_reading(Holder::Step, false, |_| ());
     }
 
     /// A step (when `only_if_stale`, only if the kept board is behind the
     /// state or the clock), with `read` run on the core under the same hold
     /// of its lock: what `read` returns agrees with the board the returned
-    /// guard holds. The step's lock is taken before the core's, always.
+    /// guard holds, and the step's `now`. The step's lock is taken before
+    /// the core's, always, and the clock read under it, so steps that
+    /// queued for it still apply in the clock's order.
     fn step_reading<R>(
         &self,
-        now: Timestamp,
         holder: Holder,
         only_if_stale: bool,
         read: impl FnOnce(&crate::ingest::Core) -> R,
-    ) -> (StepGuard<'_>, R) {
+    ) -> (StepGuard<'_>, R, Timestamp) {
         let started = std::time::Instant::now();
         let mut boards = self.boards.write();
+        let now = self.ingest.clock().now();
         // Under the step's lock: the views kept are exactly the channels
         // that exist, so a view's `seq` never restarts while a session of
         // it holds a snapshot (a snapshot reads it under the same lock).
@@ -77,7 +78,7 @@ impl Stepper {
             (counts, read(&core))
         };
         let Some(counts) = counts else {
-            return (boards, read);
+            return (boards, read, now);
         };
         // The formulas run after the core lock is let go.
         let changes = counts.board();
@@ -94,7 +95,7 @@ impl Stepper {
         self.ingest
             .metrics()
             .record(|| metrics::histogram!("wallboard_tick_seconds").record(took));
-        (boards, read)
+        (boards, read, now)
     }
 
     /// Steps now if the kept board is behind the state or the clock, so a
@@ -114,15 +115,18 @@ impl Stepper {
         // Most of the step, if one is due, outside the scrape's own hold;
         // what arrives in between is stepped under it.
         self.refresh();
-        let now = self.ingest.clock().now();
         let stream = self.hub.counts();
-        let (boards, lifetime) = self.step_reading(now, Holder::Metrics, true, |core| {
+        let (boards, lifetime, now) = self.step_reading(Holder::Metrics, true, |core| {
             crate::metrics::Lifetime::of(&core.aggregator)
         });
+        // Only the board's part is written under the step's lock: the
+        // readers of snapshots wait on it.
+        let board = crate::metrics::render_board(boards.floor(), now);
+        drop(boards);
         let cluster = self.ingest.cluster().map(|c| c.counts());
         self.ingest.metrics().render(&crate::metrics::Scrape {
             lifetime: &lifetime,
-            board: boards.floor(),
+            board: &board,
             now,
             stream: &stream,
             cluster: cluster.as_ref(),

@@ -122,6 +122,29 @@ async fn bad_ingest_bodies_get_their_status_and_change_nothing() {
     s.server.stop().await;
 }
 
+/// A batch bigger than a second's worth goes when the bucket is full and
+/// is charged whole: bigger batches do not pass the rate.
+#[tokio::test]
+async fn a_batch_over_a_seconds_worth_is_charged_whole() {
+    let s = server("ingest_events_per_second = 100").await;
+    // The baseline's two events are back in the bucket after 20 ms.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let batch: Vec<Value> = (0..300)
+        .map(|i| event(json!({"id": format!("w{i}"), "contact": format!("w{i}")})))
+        .collect();
+    let first = s
+        .post_events(json!(batch).to_string(), "application/json")
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let one = event(json!({"id": "after", "contact": "after"}));
+    let r = s.post_events(one.to_string(), "application/json").await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    let retry = r.body["retry_after"].as_u64().unwrap();
+    // 300 events at 100/s: two seconds beyond the first, not one.
+    assert!(retry >= 2, "retry in {retry} s after 300 events at 100/s");
+    s.server.stop().await;
+}
+
 #[tokio::test]
 async fn a_sender_over_its_rate_is_told_when_to_retry() {
     let s = server("ingest_events_per_second = 100").await;

@@ -73,7 +73,8 @@ pub enum ClusterError {
     Stream { stream: String, reason: String },
 }
 
-/// Why the log did not take a batch (the sender is answered 503).
+/// Why the log did not take a batch (the sender is answered 503, or 413
+/// when it is too big for the servers' `max_payload`).
 #[derive(Debug, thiserror::Error)]
 pub enum LogError {
     #[error("cannot encode the batch: {0}")]

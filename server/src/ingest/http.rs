@@ -81,7 +81,11 @@ pub async fn submit(
     let answer = ingest.submit_batch(items).await;
     answer.map_err(|e| {
         let error = ApiError::from(e);
-        tracing::error!(error = %error.error, status = %error.status, "batch not stored");
+        if error.status.is_client_error() {
+            tracing::warn!(error = %error.error, status = %error.status, "batch refused");
+        } else {
+            tracing::error!(error = %error.error, status = %error.status, "batch not stored");
+        }
         error
     })
 }

@@ -10,7 +10,7 @@ pub mod body;
 pub mod cluster;
 pub mod http;
 
-use std::num::NonZeroU32;
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -48,7 +48,8 @@ pub enum Holder {
     Step,
     /// A reader checking whether the kept board is behind the state.
     Read,
-    /// `/metrics` reading the lifetime counts.
+    /// `/metrics` reading the lifetime counts (and, when the board is
+    /// behind them, the step's read of what changed, under the same hold).
     Metrics,
     /// Forgetting ids and state no window can use.
     Prune,
@@ -112,7 +113,8 @@ pub const SNAPSHOT_FORMAT: u32 = 1;
 const PRUNE_EVERY_SECONDS: i64 = 10;
 
 /// Why a batch was not stored: nothing of it was applied, and the sender
-/// is answered 503 with `Retry-After` (see [`http::submit`]).
+/// is answered 503 with `Retry-After` — or 413 for a batch too big for the
+/// cluster's log, which a retry cannot fix (see [`http::submit`]).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The local journal could not write or sync it, or stopped after an
@@ -163,15 +165,24 @@ pub struct Ingest {
     /// on it).
     changed: Arc<tokio::sync::Notify>,
     metrics: Arc<Metrics>,
-    /// Events per second per sender, with a second's worth of burst.
-    senders: Arc<governor::DefaultKeyedRateLimiter<String>>,
-    burst: NonZeroU32,
+    /// Events per second per sender, and each sender's bucket.
+    rate: f64,
+    buckets: Arc<Mutex<HashMap<String, Bucket>>>,
     pub max_batch_events: usize,
     /// What the journal's replay skipped (`.damaged` copies, unreadable
     /// records): `/readyz` says it.
     replay_skipped: Arc<Mutex<Vec<String>>>,
     /// Set when this server is a node of a cluster (`[cluster]`).
     cluster: Arc<std::sync::OnceLock<Arc<cluster::Cluster>>>,
+}
+
+/// A token bucket: `tokens` events may go now; it refills at the rate, up
+/// to one second's worth. A batch larger than that is charged whole (the
+/// bucket goes below zero): a sender cannot pass its rate by sending
+/// bigger batches. (`governor`'s GCRA cannot charge more than its burst.)
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
 }
 
 /// What happened to a batch: the `POST /api/v1/events` response body.
@@ -191,8 +202,6 @@ pub struct Rejected {
 
 impl Ingest {
     pub fn new(config: Arc<Config>, clock: Clock) -> Ingest {
-        let burst =
-            NonZeroU32::new(config.limits.ingest_events_per_second).unwrap_or(NonZeroU32::MIN);
         let core = Core {
             dedupe: Dedupe::new(config.dedupe_retention),
             aggregator: Aggregator::new(config.clone()),
@@ -207,10 +216,8 @@ impl Ingest {
             max_age: config.dedupe_retention,
             changed: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::new(Metrics::new()),
-            senders: Arc::new(governor::RateLimiter::keyed(governor::Quota::per_second(
-                burst,
-            ))),
-            burst,
+            rate: f64::from(config.limits.ingest_events_per_second),
+            buckets: Arc::new(Mutex::new(HashMap::new())),
             max_batch_events: config.limits.max_batch_events,
             replay_skipped: Arc::new(Mutex::new(Vec::new())),
             cluster: Arc::default(),
@@ -238,21 +245,21 @@ impl Ingest {
     /// wait. A batch larger than a second's worth goes when the bucket is
     /// full (and empties it).
     pub fn admit(&self, sender: &str, events: usize) -> Result<(), u64> {
-        let want = u32::try_from(events)
-            .unwrap_or(u32::MAX)
-            .min(self.burst.get());
-        let Some(want) = NonZeroU32::new(want) else {
-            return Ok(());
-        };
-        match self.senders.check_key_n(&sender.to_string(), want) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(not_until)) => {
-                use governor::clock::Clock as _;
-                let wait = not_until.wait_time_from(self.senders.clock().now());
-                Err(wait.as_secs_f64().ceil().max(1.0) as u64)
-            }
-            // Not reached: `want` is at most the burst.
-            Err(_) => Err(1),
+        let now = std::time::Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let bucket = buckets.entry(sender.to_string()).or_insert(Bucket {
+            tokens: self.rate,
+            at: now,
+        });
+        let refilled = now.duration_since(bucket.at).as_secs_f64() * self.rate;
+        bucket.tokens = (bucket.tokens + refilled).min(self.rate);
+        bucket.at = now;
+        let want = (events as f64).min(self.rate);
+        if bucket.tokens >= want {
+            bucket.tokens -= events as f64;
+            Ok(())
+        } else {
+            Err(((want - bucket.tokens) / self.rate).ceil().max(1.0) as u64)
         }
     }
 
@@ -649,8 +656,6 @@ impl Ingest {
     /// Housekeeping: forget ids and state no window can use any more. A
     /// node of a cluster does this as it applies the log instead.
     pub fn prune(&self) {
-        // Senders whose bucket is full again need no entry.
-        self.senders.retain_recent();
         if self.cluster.get().is_some() {
             return;
         }
