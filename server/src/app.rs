@@ -39,6 +39,7 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// The board kept between steps (snapshots, `GET /api/v1/board`, `/metrics`).
     pub boards: Arc<crate::boards::Boards>,
+    /// Cancelled when the server stops: every task and session ends on it.
     pub shutdown: CancellationToken,
     /// Where viewers' sessions run (see `viewers_runtime` in `lib.rs`).
     pub viewers: tokio::runtime::Handle,

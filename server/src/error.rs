@@ -55,6 +55,12 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, error)
     }
 
+    /// 429: over a rate or count limit (named in the text), with the
+    /// seconds to wait.
+    pub fn too_many_requests(error: impl Into<String>, retry_after: u64) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, error).retry_after(retry_after)
+    }
+
     /// 503: cannot serve this now; worth retrying.
     pub fn unavailable(error: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, error)

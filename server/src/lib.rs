@@ -61,7 +61,6 @@ pub struct Options {
 pub struct Server {
     pub addr: SocketAddr,
     pub app: App,
-    trigger: CancellationToken,
     tasks: Vec<JoinHandle<()>>,
     simulator: Option<std::thread::JoinHandle<()>>,
     viewers: Option<tokio::runtime::Runtime>,
@@ -83,8 +82,6 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     let addr = listener.local_addr()?;
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
-    let trigger = CancellationToken::new();
-    let shutdown = trigger.clone();
     let cluster = match &config.cluster {
         Some(cluster_config) => {
             Some(join_cluster(cluster_config, &ingest, options.data_dir.is_some()).await?)
@@ -110,10 +107,8 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         );
     }
     let viewers = viewers_runtime()?;
-    let app = App {
-        shutdown: shutdown.clone(),
-        ..App::new(config.clone(), ingest.clone(), viewers.handle().clone())
-    };
+    let app = App::new(config.clone(), ingest.clone(), viewers.handle().clone());
+    let shutdown = app.shutdown.clone();
 
     let router = app::router(app.clone());
     let mut tasks = vec![tokio::spawn(serve::serve(
@@ -156,7 +151,6 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
     Ok(Server {
         addr,
         app,
-        trigger,
         tasks,
         simulator,
         viewers: Some(viewers),
@@ -255,7 +249,7 @@ async fn ready_when_caught_up(
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.trigger.cancel();
+        self.app.shutdown.cancel();
         if let Some(viewers) = self.viewers.take() {
             viewers.shutdown_background();
         }
@@ -265,7 +259,7 @@ impl Drop for Server {
 impl Server {
     /// Stops accepting, lets requests in flight finish, ends background work.
     pub async fn stop(mut self) {
-        self.trigger.cancel();
+        self.app.shutdown.cancel();
         for task in self.tasks.drain(..) {
             let _ = task.await;
         }

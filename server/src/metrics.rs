@@ -398,7 +398,6 @@ fn contacts(out: &mut Text, agg: &Lifetime) {
     out.sample(name, &[("on_time", "false")], t.complaints_overdue as f64);
 }
 
-/// Gauges read off the board.
 /// The families read from the board (queues, agents, KPIs, sources), in
 /// the exposition format.
 pub fn render_board(board: &Board, now: Timestamp) -> String {
@@ -407,6 +406,7 @@ pub fn render_board(board: &Board, now: Timestamp) -> String {
     out.0
 }
 
+/// Gauges read off the board.
 fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
     let name = "wallboard_queue_waiting";
     out.family(name, "gauge", "Contacts waiting in the queue now.");

@@ -42,8 +42,6 @@ use tokio_tungstenite::tungstenite::protocol::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tokio_tungstenite::tungstenite::protocol::frame::{CloseFrame, Frame as WsFrame};
 
-use axum::http::StatusCode;
-
 use crate::config::Limits;
 use crate::error::ApiError;
 use crate::upgrade::Socket;
@@ -151,15 +149,14 @@ impl ViewerSlots {
         let mut counts = self.by_ip.lock().unwrap_or_else(|e| e.into_inner());
         let n = counts.entry(peer.ip()).or_insert(0);
         if *n >= limits.max_viewers_per_ip {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
+            return Err(ApiError::too_many_requests(
                 format!(
                     "{} viewers from {} already (limits.max_viewers_per_ip)",
                     n,
                     peer.ip()
                 ),
-            )
-            .retry_after(10));
+                10,
+            ));
         }
         *n += 1;
         slot.ip = Some(peer.ip());

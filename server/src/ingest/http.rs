@@ -5,7 +5,7 @@
 
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Extension, Router};
@@ -60,13 +60,12 @@ pub fn admit(ingest: &Ingest, sender: Option<&Sender>, events: usize) -> Result<
     }
     let sender = sender.map_or("unknown", |s| s.0.as_str());
     ingest.admit(sender, events).map_err(|seconds| {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
+        ApiError::too_many_requests(
             format!(
                 "sender {sender:?} is over limits.ingest_events_per_second: retry in {seconds} s"
             ),
+            seconds,
         )
-        .retry_after(seconds)
     })
 }
 
@@ -118,6 +117,7 @@ async fn post_events(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::StatusCode;
 
     #[test]
     fn a_batch_too_big_for_the_log_is_413_and_the_rest_503() {
