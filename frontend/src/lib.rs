@@ -119,7 +119,10 @@ impl Params {
     /// The socket's path and query: the same on every server.
     fn ws_path(&self) -> String {
         let mut url = match &self.view {
-            Ok(view) => format!("/ws?{}", view_query(view)),
+            Ok(view) => {
+                let (kind, queue) = view.params();
+                format!("/ws?{}", view_query(kind, queue.as_deref()))
+            }
             Err(query) => format!("/ws?{query}"),
         };
         if let Some(token) = &self.token {
@@ -131,21 +134,17 @@ impl Params {
 
 /// The link's view, or (unreadable) its own `view=`/`queue=` query.
 fn view_of(view: Option<String>, queue: Option<String>) -> Result<View, String> {
-    View::parse(view.as_deref(), queue.as_deref()).map_err(|_| {
-        let mut query = format!("view={}", encode(view.as_deref().unwrap_or("floor")));
-        if let Some(queue) = &queue {
-            query.push_str(&format!("&queue={}", encode(queue)));
-        }
-        query
-    })
+    View::parse(view.as_deref(), queue.as_deref())
+        .map_err(|_| view_query(view.as_deref().unwrap_or("floor"), queue.as_deref()))
 }
 
-/// [`View::query`] with its queue ids encoded for a URL.
-fn view_query(view: &View) -> String {
-    match view {
-        View::Queue(queues) => format!("view=queue&queue={}", encode(&queues.join(","))),
-        other => other.query(),
+/// `view=…` (and `&queue=…`), encoded for a URL.
+fn view_query(view: &str, queue: Option<&str>) -> String {
+    let mut query = format!("view={}", encode(view));
+    if let Some(queue) = queue {
+        query.push_str(&format!("&queue={}", encode(queue)));
     }
+    query
 }
 
 /// `HH:MM` (24 h).

@@ -56,12 +56,12 @@ impl View {
         }
     }
 
-    /// The URL query that asks for this view (`view=…`, and `queue=…` for
-    /// a queue view): what [`View::parse`] reads back.
-    pub fn query(&self) -> String {
+    /// The `view` and `queue` parameters that ask for this view: what
+    /// [`View::parse`] reads back.
+    pub fn params(&self) -> (&'static str, Option<String>) {
         match self {
-            View::Queue(queues) => format!("view=queue&queue={}", queues.join(",")),
-            other => format!("view={}", other.label()),
+            View::Queue(queues) => ("queue", Some(queues.join(","))),
+            other => (other.label(), None),
         }
     }
 
@@ -192,16 +192,12 @@ mod tests {
             View::Agent,
             View::Queue(vec!["billing".into(), "vip".into()]),
         ] {
-            let query = view.query();
-            let (mut kind, mut queue) = (None, None);
-            for pair in query.split('&') {
-                match pair.split_once('=') {
-                    Some(("view", v)) => kind = Some(v),
-                    Some(("queue", q)) => queue = Some(q),
-                    _ => panic!("{query}"),
-                }
-            }
-            assert_eq!(View::parse(kind, queue), Ok(view), "{query}");
+            let (kind, queue) = view.params();
+            assert_eq!(
+                View::parse(Some(kind), queue.as_deref()),
+                Ok(view),
+                "{kind} {queue:?}"
+            );
         }
         assert!(
             View::parse(Some("boss"), None)
