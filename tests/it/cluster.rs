@@ -122,15 +122,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
     }
     assert_eq!(hashes(&a), hashes(&b), "state hashes");
     for (server, name) in [(&a, "a"), (&b, "b")] {
-        let metrics = server
-            .client
-            .get(format!("{}/metrics", server.url))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = wallboard_tests::metrics_text(&server.url).await;
         assert!(
             metrics.contains("wallboard_cluster_diverged{node="),
             "{metrics}"

@@ -552,14 +552,7 @@ async fn one_damaged_byte_costs_one_event_not_the_day() {
     let copy = skipped[0].as_str().unwrap();
     assert!(copy.ends_with(&format!("{wal}.{at}.damaged")), "{copy}");
     assert!(std::path::Path::new(copy).exists());
-    let metrics = client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = wallboard_tests::metrics_text(&server.url).await;
     assert!(
         metrics.contains("\nwallboard_journal_damaged_records_total 1\n"),
         "{}",

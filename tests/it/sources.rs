@@ -15,7 +15,7 @@ use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use wallboard_tests::{TestServer, fixture};
+use wallboard_tests::{TestServer, fixture, metrics_text};
 
 /// 09:00:00 on 2026-11-23 in Shanghai: the transcripts' `T`.
 const T: i64 = 1_795_395_600;
@@ -166,21 +166,12 @@ async fn pbx_and_server() -> (TcpListener, TestServer) {
     (listener, server)
 }
 
-async fn metrics_text(server: &TestServer) -> String {
-    reqwest::get(format!("{}/metrics", server.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn morning_in_one_session() -> (Value, String) {
     let (listener, server) = pbx_and_server().await;
     let live = transcript("morning-live.ami");
     let _stream = serve_session(&listener, &transcript("morning-status-0900.ami"), &live).await;
     let board = board_when(&server, "the morning", morning_done).await;
-    let metrics = metrics_text(&server).await;
+    let metrics = metrics_text(&server.url).await;
     server.server.stop().await;
     (board, metrics)
 }
@@ -265,7 +256,7 @@ async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_c
     })
     .await;
     assert!(down["sources"]["pbx"]["error"].is_string(), "{down:#}");
-    let metrics = metrics_text(&server).await;
+    let metrics = metrics_text(&server.url).await;
     assert!(
         metrics.contains("wallboard_source_up{source=\"pbx\"} 0"),
         "{metrics}"

@@ -253,6 +253,15 @@ pub async fn get_json(client: &reqwest::Client, url: &str) -> Reply {
     Reply { status, body }
 }
 
+/// The scrape of the server at `url` (`/metrics`, answered 200).
+pub async fn metrics_text(url: &str) -> String {
+    let response = reqwest::get(format!("{url}/metrics"))
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), 200, "GET {url}/metrics");
+    response.text().await.expect("a scrape")
+}
+
 /// Waits until the server at `url` answers `/readyz` with 200 (a node of a
 /// cluster catching up says 503), at most `within`: how long it took.
 pub async fn wait_ready(url: &str, within: Duration) -> Duration {
