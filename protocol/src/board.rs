@@ -44,6 +44,14 @@ pub struct Board {
     /// Absent on a single server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterBoard>,
+    /// Broadcast messages up now, oldest first (every view carries them);
+    /// each goes at its `until`, on every screen at the same step.
+    #[serde(default)]
+    pub messages: Vec<crate::admin::Message>,
+    /// The saved layouts, by name: a TV opened with `?layout=NAME` follows
+    /// its layout's edits from here. Absent when none is saved.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub layouts: BTreeMap<String, crate::admin::Layout>,
 }
 
 /// A cluster node's position in the log its board was computed from.

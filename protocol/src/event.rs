@@ -101,6 +101,32 @@ pub enum EventKind {
     ComplaintAnswered {
         complaint: String,
     },
+    /// Written by the server (the admin API), never by a sender: a merge
+    /// patch of the live settings, applied in order with the events.
+    SettingsChanged {
+        by: String,
+        patch: serde_json::Value,
+    },
+    /// Written by the server: a broadcast message goes up.
+    MessagePosted {
+        message: crate::admin::Message,
+    },
+    /// Written by the server: a broadcast message comes down early.
+    MessageDeleted {
+        by: String,
+        message: String,
+    },
+    /// Written by the server: a saved layout is created or replaced.
+    LayoutSaved {
+        by: String,
+        name: String,
+        layout: crate::admin::Layout,
+    },
+    /// Written by the server: a saved layout is deleted.
+    LayoutDeleted {
+        by: String,
+        name: String,
+    },
 }
 
 /// An agent's state. Occupancy counts `on_contact` and `wrap_up` against
@@ -146,6 +172,21 @@ impl EventKind {
     /// The `type` tag, for messages and metrics.
     pub fn type_name(&self) -> &'static str {
         self.into()
+    }
+
+    /// The types only the server writes (admin changes): refused from
+    /// senders.
+    pub const SERVER_TYPE_NAMES: &'static [&'static str] = &[
+        "settings_changed",
+        "message_posted",
+        "message_deleted",
+        "layout_saved",
+        "layout_deleted",
+    ];
+
+    /// Whether only the server writes this kind (an admin change).
+    pub fn is_server_written(&self) -> bool {
+        Self::SERVER_TYPE_NAMES.contains(&self.type_name())
     }
 }
 
@@ -271,6 +312,16 @@ impl Event {
                 }
             }
             EventKind::ComplaintAnswered { complaint } => check_id("complaint", complaint)?,
+            kind @ (EventKind::SettingsChanged { .. }
+            | EventKind::MessagePosted { .. }
+            | EventKind::MessageDeleted { .. }
+            | EventKind::LayoutSaved { .. }
+            | EventKind::LayoutDeleted { .. }) => {
+                return Err(format!(
+                    "field `type`: `{}` is written by the server's admin API, not accepted from senders",
+                    kind.type_name()
+                ));
+            }
         }
         Ok(())
     }
@@ -378,6 +429,29 @@ pub fn strip_position(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn senders_cannot_send_the_servers_admin_changes() {
+        for name in EventKind::SERVER_TYPE_NAMES {
+            assert!(EventKind::TYPE_NAMES.contains(name), "{name}");
+        }
+        let texts = [
+            r#"{"id":"x","ts":"2026-12-02T08:00:00Z","type":"settings_changed","by":"me","patch":{"warn_band":0.1}}"#,
+            r#"{"id":"x","ts":"2026-12-02T08:00:00Z","type":"layout_deleted","by":"me","name":"lobby"}"#,
+        ];
+        for text in texts {
+            let error = Event::from_json(text).unwrap_err();
+            assert!(
+                error.contains("field `type`") && error.contains("admin API"),
+                "{error}"
+            );
+        }
+        let agent = Event::from_json(
+            r#"{"id":"x","ts":"2026-12-02T08:00:00Z","type":"agent_state","agent":"a","state":"aux"}"#,
+        )
+        .unwrap();
+        assert!(!agent.kind.is_server_written());
+    }
 
     /// The names serde reads (which its error for an unknown one lists)
     /// are the names strum derives: one spelling of every name.

@@ -262,6 +262,11 @@ impl KpiKey {
         self.spec().unit
     }
 
+    /// Whether VIP queues have a target of their own for this KPI.
+    pub fn has_own_vip_target(self) -> bool {
+        matches!(self.spec().vip_target, VipTarget::Own(_))
+    }
+
     /// The key named `name` on the board and in the config.
     pub fn parse(name: &str) -> Option<KpiKey> {
         REGISTRY.iter().find(|s| s.name == name).map(|s| s.key)

@@ -8,6 +8,7 @@
 //! ([`stream`]). No I/O, so it compiles for
 //! `wasm32-unknown-unknown` and the frontend uses the very same types.
 
+pub mod admin;
 pub mod board;
 pub mod event;
 pub mod kpis;
@@ -15,6 +16,7 @@ pub mod stream;
 pub mod time;
 pub mod view;
 
+pub use admin::{AuditEntry, Layout, Message, Severity};
 pub use board::{
     AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard,
     SourceBoard, Status, Window,

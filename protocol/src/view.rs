@@ -115,6 +115,8 @@ impl View {
                 sources: floor.sources.clone(),
                 warn_band: floor.warn_band,
                 cluster: floor.cluster.clone(),
+                messages: floor.messages.clone(),
+                layouts: floor.layouts.clone(),
             },
             View::Queue(_) => {
                 let agents: BTreeMap<_, _> = floor
@@ -146,6 +148,8 @@ impl View {
                     sources: floor.sources.clone(),
                     warn_band: floor.warn_band,
                     cluster: floor.cluster.clone(),
+                    messages: floor.messages.clone(),
+                    layouts: floor.layouts.clone(),
                 }
             }
         }

@@ -22,6 +22,7 @@
 //! deterministic and unit-testable. KPI formulas are not here: `kpi` turns
 //! these counts into the board.
 
+mod admin;
 mod agents;
 mod contacts;
 mod feedback;
@@ -38,6 +39,7 @@ use wallboard_protocol::{AgentState, Event, EventKind};
 
 use crate::config::Config;
 use crate::sharded::ShardedMap;
+pub use admin::AdminState;
 pub use live::{DueIndex, ROLLING, Rolling, SinceIndex};
 
 const MINUTE_MS: i64 = 60_000;
@@ -334,7 +336,12 @@ pub struct Complaint {
 }
 
 pub struct Aggregator {
+    /// The config it runs with: the file's (`base`) with the live
+    /// settings over it.
     config: Arc<Config>,
+    base: Arc<Config>,
+    /// Live settings, messages, layouts (`admin.rs`).
+    admin: AdminState,
     tz: TimeZone,
     pub queues: Vec<QueueState>,
     queue_index: HashMap<String, usize>,
@@ -405,7 +412,12 @@ impl Aggregator {
     pub fn new(config: Arc<Config>) -> Aggregator {
         Aggregator {
             tz: config.timezone.clone(),
+            base: config.clone(),
             config,
+            admin: AdminState {
+                overrides: serde_json::Value::Object(Default::default()),
+                ..AdminState::default()
+            },
             queues: Vec::new(),
             queue_index: HashMap::new(),
             agents: HashMap::new(),
@@ -486,6 +498,11 @@ impl Aggregator {
                 due,
             } => self.complaint_opened(complaint, queue.as_deref(), grade.as_deref(), *due, ts)?,
             EventKind::ComplaintAnswered { complaint } => self.complaint_answered(complaint, ts)?,
+            EventKind::SettingsChanged { by, patch } => self.settings_changed(by, patch, ts)?,
+            EventKind::MessagePosted { message } => self.message_posted(message, ts)?,
+            EventKind::MessageDeleted { message, .. } => self.message_deleted(message, ts)?,
+            EventKind::LayoutSaved { name, layout, .. } => self.layout_saved(name, layout, ts)?,
+            EventKind::LayoutDeleted { name, .. } => self.layout_deleted(name, ts)?,
         }
         self.drop_old_minutes(now);
         Ok(())
@@ -508,7 +525,12 @@ impl Aggregator {
             | EventKind::ContactAnswered { .. }
             | EventKind::ContactAbandoned { .. }
             | EventKind::ContactEnded { .. }
-            | EventKind::ComplaintAnswered { .. } => Vec::new(),
+            | EventKind::ComplaintAnswered { .. }
+            | EventKind::SettingsChanged { .. }
+            | EventKind::MessagePosted { .. }
+            | EventKind::MessageDeleted { .. }
+            | EventKind::LayoutSaved { .. }
+            | EventKind::LayoutDeleted { .. } => Vec::new(),
         };
         queues.retain(|q| !self.queue_index.contains_key(*q));
         queues.sort_unstable();
@@ -532,7 +554,12 @@ impl Aggregator {
             | EventKind::ContactEnded { .. }
             | EventKind::SurveySubmitted { .. }
             | EventKind::ComplaintOpened { .. }
-            | EventKind::ComplaintAnswered { .. } => None,
+            | EventKind::ComplaintAnswered { .. }
+            | EventKind::SettingsChanged { .. }
+            | EventKind::MessagePosted { .. }
+            | EventKind::MessageDeleted { .. }
+            | EventKind::LayoutSaved { .. }
+            | EventKind::LayoutDeleted { .. } => None,
         };
         if let Some(agent) = agent
             && !self.agents.contains_key(agent)
@@ -862,6 +889,7 @@ struct CheckpointRef<'a> {
     complaints: &'a HashMap<String, Complaint>,
     totals: &'a Buckets,
     latest_ts: Option<Timestamp>,
+    admin: &'a AdminState,
 }
 
 #[derive(Deserialize)]
@@ -879,6 +907,8 @@ struct Checkpoint {
     totals: Buckets,
     #[serde(default)]
     latest_ts: Option<Timestamp>,
+    #[serde(default)]
+    admin: AdminState,
 }
 
 const CHECKPOINT_VERSION: u32 = 1;
@@ -896,6 +926,7 @@ impl Aggregator {
             complaints: &self.complaints,
             totals: &self.totals,
             latest_ts: self.latest_ts,
+            admin: &self.admin,
         })
     }
 
@@ -940,6 +971,7 @@ impl Aggregator {
         self.complaints = c.complaints;
         self.totals = c.totals;
         self.latest_ts = c.latest_ts;
+        self.restore_admin(c.admin);
         self.rebuild_live();
         Ok(())
     }

@@ -48,6 +48,8 @@ pub struct App {
     pub sessions: tokio_util::task::TaskTracker,
     /// Viewers connected or connecting now, for the viewer limits.
     pub viewer_slots: Arc<stream::ViewerSlots>,
+    /// The config file, read again on reload (`None`: started without one).
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 impl App {
@@ -66,6 +68,16 @@ impl App {
             viewers,
             viewer_slots: Default::default(),
             sessions: Default::default(),
+            config_path: None,
+        }
+    }
+
+    /// The admin API's share of the app.
+    pub fn admin(&self) -> crate::admin::Admin {
+        crate::admin::Admin {
+            ingest: self.ingest.clone(),
+            config: self.config.clone(),
+            config_path: self.config_path.clone(),
         }
     }
 
@@ -152,12 +164,14 @@ async fn ingest_guard(
 pub fn router(app: App) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/admin", get(index))
         .route("/api/v1/board", get(get_board))
         .route("/ws", get(ws))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(app.clone())
+        .merge(crate::admin::router(app.admin()))
         .merge(
             ingest::http::router(app.ingest.clone())
                 .merge(crate::sources::webhook::router(

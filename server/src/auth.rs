@@ -70,6 +70,27 @@ pub fn presented<'a>(headers: &'a HeaderMap, query_token: Option<&'a str>) -> Op
         .filter(|t| !t.is_empty())
 }
 
+/// What an admin request needs (see [`AuthConfig::admin`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Read settings, messages, layouts: `admin`, `supervisor`.
+    Read,
+    /// Post or delete a broadcast message: `admin`, `supervisor`.
+    Message,
+    /// Change settings or layouts, reload the file: `admin`.
+    Change,
+}
+
+impl Need {
+    fn what(self) -> &'static str {
+        match self {
+            Need::Read => "read settings, messages or layouts",
+            Need::Message => "post or delete messages",
+            Need::Change => "change settings or layouts",
+        }
+    }
+}
+
 /// What a viewer may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -104,7 +125,7 @@ impl AuthConfig {
         };
         let view = asked.unwrap_or(default);
         let allowed = match access {
-            Access::Open | Access::Role(Role::Supervisor) => true,
+            Access::Open | Access::Role(Role::Admin | Role::Supervisor) => true,
             Access::Role(Role::Agent) => view == View::Agent,
             Access::Role(Role::Kiosk) => view == View::Floor,
         };
@@ -127,7 +148,7 @@ impl AuthConfig {
     /// config) once viewer tokens exist; 401 or 403 otherwise.
     pub fn metrics_reader(&self, token: Option<&str>) -> Result<(), ApiError> {
         match self.viewer(token)? {
-            Access::Open | Access::Role(Role::Supervisor) => Ok(()),
+            Access::Open | Access::Role(Role::Admin | Role::Supervisor) => Ok(()),
             Access::Role(role) => Err(ApiError::forbidden(format!(
                 "a {} token may not read /metrics",
                 role.as_str()
@@ -157,6 +178,48 @@ impl AuthConfig {
         holder(&self.ingest_tokens, token)
             .map(|t| t.name.clone())
             .ok_or_else(|| ApiError::unauthorized("unknown or revoked ingest token"))
+    }
+
+    /// Who may do `need` to settings, messages or layouts: the token's
+    /// name, or why not — 401 without a known viewer token, 403 for a role
+    /// below the need. Without viewer tokens anyone reads, and changes
+    /// come from this machine only (as `local`).
+    pub fn admin(
+        &self,
+        token: Option<&str>,
+        peer: Option<SocketAddr>,
+        need: Need,
+    ) -> Result<String, ApiError> {
+        if self.viewer_tokens.is_empty() {
+            return match (need, peer) {
+                (Need::Read, _) => Ok("local".into()),
+                (_, Some(addr)) if is_loopback(addr.ip()) => Ok("local".into()),
+                _ => Err(ApiError::forbidden(
+                    "changes are accepted from this machine only until viewer tokens are configured ([auth] viewer_tokens)",
+                )),
+            };
+        }
+        let token = token.ok_or_else(|| {
+            ApiError::unauthorized(
+                "a viewer token is required: `Authorization: Bearer TOKEN` or `?token=TOKEN`",
+            )
+        })?;
+        let holder = holder(&self.viewer_tokens, token)
+            .ok_or_else(|| ApiError::unauthorized("unknown or revoked viewer token"))?;
+        let allowed = match holder.role {
+            Role::Admin => true,
+            Role::Supervisor => need != Need::Change,
+            Role::Agent | Role::Kiosk => false,
+        };
+        if allowed {
+            Ok(holder.name.clone())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "a {} token may not {}",
+                holder.role.as_str(),
+                need.what()
+            )))
+        }
     }
 
     /// Whether a WebSocket from a page at `origin` may open: no `Origin`

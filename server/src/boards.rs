@@ -107,6 +107,9 @@ struct Top<'a> {
     warn_band: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: &'a Option<wallboard_protocol::ClusterBoard>,
+    messages: &'a Vec<wallboard_protocol::Message>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    layouts: &'a BTreeMap<String, wallboard_protocol::Layout>,
 }
 
 impl Top<'_> {
@@ -120,6 +123,8 @@ impl Top<'_> {
             sources: &board.sources,
             warn_band: board.warn_band,
             cluster: &board.cluster,
+            messages: &board.messages,
+            layouts: &board.layouts,
         }
     }
 }
@@ -332,6 +337,8 @@ impl Boards {
             sources: BTreeMap::new(),
             warn_band: wallboard_protocol::DEFAULT_WARN_BAND,
             cluster: None,
+            messages: Vec::new(),
+            layouts: BTreeMap::new(),
         };
         Boards {
             inner: RwLock::new(Inner {
@@ -528,6 +535,8 @@ impl Inner {
         floor.sources = changes.sources;
         floor.warn_band = changes.warn_band;
         floor.cluster = changes.cluster;
+        floor.messages = changes.messages;
+        floor.layouts = changes.layouts;
         let top = json(&Top::of(floor));
         let top_patch: Vec<(String, String)> = match merge_diff(&self.top, &top) {
             Some(Value::Object(map)) => map.iter().map(|(k, v)| (k.clone(), text(v))).collect(),

@@ -35,7 +35,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.into(),
         reason: reason.into(),
@@ -111,14 +111,12 @@ impl Targets {
 
     /// These targets with the file's `[targets]` table (at `at`) over them:
     /// `KEY = v` for a KPI, `KEY_vip = v` for a VIP target of its own.
-    fn overlay(mut self, at: &str, file: &TargetsFile) -> Result<Targets, ConfigError> {
+    pub(crate) fn overlay(mut self, at: &str, file: &TargetsFile) -> Result<Targets, ConfigError> {
         for (name, &value) in file {
-            let (key, slot) = match KpiKey::parse(name) {
-                Some(key) => (key, &mut self.ordinary),
+            let (key, vip) = match KpiKey::parse(name) {
+                Some(key) => (key, false),
                 None => match name.strip_suffix("_vip").and_then(KpiKey::parse) {
-                    Some(key) if matches!(key.spec().vip_target, VipTarget::Own(_)) => {
-                        (key, &mut self.vip)
-                    }
+                    Some(key) if key.has_own_vip_target() => (key, true),
                     _ => {
                         let known: Vec<String> = REGISTRY
                             .iter()
@@ -135,16 +133,41 @@ impl Targets {
                     }
                 },
             };
-            let unit = key.unit();
-            if !unit.admits(value) {
-                return Err(invalid(
-                    format!("{at}.{name}"),
-                    format!("{value} {}", unit.rule()),
-                ));
-            }
-            slot[key.index()] = Some(value);
+            self.set(&format!("{at}.{name}"), key, vip, value)?;
         }
         Ok(self)
+    }
+
+    /// Sets one target (`vip`: the VIP target of its own), checked against
+    /// its KPI's unit; `at` names it in the error.
+    pub(crate) fn set(
+        &mut self,
+        at: &str,
+        key: KpiKey,
+        vip: bool,
+        value: f64,
+    ) -> Result<(), ConfigError> {
+        let unit = key.unit();
+        if !unit.admits(value) {
+            return Err(invalid(at, format!("{value} {}", unit.rule())));
+        }
+        let slot = if vip {
+            &mut self.vip
+        } else {
+            &mut self.ordinary
+        };
+        slot[key.index()] = Some(value);
+        Ok(())
+    }
+
+    /// The ordinary target of `key` (`None`: informational).
+    pub fn ordinary(&self, key: KpiKey) -> Option<f64> {
+        self.ordinary[key.index()]
+    }
+
+    /// The VIP target of its own of `key` (`None` unless it has one).
+    pub fn vip(&self, key: KpiKey) -> Option<f64> {
+        self.vip[key.index()]
     }
 }
 
@@ -160,6 +183,9 @@ pub struct QueueConfig {
     pub service_level_threshold: Option<SignedDuration>,
     pub short_abandon: Option<SignedDuration>,
     pub targets: Targets,
+    /// The queue's own `targets` table as the file writes it: live
+    /// settings lay the global targets and it anew under their own.
+    pub file_targets: BTreeMap<String, f64>,
     /// Its place in the file's `[[queues]]` list: the order screens show.
     pub position: u32,
 }
@@ -522,7 +548,9 @@ pub struct TokenHash {
 #[serde(rename_all = "snake_case")]
 #[strum(serialize_all = "snake_case")]
 pub enum Role {
-    /// Every view.
+    /// Every view, and changes settings, messages and layouts.
+    Admin,
+    /// Every view; reads settings and posts messages.
     Supervisor,
     /// The agent view only: queues and totals, no agent's name or state.
     Agent,
@@ -580,7 +608,10 @@ fn auth(file: &AuthFile) -> Result<AuthConfig, ConfigError> {
             let role = match (viewer, t.role) {
                 (true, Some(role)) => role,
                 (true, None) => {
-                    return Err(invalid(format!("{at}.role"), "supervisor, agent or kiosk"));
+                    return Err(invalid(
+                        format!("{at}.role"),
+                        "admin, supervisor, agent or kiosk",
+                    ));
                 }
                 (false, Some(_)) => {
                     return Err(invalid(format!("{at}.role"), "ingest tokens have no role"));
@@ -734,7 +765,15 @@ struct FieldSpecFile {
     format: Option<String>,
 }
 
-const EVENT_TYPES: &[&str] = wallboard_protocol::EventKind::TYPE_NAMES;
+/// The event types a mapping may produce: a sender's, not the server's own.
+fn event_types() -> Vec<&'static str> {
+    use wallboard_protocol::EventKind;
+    EventKind::TYPE_NAMES
+        .iter()
+        .copied()
+        .filter(|t| !EventKind::SERVER_TYPE_NAMES.contains(t))
+        .collect()
+}
 
 fn json_of(at: &str, v: &toml::Value) -> Result<serde_json::Value, ConfigError> {
     serde_json::to_value(v).map_err(|e| invalid(at, e.to_string()))
@@ -761,13 +800,14 @@ fn webhook_mappings(
     let mut out = Vec::new();
     for (j, m) in mappings.iter().enumerate() {
         let at = format!("{at}.mappings[{j}]");
-        if !EVENT_TYPES.contains(&m.event_type.as_str()) {
+        let types = event_types();
+        if !types.contains(&m.event_type.as_str()) {
             return Err(invalid(
                 format!("{at}.type"),
                 format!(
                     "{:?} is not an event type ({})",
                     m.event_type,
-                    EVENT_TYPES.join(", ")
+                    types.join(", ")
                 ),
             ));
         }
@@ -960,6 +1000,7 @@ fn queues(
                 .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
                 .transpose()?,
             targets: targets.overlay(&format!("{at}.targets"), &q.targets)?,
+            file_targets: q.targets.clone(),
             position: i as u32,
         };
         if queues.insert(q.id.clone(), queue).is_some() {
@@ -985,18 +1026,24 @@ fn complaint_grades(
         }
         Some(grades) => {
             for (grade, text) in grades {
-                let deadline = parse_duration(&format!("complaint_grades.{grade}"), text)?;
-                if deadline <= SignedDuration::ZERO {
-                    return Err(invalid(
-                        format!("complaint_grades.{grade}"),
-                        "must be positive",
-                    ));
-                }
+                let at = format!("complaint_grades.{grade}");
+                let deadline = complaint_deadline(&at, parse_duration(&at, text)?)?;
                 complaint_grades.insert(grade.clone(), deadline);
             }
         }
     }
     Ok(complaint_grades)
+}
+
+/// A complaint grade's deadline: positive.
+pub(crate) fn complaint_deadline(
+    at: &str,
+    deadline: SignedDuration,
+) -> Result<SignedDuration, ConfigError> {
+    if deadline <= SignedDuration::ZERO {
+        return Err(invalid(at, "must be positive"));
+    }
+    Ok(deadline)
 }
 
 /// `dedupe_retention_hours` and `journal_retention_days`, checked against
@@ -1066,10 +1113,7 @@ impl Config {
             ws_limits,
         )?;
 
-        let warn_band = file.warn_band.unwrap_or(DEFAULT_WARN_BAND);
-        if !(0.0..1.0).contains(&warn_band) {
-            return Err(invalid("warn_band", format!("{warn_band} is outside 0..1")));
-        }
+        let warn_band = warn_band("warn_band", file.warn_band.unwrap_or(DEFAULT_WARN_BAND))?;
 
         let targets = Targets::default().overlay("targets", &file.targets)?;
 
@@ -1177,7 +1221,15 @@ fn duration_within(
     Ok(value)
 }
 
-fn seconds(key: &str, value: f64) -> Result<SignedDuration, ConfigError> {
+/// The warn band: a fraction of the target, below 1.
+pub(crate) fn warn_band(key: &str, value: f64) -> Result<f64, ConfigError> {
+    if !(0.0..1.0).contains(&value) {
+        return Err(invalid(key, format!("{value} is outside 0..1")));
+    }
+    Ok(value)
+}
+
+pub(crate) fn seconds(key: &str, value: f64) -> Result<SignedDuration, ConfigError> {
     if !value.is_finite() || !(0.0..=86_400.0 * 7.0).contains(&value) {
         return Err(invalid(
             key,

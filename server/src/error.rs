@@ -18,6 +18,10 @@ pub struct ApiError {
     /// Seconds to wait before retrying (429), also sent as `Retry-After`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
+    /// The field of the request the error is about (a settings path such
+    /// as `queues.q1.targets.service_level`, a message's `text`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -28,6 +32,21 @@ impl ApiError {
             line: None,
             column: None,
             retry_after: None,
+            field: None,
+        }
+    }
+
+    /// 409: the request is right but the state does not allow it now
+    /// (another change came first).
+    pub fn conflict(error: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, error)
+    }
+
+    /// With the field of the request the error names.
+    pub fn field(self, field: impl Into<String>) -> ApiError {
+        ApiError {
+            field: Some(field.into()),
+            ..self
         }
     }
 

@@ -167,6 +167,8 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         agent_states,
         complaints,
         sources: agg.sources.clone(),
+        messages: agg.admin().messages_at(now),
+        layouts: agg.admin().layouts.clone(),
         warn_band: band,
         cluster: agg.log.clone(),
     }
@@ -187,6 +189,10 @@ pub struct BoardChanges {
     pub sources: BTreeMap<String, SourceBoard>,
     pub warn_band: f64,
     pub cluster: Option<wallboard_protocol::ClusterBoard>,
+    /// The broadcast messages up at `at`, and the saved layouts (a few:
+    /// read whole each step, like the totals).
+    pub messages: Vec<wallboard_protocol::Message>,
+    pub layouts: BTreeMap<String, wallboard_protocol::Layout>,
     /// Queues whose row may have changed, with their row now.
     pub queues: Vec<(String, QueueBoard)>,
     /// Agents whose entry may have changed, with their entry now (`None`: gone).
@@ -232,6 +238,8 @@ pub struct ChangedCounts {
     complaints: ComplaintsBoard,
     sources: BTreeMap<String, SourceBoard>,
     cluster: Option<wallboard_protocol::ClusterBoard>,
+    messages: Vec<wallboard_protocol::Message>,
+    layouts: BTreeMap<String, wallboard_protocol::Layout>,
     queues: Vec<QueueCounts>,
     agents: Vec<(String, Option<AgentBoard>)>,
     all_agents: bool,
@@ -276,6 +284,8 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
         },
         sources: agg.sources.clone(),
         cluster: agg.log.clone(),
+        messages: agg.admin().messages_at(at),
+        layouts: agg.admin().layouts.clone(),
         queues,
         agents,
         all_agents: changed.all_agents,
@@ -300,6 +310,8 @@ impl ChangedCounts {
             sources: self.sources,
             warn_band: band,
             cluster: self.cluster,
+            messages: self.messages,
+            layouts: self.layouts,
             queues: self
                 .queues
                 .iter()

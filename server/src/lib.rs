@@ -3,10 +3,11 @@
 //!
 //! Layering (each module uses only those listed before it):
 //! `config`, `clock`, `error`, `sharded`, `journal`, `simulator`, `ui`,
-//! `serve` → `aggregator`, `auth`, `upgrade` → `kpi`, `stream` →
+//! `serve` → `settings`, `aggregator`, `auth`, `upgrade` → `kpi`, `stream` →
 //! `metrics`, `boards` → `ingest` (with `ingest::cluster`, its log when
-//! `[cluster]` is set) → `sources`, `tick` → `app` → `start`.
+//! `[cluster]` is set) → `sources`, `tick` → `admin` → `app` → `start`.
 
+pub mod admin;
 pub mod aggregator;
 pub mod app;
 pub mod auth;
@@ -19,6 +20,7 @@ pub mod journal;
 pub mod kpi;
 pub mod metrics;
 pub mod serve;
+pub mod settings;
 pub mod sharded;
 pub mod simulator;
 pub mod sources;
@@ -55,6 +57,9 @@ pub struct Options {
     pub simulate: Option<SimulateOptions>,
     /// Where the journal lives; `None`: no journal (state is lost on exit).
     pub data_dir: Option<std::path::PathBuf>,
+    /// The file `config` was read from: `SIGHUP` and
+    /// `POST /api/v1/settings/reload` read it again. `None`: no file.
+    pub config_path: Option<std::path::PathBuf>,
 }
 
 /// A running server.
@@ -107,8 +112,16 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         );
     }
     let viewers = viewers_runtime()?;
-    let app = App::new(config.clone(), ingest.clone(), viewers.handle().clone());
+    let mut tasks_before = Vec::new();
+    let mut app = App::new(config.clone(), ingest.clone(), viewers.handle().clone());
+    app.config_path = options.config_path.clone();
     let shutdown = app.shutdown.clone();
+    if app.config_path.is_some() {
+        tasks_before.push(tokio::spawn(reload_on_hangup(
+            app.admin(),
+            shutdown.clone(),
+        )));
+    }
 
     let router = app::router(app.clone());
     let mut tasks = vec![tokio::spawn(serve::serve(
@@ -117,6 +130,7 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         shutdown.clone(),
         config.limits.header_timeout.unsigned_abs(),
     ))];
+    tasks.append(&mut tasks_before);
     tasks.push(tokio::spawn(housekeeping(ingest.clone(), shutdown.clone())));
     if let Some(cluster) = &cluster {
         tasks.push(tokio::spawn(
@@ -155,6 +169,33 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         simulator,
         viewers: Some(viewers),
     })
+}
+
+/// `SIGHUP` reads the config file again, as `POST /api/v1/settings/reload`
+/// does (the answer goes to the log).
+async fn reload_on_hangup(admin: admin::Admin, shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for SIGHUP: reload with POST /api/v1/settings/reload");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            got = hangups.recv() => {
+                if got.is_none() {
+                    return;
+                }
+                let admin = admin.clone();
+                // The answer (what applied, what needs a restart, or why
+                // nothing changed) is logged by `reload`.
+                let _ = tokio::task::spawn_blocking(move || admin::reload(&admin, "SIGHUP")).await;
+            }
+        }
+    }
 }
 
 /// Joins the cluster's stream and restores this node from it (the newest

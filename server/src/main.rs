@@ -125,6 +125,7 @@ async fn main() -> ExitCode {
             clock,
             simulate,
             data_dir: Some(cli.data_dir.clone()),
+            config_path: cli.config.clone(),
         },
     )
     .await

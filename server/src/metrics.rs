@@ -37,6 +37,8 @@ pub struct IngestCounts {
     /// this version cannot read.
     pub journal_damaged: AtomicU64,
     pub journal_unreadable: AtomicU64,
+    /// Live settings changes this server took (patches and reloads).
+    pub settings_changes: AtomicU64,
 }
 
 /// Everything one scrape shows, read together (`tick::Stepper::scrape`).
@@ -408,6 +410,12 @@ pub fn render_board(board: &Board, now: Timestamp) -> String {
 
 /// Gauges read off the board.
 fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
+    out.single(
+        "wallboard_messages_active",
+        "gauge",
+        "Broadcast messages on the screens now.",
+        board.messages.len() as f64,
+    );
     let name = "wallboard_queue_waiting";
     out.family(name, "gauge", "Contacts waiting in the queue now.");
     for (id, q) in &board.queues {
@@ -509,6 +517,12 @@ fn self_metrics(
             n.load(Ordering::Relaxed) as f64,
         );
     }
+    out.single(
+        "wallboard_settings_changes_total",
+        "counter",
+        "Live settings changes this server took (PATCH /api/v1/settings, reloads of the config file).",
+        ingest.settings_changes.load(Ordering::Relaxed) as f64,
+    );
     out.single(
         "wallboard_journal_damaged_records_total",
         "counter",

@@ -230,6 +230,7 @@ async fn nodes_answer_as_one_server_would_and_show_the_same_board() {
             clock: wallboard::clock::Clock::system(),
             simulate: None,
             data_dir: None,
+            config_path: None,
         },
     )
     .await;

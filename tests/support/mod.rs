@@ -37,6 +37,7 @@ pub struct TestServerBuilder {
     simulate: Option<SimulateOptions>,
     data_dir: Option<PathBuf>,
     temp_dir: Option<tempfile::TempDir>,
+    config_path: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -48,6 +49,18 @@ impl TestServer {
             simulate: None,
             data_dir: None,
             temp_dir: None,
+            config_path: None,
+        }
+    }
+
+    /// A server with the config file at `path` (read now, and again on
+    /// reload).
+    pub fn from_file(path: impl AsRef<Path>) -> TestServerBuilder {
+        let path = path.as_ref().to_path_buf();
+        TestServerBuilder {
+            config: Config::load(&path).expect("test config file is valid"),
+            config_path: Some(path),
+            ..TestServer::builder("")
         }
     }
 
@@ -102,6 +115,7 @@ impl TestServerBuilder {
                 clock: self.clock,
                 simulate: self.simulate,
                 data_dir: self.data_dir.clone(),
+                config_path: self.config_path.clone(),
             },
         )
         .await
@@ -135,7 +149,8 @@ impl TestServerBuilder {
         );
         let config = std::sync::Arc::new(self.config);
         let ingest = wallboard::ingest::Ingest::new(config.clone(), self.clock);
-        let app = wallboard::app::App::new(config, ingest, tokio::runtime::Handle::current());
+        let mut app = wallboard::app::App::new(config, ingest, tokio::runtime::Handle::current());
+        app.config_path = self.config_path;
         app.ready.store(true, std::sync::atomic::Ordering::Release);
         TestApp {
             router: wallboard::app::router(app.clone()),
@@ -594,6 +609,12 @@ pub fn entity_of(event: &wallboard_protocol::Event) -> &str {
         }
         EventKind::ComplaintOpened { complaint, .. }
         | EventKind::ComplaintAnswered { complaint } => complaint,
+        // The admin's changes are one entity: they apply in order.
+        EventKind::SettingsChanged { .. }
+        | EventKind::MessagePosted { .. }
+        | EventKind::MessageDeleted { .. }
+        | EventKind::LayoutSaved { .. }
+        | EventKind::LayoutDeleted { .. } => "admin",
     }
 }
 

@@ -626,6 +626,19 @@ impl Ingest {
         }
     }
 
+    /// Lays the live settings over a new file config (a reload); the next
+    /// step recomputes every queue. Returns the file config it replaces;
+    /// on `Err` (the overrides do not hold under the new file) nothing
+    /// changed.
+    pub fn reconfigure(&self, base: Arc<Config>) -> Result<Arc<Config>, String> {
+        let mut core = self.lock(Holder::Batch);
+        let old = core.aggregator.base_config().clone();
+        core.aggregator.set_base(base)?;
+        core.seq += 1;
+        self.changed.notify_one();
+        Ok(old)
+    }
+
     /// How many entries the state's collections hold now (what a day-long
     /// run must keep bounded).
     pub fn sizes(&self) -> StateSizes {
