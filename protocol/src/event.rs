@@ -120,7 +120,7 @@ pub enum EventKind {
     LayoutSaved {
         by: String,
         name: String,
-        layout: crate::admin::Layout,
+        layout: Box<crate::admin::Layout>,
     },
     /// Written by the server: a saved layout is deleted.
     LayoutDeleted {

@@ -382,7 +382,10 @@ async fn post_message(
 ) -> Result<Response, ApiError> {
     let by = who(&admin, &headers, &query, peer(&connect), Need::Message)?;
     let new: NewMessage = read_json(&headers, body).await?;
-    let since = admin.ingest.clock().now();
+    // Whole seconds, the board clock's step: a message is up from the step
+    // it is posted in, and gone at the step of its `until` on every screen.
+    let now = admin.ingest.clock().now();
+    let since = Timestamp::from_second(now.as_second()).unwrap_or(now);
     let until = match (new.ttl_seconds, new.until) {
         (Some(_), Some(_)) | (None, None) => {
             return Err(
@@ -400,6 +403,10 @@ async fn post_message(
             since + SignedDuration::from_secs_f64(ttl)
         }
         (None, Some(until)) => until,
+    };
+    let until = match until.subsec_nanosecond() {
+        0 => until,
+        _ => Timestamp::from_second(until.as_second() + 1).unwrap_or(until),
     };
     let message = Message {
         id: format!("m{:012x}", rand::random::<u64>() >> 16),
@@ -530,7 +537,7 @@ async fn put_layout(
         EventKind::LayoutSaved {
             by: by.clone(),
             name: name.clone(),
-            layout: layout.clone(),
+            layout: Box::new(layout.clone()),
         },
     )
     .await?

@@ -322,39 +322,43 @@ fn prune(value: &mut Value) {
 }
 
 /// Each value a patch sets or resets, as `(path, old, new)` between two
-/// effective SETTINGS (a removed value is `null`).
+/// effective SETTINGS. A queue the settings do not list runs with the
+/// global value: that is its old (or, once reset, new) value.
 pub fn changes(patch: &Value, old: &Value, new: &Value) -> Vec<(String, Value, Value)> {
-    let mut out = Vec::new();
-    fn walk(
-        patch: &Value,
-        path: &mut Vec<String>,
-        old: &Value,
-        new: &Value,
-        out: &mut Vec<(String, Value, Value)>,
-    ) {
+    fn walk(patch: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
         match patch {
             Value::Object(map) if !map.is_empty() => {
                 for (k, v) in map {
                     path.push(k.clone());
-                    walk(
-                        v,
-                        path,
-                        old.get(k).unwrap_or(&Value::Null),
-                        new.get(k).unwrap_or(&Value::Null),
-                        out,
-                    );
+                    walk(v, path, out);
                     path.pop();
                 }
             }
-            _ => {
-                if old != new {
-                    out.push((path.join("."), old.clone(), new.clone()));
-                }
-            }
+            _ => out.push(path.clone()),
         }
     }
-    walk(patch, &mut Vec::new(), old, new, &mut out);
-    out
+    let mut leaves = Vec::new();
+    walk(patch, &mut Vec::new(), &mut leaves);
+    leaves
+        .into_iter()
+        .filter_map(|path| {
+            let (old, new) = (in_effect(old, &path), in_effect(new, &path));
+            (old != new).then(|| (path.join("."), old, new))
+        })
+        .collect()
+}
+
+/// The value at `path` of effective SETTINGS; for a queue's own value
+/// that is not there, the global one it inherits.
+fn in_effect(settings: &Value, path: &[String]) -> Value {
+    let at = |path: &[String]| path.iter().try_fold(settings, |v, k| v.get(k)).cloned();
+    match at(path) {
+        Some(v) => v,
+        None if path.len() > 2 && path[0] == "queues" && path[2] != "names" && path[2] != "vip" => {
+            at(&path[2..]).unwrap_or(Value::Null)
+        }
+        None => Value::Null,
+    }
 }
 
 /// What differs between two configs that only a restart applies.

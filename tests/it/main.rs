@@ -3,6 +3,7 @@
 //! runs one). They share `wallboard_tests` (`support/`): servers started in
 //! this process or as the real binary, and clients that talk to them.
 
+mod admin;
 mod auth;
 mod binary;
 mod cluster;

@@ -160,14 +160,23 @@ impl TestServerBuilder {
 }
 
 impl TestApp {
-    /// The answer to `request`, body read whole.
+    /// The answer to `request` from this machine, body read whole.
     pub async fn send(
         &self,
         request: axum::http::Request<axum::body::Body>,
     ) -> axum::http::Response<axum::body::Bytes> {
+        self.send_from("127.0.0.1:40000".parse().unwrap(), request)
+            .await
+    }
+
+    /// The answer to `request` from `peer`, body read whole.
+    pub async fn send_from(
+        &self,
+        peer: std::net::SocketAddr,
+        request: axum::http::Request<axum::body::Body>,
+    ) -> axum::http::Response<axum::body::Bytes> {
         use tower::ServiceExt;
         let mut request = request;
-        let peer: std::net::SocketAddr = "127.0.0.1:40000".parse().unwrap();
         request
             .extensions_mut()
             .insert(axum::extract::ConnectInfo(peer));
