@@ -45,8 +45,9 @@ pub struct Board {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterBoard>,
     /// Broadcast messages up now, oldest first (every view carries them);
-    /// each goes at its `until`, on every screen at the same step.
-    #[serde(default)]
+    /// each goes at its `until`, on every screen at the same step. Absent
+    /// when none is up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<crate::admin::Message>,
     /// The saved layouts, by name: a TV opened with `?layout=NAME` follows
     /// its layout's edits from here. Absent when none is saved.

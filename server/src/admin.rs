@@ -91,6 +91,11 @@ fn who(
         .admin(auth::presented(headers, query.token.as_deref()), peer, need)
 }
 
+/// Reads the aggregate (briefly, under the core lock).
+fn read<T>(admin: &Admin, f: impl FnOnce(&crate::aggregator::Aggregator) -> T) -> T {
+    f(&admin.ingest.lock(Holder::Read).aggregator)
+}
+
 type Peer = Option<Extension<ConnectInfo<SocketAddr>>>;
 
 fn peer(p: &Peer) -> Option<SocketAddr> {
@@ -364,12 +369,7 @@ async fn get_messages(
 ) -> Result<Response, ApiError> {
     who(&admin, &headers, &query, peer(&connect), Need::Read)?;
     let now = admin.ingest.clock().now();
-    let messages = admin
-        .ingest
-        .lock(Holder::Read)
-        .aggregator
-        .admin()
-        .messages_at(now);
+    let messages = read(&admin, |a| a.admin().messages_at(now));
     Ok(Json(json!({ "messages": messages })).into_response())
 }
 
@@ -450,14 +450,9 @@ async fn delete_message(
 ) -> Result<Response, ApiError> {
     let by = who(&admin, &headers, &query, peer(&connect), Need::Message)?;
     let now = admin.ingest.clock().now();
-    let up = admin
-        .ingest
-        .lock(Holder::Read)
-        .aggregator
-        .admin()
-        .messages_at(now)
-        .iter()
-        .any(|m| m.id == id);
+    let up = read(&admin, |a| {
+        a.admin().messages_at(now).iter().any(|m| m.id == id)
+    });
     if !up {
         return Err(ApiError::not_found(format!("no message {id:?} is up")));
     }
@@ -484,13 +479,7 @@ async fn get_layouts(
     connect: Peer,
 ) -> Result<Response, ApiError> {
     who(&admin, &headers, &query, peer(&connect), Need::Read)?;
-    let layouts = admin
-        .ingest
-        .lock(Holder::Read)
-        .aggregator
-        .admin()
-        .layouts
-        .clone();
+    let layouts = read(&admin, |a| a.admin().layouts.clone());
     Ok(Json(json!({ "layouts": layouts })).into_response())
 }
 
@@ -502,14 +491,7 @@ async fn get_layout(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     who(&admin, &headers, &query, peer(&connect), Need::Read)?;
-    let layout = admin
-        .ingest
-        .lock(Holder::Read)
-        .aggregator
-        .admin()
-        .layouts
-        .get(&name)
-        .cloned();
+    let layout = read(&admin, |a| a.admin().layouts.get(&name).cloned());
     match layout {
         Some(layout) => Ok(Json(layout).into_response()),
         None => Err(ApiError::not_found(format!("no layout {name:?}"))),
@@ -554,13 +536,7 @@ async fn delete_layout(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let by = who(&admin, &headers, &query, peer(&connect), Need::Change)?;
-    let known = admin
-        .ingest
-        .lock(Holder::Read)
-        .aggregator
-        .admin()
-        .layouts
-        .contains_key(&name);
+    let known = read(&admin, |a| a.admin().layouts.contains_key(&name));
     if !known {
         return Err(ApiError::not_found(format!("no layout {name:?}")));
     }

@@ -107,6 +107,7 @@ struct Top<'a> {
     warn_band: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     cluster: &'a Option<wallboard_protocol::ClusterBoard>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     messages: &'a Vec<wallboard_protocol::Message>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     layouts: &'a BTreeMap<String, wallboard_protocol::Layout>,

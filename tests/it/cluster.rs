@@ -604,3 +604,85 @@ async fn a_node_missing_a_message_the_stream_lost_says_so_and_is_not_ready() {
     a.server.stop().await;
     b.server.stop().await;
 }
+
+/// A settings change, a message and a layout made on one node apply on
+/// every node, in order with the events: the same targets, statuses,
+/// messages, layouts and audit everywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settings_change_on_one_node_applies_on_every_node() {
+    let nats = NatsCluster::start(3);
+    let a = node(&nats, "a", 3, "").await;
+    let b = node(&nats, "b", 3, "").await;
+    wait_ready(&a.url, Duration::from_secs(20)).await;
+    wait_ready(&b.url, Duration::from_secs(20)).await;
+    let client = reqwest::Client::new();
+    let send = |url: String, method: reqwest::Method, body: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            let reply = client
+                .request(method, url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = reply.status().as_u16();
+            (status, reply.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let patch =
+        json!({"targets": {"service_level": 0.6}, "queues": {"q1": {"names": {"en": "Billing"}}}});
+    let (status, body) = send(
+        format!("{}/api/v1/settings", a.url),
+        reqwest::Method::PATCH,
+        patch,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        format!("{}/api/v1/messages", b.url),
+        reqwest::Method::POST,
+        json!({"text": "Outage on trunk 2", "severity": "urgent", "ttl_seconds": 600}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = send(
+        format!("{}/api/v1/layouts/lobby", a.url),
+        reqwest::Method::PUT,
+        json!({"tiles": ["service_level"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    settled(&a, &b).await;
+    let settings = |s: &TestServer| {
+        let url = format!("{}/api/v1/settings", s.url);
+        let client = client.clone();
+        async move { get_json(&client, &url).await.body }
+    };
+    let (sa, sb) = (settings(&a).await, settings(&b).await);
+    assert_eq!(sa["effective"], sb["effective"]);
+    assert_eq!(sa["audit"], sb["audit"], "the same audit on every node");
+    assert_eq!(sb["effective"]["targets"]["service_level"], json!(0.6));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (ba, bb) = (a.board().await, b.board().await);
+        let seen = |board: &serde_json::Value| {
+            (
+                board["totals"]["today"]["service_level"]["target"].clone(),
+                board["messages"][0]["text"].clone(),
+                board["layouts"]["lobby"].clone(),
+            )
+        };
+        if seen(&ba) == seen(&bb) && seen(&bb).0 == json!(0.6) && seen(&bb).1 == "Outage on trunk 2"
+        {
+            assert_eq!(seen(&bb).2, json!({"tiles": ["service_level"]}));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{:?} vs {:?}",
+            seen(&ba),
+            seen(&bb)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
