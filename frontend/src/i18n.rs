@@ -75,6 +75,78 @@ impl Lang {
         }
     }
 
+    /// The notice of a TV whose `?layout=` the server does not have.
+    pub fn layout_missing(self, name: &str) -> String {
+        match self {
+            Lang::Zh => format!("未找到布局“{name}”：按本链接的参数显示"),
+            Lang::En => format!(
+                "Layout “{name}” is not saved on the server: showing this link's own settings"
+            ),
+        }
+    }
+
+    /// The button that drops a live override.
+    pub fn reset_to(self, file_value: &str) -> String {
+        match self {
+            Lang::Zh => format!("恢复为配置文件值（{file_value}）"),
+            Lang::En => format!("Reset to file value ({file_value})"),
+        }
+    }
+
+    /// After a save: how many values changed.
+    pub fn saved(self, changes: usize) -> String {
+        match (self, changes) {
+            (Lang::Zh, n) => format!("已保存 {n} 项修改"),
+            (Lang::En, 1) => "Saved 1 change".to_string(),
+            (Lang::En, n) => format!("Saved {n} changes"),
+        }
+    }
+
+    /// The summary over a form whose inputs the page itself refused.
+    pub fn fix_fields(self, n: usize) -> String {
+        match (self, n) {
+            (Lang::Zh, n) => format!("请更正下面 {n} 处输入"),
+            (Lang::En, 1) => "Fix the field marked below".to_string(),
+            (Lang::En, n) => format!("Fix the {n} fields marked below"),
+        }
+    }
+
+    /// A layout's link, named for the layout.
+    pub fn open_on_tv(self, name: &str) -> String {
+        match self {
+            Lang::Zh => format!("在电视上打开“{name}”"),
+            Lang::En => format!("Open “{name}” on a TV"),
+        }
+    }
+
+    /// The order buttons of a list item.
+    pub fn move_item(self, what: &str, up: bool) -> String {
+        match (self, up) {
+            (Lang::Zh, true) => format!("上移“{what}”"),
+            (Lang::Zh, false) => format!("下移“{what}”"),
+            (Lang::En, true) => format!("Move {what} up"),
+            (Lang::En, false) => format!("Move {what} down"),
+        }
+    }
+
+    /// A deleted or saved layout, by name.
+    pub fn layout_done(self, name: &str, saved: bool) -> String {
+        match (self, saved) {
+            (Lang::Zh, true) => format!("已保存布局“{name}”"),
+            (Lang::Zh, false) => format!("已删除布局“{name}”"),
+            (Lang::En, true) => format!("Layout “{name}” saved"),
+            (Lang::En, false) => format!("Layout “{name}” deleted"),
+        }
+    }
+
+    /// A page turn's pace, in the preview.
+    pub fn every_seconds(self, seconds: u64) -> String {
+        match self {
+            Lang::Zh => format!("每页 {seconds} 秒"),
+            Lang::En => format!("{seconds} s a page"),
+        }
+    }
+
     /// A label by key; blank for a key it does not know.
     pub fn t(self, key: &str) -> &'static str {
         let (zh, en) = match key {
@@ -131,6 +203,90 @@ impl Lang {
             "no_alerts" => ("本屏启动以来无告警", "No alerts since this screen started"),
             "recovered" => ("已恢复", "recovered"),
             "reason" => ("原因：", "Reason: "),
+            // Broadcast messages: the severity in words (not colour alone).
+            "msg_info" => ("通知", "Info"),
+            "msg_warning" => ("注意", "Warning"),
+            "msg_urgent" => ("紧急", "Urgent"),
+            // The admin page.
+            "admin_title" => ("看板管理", "Wallboard admin"),
+            "sec_targets" => ("目标值", "Targets"),
+            "sec_queues" => ("队列设置", "Queues"),
+            "sec_grades" => ("投诉答复时限", "Complaint deadlines"),
+            "sec_message" => ("广播消息", "Broadcast message"),
+            "sec_layouts" => ("屏幕布局", "Layouts"),
+            "sec_audit" => ("修改记录", "Audit"),
+            "save" => ("保存", "Save"),
+            "live_override" => ("在线修改", "live override"),
+            "none_in_file" => ("无", "none"),
+            "vip_target" => ("VIP 目标", "VIP target"),
+            "warn_band" => ("预警区间", "Warning band"),
+            "service_level_seconds" => ("服务水平时限", "Service-level threshold"),
+            "short_abandon_seconds" => ("短时放弃阈值", "Short-abandon threshold"),
+            "unit_seconds" => ("秒", "s"),
+            "unit_hours" => ("小时", "h"),
+            "unit_points" => ("分", "points"),
+            "name_zh" => ("中文名称", "Chinese name"),
+            "name_en" => ("英文名称", "English name"),
+            "vip_queue" => ("VIP 队列", "VIP queue"),
+            "grade" => ("等级", "Grade"),
+            "due_hours" => ("答复时限", "due within"),
+            "no_grades" => ("未配置投诉等级", "No complaint grades configured"),
+            "msg_text_en" => ("英文内容", "Text (English)"),
+            "msg_text_zh" => ("中文内容", "Text (Chinese)"),
+            "severity" => ("级别", "Severity"),
+            "duration_minutes" => ("显示时长（分钟）", "Duration (minutes)"),
+            "send" => ("发送", "Send"),
+            "active_messages" => ("当前消息", "Active messages"),
+            "no_messages" => ("当前没有消息", "No messages up"),
+            "delete" => ("删除", "Delete"),
+            "until" => ("截至", "until"),
+            "sent" => ("已发送", "Sent"),
+            "deleted" => ("已删除", "Deleted"),
+            "saved_layouts" => ("已保存的布局", "Saved layouts"),
+            "no_layouts" => ("还没有保存的布局", "No layouts saved yet"),
+            "edit" => ("编辑", "Edit"),
+            "new_layout" => ("新建布局", "New layout"),
+            "edit_layout" => ("编辑布局", "Edit a layout"),
+            "layout_name" => ("布局名称", "Layout name"),
+            "pages" => ("页面（按顺序）", "Pages (in order)"),
+            "tiles" => ("指标卡片（按顺序）", "KPI tiles (in order)"),
+            "tiles_hint" => ("一项都不勾选：显示全部卡片", "None checked: every tile"),
+            "pages_hint" => ("一项都不勾选：按链接参数", "None checked: as the link says"),
+            "layout_queues" => ("显示的队列", "Queues shown"),
+            "queues_hint" => ("一项都不勾选：全部队列", "None checked: every queue"),
+            "rotate_seconds" => ("翻页间隔（秒）", "Seconds per page"),
+            "window" => ("统计时段", "Window"),
+            "language" => ("语言", "Language"),
+            "theme" => ("主题", "Theme"),
+            "theme_dark" => ("深色", "Dark"),
+            "theme_light" => ("浅色", "Light"),
+            "from_link" => ("按链接参数", "As the link says"),
+            "lang_zh" => ("中文", "Chinese"),
+            "lang_en" => ("英文", "English"),
+            "preview" => ("预览", "Preview"),
+            "all_queues" => ("全部队列", "Every queue"),
+            "own_pace" => ("自动翻页", "at its own pace"),
+            "when" => ("时间", "When"),
+            "by" => ("操作人", "By"),
+            "setting" => ("设置项", "Setting"),
+            "change" => ("修改", "Change"),
+            "file_value" => ("配置文件值", "file value"),
+            "no_audit" => ("暂无修改记录", "No changes yet"),
+            "reload_config" => ("重新读取配置文件", "Reload config file"),
+            "needs_restart" => ("需重启才能生效：", "Needs a restart: "),
+            "read_only" => ("只读：", "Read-only: "),
+            "need_number" => ("请输入数字", "Enter a number"),
+            "need_whole" => ("请输入整秒数", "Enter whole seconds"),
+            "bad_layout_name" => (
+                "名称为 1–64 个字母、数字、“-”或“_”",
+                "1–64 letters, digits, - or _",
+            ),
+            "unchanged" => ("没有需要保存的修改", "Nothing changed"),
+            "not_saved" => ("未保存：", "Not saved: "),
+            "loading" => ("加载中…", "Loading…"),
+            "yes" => ("是", "yes"),
+            "no" => ("否", "no"),
+            "network_error" => ("无法连接服务器", "Cannot reach the server"),
             _ => return "",
         };
         match self {
@@ -181,6 +337,85 @@ mod tests {
             "offered",
             "answered",
             "abandoned",
+            "msg_info",
+            "msg_warning",
+            "msg_urgent",
+            "admin_title",
+            "sec_targets",
+            "sec_queues",
+            "sec_grades",
+            "sec_message",
+            "sec_layouts",
+            "sec_audit",
+            "save",
+            "live_override",
+            "vip_target",
+            "warn_band",
+            "service_level_seconds",
+            "short_abandon_seconds",
+            "unit_seconds",
+            "unit_hours",
+            "unit_points",
+            "name_zh",
+            "name_en",
+            "vip_queue",
+            "grade",
+            "due_hours",
+            "msg_text_en",
+            "msg_text_zh",
+            "severity",
+            "duration_minutes",
+            "send",
+            "active_messages",
+            "no_messages",
+            "delete",
+            "saved_layouts",
+            "new_layout",
+            "layout_name",
+            "pages",
+            "tiles",
+            "tiles_hint",
+            "layout_queues",
+            "rotate_seconds",
+            "window",
+            "language",
+            "theme",
+            "theme_dark",
+            "theme_light",
+            "from_link",
+            "preview",
+            "all_queues",
+            "file_value",
+            "no_audit",
+            "reload_config",
+            "read_only",
+            "need_number",
+            "need_whole",
+            "bad_layout_name",
+            "unchanged",
+            "not_saved",
+            "network_error",
+            "yes",
+            "no",
+            "edit",
+            "edit_layout",
+            "sent",
+            "deleted",
+            "until",
+            "own_pace",
+            "when",
+            "by",
+            "setting",
+            "change",
+            "loading",
+            "no_layouts",
+            "no_grades",
+            "pages_hint",
+            "queues_hint",
+            "lang_zh",
+            "lang_en",
+            "needs_restart",
+            "none_in_file",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");

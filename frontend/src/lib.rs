@@ -7,13 +7,21 @@
 //! `kiosk=1` (full screen, no controls), `sound=1` (a tone on a new breach),
 //! `reload=03:00` (reload nightly at that local time),
 //! `rotate=N` (seconds between pages),
-//! `pages=overview,queues,agents` (the pages to rotate through)
+//! `pages=overview,queues,agents` (the pages to rotate through),
+//! `theme=dark|light`,
+//! `layout=NAME` (follow the layout of that name saved on the server, live:
+//! what it sets wins over the link's own parameters)
 //! and `servers=host:port,host:port` (the servers to read from, in order:
 //! a page whose server fails moves to the next).
+//!
+//! At `/admin` the page is the supervisors' instead ([`admin`]).
 
+mod admin;
 pub mod connection;
 pub mod format;
 pub mod i18n;
+mod layout;
+mod messages;
 mod views;
 
 use std::time::Duration;
@@ -25,6 +33,7 @@ use web_sys::UrlSearchParams;
 
 use crate::connection::Live;
 use crate::i18n::Lang;
+use crate::layout::{Follow, Theme};
 use crate::views::{AgentStrip, Floor, Page, Settings};
 
 /// What the URL asks for.
@@ -52,6 +61,10 @@ pub struct Params {
     pub token: Option<String>,
     /// `servers=`: the servers to read from, in order (empty: this page's).
     pub servers: Vec<String>,
+    /// `layout=NAME`: the saved layout the screen follows.
+    pub layout: Option<String>,
+    /// `theme=dark|light` (a layout's theme wins).
+    pub theme: Option<Theme>,
 }
 
 impl Params {
@@ -69,7 +82,7 @@ impl Params {
         let pages: Vec<Page> = get("pages")
             .map(|p| p.split(',').filter_map(Page::parse).collect())
             .filter(|p: &Vec<Page>| !p.is_empty())
-            .unwrap_or_else(|| vec![Page::Overview, Page::Queues, Page::Agents]);
+            .unwrap_or_else(|| Page::DEFAULT.to_vec());
         Params {
             view: view_of(get("view"), get("queue")),
             queue: get("queue"),
@@ -87,6 +100,8 @@ impl Params {
             servers: get("servers")
                 .map(|s| s.split(',').map(str::to_string).collect())
                 .unwrap_or_default(),
+            layout: get("layout"),
+            theme: get("theme").and_then(|t| Theme::parse(&t)),
         }
     }
 
@@ -234,29 +249,47 @@ fn App() -> impl IntoView {
     }
     connection::connect(params.endpoints(), live);
     let settings = Settings::new(&params, initial_lang(&params));
-    // Keep <html lang> and the stored choice in step with the language.
-    Effect::new(move |_| {
-        let lang = settings.lang.get();
-        if let Some(html) = document().document_element() {
-            let _ = html.set_attribute("lang", lang.code());
-        }
-        if let Some(storage) = window().local_storage().ok().flatten() {
-            let _ = storage.set_item("wallboard.lang", if lang == Lang::Zh { "zh" } else { "en" });
-        }
-        document().set_title(lang.t("title"));
-    });
+    let follow = Follow::new(live, &params);
+    follow.apply(settings);
+    // A layout's language is the screen's, not the viewer's choice.
+    keep_lang(settings.lang, "title", params.layout.is_none());
     if params.view == Ok(View::Agent) {
         view! { <AgentStrip live settings team=params.queue.clone() /> }.into_any()
     } else {
-        view! { <Floor live settings params /> }.into_any()
+        view! { <Floor live settings follow /> }.into_any()
     }
+}
+
+/// Keeps `<html lang>` and the title (the label `title`) in step with the
+/// language, and (`remember`) the viewer's choice stored for next time.
+fn keep_lang(lang: RwSignal<Lang>, title: &'static str, remember: bool) {
+    Effect::new(move |_| {
+        let lang = lang.get();
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("lang", lang.code());
+        }
+        if remember && let Some(storage) = window().local_storage().ok().flatten() {
+            let _ = storage.set_item("wallboard.lang", if lang == Lang::Zh { "zh" } else { "en" });
+        }
+        document().set_title(lang.t(title));
+    });
+}
+
+/// Whether the page is the admin page (`/admin`).
+fn is_admin_page() -> bool {
+    let path = window().location().pathname().unwrap_or_default();
+    path.trim_end_matches('/') == "/admin"
 }
 
 /// Entry point, called by the page's loader once the wasm is in.
 #[wasm_bindgen(start)]
 pub fn main() {
     console_error_panic_hook::set_once();
-    leptos::mount::mount_to_body(App);
+    if is_admin_page() {
+        leptos::mount::mount_to_body(admin::Admin);
+    } else {
+        leptos::mount::mount_to_body(App);
+    }
 }
 
 #[cfg(test)]

@@ -10,10 +10,11 @@ use wallboard_protocol::{
 };
 use wasm_bindgen::JsCast;
 
-use crate::Params;
 use crate::connection::{Conn, Live};
 use crate::format::{duration, kpi_value};
 use crate::i18n::Lang;
+use crate::layout::{Follow, LayoutMissing, Theme};
+use crate::messages::Messages;
 
 /// A page of the floor board (kiosk mode rotates through them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,9 @@ pub enum Page {
 }
 
 impl Page {
+    /// The pages a kiosk turns through unless told otherwise.
+    pub const DEFAULT: [Page; 3] = [Page::Overview, Page::Queues, Page::Agents];
+
     pub fn name(self) -> &'static str {
         match self {
             Page::All => "all",
@@ -71,18 +75,24 @@ const KIOSK_PAGE_MIN: Duration = Duration::from_secs(3);
 const KIOSK_PAGE_MAX: Duration = Duration::from_secs(10);
 
 /// A kiosk's page turns. Each turn shows the lists' next page; once every
-/// page of this screen was shown, the next screen. With `rotate=N` the
-/// screens are `pages=` and each page shows N seconds. Without it, the
-/// kiosk shows everything on one screen while it fits, and once it does
-/// not, turns through `pages=` (overview, queues, agents) at a pace that
-/// shows every page within [`KIOSK_CYCLE`]; on the first pass, before
-/// every screen's lists were measured, at the quickest pace.
+/// page of this screen was shown, the next screen. With a rotation
+/// (`rotate=N`, or a layout's `rotate_seconds`) the screens are the pages
+/// (`pages=`, or the layout's) and each page shows N seconds. Without one,
+/// the kiosk shows everything on one screen while it fits, and once it
+/// does not, turns through the pages (overview, queues, agents) at a pace
+/// that shows every page within [`KIOSK_CYCLE`]; on the first pass, before
+/// every screen's lists were measured, at the quickest pace. A page list
+/// that leaves a page out is kept to: that page is never on screen.
 #[derive(Clone, Copy)]
 struct Turns {
     settings: Settings,
-    fixed: Option<Duration>,
+    /// Whether pages turn at all: in kiosk mode, or with a rotation.
+    active: StoredValue<bool>,
+    fixed: StoredValue<Option<Duration>>,
     screens: StoredValue<Vec<Page>>,
     rotation: StoredValue<Vec<Page>>,
+    /// The floor did not fit on one screen (as last measured).
+    overflowed: StoredValue<bool>,
     index: StoredValue<usize>,
     first_pass: StoredValue<bool>,
     /// `Date.now()` when the page on screen was turned to.
@@ -91,43 +101,94 @@ struct Turns {
     agents: Pager,
 }
 
+/// How pages turn: seconds per page (`None`: the kiosk's own pace), and
+/// the pages, in order.
+type Rotation = (Option<Duration>, Vec<Page>);
+
+/// Whether `pages` holds every page (so "all on one screen" shows only
+/// what they ask for).
+fn covers_all(pages: &[Page]) -> bool {
+    Page::DEFAULT.iter().all(|p| pages.contains(p))
+}
+
 impl Turns {
-    fn start(settings: Settings, params: &Params, queues: Pager, agents: Pager) {
-        if params.rotate.is_none() && !settings.kiosk {
-            return;
-        }
-        let screens = match params.rotate {
-            Some(_) => params.pages.clone(),
-            None => vec![Page::All],
-        };
-        settings.page.set(screens[0]);
+    /// Turns pages as `rotation` says, and again each time it changes (a
+    /// layout edited live).
+    fn start(settings: Settings, rotation: Memo<Rotation>, queues: Pager, agents: Pager) {
         let turns = Turns {
             settings,
-            fixed: params.rotate,
-            screens: StoredValue::new(screens),
-            rotation: StoredValue::new(params.pages.clone()),
+            active: StoredValue::new(false),
+            fixed: StoredValue::new(None),
+            screens: StoredValue::new(vec![Page::All]),
+            rotation: StoredValue::new(Page::DEFAULT.to_vec()),
+            overflowed: StoredValue::new(false),
             index: StoredValue::new(0),
             first_pass: StoredValue::new(true),
             shown_at: StoredValue::new(js_sys::Date::now()),
             queues,
             agents,
         };
+        // The first screen at once (no flash of another page first).
+        let configured = StoredValue::new(rotation.get_untracked());
+        turns.configure(configured.get_value());
+        Effect::new(move |_| {
+            let now = rotation.get();
+            if configured.with_value(|c| c != &now) {
+                configured.set_value(now.clone());
+                turns.configure(now);
+            }
+        });
         // The pace follows the lists as they are measured: checked often,
         // against the time the page has been on screen.
         set_interval(move || turns.poll(), Duration::from_millis(250));
-        if params.rotate.is_none() {
-            // As soon as the floor no longer fits on one screen (measured
-            // on it), turn through the pages instead.
-            Effect::new(move |_| {
-                let on_all = turns.screens.with_value(|s| s == &[Page::All]);
-                if on_all && settings.pages_on_screen.get() > 1 {
-                    turns.to_rotation();
-                }
-            });
+        // As soon as the floor no longer fits on one screen (measured on
+        // it), turn through the pages instead.
+        Effect::new(move |_| {
+            let pages = settings.pages_on_screen.get();
+            let on_all = turns.screens.with_value(|s| s == &[Page::All]);
+            let own_pace = turns.active.get_value() && turns.fixed.get_value().is_none();
+            if own_pace && on_all && pages > 1 {
+                turns.overflowed.set_value(true);
+                turns.to_rotation();
+            }
+        });
+    }
+
+    /// Starts the rotation afresh from its first page.
+    fn configure(self, (every, pages): Rotation) {
+        let pages = if pages.is_empty() {
+            Page::DEFAULT.to_vec()
+        } else {
+            pages
+        };
+        let active = every.is_some() || self.settings.kiosk;
+        self.active.set_value(active);
+        self.fixed.set_value(every);
+        self.rotation.set_value(pages.clone());
+        let screens = if !active {
+            vec![Page::All]
+        } else if every.is_some() || !covers_all(&pages) || self.overflowed.get_value() {
+            pages
+        } else {
+            vec![Page::All]
+        };
+        let first = screens[0];
+        self.screens.set_value(screens);
+        self.index.set_value(0);
+        self.first_pass.set_value(true);
+        self.shown_at.set_value(js_sys::Date::now());
+        if self.settings.step.get_untracked() != 0 {
+            self.settings.step.set(0);
+        }
+        if self.settings.page.get_untracked() != first {
+            self.settings.page.set(first);
         }
     }
 
     fn poll(self) {
+        if !self.active.get_value() {
+            return;
+        }
         let now = js_sys::Date::now();
         if now - self.shown_at.get_value() >= self.delay().as_millis() as f64 {
             self.shown_at.set_value(now);
@@ -166,7 +227,7 @@ impl Turns {
 
     /// How long the page now on screen stays.
     fn delay(self) -> Duration {
-        if let Some(every) = self.fixed {
+        if let Some(every) = self.fixed.get_value() {
             return every;
         }
         let screens = self.screens.get_value();
@@ -207,8 +268,8 @@ fn shows(screen: Page) -> (bool, bool) {
 }
 
 impl Settings {
-    pub fn new(params: &Params, lang: Lang) -> Settings {
-        let settings = Settings {
+    pub fn new(params: &crate::Params, lang: Lang) -> Settings {
+        Settings {
             lang: RwSignal::new(lang),
             window: RwSignal::new(params.window),
             sound: RwSignal::new(params.sound),
@@ -220,20 +281,8 @@ impl Settings {
             }),
             step: RwSignal::new(0),
             pages_on_screen: RwSignal::new(1),
-        };
-        if params.rotate.is_some() {
-            settings.page.set(params.pages[0]);
         }
-        settings
     }
-}
-
-/// The KPI tiles of the floor, in reading order: the registry's tiles.
-fn tiles() -> impl Iterator<Item = KpiKey> + Clone {
-    REGISTRY
-        .iter()
-        .filter(|spec| spec.tile)
-        .map(|spec| spec.key)
 }
 
 /// The KPI columns of the queue table, after its live figures.
@@ -306,7 +355,7 @@ fn state_mark(state: AgentState) -> &'static str {
     }
 }
 
-fn status_name(status: Status) -> &'static str {
+pub(crate) fn status_name(status: Status) -> &'static str {
     match status {
         Status::Ok => "ok",
         Status::Warn => "warn",
@@ -316,7 +365,7 @@ fn status_name(status: Status) -> &'static str {
 }
 
 /// Colour is never the only signal: each status has an icon too.
-fn status_icon(status: Status) -> &'static str {
+pub(crate) fn status_icon(status: Status) -> &'static str {
     match status {
         Status::Ok => "✓",
         Status::Warn => "▲",
@@ -325,7 +374,7 @@ fn status_icon(status: Status) -> &'static str {
     }
 }
 
-fn queue_name(q: &QueueBoard, lang: Lang) -> String {
+pub(crate) fn queue_name(q: &QueueBoard, lang: Lang) -> String {
     let code = if lang == Lang::Zh { "zh" } else { "en" };
     q.names.get(code).cloned().unwrap_or_else(|| q.name.clone())
 }
@@ -418,7 +467,7 @@ fn SourcesDown(live: Live, settings: Settings) -> impl IntoView {
 }
 
 /// The local time of the center (the board's time zone).
-fn clock_text(now_ms: f64, timezone: Option<String>, lang: Lang) -> String {
+pub(crate) fn clock_text(now_ms: f64, timezone: Option<String>, lang: Lang) -> String {
     let options = js_sys::Object::new();
     let set = |k: &str, v: &str| {
         let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
@@ -495,7 +544,7 @@ fn Header(live: Live, settings: Settings) -> impl IntoView {
 }
 
 /// Plays a short tone (the viewer switched sound on: a gesture happened).
-fn beep() {
+pub(crate) fn beep() {
     let Ok(ctx) = web_sys::AudioContext::new() else {
         return;
     };
@@ -535,8 +584,14 @@ fn sparkline(values: &[Option<f64>], target: Option<f64>) -> (String, Option<f64
 /// How long a tile flashes after going into breach.
 const FLASH_MS: f64 = 5000.0;
 
+/// The KPI tiles, in `tiles`' order (the registry's, or a layout's).
 #[component]
-fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> impl IntoView {
+fn Tiles(
+    live: Live,
+    settings: Settings,
+    alerts: RwSignal<VecDeque<Alert>>,
+    tiles: Memo<Vec<KpiKey>>,
+) -> impl IntoView {
     // Tiles that went into breach, and until when they flash.
     let flashing = RwSignal::new(HashMap::<KpiKey, f64>::new());
     // What each tile shows: the server's status, held near its boundary
@@ -567,7 +622,7 @@ fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> i
             let now = js_sys::Date::now();
             let mut newly = false;
             let mut next = HashMap::new();
-            for key in tiles() {
+            for key in tiles.get() {
                 let kpi = kpis.get(key);
                 let was = before.get(&key).copied();
                 let status = held_status(
@@ -663,11 +718,21 @@ fn Tiles(live: Live, settings: Settings, alerts: RwSignal<VecDeque<Alert>>) -> i
             </div>
         }
     };
-    view! { <section class="tiles">{tiles().map(tile).collect_view()}</section> }
+    view! {
+        <section class="tiles">
+            <For each=move || tiles.get() key=|key| *key children=tile />
+        </section>
+    }
 }
 
+/// The queues (those of `only`, when it lists some), in the config's order.
 #[component]
-fn QueueTable(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
+fn QueueTable(
+    live: Live,
+    settings: Settings,
+    pager: Pager,
+    only: Memo<Option<Vec<String>>>,
+) -> impl IntoView {
     let held = Held::new();
     pager.mounted();
     let rows = move || {
@@ -679,7 +744,13 @@ fn QueueTable(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
             let Some(board) = board else {
                 return Vec::new();
             };
-            let mut queues: Vec<(&String, &QueueBoard)> = board.queues.iter().collect();
+            let mut queues: Vec<(&String, &QueueBoard)> = only.with(|only| {
+                board
+                    .queues
+                    .iter()
+                    .filter(|(id, _)| only.as_ref().is_none_or(|only| only.contains(id)))
+                    .collect()
+            });
             queues.sort_by_key(|(id, q)| stable_order(id, q));
             let shown = pager.window(queues.len(), settings);
             queues[shown]
@@ -1101,16 +1172,21 @@ fn Complaints(live: Live, settings: Settings) -> impl IntoView {
     }
 }
 
-/// The floor board: header, KPI tiles, queues and agents.
+/// The floor board: messages, header, KPI tiles, queues and agents, as
+/// the link (or the layout it follows) says.
 #[component]
-pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
+pub fn Floor(live: Live, settings: Settings, follow: Follow) -> impl IntoView {
     let alerts = RwSignal::new(VecDeque::new());
+    let rotation = Memo::new(move |_| follow.effective.with(|e| (e.rotate, e.pages.clone())));
+    let tiles = Memo::new(move |_| follow.effective.with(|e| e.tiles.clone()));
+    let only = Memo::new(move |_| follow.effective.with(|e| e.queues.clone()));
+    let theme = follow.theme();
     let page = move || settings.page.get();
     // Lists longer than their box are split into pages (measured once a
     // second, whether or not the list is on screen now).
     let queue_pager = Pager::new("section.queues", "section.queues tbody tr");
     let agent_pager = Pager::new(".agents .grid", ".agents .grid .agent");
-    Turns::start(settings, &params, queue_pager, agent_pager);
+    Turns::start(settings, rotation, queue_pager, agent_pager);
     Effect::new(move |_| {
         let (queues, agents) = shows(page());
         let most = [
@@ -1148,14 +1224,18 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
             class="floor"
             class:kiosk=settings.kiosk
             class:stale=move || live.is_stale()
+            class:theme-light=move || theme.get() == Theme::Light
             data-page=move || page().name()
+            data-layout=follow.name.get_value()
         >
+            <Messages live settings />
+            <LayoutMissing follow settings />
             <Header live settings />
             // Every part stays mounted and is hidden while its page is not
             // shown: a page turn creates and frees nothing (a TV turns
             // pages for weeks).
             <div class="part" hidden=move || !matches!(page(), Page::All | Page::Overview)>
-                <Tiles live settings alerts />
+                <Tiles live settings alerts tiles />
                 <div class="overview-line">
                     <Figures live settings />
                     <Complaints live settings />
@@ -1164,7 +1244,7 @@ pub fn Floor(live: Live, settings: Settings, params: Params) -> impl IntoView {
             </div>
             <div class="lower">
                 <div class="part" hidden=move || !shows(page()).0>
-                    <QueueTable live settings pager=queue_pager />
+                    <QueueTable live settings pager=queue_pager only />
                 </div>
                 <div class="part" hidden=move || !shows(page()).1>
                     <AgentGrid live settings pager=agent_pager />
@@ -1249,6 +1329,7 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
     };
     view! {
         <main class="strip" class:stale=move || live.is_stale()>
+            <Messages live settings />
             <h1 class="strip-title">{title}</h1>
             <div class="strip-team" data-status=move || status_name(status())>
                 <span class="label">{move || settings.lang.get().t("team_connect")}</span>

@@ -914,3 +914,134 @@ test("a week on a TV: two simulated hours and over a thousand page turns grow no
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+/** A page of the server at `url` (not the shared one), errors collected. */
+async function openAt(url, query, options = {}) {
+  const page = await browser.newPage({ viewport: { width: 1920, height: 1080 }, ...options });
+  page.errors = [];
+  page.on("pageerror", (e) => page.errors.push(e.message));
+  await page.goto(`${url}/${query}`);
+  return page;
+}
+
+async function api(url, method, path, body) {
+  const r = await fetch(`${url}${path}`, {
+    method, headers: { "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  assert.equal(r.status, 200, `${method} ${path}: ${text}`);
+  return JSON.parse(text);
+}
+
+test("a target changed on /admin moves a tile's status on the floor; messages and layouts reach the screens", async () => {
+  // A server of its own: the changes here must not reach the other tests.
+  const data = join(tmpdir(), `wallboard-e2e-admin-${process.pid}`);
+  rmSync(data, { recursive: true, force: true });
+  const { child, url } = await startServer(0, { data });
+  try {
+    const r = await fetch(`${url}/api/v1/events`, {
+      method: "POST", headers: { "content-type": "application/x-ndjson" }, body: events,
+    });
+    assert.equal(r.status, 200, await r.text());
+    const floor = await openAt(url, "?lang=en");
+    const tile = floor.locator('.tile[data-kpi="abandon_rate"]');
+    await floor.waitForFunction(
+      () => document.querySelector('.tile[data-kpi="abandon_rate"]')?.dataset.status === "breach",
+      null, { timeout: 10000 },
+    );
+
+    const admin = await openAt(url, "admin?lang=en");
+    const input = admin.locator('input[data-path="targets.abandon_rate"]');
+    await input.waitFor({ timeout: 10000 });
+    assert.equal(await admin.locator("h1").count(), 1, "the admin page has one <h1>");
+    // By keyboard only: focus, type, Enter.
+    await input.focus();
+    await admin.keyboard.press("Control+A");
+    await admin.keyboard.type("30");
+    const changed = Date.now();
+    await admin.keyboard.press("Enter");
+    await admin.locator('[data-field="targets.abandon_rate"].override .override-badge').waitFor({ timeout: 5000 });
+    await floor.waitForFunction(
+      () => document.querySelector('.tile[data-kpi="abandon_rate"]')?.dataset.status === "ok",
+      null, { timeout: 3000 },
+    );
+    console.log(`# /admin change to the floor tile's new status: ${Date.now() - changed} ms`);
+    assert.match(await tile.locator(".tile-target").innerText(), /30\.0%/);
+    await admin.locator('table.audit tbody tr[data-path="targets.abandon_rate"]').waitFor({ timeout: 3000 });
+    await admin.screenshot({ path: join(artifacts, "admin-en.png"), fullPage: true });
+
+    // A value out of range: the server's reason next to the field, nothing applied.
+    const sl = admin.locator('input[data-path="targets.service_level"]');
+    await sl.fill("150");
+    await admin.click("#save-targets");
+    const inline = admin.locator('[id="err-targets.service_level"]');
+    await inline.filter({ hasText: "0..=1" }).waitFor({ timeout: 3000 });
+    assert.equal(await sl.getAttribute("aria-invalid"), "true");
+    const settings = await api(url, "GET", "/api/v1/settings");
+    assert.equal(settings.effective.targets.service_level, 0.8, "the refused value was not applied");
+
+    // Reset to the file's value: the breach is back on the floor.
+    await admin.click('button.reset[data-reset="targets.abandon_rate"]');
+    await floor.waitForFunction(
+      () => document.querySelector('.tile[data-kpi="abandon_rate"]')?.dataset.status === "breach",
+      null, { timeout: 3000 },
+    );
+
+    // A message from the admin page: on the floor as text, never as HTML.
+    await admin.fill("#msg-text", "<b>Storm</b> in the north: expect volume");
+    await admin.fill("#msg-text-zh", "北区暴雨：话务量上升");
+    await admin.selectOption("#msg-severity", "urgent");
+    await admin.fill("#msg-minutes", "5");
+    await admin.click("#msg-send");
+    const banner = floor.locator('.messages .message[data-severity="urgent"] .message-text');
+    await banner.waitFor({ timeout: 3000 });
+    assert.equal(await banner.innerText(), "<b>Storm</b> in the north: expect volume");
+    assert.equal(await floor.locator(".messages b").count(), 0, "never rendered as HTML");
+    await floor.screenshot({ path: join(artifacts, "floor-message-en.png") });
+    const strip = await openAt(url, "?view=agent&queue=billing&lang=zh");
+    await strip.locator(".messages .message .message-text").filter({ hasText: "北区暴雨" })
+      .waitFor({ timeout: 5000 });
+    await admin.click("#active-messages button.delete-message");
+    await floor.locator(".messages .message").waitFor({ state: "detached", timeout: 3000 });
+    await strip.locator(".messages .message").waitFor({ state: "detached", timeout: 3000 });
+    await strip.close();
+
+    // A TV on a saved layout follows its edits without a reload.
+    await api(url, "PUT", "/api/v1/layouts/lobby", { tiles: ["service_level", "abandon_rate"], theme: "dark" });
+    const tv = await openAt(url, "?layout=lobby&kiosk=1&lang=en");
+    await tv.locator('main.floor[data-layout="lobby"]').waitFor({ timeout: 10000 });
+    const order = () => tv.locator("section.tiles > .tile").evaluateAll((els) => els.map((e) => e.dataset.kpi));
+    await tv.waitForFunction(
+      () => [...document.querySelectorAll("section.tiles > .tile")].map((e) => e.dataset.kpi).join() === "service_level,abandon_rate",
+      null, { timeout: 5000 },
+    );
+    await api(url, "PUT", "/api/v1/layouts/lobby", { tiles: ["agent_connect_rate", "fcr", "service_level"], theme: "light" });
+    await tv.waitForFunction(
+      () => [...document.querySelectorAll("section.tiles > .tile")].map((e) => e.dataset.kpi).join() === "agent_connect_rate,fcr,service_level"
+        && document.documentElement.classList.contains("theme-light"),
+      null, { timeout: 5000 },
+    );
+    assert.deepEqual(await order(), ["agent_connect_rate", "fcr", "service_level"]);
+    await tv.screenshot({ path: join(artifacts, "tv-layout-light.png") });
+    await api(url, "DELETE", "/api/v1/layouts/lobby");
+    await tv.locator('.layout-missing[data-layout="lobby"]').waitFor({ timeout: 5000 });
+
+    // The admin page passes axe-core in both languages.
+    for (const lang of ["en", "zh"]) {
+      const page = await openAt(url, `admin?lang=${lang}`, { bypassCSP: true });
+      await page.locator('input[data-path="targets.abandon_rate"]').waitFor({ timeout: 10000 });
+      const problems = await accessibilityProblems(page);
+      assert.deepEqual(problems, [], `admin?lang=${lang}: ${JSON.stringify(problems, null, 1)}`);
+      if (lang === "zh") await page.screenshot({ path: join(artifacts, "admin-zh.png"), fullPage: true });
+      await page.close();
+    }
+    for (const page of [floor, admin, tv]) {
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    }
+  } finally {
+    child.kill("SIGKILL");
+    rmSync(data, { recursive: true, force: true });
+  }
+});
