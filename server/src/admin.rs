@@ -85,6 +85,23 @@ fn who(
     peer: Option<SocketAddr>,
     need: Need,
 ) -> Result<String, ApiError> {
+    if need != Need::Read {
+        // Not from a page on another site (a viewer's browser on this
+        // machine, in open mode, would pass the loopback check).
+        let header =
+            |name: axum::http::header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let origin = header(axum::http::header::ORIGIN);
+        if !admin
+            .config
+            .auth
+            .origin_allowed(origin, header(axum::http::header::HOST))
+        {
+            return Err(ApiError::forbidden(format!(
+                "a change from a page at {} is refused: neither this server's origin nor one of [auth] allowed_origins",
+                origin.unwrap_or("?")
+            )));
+        }
+    }
     admin
         .config
         .auth
@@ -104,9 +121,17 @@ fn peer(p: &Peer) -> Option<SocketAddr> {
 
 /// The field a "`key`: reason" message names.
 fn field_of(reason: &str) -> Option<String> {
-    let rest = reason
+    // After any `type: ` prefix ingest puts on a refusal.
+    let rest =
+        reason.split_once(": ").map_or(
+            reason,
+            |(head, rest)| {
+                if head.contains('`') { reason } else { rest }
+            },
+        );
+    let rest = rest
         .strip_prefix("field `")
-        .or_else(|| reason.strip_prefix('`'))?;
+        .or_else(|| rest.strip_prefix('`'))?;
     rest.split_once('`').map(|(field, _)| field.to_string())
 }
 
@@ -130,6 +155,21 @@ fn config_error(e: ConfigError) -> ApiError {
 
 /// A JSON body as `T`, a wrong one named by its field (400).
 async fn read_json<T: DeserializeOwned>(headers: &HeaderMap, body: Body) -> Result<T, ApiError> {
+    // JSON only: a cross-site form or no-CORS fetch (text/plain) cannot
+    // post a change with a viewer's browser.
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    if !matches!(essence, "application/json" | "application/merge-patch+json") {
+        return Err(ApiError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Type {content_type:?}: send application/json (or application/merge-patch+json)"
+            ),
+        ));
+    }
     let bytes = crate::ingest::http::read_body(headers, body).await?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -178,6 +218,16 @@ async fn submit(
         ts,
         kind,
     };
+    // What is journaled must read back (serde's nesting limit, and any
+    // other reason): a record no replay can read would lose the change.
+    let readable = serde_json::to_vec(&event)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Event>(&bytes).ok());
+    if readable.as_ref() != Some(&event) {
+        return Err(ApiError::bad_request(
+            "this change would not read back from the journal: refused",
+        ));
+    }
     let outcome = crate::ingest::http::submit(admin.ingest.clone(), vec![Ok(event)]).await?;
     Ok(match outcome.rejected.into_iter().next() {
         Some(rejected) => Err(rejected.error),
@@ -226,12 +276,7 @@ async fn patch_settings(
 ) -> Result<Response, ApiError> {
     let by = who(&admin, &headers, &query, peer(&connect), Need::Change)?;
     let patch: Value = read_json(&headers, body).await?;
-    if !patch.is_object() {
-        return Err(ApiError::bad_request(
-            "a settings change is a JSON object (an RFC 7386 merge patch of the settings)",
-        )
-        .field("settings"));
-    }
+    settings::check_patch(&patch).map_err(config_error)?;
     // Checked before it is journaled: a bad patch changes nothing.
     {
         let core = admin.ingest.lock(Holder::Read);
@@ -303,8 +348,16 @@ pub fn reload(admin: &Admin, by: &str) -> Result<Value, ApiError> {
         tracing::error!(by, error = %error.error, "config reload refused; nothing changed");
         error
     })?;
-    let new = Arc::new(new);
-    let old = admin.ingest.reconfigure(new.clone()).map_err(|reason| {
+    if admin.ingest.cluster().is_some() {
+        let error = ApiError::conflict(
+            "on a node of a cluster the file is read at start only: a reload on one node would count events differently from the others; change live values with PATCH /api/v1/settings (streamed to every node)",
+        );
+        tracing::warn!(by, "config reload refused: {}", error.error);
+        return Err(error);
+    }
+    let old = read(admin, |a| a.base_config().clone());
+    let live = Arc::new(settings::live_part(&old, &new));
+    admin.ingest.reconfigure(live).map_err(|reason| {
         let error = ApiError::bad_request(format!(
             "the live settings do not hold under the file read again ({reason}): reset them first; nothing changed"
         ));
@@ -570,5 +623,9 @@ mod tests {
             Some("text")
         );
         assert_eq!(field_of("20 messages are up already"), None);
+        assert_eq!(
+            field_of("settings_changed: `queues.q1.vip`: invalid type").as_deref(),
+            Some("queues.q1.vip")
+        );
     }
 }

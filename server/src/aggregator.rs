@@ -911,7 +911,9 @@ struct Checkpoint {
     admin: AdminState,
 }
 
-const CHECKPOINT_VERSION: u32 = 1;
+/// 2: with the admin state (live settings, messages, layouts); 1 reads
+/// as 2 without it. A version this server does not know is refused.
+const CHECKPOINT_VERSION: u32 = 2;
 
 impl Aggregator {
     /// The whole aggregate as JSON: the open state (agents, contacts in
@@ -933,7 +935,7 @@ impl Aggregator {
     /// Replaces the aggregate with a checkpoint's. On `Err` nothing changed.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
         let c: Checkpoint = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        if c.version != CHECKPOINT_VERSION {
+        if !(1..=CHECKPOINT_VERSION).contains(&c.version) {
             return Err(format!(
                 "checkpoint version {} (this server reads {CHECKPOINT_VERSION})",
                 c.version

@@ -85,6 +85,9 @@ fn viewers_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// Starts serving on `listener`, with the simulator when asked.
 pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
+    // Taken at once, so a `SIGHUP` during the journal's replay is held for
+    // the reload, not the signal's default (which ends the process).
+    let hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
     let config = Arc::new(options.config);
     let ingest = Ingest::new(config.clone(), options.clock);
     let cluster = match &config.cluster {
@@ -112,16 +115,14 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
         );
     }
     let viewers = viewers_runtime()?;
-    let mut tasks_before = Vec::new();
     let mut app = App::new(config.clone(), ingest.clone(), viewers.handle().clone());
     app.config_path = options.config_path.clone();
     let shutdown = app.shutdown.clone();
-    if app.config_path.is_some() {
-        tasks_before.push(tokio::spawn(reload_on_hangup(
-            app.admin(),
-            shutdown.clone(),
-        )));
-    }
+    let mut tasks_before = vec![tokio::spawn(reload_on_hangup(
+        app.admin(),
+        hangups,
+        shutdown.clone(),
+    ))];
 
     let router = app::router(app.clone());
     let mut tasks = vec![tokio::spawn(serve::serve(
@@ -173,9 +174,12 @@ pub async fn start(listener: TcpListener, options: Options) -> std::io::Result<S
 
 /// `SIGHUP` reads the config file again, as `POST /api/v1/settings/reload`
 /// does (the answer goes to the log).
-async fn reload_on_hangup(admin: admin::Admin, shutdown: CancellationToken) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut hangups = match signal(SignalKind::hangup()) {
+async fn reload_on_hangup(
+    admin: admin::Admin,
+    hangups: std::io::Result<tokio::signal::unix::Signal>,
+    shutdown: CancellationToken,
+) {
+    let mut hangups = match hangups {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "cannot listen for SIGHUP: reload with POST /api/v1/settings/reload");
@@ -192,7 +196,10 @@ async fn reload_on_hangup(admin: admin::Admin, shutdown: CancellationToken) {
                 let admin = admin.clone();
                 // The answer (what applied, what needs a restart, or why
                 // nothing changed) is logged by `reload`.
-                let _ = tokio::task::spawn_blocking(move || admin::reload(&admin, "SIGHUP")).await;
+                let reloaded = tokio::task::spawn_blocking(move || admin::reload(&admin, "SIGHUP")).await;
+                if let Ok(Err(e)) = reloaded {
+                    tracing::warn!(error = %e.error, "SIGHUP: nothing reloaded");
+                }
             }
         }
     }

@@ -127,6 +127,121 @@ fn overlay(
     Ok(targets)
 }
 
+/// Checks a patch's own shape: every key a SETTINGS path (a `null` may
+/// reset any of them, a leaf or a whole part), so nothing unknown — and
+/// nothing nested deeper than the settings are — is journaled, even where
+/// the merge would leave no trace of it.
+pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
+    /// What may sit under a key: a number, a bool, a string, or a table
+    /// whose keys are free (`Map`) or fixed (`Keys`).
+    #[derive(Clone, Copy)]
+    enum Shape {
+        Number,
+        Bool,
+        Text,
+        Map(&'static Shape),
+        Keys(&'static [(&'static str, Shape)]),
+    }
+    const TARGETS: Shape = Shape::Map(&Shape::Number);
+    const QUEUE: Shape = Shape::Keys(&[
+        (
+            "names",
+            Shape::Keys(&[("zh", Shape::Text), ("en", Shape::Text)]),
+        ),
+        ("vip", Shape::Bool),
+        ("targets", TARGETS),
+        ("vip_targets", TARGETS),
+        ("service_level_seconds", Shape::Number),
+        ("short_abandon_seconds", Shape::Number),
+    ]);
+    const SETTINGS: Shape = Shape::Keys(&[
+        ("targets", TARGETS),
+        ("vip_targets", TARGETS),
+        ("warn_band", Shape::Number),
+        ("service_level_seconds", Shape::Number),
+        ("short_abandon_seconds", Shape::Number),
+        ("queues", Shape::Map(&QUEUE)),
+        (
+            "complaint_grades",
+            Shape::Map(&Shape::Keys(&[("due_hours", Shape::Number)])),
+        ),
+    ]);
+    fn walk(value: &Value, shape: Shape, path: &str) -> Result<(), ConfigError> {
+        let at = |key: &str| {
+            if path.is_empty() {
+                key.to_string()
+            } else {
+                format!("{path}.{key}")
+            }
+        };
+        let named = if path.is_empty() { "settings" } else { path };
+        match (value, shape) {
+            (Value::Null, _) if !path.is_empty() => Ok(()),
+            (Value::Number(_), Shape::Number)
+            | (Value::Bool(_), Shape::Bool)
+            | (Value::String(_), Shape::Text) => Ok(()),
+            (Value::Object(map), Shape::Map(inner)) => {
+                map.iter().try_for_each(|(k, v)| walk(v, *inner, &at(k)))
+            }
+            (Value::Object(map), Shape::Keys(keys)) => {
+                map.iter()
+                    .try_for_each(|(k, v)| match keys.iter().find(|(name, _)| name == k) {
+                        Some((_, inner)) => walk(v, *inner, &at(k)),
+                        None => Err(invalid(
+                            at(k),
+                            format!(
+                                "unknown field `{k}`, expected one of {}",
+                                keys.iter()
+                                    .map(|(n, _)| format!("`{n}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        )),
+                    })
+            }
+            (_, Shape::Map(_) | Shape::Keys(_)) if path.is_empty() => Err(invalid(
+                named,
+                "a settings change is a JSON object (an RFC 7386 merge patch of the settings)",
+            )),
+            (other, shape) => Err(invalid(
+                named,
+                format!(
+                    "invalid type: {}, expected {}",
+                    match other {
+                        Value::Null => "null",
+                        Value::Bool(_) => "a boolean",
+                        Value::Number(_) => "a number",
+                        Value::String(_) => "a string",
+                        Value::Array(_) => "an array",
+                        Value::Object(_) => "an object",
+                    },
+                    match shape {
+                        Shape::Number => "a number",
+                        Shape::Bool => "a boolean",
+                        Shape::Text => "a string",
+                        Shape::Map(_) | Shape::Keys(_) => "an object",
+                    }
+                ),
+            )),
+        }
+    }
+    walk(patch, SETTINGS, "")
+}
+
+/// The live part of `new` (a file read again) over `old`: what a reload
+/// changes; everything else stays as the server started until a restart.
+pub fn live_part(old: &Config, new: &Config) -> Config {
+    let mut config = old.clone();
+    config.targets = new.targets;
+    config.warn_band = new.warn_band;
+    config.service_level_threshold = new.service_level_threshold;
+    config.short_abandon = new.short_abandon;
+    config.queues = new.queues.clone();
+    config.complaint_grades = new.complaint_grades.clone();
+    config.state_limits = new.state_limits.clone();
+    config
+}
+
 /// The file's config (`base`) with the live `overrides` over it, checked by
 /// the file's rules; the error names the settings path.
 pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
@@ -152,7 +267,12 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
             .targets
             .overlay(&format!("queues.{id}.targets"), file_targets)?;
     }
-    if config.queues.len() + doc.queues.len() > base.limits.max_queues {
+    let new_queues = doc
+        .queues
+        .keys()
+        .filter(|id| !config.queues.contains_key(*id))
+        .count();
+    if config.queues.len() + new_queues > base.limits.max_queues {
         return Err(invalid(
             "queues",
             format!(
@@ -584,6 +704,44 @@ mod tests {
             changes(&json!({"targets": {"service_level": 0.9}}), &old, &new).is_empty(),
             "a value set to what it was is no change"
         );
+    }
+
+    #[test]
+    fn a_patch_names_anything_unknown_even_where_it_resets_nothing() {
+        let cases = [
+            (json!({"colour": null}), "colour"),
+            (
+                json!({"queues": {"q1": {"colour": null}}}),
+                "queues.q1.colour",
+            ),
+            (
+                json!({"targets": {"service_level": "x"}}),
+                "targets.service_level",
+            ),
+            (
+                json!({"queues": {"q1": {"names": {"zh": {"a": null}}}}}),
+                "queues.q1.names.zh",
+            ),
+            (json!([1]), "settings"),
+            (json!(null), "settings"),
+        ];
+        for (patch, want) in &cases {
+            let (key, reason) = key_of(check_patch(patch).unwrap_err());
+            assert_eq!(&key, want, "{patch}: {reason}");
+        }
+        let mut deep = json!(null);
+        for _ in 0..120 {
+            deep = json!({ "a": deep });
+        }
+        assert_eq!(key_of(check_patch(&deep).unwrap_err()).0, "a");
+        for ok in [
+            json!({"queues": {"q1": null}}),
+            json!({"targets": null, "warn_band": null}),
+            json!({"queues": {"q1": {"names": {"zh": "话费"}, "targets": {"service_level": 0.7}}},
+                   "complaint_grades": {"urgent": {"due_hours": 1}}}),
+        ] {
+            assert!(check_patch(&ok).is_ok(), "{ok}");
+        }
     }
 
     #[test]

@@ -230,6 +230,35 @@ async fn open_lan_mode_changes_from_this_machine_only() {
     let settings = app.get("/api/v1/settings").await.body;
     assert_eq!(settings["effective"]["warn_band"], json!(0.1));
     assert_eq!(settings["audit"][0]["by"], "local");
+    // A page on another site in this machine's browser cannot post one:
+    // not as a form or no-CORS text, not from its origin.
+    let text = app
+        .reply(
+            Request::post("/api/v1/messages")
+                .header("content-type", "text/plain")
+                .body(Body::from(
+                    r#"{"text":"x","severity":"info","ttl_seconds":60}"#,
+                ))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(text.status, 415, "{}", text.body);
+    let cross_site = app
+        .reply(
+            Request::post("/api/v1/settings/reload")
+                .header("origin", "https://evil.example")
+                .header("host", "127.0.0.1:8080")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(cross_site.status, 403, "{}", cross_site.body);
+    assert!(
+        cross_site.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("evil.example")
+    );
 }
 
 /// A patch that breaks a rule is 400 naming the field, and nothing of it
@@ -272,6 +301,12 @@ async fn a_bad_patch_names_its_field_and_changes_nothing() {
         ),
         (json!({"warn_band": 1}), "warn_band", "outside 0..1"),
         (json!([1, 2]), "settings", "JSON object"),
+        (json!({"colour": null}), "colour", "unknown field"),
+        (
+            json!({"queues": {"q1": {"colour": null}}}),
+            "queues.q1.colour",
+            "unknown field",
+        ),
     ];
     let mut checked = 0;
     for (patch, field, words) in &cases {

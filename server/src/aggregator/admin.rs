@@ -68,9 +68,7 @@ impl Aggregator {
         patch: &Value,
         ts: Timestamp,
     ) -> Result<(), String> {
-        if !patch.is_object() {
-            return Err("field `patch`: a settings change is a JSON object".into());
-        }
+        settings::check_patch(patch).map_err(|e| e.to_string())?;
         let overrides = settings::merge(&self.admin.overrides, patch);
         let config = settings::apply(&self.base, &overrides).map_err(|e| e.to_string())?;
         let old = settings::effective(&self.config);
@@ -117,7 +115,11 @@ impl Aggregator {
         match settings::apply(&self.base, &self.admin.overrides) {
             Ok(config) => self.set_config(Arc::new(config)),
             Err(e) => {
-                tracing::error!(error = %e, "the checkpoint's live settings do not hold under this config file; running with the file's");
+                // Not kept: overrides that are not in effect would show as
+                // live and refuse every later change.
+                tracing::error!(error = %e, overrides = %self.admin.overrides,
+                    "the checkpoint's live settings do not hold under this config file; dropped, running with the file's");
+                self.admin.overrides = Value::Object(Default::default());
                 self.set_config(self.base.clone());
             }
         }

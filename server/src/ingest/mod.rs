@@ -573,7 +573,13 @@ impl Ingest {
             journal.replay(|record| match record {
                 Record::Checkpoint(bytes) => core.aggregator.restore(bytes),
                 Record::Event(event) => {
-                    apply(core, &event, now);
+                    if let Applied::Rejected(error) = apply(core, &event, now)
+                        && event.kind.is_server_written()
+                    {
+                        // An admin change accepted before that this state
+                        // (or a changed config file) refuses now: say so.
+                        tracing::error!(id = %event.id, error = %error, "journal: an admin change no longer applies; skipped");
+                    }
                     Ok(())
                 }
             })
