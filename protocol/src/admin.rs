@@ -69,8 +69,8 @@ pub struct Message {
     pub since: Timestamp,
     #[serde(with = "crate::time::rfc3339")]
     pub until: Timestamp,
-    /// The token name that posted it.
-    #[serde(default)]
+    /// The token name that posted it (in the admin API; not on the board).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub by: String,
 }
 

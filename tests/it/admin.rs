@@ -661,6 +661,10 @@ async fn a_message_reaches_every_view_and_goes_at_expiry() {
             .expect("every view carries the message");
         let m = &viewer.client.board().unwrap()["messages"][0];
         assert_eq!(m["text"], text, "verbatim: never HTML");
+        assert!(
+            m.get("by").is_none(),
+            "who posted is not on the screens: {m}"
+        );
         assert_eq!(m["severity"], "warning");
         assert_eq!(
             m["until"],
@@ -678,6 +682,10 @@ async fn a_message_reaches_every_view_and_goes_at_expiry() {
         .await
         .body;
     assert_eq!(message_ids(&listed), [id.as_str()], "up until its expiry");
+    assert_eq!(
+        listed["messages"][0]["by"], "local",
+        "the admin API says who"
+    );
     clock.advance(SignedDuration::from_secs(1));
     for viewer in &mut viewers {
         viewer

@@ -46,6 +46,17 @@ impl AdminState {
         up.sort_by(|a, b| (a.since, &a.id).cmp(&(b.since, &b.id)));
         up
     }
+
+    /// The messages up at `at` as screens get them: without who posted
+    /// (a token's name is for the admin API and the audit, not for every
+    /// kiosk and desk).
+    pub fn messages_shown_at(&self, at: Timestamp) -> Vec<Message> {
+        let mut up = self.messages_at(at);
+        for m in &mut up {
+            m.by.clear();
+        }
+        up
+    }
 }
 
 impl Aggregator {
