@@ -209,12 +209,25 @@ async fn submit(
     ts: Timestamp,
     kind: EventKind,
 ) -> Result<Result<(), String>, ApiError> {
+    submit_as(admin, None, ts, kind).await
+}
+
+/// [`submit`] with the event's id given (a retry with the same id is a
+/// repeat, dropped); `None`: a fresh one.
+async fn submit_as(
+    admin: &Admin,
+    id: Option<String>,
+    ts: Timestamp,
+    kind: EventKind,
+) -> Result<Result<(), String>, ApiError> {
     let event = Event {
-        id: format!(
-            "admin-{}-{:016x}",
-            ts.as_millisecond(),
-            rand::random::<u64>()
-        ),
+        id: id.unwrap_or_else(|| {
+            format!(
+                "admin-{}-{:016x}",
+                ts.as_millisecond(),
+                rand::random::<u64>()
+            )
+        }),
         ts,
         kind,
     };
@@ -461,8 +474,25 @@ async fn post_message(
         0 => until,
         _ => Timestamp::from_second(until.as_second() + 1).unwrap_or(until),
     };
+    // `Idempotency-Key`: a retry (after a 503, a lost answer) posts
+    // nothing twice; the same key from the same caller is the same message.
+    let key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if (1..=64).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Some(crate::auth::hash_token(&format!("{by}\n{k}")))
+        }
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`Idempotency-Key` is 1..=64 visible ASCII characters",
+            )
+            .field("Idempotency-Key"));
+        }
+    };
     let message = Message {
-        id: format!("m{:012x}", rand::random::<u64>() >> 16),
+        id: match &key {
+            Some(hash) => format!("m{}", &hash[..12]),
+            None => format!("m{:012x}", rand::random::<u64>() >> 16),
+        },
         text: new.text,
         text_zh: new.text_zh.filter(|t| !t.is_empty()),
         severity: new.severity,
@@ -473,8 +503,10 @@ async fn post_message(
     message
         .validate()
         .map_err(|reason| refused(ApiError::bad_request(reason.clone()), &reason))?;
-    submit(
+    submit_as(
         &admin,
+        key.as_ref()
+            .map(|hash| format!("admin-message-{}", &hash[..32])),
         since,
         EventKind::MessagePosted {
             message: message.clone(),
@@ -482,6 +514,8 @@ async fn post_message(
     )
     .await?
     .map_err(|reason| refused(ApiError::conflict(reason.clone()), &reason))?;
+    // A repeat answers with the message the first one posted.
+    let message = read(&admin, |a| a.admin().messages.get(&message.id).cloned()).unwrap_or(message);
     tracing::info!(by = %by, id = %message.id, severity = message.severity.as_str(), until = %message.until, "message posted");
     Ok(Json(json!({ "id": message.id, "message": message })).into_response())
 }

@@ -740,6 +740,33 @@ async fn a_message_reaches_every_view_and_goes_at_expiry() {
             .unwrap();
     }
 
+    // A retry with the same Idempotency-Key posts nothing twice.
+    let client = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let reply = client
+            .post(format!("{}/api/v1/messages", server.url))
+            .header("idempotency-key", "storm-2026-12-02")
+            .json(&json!({"text": "Storm", "severity": "warning", "ttl_seconds": 300}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 200);
+        let body: Value = reply.json().await.unwrap();
+        ids.push(body["id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(ids[0], ids[1], "the same message");
+    for viewer in &mut viewers {
+        viewer
+            .until(Duration::from_secs(2), |b| message_ids(b) == ids[..1])
+            .await
+            .expect("once on every view");
+    }
+    let listed = call(&server.url, "GET", "/api/v1/messages", None, None)
+        .await
+        .body;
+    assert_eq!(message_ids(&listed), ids[..1]);
+
     let refusals = [
         (
             json!({"text": "x".repeat(281), "severity": "info", "ttl_seconds": 60}),
