@@ -309,11 +309,7 @@ async fn patch_settings(
     .await?
     {
         // Another change came between the check and the journal.
-        let error = ApiError::conflict(reason.clone());
-        return Err(match field_of(&reason) {
-            Some(f) => error.field(f),
-            None => error,
-        });
+        return Err(refused(ApiError::conflict(reason.clone()), &reason));
     }
     admin
         .ingest
@@ -368,17 +364,12 @@ pub fn reload(admin: &Admin, by: &str) -> Result<Value, ApiError> {
         tracing::warn!(by, "config reload refused: {}", error.error);
         return Err(error);
     }
-    let old = read(admin, |a| a.base_config().clone());
-    let live = Arc::new(settings::live_part(&old, &new));
-    admin.ingest.reconfigure(live).map_err(|reason| {
+    let old = admin.ingest.reconfigure(&new).map_err(|reason| {
         let error = ApiError::bad_request(format!(
             "the live settings do not hold under the file read again ({reason}): reset them first; nothing changed"
         ));
         tracing::error!(by, error = %error.error, "config reload refused");
-        match field_of(&reason) {
-            Some(f) => error.field(f),
-            None => error,
-        }
+        refused(error, &reason)
     })?;
     admin
         .ingest

@@ -632,14 +632,16 @@ impl Ingest {
         }
     }
 
-    /// Lays the live settings over a new file config (a reload); the next
-    /// step recomputes every queue. Returns the file config it replaces;
-    /// on `Err` (the overrides do not hold under the new file) nothing
-    /// changed.
-    pub fn reconfigure(&self, base: Arc<Config>) -> Result<Arc<Config>, String> {
+    /// Takes the live part of a file read again (a reload) over the file
+    /// config the server runs with, the live settings laid over it anew;
+    /// the next step recomputes every queue. Returns the file config it
+    /// replaces; on `Err` (the overrides do not hold under the new file)
+    /// nothing changed.
+    pub fn reconfigure(&self, file: &Config) -> Result<Arc<Config>, String> {
         let mut core = self.lock(Holder::Batch);
         let old = core.aggregator.base_config().clone();
-        core.aggregator.set_base(base)?;
+        let live = crate::settings::live_part(&old, file);
+        core.aggregator.set_base(Arc::new(live))?;
         core.seq += 1;
         self.changed.notify_one();
         Ok(old)
