@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::event::AgentState;
-use crate::kpis::{KpiKey, REGISTRY};
+use crate::kpis::{KpiKey, REGISTRY, ServiceLevelDefinition};
 
 /// The whole board.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,11 +139,48 @@ pub struct QueueBoard {
     #[serde(default, with = "crate::time::rfc3339_option")]
     pub longest_wait_since: Option<Timestamp>,
     pub windows: BTreeMap<Window, Kpis>,
+    /// Callers who asked to be called back and are not yet (absent when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callbacks_pending: u64,
+    /// What the next minutes need, from the last 15 minutes' rates
+    /// (DESIGN.md "Foresight").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<Forecast>,
     /// Its place in the config's `[[queues]]` list (0 first); absent for
     /// queues the config does not list. Screens keep this order (then the
     /// id), never re-sorting rows by their numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<u32>,
+}
+
+/// A queue's forward look, from its last 15 minutes: every member is
+/// `null` where it is undefined (no arrivals, no handle time, a load the
+/// staffed agents cannot carry).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Forecast {
+    /// Offers in the 15-minute window × 4.
+    pub arrival_rate_per_hour: f64,
+    /// The 15-minute window's average handle time.
+    pub aht_seconds: Option<f64>,
+    /// Offered load A = arrivals per second × AHT.
+    pub load_erlangs: Option<f64>,
+    /// Agents serving the queue who are available, on a contact or in wrap-up.
+    pub agents_staffed: u64,
+    /// The fewest agents that meet the queue's service-level target by
+    /// Erlang C (`null` without load, target or handle time).
+    pub agents_needed: Option<u64>,
+    /// Erlang C's chance a caller waits, with the agents staffed (`null`
+    /// when they are no more than the load).
+    pub wait_probability: Option<f64>,
+    /// For a caller joining now: (waiting + 1) ÷ the answer rate, capped
+    /// at an hour (`null` without answers).
+    pub estimated_wait_seconds: Option<f64>,
+    /// The service level the current 30-minute interval ends at if the
+    /// rates hold, by the queue's definition.
+    pub service_level_projected: Option<f64>,
+    /// When the interval it projects to ends.
+    #[serde(with = "crate::time::rfc3339")]
+    pub interval_end: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -182,6 +219,10 @@ pub struct Kpi {
     /// `null` for informational KPIs without a configured target.
     pub target: Option<f64>,
     pub status: Status,
+    /// How the value is counted, where a KPI has more than one way
+    /// (`service_level`: the queue's `service_level_definition`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<ServiceLevelDefinition>,
 }
 
 /// Where a KPI stands against its target.
@@ -228,6 +269,21 @@ pub struct Kpis {
     pub resolved: u64,
     pub complaints_on_time: u64,
     pub complaints_overdue: u64,
+    /// Abandoned (not short) within the service-level threshold. Absent
+    /// when 0, as are the callback counts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub abandoned_in_sl: u64,
+    /// Callers who left the queue asking to be called back, keeping their
+    /// place (`contact_callback_requested`): not abandoned.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callbacks: u64,
+    /// Of those, asked within the service-level threshold.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callbacks_in_sl: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A scope's KPIs by [`KpiKey`]; `None` where the scope has none (see
@@ -294,7 +350,7 @@ impl<'de> Deserialize<'de> for KpiValues {
 }
 
 /// The counts a [`Kpis`] carries, by their board key, in field order.
-pub const COUNT_KEYS: [&str; 13] = [
+pub const COUNT_KEYS: [&str; 16] = [
     "arrived",
     "blocked",
     "offered",
@@ -308,11 +364,16 @@ pub const COUNT_KEYS: [&str; 13] = [
     "resolved",
     "complaints_on_time",
     "complaints_overdue",
+    "abandoned_in_sl",
+    "callbacks",
+    "callbacks_in_sl",
 ];
 
 impl Kpis {
-    /// The counts under [`COUNT_KEYS`] (`None`: not in this scope).
-    pub fn counts(&self) -> [Option<u64>; 13] {
+    /// The counts under [`COUNT_KEYS`] (`None`: not in this scope, or a
+    /// count left out at 0).
+    pub fn counts(&self) -> [Option<u64>; 16] {
+        let unless_zero = |n: u64| (n > 0).then_some(n);
         [
             self.arrived,
             self.blocked,
@@ -327,6 +388,9 @@ impl Kpis {
             Some(self.resolved),
             Some(self.complaints_on_time),
             Some(self.complaints_overdue),
+            unless_zero(self.abandoned_in_sl),
+            unless_zero(self.callbacks),
+            unless_zero(self.callbacks_in_sl),
         ]
     }
 
@@ -386,6 +450,7 @@ mod tests {
             value: None,
             target: None,
             status: Status::None,
+            definition: None,
         };
         let mut values = KpiValues::default();
         for key in KpiKey::ALL {
@@ -406,12 +471,16 @@ mod tests {
             resolved: 0,
             complaints_on_time: 0,
             complaints_overdue: 0,
+            abandoned_in_sl: 0,
+            callbacks: 0,
+            callbacks_in_sl: 0,
         };
         let json = serde_json::to_value(&kpis).unwrap();
         let counted = Kpis {
             offered: 3,
             handled: 5,
             complaints_overdue: 7,
+            callbacks: 2,
             ..kpis.clone()
         };
         let counted_json = serde_json::to_value(&counted).unwrap();
@@ -419,11 +488,16 @@ mod tests {
             assert_eq!(counted_json[key].as_u64(), value, "{key}");
         }
         let fields = json.as_object().unwrap().len();
+        // The counts kept out at 0 are the three added with the definitions.
         assert_eq!(
             fields,
-            KpiKey::ALL.len() + COUNT_KEYS.len(),
+            KpiKey::ALL.len() + COUNT_KEYS.len() - 3,
             "every field listed"
         );
+        for key in ["abandoned_in_sl", "callbacks", "callbacks_in_sl"] {
+            assert!(json.get(key).is_none(), "{key} is absent at 0");
+        }
+        assert_eq!(counted_json["callbacks"], 2);
         for key in KpiKey::ALL {
             assert!(json.get(key.as_str()).is_some(), "{}", key.as_str());
             assert!(kpis.get(key).is_some());

@@ -71,6 +71,12 @@ pub enum EventKind {
     ContactAbandoned {
         contact: String,
     },
+    /// A waiting caller leaves the queue asking to be called back, keeping
+    /// their place: counted as a callback, not an abandon. The callback is
+    /// pending until the contact is offered again, answered or ended.
+    ContactCallbackRequested {
+        contact: String,
+    },
     /// Talk ended; `resolved` is the disposition that feeds first-call
     /// resolution.
     ContactEnded {
@@ -253,6 +259,7 @@ impl Event {
             }
             EventKind::ContactArrived { contact, .. }
             | EventKind::ContactAbandoned { contact }
+            | EventKind::ContactCallbackRequested { contact }
             | EventKind::ContactEnded { contact, .. } => check_id("contact", contact)?,
             EventKind::ContactOffered { contact, queue, .. } => {
                 check_id("contact", contact)?;

@@ -104,6 +104,81 @@ pub struct KpiSpec {
     pub inputs: &'static [&'static str],
 }
 
+/// How a queue's `service_level` is counted (DESIGN.md "Definitions").
+/// Each is exact over the same kept counts, so switching a queue's
+/// definition re-evaluates every window at once. Short abandons (waits
+/// under `short_abandon_seconds`, default 0 = none) are out of every one.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum ServiceLevelDefinition {
+    /// Answered within the threshold ÷ (answered + abandoned): the hotline
+    /// standard, and the default.
+    #[default]
+    Hotline,
+    /// Answered within the threshold ÷ answered: abandons do not count.
+    AnsweredOnly,
+    /// (Answered + abandoned) within the threshold ÷ (answered +
+    /// abandoned): Asterisk's `ServiceLevelPerf2`.
+    AbandonsInThresholdMet,
+    /// Removed from the queue within the threshold ÷ removed from the
+    /// queue, where answered, abandoned and callback requests remove a
+    /// contact: Amazon Connect's "service level X seconds".
+    Connect,
+}
+
+impl ServiceLevelDefinition {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The definition named `name` in the config, settings and the board.
+    pub fn parse(name: &str) -> Option<ServiceLevelDefinition> {
+        name.parse().ok()
+    }
+
+    /// Every definition's name, for error messages.
+    pub fn names() -> Vec<&'static str> {
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .map(|d| d.as_str())
+            .collect()
+    }
+
+    /// The counters (the server's `Counters` field names) this definition
+    /// reads; a test checks its formula moves with exactly these.
+    pub fn inputs(self) -> &'static [&'static str] {
+        match self {
+            Self::Hotline => &["answered", "answered_in_sl", "abandoned"],
+            Self::AnsweredOnly => &["answered", "answered_in_sl"],
+            Self::AbandonsInThresholdMet => {
+                &["answered", "answered_in_sl", "abandoned", "abandoned_in_sl"]
+            }
+            Self::Connect => &[
+                "answered",
+                "answered_in_sl",
+                "abandoned",
+                "abandoned_in_sl",
+                "callbacks",
+                "callbacks_in_sl",
+            ],
+        }
+    }
+}
+
 /// Fraction of a target, on its bad side, that is `warn` rather than
 /// `breach`, unless the config says otherwise (the same for every KPI).
 pub const DEFAULT_WARN_BAND: f64 = 0.05;

@@ -18,13 +18,13 @@ pub mod view;
 
 pub use admin::{AuditEntry, Layout, Message, Severity};
 pub use board::{
-    AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Kpi, KpiValues, Kpis, QueueBoard,
-    SourceBoard, Status, Window,
+    AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Forecast, Kpi, KpiValues, Kpis,
+    QueueBoard, SourceBoard, Status, Window,
 };
 pub use event::{AgentState, Event, EventKind};
 pub use kpis::{
-    DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, Unit, VipTarget, held_status,
-    status,
+    DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, ServiceLevelDefinition, Unit,
+    VipTarget, held_status, status,
 };
 pub use stream::{BoardClient, StreamError, StreamMessage};
 pub use view::View;

@@ -77,6 +77,11 @@ pub struct Counters {
     pub available_ms: i64,
     pub on_contact_ms: i64,
     pub wrap_up_ms: i64,
+    /// Abandons (not short) within the queue's service-level threshold.
+    pub abandoned_in_sl: u64,
+    /// Callback requests, and those made within the threshold.
+    pub callbacks: u64,
+    pub callbacks_in_sl: u64,
 }
 
 impl Counters {
@@ -101,6 +106,9 @@ impl Counters {
         self.available_ms = self.available_ms.saturating_add(o.available_ms);
         self.on_contact_ms = self.on_contact_ms.saturating_add(o.on_contact_ms);
         self.wrap_up_ms = self.wrap_up_ms.saturating_add(o.wrap_up_ms);
+        self.abandoned_in_sl += o.abandoned_in_sl;
+        self.callbacks += o.callbacks;
+        self.callbacks_in_sl += o.callbacks_in_sl;
     }
 
     /// Takes `o` away again (a minute leaving a rolling window). Survey
@@ -126,6 +134,9 @@ impl Counters {
         self.available_ms -= o.available_ms;
         self.on_contact_ms -= o.on_contact_ms;
         self.wrap_up_ms -= o.wrap_up_ms;
+        self.abandoned_in_sl -= o.abandoned_in_sl;
+        self.callbacks -= o.callbacks;
+        self.callbacks_in_sl -= o.callbacks_in_sl;
     }
 
     /// Adds `ms` of agent time in `state` (only the states occupancy uses).
@@ -212,6 +223,9 @@ pub struct QueueState {
     /// Contacts waiting now, oldest first.
     #[serde(default)]
     pub waiting: BTreeSet<(Timestamp, String)>,
+    /// Callbacks asked for and not yet made, by when they were asked.
+    #[serde(default)]
+    pub callbacks: BTreeSet<(Timestamp, String)>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -290,6 +304,8 @@ pub enum Phase {
     Waiting,
     Answered,
     Abandoned,
+    /// Left the queue asking to be called back; the callback is pending.
+    CallbackPending,
     Ended,
 }
 
@@ -307,6 +323,10 @@ pub struct Contact {
     pub agent: Option<String>,
     #[serde(default)]
     pub answered_at: Option<Timestamp>,
+    /// A pending callback: when it was asked for, and how long the caller
+    /// had waited in the queue before.
+    #[serde(default)]
+    pub callback: Option<(Timestamp, i64)>,
     /// The latest event time seen for it; finished contacts are forgotten
     /// some time after.
     last: Timestamp,
@@ -321,6 +341,7 @@ impl Contact {
             waiting_since: None,
             agent: None,
             answered_at: None,
+            callback: None,
             last: ts,
         }
     }
@@ -482,6 +503,9 @@ impl Aggregator {
                 self.contact_answered(contact, agent, ts)?
             }
             EventKind::ContactAbandoned { contact } => self.contact_abandoned(contact, ts)?,
+            EventKind::ContactCallbackRequested { contact } => {
+                self.contact_callback_requested(contact, ts)?
+            }
             EventKind::ContactEnded { contact, resolved } => {
                 self.contact_ended(contact, *resolved, ts)?
             }
@@ -524,6 +548,7 @@ impl Aggregator {
             EventKind::ContactArrived { .. }
             | EventKind::ContactAnswered { .. }
             | EventKind::ContactAbandoned { .. }
+            | EventKind::ContactCallbackRequested { .. }
             | EventKind::ContactEnded { .. }
             | EventKind::ComplaintAnswered { .. }
             | EventKind::SettingsChanged { .. }
@@ -551,6 +576,7 @@ impl Aggregator {
             EventKind::ContactArrived { .. }
             | EventKind::ContactOffered { .. }
             | EventKind::ContactAbandoned { .. }
+            | EventKind::ContactCallbackRequested { .. }
             | EventKind::ContactEnded { .. }
             | EventKind::SurveySubmitted { .. }
             | EventKind::ComplaintOpened { .. }
@@ -591,6 +617,7 @@ impl Aggregator {
             seen_vip: false,
             buckets,
             waiting: BTreeSet::new(),
+            callbacks: BTreeSet::new(),
         });
         self.queue_index.insert(id.to_string(), q);
         self.dirty.queues.insert(q);
@@ -754,6 +781,13 @@ impl Aggregator {
                 queues[q].waiting.remove(&(since, id.clone()));
                 dirty.queues.insert(q);
             }
+            if let (Phase::CallbackPending, Some(q), Some((asked, _))) =
+                (c.phase, c.queue, c.callback)
+            {
+                tracing::warn!(contact = %id, "dropping a callback pending for over a day");
+                queues[q].callbacks.remove(&(asked, id.clone()));
+                dirty.queues.insert(q);
+            }
             false
         });
         self.complaints
@@ -774,7 +808,8 @@ impl Aggregator {
     /// What changed since the last call, for a board read at `at` (a whole
     /// second, never before the events it reflects): the queues and agents
     /// events touched, plus what the clock alone moved — every queue with
-    /// working agents when the second changed (their running time), the
+    /// working agents when the second changed (their running time) or
+    /// offers in the last 15 minutes (its forecast's interval), the
     /// queues whose complaints fell due, and every queue when the minute
     /// changed (the rolling windows moved). Moves the running sums and the
     /// indexes' cuts to `at` first, so [`Buckets::rolling_sum`] and
@@ -805,7 +840,10 @@ impl Aggregator {
             let (from, to) = (p.as_millisecond(), at.as_millisecond());
             for (q, queue) in self.queues.iter().enumerate() {
                 let b = &queue.buckets;
-                if b.running.iter().any(|i| !i.is_empty()) || b.dues.any_due_in(from, to) {
+                if b.running.iter().any(|i| !i.is_empty())
+                    || b.dues.any_due_in(from, to)
+                    || b.has_recent_offers()
+                {
                     self.dirty.queues.insert(q);
                 }
             }

@@ -162,6 +162,7 @@ fn kpis_patch(old: &Kpis, new: &Kpis) -> Map<String, Value> {
                 changed(&mut p, "value", &a.value, &b.value);
                 changed(&mut p, "target", &a.target, &b.target);
                 changed(&mut p, "status", &a.status, &b.status);
+                changed(&mut p, "definition", &a.definition, &b.definition);
                 Value::Object(p)
             }
             (None, Some(b)) => without_nulls(json(b)),
@@ -201,6 +202,16 @@ fn queue_patch(old: &QueueBoard, new: &QueueBoard) -> Option<Value> {
         &old.longest_wait_since,
         &new.longest_wait_since,
     );
+    let pending = |q: &QueueBoard| (q.callbacks_pending > 0).then_some(q.callbacks_pending);
+    changed(
+        &mut patch,
+        "callbacks_pending",
+        &pending(old),
+        &pending(new),
+    );
+    if let Some(forecast) = part_patch(old.forecast.as_ref(), new.forecast.as_ref()) {
+        patch.insert("forecast".into(), forecast);
+    }
     let mut windows = Map::new();
     for (window, kpis) in &new.windows {
         match old.windows.get(window) {

@@ -11,7 +11,9 @@ use std::path::Path;
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
-use wallboard_protocol::{AgentState, DEFAULT_WARN_BAND, KpiKey, REGISTRY, VipTarget};
+use wallboard_protocol::{
+    AgentState, DEFAULT_WARN_BAND, KpiKey, REGISTRY, ServiceLevelDefinition, VipTarget,
+};
 
 /// What is wrong with a config file. Every message names the key (or the
 /// line and column) it is about.
@@ -51,6 +53,9 @@ pub struct Config {
     pub tick: SignedDuration,
     pub short_abandon: SignedDuration,
     pub service_level_threshold: SignedDuration,
+    /// How `service_level` is counted where a queue does not say, and for
+    /// the totals.
+    pub service_level_definition: ServiceLevelDefinition,
     /// Fraction of the target, on its bad side, that is `warn` not `breach`.
     pub warn_band: f64,
     /// Events stamped further than this in the future are rejected.
@@ -181,6 +186,7 @@ pub struct QueueConfig {
     /// mark the queue.
     pub vip: Option<bool>,
     pub service_level_threshold: Option<SignedDuration>,
+    pub service_level_definition: Option<ServiceLevelDefinition>,
     pub short_abandon: Option<SignedDuration>,
     pub targets: Targets,
     /// The queue's own `targets` table as the file writes it: live
@@ -282,6 +288,7 @@ struct ConfigFile {
     tick: Option<String>,
     short_abandon_seconds: Option<f64>,
     service_level_seconds: Option<f64>,
+    service_level_definition: Option<String>,
     warn_band: Option<f64>,
     max_future_skew_seconds: Option<f64>,
     dedupe_retention_hours: Option<f64>,
@@ -945,6 +952,7 @@ struct QueueFile {
     name_en: Option<String>,
     vip: Option<bool>,
     service_level_seconds: Option<f64>,
+    service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
     #[serde(default)]
     targets: TargetsFile,
@@ -994,6 +1002,11 @@ fn queues(
             service_level_threshold: q
                 .service_level_seconds
                 .map(|s| seconds(&format!("{at}.service_level_seconds"), s))
+                .transpose()?,
+            service_level_definition: q
+                .service_level_definition
+                .as_deref()
+                .map(|d| service_level_definition(&format!("{at}.service_level_definition"), d))
                 .transpose()?,
             short_abandon: q
                 .short_abandon_seconds
@@ -1142,6 +1155,12 @@ impl Config {
                 "service_level_seconds",
                 file.service_level_seconds.unwrap_or(20.0),
             )?,
+            service_level_definition: file
+                .service_level_definition
+                .as_deref()
+                .map(|d| service_level_definition("service_level_definition", d))
+                .transpose()?
+                .unwrap_or_default(),
             warn_band,
             max_future_skew: seconds(
                 "max_future_skew_seconds",
@@ -1169,6 +1188,14 @@ impl Config {
             .get(queue)
             .and_then(|q| q.service_level_threshold)
             .unwrap_or(self.service_level_threshold)
+    }
+
+    /// How a queue's `service_level` is counted.
+    pub fn service_level_definition(&self, queue: &str) -> ServiceLevelDefinition {
+        self.queues
+            .get(queue)
+            .and_then(|q| q.service_level_definition)
+            .unwrap_or(self.service_level_definition)
     }
 
     /// Abandons after less than this are short (left out of the rates).
@@ -1227,6 +1254,22 @@ pub(crate) fn warn_band(key: &str, value: f64) -> Result<f64, ConfigError> {
         return Err(invalid(key, format!("{value} is outside 0..1")));
     }
     Ok(value)
+}
+
+/// A `service_level_definition` as written: one of the presets' names.
+pub(crate) fn service_level_definition(
+    key: &str,
+    name: &str,
+) -> Result<ServiceLevelDefinition, ConfigError> {
+    ServiceLevelDefinition::parse(name).ok_or_else(|| {
+        invalid(
+            key,
+            format!(
+                "{name:?} is not a service-level definition; known: {}",
+                ServiceLevelDefinition::names().join(", ")
+            ),
+        )
+    })
 }
 
 pub(crate) fn seconds(key: &str, value: f64) -> Result<SignedDuration, ConfigError> {

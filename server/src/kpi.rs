@@ -16,14 +16,15 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use wallboard_protocol::{
-    AgentBoard, AgentState, Board, ComplaintsBoard, Kpi, KpiKey, KpiValues, Kpis, QueueBoard,
-    REGISTRY, Scope, SourceBoard, Window,
+    AgentBoard, AgentState, Board, ComplaintsBoard, Forecast, Kpi, KpiKey, KpiValues, Kpis,
+    QueueBoard, REGISTRY, Scope, ServiceLevelDefinition, SourceBoard, Window,
 };
 
 use crate::aggregator::{
     Agent, Aggregator, Buckets, Counters, QueueState, WORKING, local_day, minute_of, ms_between,
 };
 use crate::config::{Config, Targets};
+use crate::forecast;
 
 /// Where a window starts and whether it holds a moment, for one `now`.
 struct Windows {
@@ -42,6 +43,19 @@ impl Windows {
             tomorrow_start,
             today,
         }
+    }
+
+    /// The current 30-minute interval of the local day: its first minute
+    /// and its end (intervals count from local midnight).
+    fn interval(&self) -> (i64, Timestamp) {
+        const LEN_MS: i64 = 30 * 60_000;
+        let start = self.today_start.as_millisecond();
+        let k = (self.now.as_millisecond() - start).div_euclid(LEN_MS);
+        let from = start + k * LEN_MS;
+        let end = Timestamp::from_millisecond(from + LEN_MS)
+            .unwrap_or(self.tomorrow_start)
+            .min(self.tomorrow_start);
+        (from.div_euclid(60_000), end)
     }
 
     fn start(&self, window: Window) -> Timestamp {
@@ -137,9 +151,16 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .queues
         .iter()
         .zip(&queues)
-        .map(|(q, counters)| {
-            let row = queue_row(config, &QueueCounts::of(agg, q, counters.clone()));
-            (q.id.clone(), row)
+        .enumerate()
+        .map(|(i, (q, counters))| {
+            // The plain way: every agent looked at.
+            let staffed = agg
+                .agents
+                .values()
+                .filter(|a| WORKING.contains(&a.state) && a.queues.contains(&i))
+                .count() as u64;
+            let counts = QueueCounts::of(agg, q, counters.clone(), &w, staffed);
+            (q.id.clone(), queue_row(config, &counts))
         })
         .collect();
 
@@ -161,7 +182,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         generated_at: now,
         seq,
         timezone: config.timezone_name.clone(),
-        totals: window_map(&totals, |c| kpis(c, &config.targets, false, band, true)),
+        totals: window_map(&totals, |c| totals_kpis(config, c)),
         queues: board_queues,
         agents,
         agent_states,
@@ -212,16 +233,35 @@ pub struct QueueCounts {
     pub waiting: u64,
     pub longest_wait_since: Option<Timestamp>,
     pub counters: [Counters; 3],
+    pub callbacks_pending: u64,
+    /// Agents serving it in a working state (available, on a contact, wrap-up).
+    pub staffed: u64,
+    /// What the current 30-minute interval holds so far, and when it ends.
+    pub interval: Counters,
+    pub interval_end: Timestamp,
+    pub at: Timestamp,
 }
 
 impl QueueCounts {
-    fn of(agg: &Aggregator, q: &QueueState, counters: [Counters; 3]) -> QueueCounts {
+    fn of(
+        agg: &Aggregator,
+        q: &QueueState,
+        counters: [Counters; 3],
+        w: &Windows,
+        staffed: u64,
+    ) -> QueueCounts {
+        let (from, interval_end) = w.interval();
         QueueCounts {
             id: q.id.clone(),
             vip: agg.queue_is_vip(q),
             waiting: q.waiting.len() as u64,
             longest_wait_since: q.waiting.first().map(|(since, _)| *since),
             counters,
+            callbacks_pending: q.callbacks.len() as u64,
+            staffed,
+            interval: q.buckets.span(from, i64::MAX),
+            interval_end,
+            at: w.now,
         }
     }
 }
@@ -260,7 +300,8 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
         .map(|&q| {
             let queue = &agg.queues[q];
             let counters = Window::ALL.map(|win| live_counters(&queue.buckets, &w, win));
-            QueueCounts::of(agg, queue, counters)
+            let staffed = queue.buckets.running.iter().map(|i| i.len()).sum();
+            QueueCounts::of(agg, queue, counters, &w, staffed)
         })
         .collect();
     let agents = changed
@@ -302,9 +343,7 @@ impl ChangedCounts {
             at: self.at,
             seq: self.seq,
             timezone: config.timezone_name.clone(),
-            totals: window_map(&self.totals, |c| {
-                kpis(c, &config.targets, false, band, true)
-            }),
+            totals: window_map(&self.totals, |c| totals_kpis(config, c)),
             trend: trend_of(config, &self.trend),
             complaints: self.complaints,
             sources: self.sources,
@@ -381,15 +420,87 @@ fn queue_row(config: &Config, q: &QueueCounts) -> QueueBoard {
         .cloned()
         .unwrap_or_else(|| q.id.clone());
     let band = config.warn_band;
+    let definition = config.service_level_definition(&q.id);
     QueueBoard {
         name,
         names,
         vip,
         waiting: q.waiting,
         longest_wait_since: q.longest_wait_since,
-        windows: window_map(&q.counters, |c| kpis(c, targets, vip, band, false)),
+        windows: window_map(&q.counters, |c| {
+            kpis(c, targets, vip, band, false, definition)
+        }),
+        callbacks_pending: q.callbacks_pending,
+        forecast: Some(queue_forecast(config, q, definition)),
         position: qc.map(|c| c.position),
     }
+}
+
+/// The 15-minute window's span, in seconds, that rates are taken over.
+const RATE_SPAN_SECONDS: f64 = 900.0;
+
+/// A queue's forward look (DESIGN.md "Foresight"), from its 15-minute
+/// counts, its staffing and its current interval so far.
+fn queue_forecast(
+    config: &Config,
+    q: &QueueCounts,
+    definition: ServiceLevelDefinition,
+) -> Forecast {
+    let recent = &q.counters[Window::ALL
+        .iter()
+        .position(|w| *w == Window::Min15)
+        .unwrap_or(1)];
+    let rate_per_second = recent.offered as f64 / RATE_SPAN_SECONDS;
+    let aht = value(KpiKey::AhtSeconds, recent, definition);
+    let load = (recent.offered > 0)
+        .then_some(())
+        .and(aht)
+        .map(|aht| rate_per_second * aht);
+    let threshold = config.service_level_threshold(&q.id).as_secs_f64();
+    let target = config.targets(&q.id).get(KpiKey::ServiceLevel, q.vip);
+    let agents_needed = match (load, aht, target) {
+        (Some(a), Some(aht), Some(target)) => forecast::agents_needed(a, threshold, aht, target),
+        _ => None,
+    };
+    let wait_probability = load.and_then(|a| forecast::wait_probability(q.staffed, a));
+    let seconds_left = ms_between(q.at, q.interval_end) as f64 / 1000.0;
+    let expected = rate_per_second * seconds_left;
+    let sl_staffed = match (load, aht) {
+        (Some(a), Some(aht)) => Some(forecast::service_level(q.staffed, a, threshold, aht)),
+        _ => None,
+    };
+    Forecast {
+        arrival_rate_per_hour: recent.offered as f64 * 3600.0 / RATE_SPAN_SECONDS,
+        aht_seconds: aht,
+        load_erlangs: load,
+        agents_staffed: q.staffed,
+        agents_needed,
+        wait_probability,
+        estimated_wait_seconds: forecast::estimated_wait(
+            q.waiting,
+            recent.answered,
+            RATE_SPAN_SECONDS,
+        ),
+        service_level_projected: forecast::projected(
+            service_level_parts(definition, &q.interval),
+            expected,
+            sl_staffed,
+        ),
+        interval_end: q.interval_end,
+    }
+}
+
+/// The totals' KPIs: every queue's counts, the service level by the
+/// config's own definition.
+fn totals_kpis(config: &Config, c: &Counters) -> Kpis {
+    kpis(
+        c,
+        &config.targets,
+        false,
+        config.warn_band,
+        true,
+        config.service_level_definition,
+    )
 }
 
 fn agent_board(agg: &Aggregator, a: &Agent) -> AgentBoard {
@@ -466,11 +577,7 @@ fn trend_slices(now: Timestamp) -> Vec<(i64, i64)> {
 
 /// The trend from each slice's counts.
 fn trend_of(config: &Config, counters: &[Counters]) -> BTreeMap<String, Vec<Option<f64>>> {
-    let band = config.warn_band;
-    let slice_kpis: Vec<Kpis> = counters
-        .iter()
-        .map(|c| kpis(c, &config.targets, false, band, true))
-        .collect();
+    let slice_kpis: Vec<Kpis> = counters.iter().map(|c| totals_kpis(config, c)).collect();
     KpiKey::ALL
         .iter()
         .map(|key| {
@@ -493,13 +600,20 @@ fn window_map(counters: &[Counters; 3], f: impl Fn(&Counters) -> Kpis) -> BTreeM
 
 /// Every KPI of one scope in one window, from its counts. `totals` adds the
 /// KPIs the registry keeps to the totals (arrivals have no queue).
-pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool) -> Kpis {
+pub fn kpis(
+    c: &Counters,
+    targets: &Targets,
+    vip: bool,
+    band: f64,
+    totals: bool,
+    definition: ServiceLevelDefinition,
+) -> Kpis {
     let mut values = KpiValues::default();
     for spec in &REGISTRY {
         if spec.scope == Scope::TotalsOnly && !totals {
             continue;
         }
-        let value = value(spec.key, c);
+        let value = value(spec.key, c, definition);
         let target = targets.get(spec.key, vip);
         let status = status(spec.direction, value, target, band);
         values.set(
@@ -508,6 +622,7 @@ pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool)
                 value,
                 target,
                 status,
+                definition: (spec.key == KpiKey::ServiceLevel).then_some(definition),
             },
         );
     }
@@ -526,12 +641,34 @@ pub fn kpis(c: &Counters, targets: &Targets, vip: bool, band: f64, totals: bool)
         resolved: c.resolved,
         complaints_on_time: c.complaints_on_time,
         complaints_overdue: c.complaints_overdue,
+        abandoned_in_sl: c.abandoned_in_sl,
+        callbacks: c.callbacks,
+        callbacks_in_sl: c.callbacks_in_sl,
+    }
+}
+
+/// `service_level`'s (in threshold, denominator) under `definition`
+/// (DESIGN.md "Definitions"); short abandons are out of `abandoned` already.
+pub fn service_level_parts(definition: ServiceLevelDefinition, c: &Counters) -> (u64, u64) {
+    use ServiceLevelDefinition::*;
+    match definition {
+        Hotline => (c.answered_in_sl, c.answered + c.abandoned),
+        AnsweredOnly => (c.answered_in_sl, c.answered),
+        AbandonsInThresholdMet => (
+            c.answered_in_sl + c.abandoned_in_sl,
+            c.answered + c.abandoned,
+        ),
+        Connect => (
+            c.answered_in_sl + c.abandoned_in_sl + c.callbacks_in_sl,
+            c.answered + c.abandoned + c.callbacks,
+        ),
     }
 }
 
 /// Each KPI's formula (DESIGN.md "The KPIs"), reading only the counters
-/// its registry row lists as inputs. `None` when the denominator is empty.
-pub fn value(key: KpiKey, c: &Counters) -> Option<f64> {
+/// its registry row lists as inputs (`service_level`: its definition's).
+/// `None` when the denominator is empty.
+pub fn value(key: KpiKey, c: &Counters, definition: ServiceLevelDefinition) -> Option<f64> {
     // Answered + abandoned: short abandons are already out of `abandoned`.
     let outcomes = c.answered + c.abandoned;
     match key {
@@ -543,7 +680,10 @@ pub fn value(key: KpiKey, c: &Counters) -> Option<f64> {
             c.complaints_on_time as f64,
             c.complaints_on_time + c.complaints_overdue,
         ),
-        KpiKey::ServiceLevel => ratio(c.answered_in_sl as f64, outcomes),
+        KpiKey::ServiceLevel => {
+            let (in_threshold, denominator) = service_level_parts(definition, c);
+            ratio(in_threshold as f64, denominator)
+        }
         KpiKey::AbandonRate => ratio(c.abandoned as f64, outcomes),
         KpiKey::AsaSeconds => ratio(c.wait_ms as f64 / 1000.0, c.answered),
         KpiKey::AhtSeconds => ratio(c.handle_ms as f64 / 1000.0, c.handled),

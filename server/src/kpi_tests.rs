@@ -6,7 +6,13 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use wallboard_protocol::{AgentState, Board, Direction, Event, KpiKey, Kpis, Status, Window};
+use strum::VariantArray;
+use wallboard_protocol::{
+    AgentState, Board, Direction, Event, KpiKey, Kpis, ServiceLevelDefinition, Status, Window,
+};
+
+/// Every service-level definition.
+const DEFINITIONS: &[ServiceLevelDefinition] = ServiceLevelDefinition::VARIANTS;
 
 use super::{board, status};
 use crate::aggregator::Aggregator;
@@ -101,7 +107,7 @@ fn each_kpi_moves_with_exactly_its_declared_inputs() {
         "handle_ms": 500_000, "surveys": 3, "survey_points": 250.0, "dispositions": 4,
         "resolved": 3, "complaints_opened": 2, "complaints_on_time": 1,
         "complaints_overdue": 1, "available_ms": 1_000, "on_contact_ms": 2_000,
-        "wrap_up_ms": 500
+        "wrap_up_ms": 500, "abandoned_in_sl": 1, "callbacks": 2, "callbacks_in_sl": 1
     });
     let counters = |v: &Value| serde_json::from_value::<Counters>(v.clone()).unwrap();
     let fields = base.as_object().unwrap();
@@ -119,16 +125,33 @@ fn each_kpi_moves_with_exactly_its_declared_inputs() {
             moved[field] = json!(n.as_f64().unwrap() + 1.0);
         }
         let after = counters(&moved);
-        for spec in &wallboard_protocol::REGISTRY {
-            let (a, b) = (value(spec.key, &before), value(spec.key, &after));
-            assert!(a.is_some(), "{} has data in the base", spec.name);
-            assert_eq!(
-                a != b,
-                spec.inputs.contains(&field.as_str()),
-                "{} and {field}",
-                spec.name
-            );
-            checked += 1;
+        for definition in DEFINITIONS {
+            for spec in &wallboard_protocol::REGISTRY {
+                let value = |c| value(spec.key, c, *definition);
+                let (a, b) = (value(&before), value(&after));
+                assert!(a.is_some(), "{} has data in the base", spec.name);
+                let inputs = match spec.key {
+                    KpiKey::ServiceLevel => definition.inputs(),
+                    _ => spec.inputs,
+                };
+                assert_eq!(
+                    a != b,
+                    inputs.contains(&field.as_str()),
+                    "{} ({definition:?}) and {field}",
+                    spec.name
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(
+        wallboard_protocol::KpiKey::ServiceLevel.spec().inputs,
+        ServiceLevelDefinition::Hotline.inputs(),
+        "the registry's service level is the hotline's"
+    );
+    for definition in DEFINITIONS {
+        for input in definition.inputs() {
+            assert!(fields.contains_key(*input), "{definition:?}: {input}");
         }
     }
     for spec in &wallboard_protocol::REGISTRY {
@@ -140,7 +163,10 @@ fn each_kpi_moves_with_exactly_its_declared_inputs() {
             );
         }
     }
-    assert_eq!(checked, fields.len() * wallboard_protocol::REGISTRY.len());
+    assert_eq!(
+        checked,
+        fields.len() * wallboard_protocol::REGISTRY.len() * DEFINITIONS.len()
+    );
 }
 
 /// Two agents, four callers: every contact KPI computed by hand.

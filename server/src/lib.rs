@@ -2,7 +2,7 @@
 //! [`start`]; tests call it too, each with its own port and clock.
 //!
 //! Layering (each module uses only those listed before it):
-//! `config`, `clock`, `error`, `sharded`, `journal`, `simulator`, `ui`,
+//! `config`, `clock`, `error`, `forecast`, `sharded`, `journal`, `simulator`, `ui`,
 //! `serve` → `settings`, `aggregator`, `auth`, `upgrade` → `kpi`, `stream` →
 //! `metrics`, `boards` → `ingest` (with `ingest::cluster`, its log when
 //! `[cluster]` is set) → `sources`, `tick` → `admin` → `app` → `start`.
@@ -15,6 +15,7 @@ pub mod boards;
 pub mod clock;
 pub mod config;
 pub mod error;
+pub mod forecast;
 pub mod ingest;
 pub mod journal;
 pub mod kpi;

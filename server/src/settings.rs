@@ -10,9 +10,10 @@
 //! travels as a journaled event and the aggregator swaps its config at it.
 //!
 //! SETTINGS = `{"targets": {KPI: v}, "vip_targets": {KPI: v}, "warn_band",
-//! "service_level_seconds", "short_abandon_seconds", "queues": {ID:
-//! {"names": {"zh","en"}, "vip", "targets", "vip_targets",
-//! "service_level_seconds", "short_abandon_seconds"}}, "complaint_grades":
+//! "service_level_seconds", "service_level_definition",
+//! "short_abandon_seconds", "queues": {ID: {"names": {"zh","en"}, "vip",
+//! "targets", "vip_targets", "service_level_seconds",
+//! "service_level_definition", "short_abandon_seconds"}}, "complaint_grades":
 //! {GRADE: {"due_hours"}}}`.
 
 use std::collections::BTreeMap;
@@ -23,7 +24,8 @@ use serde_json::{Map, Value, json};
 use wallboard_protocol::{KpiKey, REGISTRY};
 
 use crate::config::{
-    Config, ConfigError, QueueConfig, Targets, complaint_deadline, invalid, seconds, warn_band,
+    Config, ConfigError, QueueConfig, Targets, complaint_deadline, invalid, seconds,
+    service_level_definition, warn_band,
 };
 
 /// The overrides as written: every field optional, nothing unknown.
@@ -36,6 +38,7 @@ struct SettingsDoc {
     vip_targets: BTreeMap<String, f64>,
     warn_band: Option<f64>,
     service_level_seconds: Option<f64>,
+    service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
     #[serde(default)]
     queues: BTreeMap<String, QueueDoc>,
@@ -53,6 +56,7 @@ struct QueueDoc {
     #[serde(default)]
     vip_targets: BTreeMap<String, f64>,
     service_level_seconds: Option<f64>,
+    service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
 }
 
@@ -152,6 +156,7 @@ pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
         ("targets", TARGETS),
         ("vip_targets", TARGETS),
         ("service_level_seconds", Shape::Number),
+        ("service_level_definition", Shape::Text),
         ("short_abandon_seconds", Shape::Number),
     ]);
     const SETTINGS: Shape = Shape::Keys(&[
@@ -159,6 +164,7 @@ pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
         ("vip_targets", TARGETS),
         ("warn_band", Shape::Number),
         ("service_level_seconds", Shape::Number),
+        ("service_level_definition", Shape::Text),
         ("short_abandon_seconds", Shape::Number),
         ("queues", Shape::Map(&QUEUE)),
         (
@@ -235,6 +241,7 @@ pub fn live_part(old: &Config, new: &Config) -> Config {
     config.targets = new.targets;
     config.warn_band = new.warn_band;
     config.service_level_threshold = new.service_level_threshold;
+    config.service_level_definition = new.service_level_definition;
     config.short_abandon = new.short_abandon;
     config.queues = new.queues.clone();
     config.complaint_grades = new.complaint_grades.clone();
@@ -253,6 +260,9 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
     }
     if let Some(v) = doc.service_level_seconds {
         config.service_level_threshold = seconds("service_level_seconds", v)?;
+    }
+    if let Some(v) = &doc.service_level_definition {
+        config.service_level_definition = service_level_definition("service_level_definition", v)?;
     }
     if let Some(v) = doc.short_abandon_seconds {
         config.short_abandon = seconds("short_abandon_seconds", v)?;
@@ -298,6 +308,7 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
                 name_en: None,
                 vip: None,
                 service_level_threshold: None,
+                service_level_definition: None,
                 short_abandon: None,
                 targets: global,
                 file_targets: BTreeMap::new(),
@@ -326,6 +337,12 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
         if let Some(v) = q.service_level_seconds {
             queue.service_level_threshold =
                 Some(seconds(&format!("{at}.service_level_seconds"), v)?);
+        }
+        if let Some(v) = &q.service_level_definition {
+            queue.service_level_definition = Some(service_level_definition(
+                &format!("{at}.service_level_definition"),
+                v,
+            )?);
         }
         if let Some(v) = q.short_abandon_seconds {
             queue.short_abandon = Some(seconds(&format!("{at}.short_abandon_seconds"), v)?);
@@ -394,6 +411,7 @@ pub fn effective(config: &Config) -> Value {
                 "vip_targets": vip_targets,
                 "service_level_seconds": config.service_level_threshold(id).as_secs_f64(),
                 "short_abandon_seconds": config.short_abandon(id).as_secs_f64(),
+                "service_level_definition": config.service_level_definition(id).as_str(),
             });
             if let Some(vip) = q.vip {
                 row["vip"] = json!(vip);
@@ -412,6 +430,7 @@ pub fn effective(config: &Config) -> Value {
         "warn_band": config.warn_band,
         "service_level_seconds": config.service_level_threshold.as_secs_f64(),
         "short_abandon_seconds": config.short_abandon.as_secs_f64(),
+        "service_level_definition": config.service_level_definition.as_str(),
         "queues": queues,
         "complaint_grades": grades,
     })

@@ -36,10 +36,14 @@ normal = "20m"
 id = "q1"
 service_level_seconds = 10
 short_abandon_seconds = 0
+service_level_definition = "connect"
 [[queues]]
 id = "q2"
 vip = true
 name_zh = "贵宾"
+[[queues]]
+id = "q3"
+service_level_definition = "abandons_in_threshold_met"
 "#;
 
 const AGENTS: u8 = 6;
@@ -90,6 +94,7 @@ struct Model {
     waiting: Vec<String>,
     answered: Vec<String>,
     ended: Vec<String>,
+    callbacks: Vec<String>,
     complaints: Vec<String>,
     sent: Vec<Value>,
 }
@@ -185,6 +190,16 @@ impl Model {
             14 => json!({"type": "complaint_answered", "complaint": pick(&self.complaints, a)?}),
             // A repeat of an earlier event (a sender's retry).
             15 => return pick_value(&self.sent, a),
+            16 => json!({"type": "contact_callback_requested", "contact": pick(&self.waiting, a)?}),
+            // A pending callback made: answered, queued again, or called off.
+            17 => {
+                let contact = pick(&self.callbacks, a)?;
+                match b % 3 {
+                    0 => json!({"type": "contact_answered", "contact": contact, "agent": agent(c)}),
+                    1 => json!({"type": "contact_offered", "contact": contact, "queue": queue(c)}),
+                    _ => json!({"type": "contact_ended", "contact": contact}),
+                }
+            }
             _ => return None,
         };
         Some(body)
@@ -197,17 +212,24 @@ impl Model {
         match (e["type"].as_str(), contact) {
             (Some("contact_offered"), Some(c)) => {
                 remove(&mut self.arrived, &c);
+                remove(&mut self.callbacks, &c);
                 if !self.waiting.contains(&c) {
                     self.waiting.push(c);
                 }
             }
             (Some("contact_answered"), Some(c)) => {
                 remove(&mut self.waiting, &c);
+                remove(&mut self.callbacks, &c);
                 self.answered.push(c);
             }
             (Some("contact_abandoned"), Some(c)) => remove(&mut self.waiting, &c),
+            (Some("contact_callback_requested"), Some(c)) => {
+                remove(&mut self.waiting, &c);
+                self.callbacks.push(c);
+            }
             (Some("contact_ended"), Some(c)) => {
                 remove(&mut self.answered, &c);
+                remove(&mut self.callbacks, &c);
                 self.ended.push(c);
             }
             (Some("complaint_answered"), _) => {

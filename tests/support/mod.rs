@@ -612,6 +612,7 @@ pub fn entity_of(event: &wallboard_protocol::Event) -> &str {
         | EventKind::ContactOffered { contact, .. }
         | EventKind::ContactAnswered { contact, .. }
         | EventKind::ContactAbandoned { contact }
+        | EventKind::ContactCallbackRequested { contact }
         | EventKind::ContactEnded { contact, .. } => contact,
         EventKind::SurveySubmitted { contact, queue, .. } => {
             contact.as_deref().or(queue.as_deref()).unwrap_or_default()

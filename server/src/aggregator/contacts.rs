@@ -85,6 +85,15 @@ impl Aggregator {
                 .remove(&(since, contact.to_string()));
             self.dirty.queues.insert(old);
         }
+        // A callback being made: it waits again, for an agent.
+        if let (Phase::CallbackPending, Some(old), Some((asked, _))) =
+            (c.phase, c.queue, c.callback.take())
+        {
+            self.queues[old]
+                .callbacks
+                .remove(&(asked, contact.to_string()));
+            self.dirty.queues.insert(old);
+        }
         c.phase = Phase::Waiting;
         c.queue = Some(q);
         c.waiting_since = Some(ts);
@@ -103,20 +112,40 @@ impl Aggregator {
         agent: &str,
         ts: Timestamp,
     ) -> Result<(), String> {
-        let c = self.waiting_contact(contact)?;
+        let pending = self
+            .contacts
+            .get(contact)
+            .is_some_and(|c| c.phase == Phase::CallbackPending);
+        let c = match pending {
+            true => self
+                .contacts
+                .get_mut(contact)
+                .ok_or_else(|| format!("unknown contact {contact:?}"))?,
+            false => self.waiting_contact(contact)?,
+        };
         let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+        // A callback answered straight from the pending list: the caller's
+        // wait is the time they held in the queue before asking.
+        let callback = c.callback.take();
         c.phase = Phase::Answered;
         c.agent = Some(agent.to_string());
         c.answered_at = Some(ts);
         c.last = c.last.max(ts);
-        if let Some(q) = q {
-            self.queues[q].waiting.remove(&(since, contact.to_string()));
-        }
-        let wait_ms = ms_between(since, ts);
-        let threshold = q
-            .map(|q| self.config.service_level_threshold(&self.queues[q].id))
-            .unwrap_or(self.config.service_level_threshold);
-        let in_sl = u64::from(wait_ms <= threshold.as_millis() as i64);
+        let wait_ms = match (q, callback) {
+            (Some(q), Some((asked, waited))) => {
+                self.queues[q]
+                    .callbacks
+                    .remove(&(asked, contact.to_string()));
+                waited
+            }
+            (q, _) => {
+                if let Some(q) = q {
+                    self.queues[q].waiting.remove(&(since, contact.to_string()));
+                }
+                ms_between(since, ts)
+            }
+        };
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
         self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
         self.count(q, ts, |c| {
             c.answered += 1;
@@ -150,15 +179,52 @@ impl Aggregator {
         let short_abandon = q
             .map(|q| self.config.short_abandon(&self.queues[q].id))
             .unwrap_or(self.config.short_abandon);
-        let short = ms_between(since, ts) < short_abandon.as_millis() as i64;
+        let wait_ms = ms_between(since, ts);
+        let short = wait_ms < short_abandon.as_millis() as i64;
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
         self.count(q, ts, |c| {
             if short {
                 c.short_abandoned += 1
             } else {
-                c.abandoned += 1
+                c.abandoned += 1;
+                c.abandoned_in_sl += in_sl;
             }
         });
         Ok(())
+    }
+
+    /// A waiting caller asks to be called back: they leave the queue's
+    /// line, keep their place in its callbacks, and are not abandoned.
+    pub(super) fn contact_callback_requested(
+        &mut self,
+        contact: &str,
+        ts: Timestamp,
+    ) -> Result<(), String> {
+        let c = self.waiting_contact(contact)?;
+        let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+        let wait_ms = ms_between(since, ts);
+        c.phase = Phase::CallbackPending;
+        c.callback = Some((ts, wait_ms));
+        c.last = c.last.max(ts);
+        if let Some(q) = q {
+            let queue = &mut self.queues[q];
+            queue.waiting.remove(&(since, contact.to_string()));
+            queue.callbacks.insert((ts, contact.to_string()));
+        }
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
+        self.count(q, ts, |c| {
+            c.callbacks += 1;
+            c.callbacks_in_sl += in_sl;
+        });
+        Ok(())
+    }
+
+    /// The service-level threshold of queue `q` (the global one without a
+    /// queue), in milliseconds.
+    fn threshold_ms(&self, q: Option<usize>) -> i64 {
+        q.map(|q| self.config.service_level_threshold(&self.queues[q].id))
+            .unwrap_or(self.config.service_level_threshold)
+            .as_millis() as i64
     }
 
     /// Talk ended: the disposition, and the handle time once the agent's next state says when it ends.
@@ -179,6 +245,15 @@ impl Aggregator {
                 ));
             }
             _ => {}
+        }
+        // A callback called off (or the caller not reached): no longer pending.
+        if let (Phase::CallbackPending, Some(q), Some((asked, _))) =
+            (c.phase, c.queue, c.callback.take())
+        {
+            self.queues[q]
+                .callbacks
+                .remove(&(asked, contact.to_string()));
+            self.dirty.queues.insert(q);
         }
         let was_answered = c.phase == Phase::Answered;
         c.phase = Phase::Ended;
@@ -238,6 +313,7 @@ impl Aggregator {
                     Phase::Blocked => "blocked",
                     Phase::Answered => "already answered",
                     Phase::Abandoned => "already abandoned",
+                    Phase::CallbackPending => "waiting for a callback",
                     Phase::Ended => "ended",
                     Phase::Waiting => "waiting",
                 }

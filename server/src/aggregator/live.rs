@@ -102,6 +102,13 @@ impl Buckets {
         c
     }
 
+    /// Whether the 15-minute window holds offers: the queue's forecast
+    /// then moves with the clock (the arrivals still expected in its
+    /// interval shrink every second).
+    pub fn has_recent_offers(&self) -> bool {
+        self.rolling.sums[0].offered > 0
+    }
+
     /// Sums the rolling windows again from the minute buckets (after a restore).
     pub(super) fn rebuild_rolling(&mut self) {
         self.rolling = Rolling::default();
@@ -141,6 +148,11 @@ pub struct SinceIndex {
 impl SinceIndex {
     pub fn is_empty(&self) -> bool {
         self.all.n == 0
+    }
+
+    /// How many are indexed.
+    pub fn len(&self) -> u64 {
+        self.all.n
     }
 
     pub fn cut(&self) -> i64 {
