@@ -1439,6 +1439,17 @@ mod tests {
                 Key("short_abandon_seconds", "outside"),
             ),
             (
+                "service_level_definition = \"asterisk\"",
+                Key("service_level_definition", "known: hotline, answered_only"),
+            ),
+            (
+                "[[queues]]\nid = \"a\"\nservice_level_definition = \"Connect\"",
+                Key(
+                    "queues[0].service_level_definition",
+                    "not a service-level definition",
+                ),
+            ),
+            (
                 "dedupe_retention_hours = 1",
                 Key("dedupe_retention_hours", "outside 24..=336"),
             ),

@@ -980,3 +980,65 @@ fn agents_carry_their_state_limit_and_queues_their_config_position() {
         "absent, not null"
     );
 }
+
+/// A queue's definition switched live re-evaluates every window at once
+/// (the counts behind every definition are kept), and the KPI says which
+/// definition its figure uses.
+#[test]
+fn a_definition_switched_live_reevaluates_every_window_at_once() {
+    let mut f = Floor::new("[[queues]]\nid = \"q\"");
+    for c in ["c1", "c2", "c3"] {
+        f.send(
+            "10:00:00",
+            json!({"type":"contact_offered","contact":c,"queue":"q"}),
+        );
+    }
+    f.send(
+        "10:00:05",
+        json!({"type":"contact_answered","contact":"c1","agent":"a"}),
+    );
+    f.send(
+        "10:00:10",
+        json!({"type":"contact_abandoned","contact":"c2"}),
+    );
+    f.send(
+        "10:00:40",
+        json!({"type":"contact_callback_requested","contact":"c3"}),
+    );
+    let now = at("10:01:00");
+    let sl = |f: &Floor, window| {
+        let k = f.queue(now, "q", window)[KpiKey::ServiceLevel];
+        (k.value, k.definition.map(|d| d.as_str()))
+    };
+    assert_eq!(sl(&f, Window::Today), (Some(0.5), Some("hotline")));
+    let mut checked = 0;
+    for (definition, value) in [
+        ("answered_only", 1.0),
+        ("abandons_in_threshold_met", 1.0),
+        ("connect", 2.0 / 3.0),
+        ("hotline", 0.5),
+    ] {
+        let change = Event {
+            id: format!("s-{definition}"),
+            ts: at("10:00:50"),
+            kind: wallboard_protocol::EventKind::SettingsChanged {
+                by: "admin".into(),
+                patch: json!({"queues": {"q": {"service_level_definition": definition}}}),
+            },
+        };
+        f.agg.apply(&change, f.now).unwrap();
+        for window in Window::ALL {
+            let (v, d) = sl(&f, window);
+            close(v, value);
+            assert_eq!(d, Some(definition), "{window:?}");
+            checked += 1;
+        }
+        let totals = f.totals(now, Window::Today)[KpiKey::ServiceLevel];
+        assert_eq!(totals.definition.map(|d| d.as_str()), Some("hotline"));
+        close(totals.value, 0.5);
+    }
+    assert_eq!(checked, 12);
+    let b = f.board(now);
+    assert_eq!(b.queues["q"].callbacks_pending, 1);
+    assert_eq!(b.queues["q"].waiting, 0);
+}

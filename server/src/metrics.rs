@@ -327,7 +327,7 @@ type Family = (&'static str, &'static str, fn(&Counters) -> u64);
 
 /// Contact and complaint counters: since the server started counting.
 fn contacts(out: &mut Text, agg: &Lifetime) {
-    let per_queue: [Family; 4] = [
+    let per_queue: [Family; 5] = [
         (
             "wallboard_contacts_offered_total",
             "Contacts offered to a queue.",
@@ -347,6 +347,11 @@ fn contacts(out: &mut Text, agg: &Lifetime) {
             "wallboard_contacts_short_abandoned_total",
             "Contacts abandoned within the short-abandon threshold.",
             |c| c.short_abandoned,
+        ),
+        (
+            "wallboard_contacts_callbacks_total",
+            "Callers who left the queue asking to be called back (not abandons).",
+            |c| c.callbacks,
         ),
     ];
     for (name, help, value) in per_queue {
@@ -433,6 +438,46 @@ fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
             .map(|since| (now.as_millisecond() - since.as_millisecond()).max(0) as f64 / 1000.0)
             .unwrap_or(0.0);
         out.sample(name, &[("queue", id)], wait);
+    }
+    let name = "wallboard_queue_callbacks_pending";
+    out.family(
+        name,
+        "gauge",
+        "Callbacks asked for in the queue and not yet made.",
+    );
+    for (id, q) in &board.queues {
+        out.sample(name, &[("queue", id)], q.callbacks_pending as f64);
+    }
+    type Figure = fn(&wallboard_protocol::Forecast) -> Option<f64>;
+    let forecasts: [(&str, &str, Figure); 4] = [
+        (
+            "wallboard_queue_agents_needed",
+            "Agents the queue needs now to meet its service-level target, by Erlang C from the last 15 minutes (absent without load or handle time).",
+            |f| f.agents_needed.map(|n| n as f64),
+        ),
+        (
+            "wallboard_queue_agents_staffed",
+            "Agents serving the queue who are available, on a contact or in wrap-up.",
+            |f| Some(f.agents_staffed as f64),
+        ),
+        (
+            "wallboard_queue_estimated_wait_seconds",
+            "Estimated wait of a caller joining the queue now (absent without recent answers).",
+            |f| f.estimated_wait_seconds,
+        ),
+        (
+            "wallboard_queue_service_level_projected",
+            "Service level the current 30-minute interval ends at if the rates hold, ratio 0-1.",
+            |f| f.service_level_projected,
+        ),
+    ];
+    for (name, help, figure) in forecasts {
+        out.family(name, "gauge", help);
+        for (id, q) in &board.queues {
+            if let Some(v) = q.forecast.as_ref().and_then(figure) {
+                out.sample(name, &[("queue", id)], v);
+            }
+        }
     }
     let name = "wallboard_agents";
     out.family(name, "gauge", "Agents in each state now.");

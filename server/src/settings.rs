@@ -598,7 +598,9 @@ mod tests {
             &base,
             &json!({"targets": {"service_level": 0.9, "abandon_rate": 0.1},
                     "vip_targets": {"agent_connect_rate": 0.95},
-                    "queues": {"vip": {"names": {"en": "VIP"}, "service_level_seconds": 10},
+                    "service_level_definition": "answered_only",
+                    "queues": {"vip": {"names": {"en": "VIP"}, "service_level_seconds": 10,
+                                       "service_level_definition": "connect"},
                                "new": {"vip": false, "targets": {"asa_seconds": 15}}},
                     "complaint_grades": {"urgent": {"due_hours": 1}}}),
         )
@@ -622,6 +624,14 @@ mod tests {
             live.service_level_threshold("other"),
             SignedDuration::from_secs(20)
         );
+        use wallboard_protocol::ServiceLevelDefinition as D;
+        assert_eq!(base.service_level_definition("vip"), D::Hotline);
+        assert_eq!(live.service_level_definition("vip"), D::Connect);
+        assert_eq!(
+            live.service_level_definition("other"),
+            D::AnsweredOnly,
+            "a queue without its own takes the live default"
+        );
         let new = &live.queues["new"];
         assert_eq!(new.vip, Some(false));
         assert_eq!(new.position, 1);
@@ -638,6 +648,15 @@ mod tests {
         let shown = effective(&live);
         assert_eq!(shown["queues"]["vip"]["service_level_seconds"], json!(10.0));
         assert_eq!(shown["queues"]["vip"]["vip"], json!(true));
+        assert_eq!(
+            shown["queues"]["vip"]["service_level_definition"],
+            json!("connect")
+        );
+        assert_eq!(
+            shown["queues"]["new"]["service_level_definition"],
+            json!("answered_only")
+        );
+        assert_eq!(shown["service_level_definition"], json!("answered_only"));
         assert_eq!(shown["complaint_grades"]["urgent"]["due_hours"], json!(1.0));
         assert_eq!(shown["vip_targets"]["agent_connect_rate"], json!(0.95));
     }
@@ -689,6 +708,16 @@ mod tests {
                 "queues.vip.names.zh",
                 "display name",
             ),
+            (
+                json!({"queues": {"vip": {"service_level_definition": "fast"}}}),
+                "queues.vip.service_level_definition",
+                "known: hotline, answered_only, abandons_in_threshold_met, connect",
+            ),
+            (
+                json!({"service_level_definition": 3}),
+                "service_level_definition",
+                "invalid type",
+            ),
         ];
         let mut checked = 0;
         for (overrides, want_key, want_words) in cases {
@@ -697,7 +726,7 @@ mod tests {
             assert!(reason.contains(want_words), "{overrides}: {reason}");
             checked += 1;
         }
-        assert_eq!(checked, 11);
+        assert_eq!(checked, 13);
     }
 
     #[test]

@@ -158,3 +158,61 @@ async fn resending_everything_gives_only_duplicates() {
     );
     assert_eq!(comparable(server.board().await), board);
 }
+
+/// The foresight scenario's figures reach `/metrics` as the board has them,
+/// and a queue without data has no sample (never a made-up 0).
+#[tokio::test]
+async fn foresight_reaches_the_metrics() {
+    let scenario = scenarios()
+        .into_iter()
+        .find(|s| s.name == "foresight_erlang_c")
+        .unwrap();
+    let server = server_for(&scenario.expected);
+    let reply = server
+        .post_events(scenario.events.clone(), "application/x-ndjson")
+        .await;
+    assert_eq!(reply.status, 200);
+    // A queue with one caller still waiting and no history.
+    let late = r#"{"id":"z1","ts":"2026-11-23T10:19:59+08:00","type":"contact_offered","contact":"z","queue":"quiet"}"#;
+    server.post_events(late, "application/x-ndjson").await;
+    let response = server
+        .send(
+            axum::http::Request::get("/metrics")
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let text = String::from_utf8(response.body().to_vec()).unwrap();
+    let sample = |line: &str| {
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .map(|l| l[line.len()..].trim().parse::<f64>().unwrap())
+    };
+    assert_eq!(
+        sample(r#"wallboard_queue_agents_needed{queue="sales"}"#),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(r#"wallboard_queue_agents_staffed{queue="sales"}"#),
+        Some(3.0)
+    );
+    let wait = sample(r#"wallboard_queue_estimated_wait_seconds{queue="sales"}"#).unwrap();
+    assert!((wait - 200.0 / 3.0).abs() < 1e-9, "{wait}");
+    let projected = sample(r#"wallboard_queue_service_level_projected{queue="sales"}"#).unwrap();
+    assert!(
+        (projected - 0.767_976_179_487_747_9).abs() < 1e-9,
+        "{projected}"
+    );
+    assert_eq!(
+        sample(r#"wallboard_queue_agents_needed{queue="quiet"}"#),
+        None
+    );
+    assert_eq!(
+        sample(r#"wallboard_queue_estimated_wait_seconds{queue="quiet"}"#),
+        None
+    );
+    assert_eq!(
+        sample(r#"wallboard_queue_agents_staffed{queue="quiet"}"#),
+        Some(0.0)
+    );
+}
