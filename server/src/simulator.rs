@@ -200,6 +200,8 @@ pub struct Simulation {
     waits: std::collections::HashMap<u64, f64>,
     /// Contacts waiting or talking: their queue, keyed by contact number.
     contact_queue: std::collections::HashMap<u64, (usize, Timestamp)>,
+    /// Callers who asked for a callback once (a second wait ends in a hang-up).
+    called_back: std::collections::HashSet<u64>,
     /// Slowly varying demand multiplier.
     swing: f64,
     /// Arrivals per second at the peak with everyone on shift.
@@ -268,6 +270,7 @@ impl Simulation {
             ringing: Vec::new(),
             waits: Default::default(),
             contact_queue: Default::default(),
+            called_back: Default::default(),
             swing: 1.0,
             peak_rate,
             out: Vec::new(),
@@ -516,12 +519,25 @@ impl Simulation {
 
     fn patience(&mut self, contact: u64) {
         let mut gone = false;
+        let mut in_line = false;
         for queue in &mut self.queues {
             if let Some(pos) = queue.iter().position(|w| w.contact == contact) {
                 queue.remove(pos);
                 gone = true;
+                in_line = true;
                 break;
             }
+        }
+        // A quarter of those still in line ask to be called back instead;
+        // the callback is queued again a few minutes later.
+        if in_line && !self.called_back.contains(&contact) && self.rng.random_bool(0.25) {
+            self.called_back.insert(contact);
+            self.emit(EventKind::ContactCallbackRequested {
+                contact: self.contact_id(contact),
+            });
+            let later = self.rng.random_range(120.0..600.0);
+            self.schedule(self.after(later), Action::Offer { contact });
+            return;
         }
         if let Some(pos) = self.ringing.iter().position(|(_, w)| w.contact == contact) {
             self.ringing.swap_remove(pos);
@@ -529,6 +545,7 @@ impl Simulation {
         }
         if gone {
             self.contact_queue.remove(&contact);
+            self.called_back.remove(&contact);
             self.emit(EventKind::ContactAbandoned {
                 contact: self.contact_id(contact),
             });
@@ -589,6 +606,7 @@ impl Simulation {
     }
 
     fn talk_end(&mut self, contact: u64, agent: usize) {
+        self.called_back.remove(&contact);
         let Some((queue, _)) = self.contact_queue.remove(&contact) else {
             return;
         };
