@@ -2,6 +2,8 @@
 //! language (URL `lang=`, then what the viewer chose last, then the
 //! browser's `Accept-Language` order).
 
+use wallboard_protocol::ServiceLevelDefinition;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
     Zh,
@@ -72,6 +74,64 @@ impl Lang {
         match self {
             Lang::Zh => zh,
             Lang::En => en,
+        }
+    }
+
+    /// A service-level definition's short name, for the tag beside a
+    /// service level and the admin's choice.
+    pub fn definition(self, definition: ServiceLevelDefinition) -> &'static str {
+        use ServiceLevelDefinition::*;
+        let (zh, en) = match definition {
+            Hotline => ("热线口径", "Hotline"),
+            AnsweredOnly => ("仅计接通", "Answered only"),
+            AbandonsInThresholdMet => ("阈值内放弃计达标", "Abandons in SL met"),
+            Connect => ("Connect口径", "Connect"),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// A service-level definition in full: its name and formula.
+    pub fn definition_explained(self, definition: ServiceLevelDefinition) -> &'static str {
+        use ServiceLevelDefinition::*;
+        let (zh, en) = match definition {
+            Hotline => (
+                "热线口径：阈值内接通 ÷（接通 + 放弃），不计短时放弃",
+                "Hotline: answered within the threshold ÷ (answered + abandoned); short abandons excluded",
+            ),
+            AnsweredOnly => (
+                "仅计接通：阈值内接通 ÷ 接通，放弃不计入；不计短时放弃",
+                "Answered only: answered within the threshold ÷ answered; abandons do not count, short abandons excluded",
+            ),
+            AbandonsInThresholdMet => (
+                "阈值内放弃计达标：阈值内（接通 + 放弃）÷（接通 + 放弃），即 Asterisk ServiceLevelPerf2；不计短时放弃",
+                "Abandons in SL met: (answered + abandoned) within the threshold ÷ (answered + abandoned), as Asterisk's ServiceLevelPerf2; short abandons excluded",
+            ),
+            Connect => (
+                "Connect口径：阈值内离开队列（接通、放弃、申请回拨）÷ 离开队列，即 Amazon Connect；不计短时放弃",
+                "Connect: removed from the queue within the threshold (answered, abandoned, callback requested) ÷ removed from the queue, as Amazon Connect; short abandons excluded",
+            ),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// The tooltip of the projected service level, with the local time
+    /// its interval ends at (HH:MM) when known.
+    pub fn sl_projected_tip(self, ends: Option<&str>) -> String {
+        match (self, ends) {
+            (Lang::Zh, Some(at)) => format!(
+                "若最近 15 分钟的来话量和处理时长保持不变，本半小时（至 {at}）结束时的服务水平（按队列口径）"
+            ),
+            (Lang::Zh, None) => "若最近 15 分钟的来话量和处理时长保持不变，本半小时结束时的服务水平（按队列口径）".to_string(),
+            (Lang::En, Some(at)) => format!(
+                "The service level the current 30-minute interval ends at ({at}) if the last 15 minutes' rates hold, by the queue's definition"
+            ),
+            (Lang::En, None) => "The service level the current 30-minute interval ends at if the last 15 minutes' rates hold, by the queue's definition".to_string(),
         }
     }
 
@@ -203,6 +263,33 @@ impl Lang {
             "no_alerts" => ("本屏启动以来无告警", "No alerts since this screen started"),
             "recovered" => ("已恢复", "recovered"),
             "reason" => ("原因：", "Reason: "),
+            // Callbacks and foresight (the queue table, a tile, the strip).
+            "callbacks_pending" => ("待回拨", "Callbacks"),
+            "tip_callbacks" => (
+                "已申请回拨、尚未回拨的来电",
+                "Callers who asked to be called back and are not yet called",
+            ),
+            "agents_needed" => ("所需座席", "Agents needed"),
+            "tip_agents_needed" => (
+                "按最近 15 分钟的来话量和处理时长（Erlang C）达到服务水平目标所需的最少座席 / 在岗座席（空闲、通话中、话后处理）",
+                "The fewest agents that meet the service-level target, by Erlang C from the last 15 minutes' arrivals and handle time / agents staffed (available, on a call or in wrap-up)",
+            ),
+            "estimated_wait" => ("预计等待", "Est. wait"),
+            "tip_estimated_wait" => (
+                "现在进线的来电预计等待时长：（排队数 + 1）÷ 最近 15 分钟的接听速率，最长 1 小时",
+                "The wait of a caller joining now: (waiting + 1) ÷ the last 15 minutes' answer rate, at most an hour",
+            ),
+            "sl_projected" => ("预计服务水平", "SL projected"),
+            "staffed" => ("在岗", "staffed"),
+            "short_staffed" => ("人手不足", "Short-staffed"),
+            "enough_staff" => ("人手充足", "Enough staff"),
+            "wait_probability" => ("排队概率", "Chance of waiting"),
+            "tip_wait_probability" => (
+                "按 Erlang C，在岗座席下来电需要排队的概率",
+                "Erlang C's chance that a caller waits, with the agents staffed",
+            ),
+            "service_level_definition" => ("服务水平口径", "Service-level definition"),
+
             // Broadcast messages: the severity in words (not colour alone).
             "msg_info" => ("通知", "Info"),
             "msg_warning" => ("注意", "Warning"),
@@ -416,6 +503,19 @@ mod tests {
             "lang_en",
             "needs_restart",
             "none_in_file",
+            "callbacks_pending",
+            "tip_callbacks",
+            "agents_needed",
+            "tip_agents_needed",
+            "estimated_wait",
+            "tip_estimated_wait",
+            "sl_projected",
+            "staffed",
+            "short_staffed",
+            "enough_staff",
+            "wait_probability",
+            "tip_wait_probability",
+            "service_level_definition",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");
@@ -426,6 +526,13 @@ mod tests {
             assert!(!Lang::Zh.t(key).is_empty(), "{key} has a Chinese label");
             assert!(!Lang::En.t(key).is_empty(), "{key} has an English label");
             assert_ne!(Lang::Zh.t(key), Lang::En.t(key), "{key} is translated");
+        }
+        for name in ServiceLevelDefinition::names() {
+            let d = ServiceLevelDefinition::parse(name).unwrap();
+            assert_ne!(Lang::Zh.definition(d), Lang::En.definition(d), "{name}");
+            for lang in [Lang::Zh, Lang::En] {
+                assert!(lang.definition_explained(d).starts_with(lang.definition(d)));
+            }
         }
         assert_eq!(Lang::En.t("no such label"), "");
         assert_eq!(Lang::Zh.reason("meeting"), "会议");
