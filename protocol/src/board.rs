@@ -26,6 +26,12 @@ pub struct Board {
     pub agents: BTreeMap<String, AgentBoard>,
     pub agent_states: BTreeMap<AgentState, u64>,
     pub complaints: ComplaintsBoard,
+    /// The totals' KPIs yesterday from midnight to this time of day (to the
+    /// minute), beside today's on the tiles. Agent time and complaints
+    /// still open are not kept for yesterday: occupancy is `null`, and the
+    /// complaint rate counts only those answered. Absent without data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_time_yesterday: Option<Kpis>,
     /// The totals' KPIs over each of the last twelve 5-minute slices,
     /// oldest first (`null` where a slice has no data), by KPI key: the
     /// tiles' sparklines.

@@ -160,6 +160,11 @@ pub struct Buckets {
     /// Everything since this process started counting (never pruned, never
     /// reset at midnight): the Prometheus counters.
     pub lifetime: Counters,
+    /// Today and yesterday by interval of the local day, keyed by the
+    /// interval's first Unix minute: 15-minute intervals for a queue, single
+    /// minutes for the totals (their "same time yesterday" is to the minute).
+    /// The interval report sums them.
+    pub intervals: BTreeMap<i64, Counters>,
     /// The rolling windows as running sums (rebuilt, not checkpointed).
     #[serde(skip)]
     pub rolling: Rolling,
@@ -200,6 +205,16 @@ impl Buckets {
         }
         sum
     }
+}
+
+/// The length of a queue's kept intervals, in minutes (the report's
+/// 15- and 30-minute rows are sums of them).
+pub const QUEUE_INTERVAL_MINUTES: i64 = 15;
+
+/// The first minute of the `len`-minute interval of the local day (which
+/// starts at Unix minute `day_start`) that holds `minute`.
+pub fn interval_of(day_start: i64, minute: i64, len: i64) -> i64 {
+    day_start + (minute - day_start).div_euclid(len) * len
 }
 
 pub fn minute_of(ts: Timestamp) -> i64 {
@@ -652,13 +667,22 @@ impl Aggregator {
     /// Adds to the counters of `queue` (if any) and of the totals, in the
     /// day and the minute that hold `ts`.
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
-        let (day, _, _) = self.day_of(ts);
+        let (day, day_start, _) = self.day_of(ts);
         let minute = minute_of(ts);
+        let interval = interval_of(minute_of(day_start), minute, QUEUE_INTERVAL_MINUTES);
         self.minutes_below |= minute < self.minutes_from;
         let mut delta = Counters::default();
         f(&mut delta);
         if let Some(q) = queue {
             self.dirty.queues.insert(q);
+        }
+        f(self.totals.intervals.entry(minute).or_default());
+        if let Some(q) = queue {
+            f(self.queues[q]
+                .buckets
+                .intervals
+                .entry(interval)
+                .or_default());
         }
         for buckets in
             std::iter::once(&mut self.totals).chain(queue.map(|q| &mut self.queues[q].buckets))
@@ -760,12 +784,17 @@ impl Aggregator {
     pub fn prune(&mut self, now: Timestamp) -> bool {
         let marked = self.dirty.agents.len() + self.dirty.queues.len();
         self.drop_old_minutes(now);
-        let (today, _, _) = self.day_of(now);
+        let (today, today_start, _) = self.day_of(now);
         let yesterday = today.yesterday().unwrap_or(today);
+        let yesterday_start =
+            minute_of(local_day(&self.tz, today_start - SignedDuration::from_millis(1)).1);
         for buckets in
             std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
         {
             buckets.days.retain(|day, _| *day >= yesterday);
+            buckets
+                .intervals
+                .retain(|start, _| *start >= yesterday_start);
         }
         let horizon = now
             .checked_sub(FINISHED_CONTACT_RETENTION)

@@ -172,6 +172,10 @@ pub fn router(app: App) -> Router {
         .route("/metrics", get(metrics))
         .with_state(app.clone())
         .merge(crate::admin::router(app.admin()))
+        .merge(crate::intervals::router(crate::intervals::Intervals {
+            ingest: app.ingest.clone(),
+            config: app.config.clone(),
+        }))
         .merge(
             ingest::http::router(app.ingest.clone())
                 .merge(crate::sources::webhook::router(

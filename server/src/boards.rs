@@ -101,6 +101,8 @@ struct Top<'a> {
     timezone: &'a str,
     totals: &'a BTreeMap<wallboard_protocol::Window, wallboard_protocol::Kpis>,
     complaints: &'a ComplaintsBoard,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    same_time_yesterday: &'a Option<wallboard_protocol::Kpis>,
     trend: &'a BTreeMap<String, Vec<Option<f64>>>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     sources: &'a BTreeMap<String, wallboard_protocol::SourceBoard>,
@@ -120,6 +122,7 @@ impl Top<'_> {
             timezone: &board.timezone,
             totals: &board.totals,
             complaints: &board.complaints,
+            same_time_yesterday: &board.same_time_yesterday,
             trend: &board.trend,
             sources: &board.sources,
             warn_band: board.warn_band,
@@ -345,6 +348,7 @@ impl Boards {
             agents: BTreeMap::new(),
             agent_states: empty_states(),
             complaints: ComplaintsBoard::default(),
+            same_time_yesterday: None,
             trend: BTreeMap::new(),
             sources: BTreeMap::new(),
             warn_band: wallboard_protocol::DEFAULT_WARN_BAND,
@@ -544,6 +548,7 @@ impl Inner {
         floor.totals = changes.totals;
         floor.trend = changes.trend;
         floor.complaints = changes.complaints;
+        floor.same_time_yesterday = changes.same_time_yesterday;
         floor.sources = changes.sources;
         floor.warn_band = changes.warn_band;
         floor.cluster = changes.cluster;

@@ -32,16 +32,27 @@ struct Windows {
     today_start: Timestamp,
     tomorrow_start: Timestamp,
     today: jiff::civil::Date,
+    /// Yesterday's minutes from its midnight to this time of day (civil:
+    /// a DST day is no different): `from..to`, Unix minutes.
+    yesterday: (i64, i64),
 }
 
 impl Windows {
     fn new(agg: &Aggregator, now: Timestamp) -> Windows {
-        let (today, today_start, tomorrow_start) = local_day(&agg.config().timezone, now);
+        let tz = &agg.config().timezone;
+        let (today, today_start, tomorrow_start) = local_day(tz, now);
+        let same_time = now
+            .to_zoned(tz.clone())
+            .checked_sub(jiff::Span::new().days(1))
+            .map(|z| z.timestamp())
+            .unwrap_or(today_start);
+        let (_, yesterday_start, _) = local_day(tz, same_time);
         Windows {
             now,
             today_start,
             tomorrow_start,
             today,
+            yesterday: (minute_of(yesterday_start), minute_of(same_time)),
         }
     }
 
@@ -71,6 +82,16 @@ impl Windows {
             None => self.today_start <= ts && ts < self.tomorrow_start,
             Some(len) => minute_of(ts) > minute_of(self.now) - len,
         }
+    }
+
+    /// The totals' counts yesterday up to this time of day (`None`: none).
+    fn yesterday(&self, totals: &Buckets) -> Option<Counters> {
+        let (from, to) = self.yesterday;
+        let mut sum = Counters::default();
+        for (_, c) in totals.intervals.range(from..to) {
+            sum.add(c);
+        }
+        (sum != Counters::default()).then_some(sum)
     }
 
     /// The stored counters of one scope in one window.
@@ -187,6 +208,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         agents,
         agent_states,
         complaints,
+        same_time_yesterday: w.yesterday(&agg.totals).map(|c| totals_kpis(config, &c)),
         sources: agg.sources.clone(),
         messages: agg.admin().messages_shown_at(now),
         layouts: agg.admin().layouts.clone(),
@@ -207,6 +229,7 @@ pub struct BoardChanges {
     pub totals: BTreeMap<Window, Kpis>,
     pub trend: BTreeMap<String, Vec<Option<f64>>>,
     pub complaints: ComplaintsBoard,
+    pub same_time_yesterday: Option<Kpis>,
     pub sources: BTreeMap<String, SourceBoard>,
     pub warn_band: f64,
     pub cluster: Option<wallboard_protocol::ClusterBoard>,
@@ -276,6 +299,7 @@ pub struct ChangedCounts {
     totals: [Counters; 3],
     trend: Vec<Counters>,
     complaints: ComplaintsBoard,
+    yesterday: Option<Counters>,
     sources: BTreeMap<String, SourceBoard>,
     cluster: Option<wallboard_protocol::ClusterBoard>,
     messages: Vec<wallboard_protocol::Message>,
@@ -323,6 +347,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
             open: agg.totals.dues.open(),
             overdue: agg.totals.dues.due_between(i64::MIN, now_ms),
         },
+        yesterday: w.yesterday(&agg.totals),
         sources: agg.sources.clone(),
         cluster: agg.log.clone(),
         messages: agg.admin().messages_shown_at(at),
@@ -346,6 +371,7 @@ impl ChangedCounts {
             totals: window_map(&self.totals, |c| totals_kpis(config, c)),
             trend: trend_of(config, &self.trend),
             complaints: self.complaints,
+            same_time_yesterday: self.yesterday.map(|c| totals_kpis(config, &c)),
             sources: self.sources,
             warn_band: band,
             cluster: self.cluster,

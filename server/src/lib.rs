@@ -5,7 +5,8 @@
 //! `config`, `clock`, `error`, `forecast`, `sharded`, `journal`, `simulator`, `ui`,
 //! `serve` → `settings`, `aggregator`, `auth`, `upgrade` → `kpi`, `stream` →
 //! `metrics`, `boards` → `ingest` (with `ingest::cluster`, its log when
-//! `[cluster]` is set) → `sources`, `tick` → `admin` → `app` → `start`.
+//! `[cluster]` is set) → `sources`, `tick`, `intervals` → `admin` → `app` →
+//! `start`.
 
 pub mod admin;
 pub mod aggregator;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod error;
 pub mod forecast;
 pub mod ingest;
+pub mod intervals;
 pub mod journal;
 pub mod kpi;
 pub mod metrics;

@@ -12,6 +12,7 @@ mod engine;
 mod fuzz;
 mod hardening;
 mod ingest;
+mod intervals;
 mod metrics;
 mod scenarios;
 mod simulator;
