@@ -19,7 +19,8 @@ use leptos::task::spawn_local;
 use serde_json::{Map, Value, json};
 use wallboard_protocol::admin::{LAYOUT_PAGES, check_layout_name};
 use wallboard_protocol::{
-    AuditEntry, KpiKey, Layout, Message, REGISTRY, Status, Unit, View, Window,
+    AuditEntry, KpiKey, Layout, Message, REGISTRY, ServiceLevelDefinition, Status, Unit, View,
+    Window,
 };
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -63,6 +64,8 @@ pub enum Kind {
     Text,
     /// A checkbox.
     Flag,
+    /// A service-level definition, chosen from the protocol's.
+    Definition,
 }
 
 /// The unit a settings value is shown in.
@@ -84,11 +87,13 @@ fn tail(path: &[String]) -> (&str, &str) {
 
 /// How the value at a settings path is edited: the targets of ratio KPIs
 /// and the warn band as percent, names as text, `vip` as a checkbox, the
-/// rest as numbers in their own unit.
+/// service-level definition from a list, the rest as numbers in their own
+/// unit.
 pub fn kind_of(path: &[String]) -> Kind {
     match tail(path) {
         (_, "warn_band") => Kind::Percent,
         (_, "vip") => Kind::Flag,
+        (_, "service_level_definition") => Kind::Definition,
         ("names", _) => Kind::Text,
         ("targets" | "vip_targets", key) => match KpiKey::parse(key).map(KpiKey::unit) {
             Some(Unit::Ratio) => Kind::Percent,
@@ -102,7 +107,7 @@ pub fn kind_of(path: &[String]) -> Kind {
 pub fn measure_of(path: &[String]) -> Measure {
     match kind_of(path) {
         Kind::Percent => return Measure::Percent,
-        Kind::Text | Kind::Flag => return Measure::Plain,
+        Kind::Text | Kind::Flag | Kind::Definition => return Measure::Plain,
         Kind::Number => {}
     }
     match tail(path) {
@@ -146,9 +151,16 @@ pub fn to_form(kind: Kind, value: Option<&Value>) -> String {
             .map(|v| number_text(v * 100.0))
             .unwrap_or_default(),
         Kind::Number => value.as_f64().map(number_text).unwrap_or_default(),
-        Kind::Text => value.as_str().unwrap_or_default().to_string(),
+        Kind::Text | Kind::Definition => value.as_str().unwrap_or_default().to_string(),
         Kind::Flag => (value.as_bool() == Some(true)).to_string(),
     }
+}
+
+/// The service-level definitions, in the protocol's order.
+fn definitions() -> impl Iterator<Item = ServiceLevelDefinition> {
+    ServiceLevelDefinition::names()
+        .into_iter()
+        .filter_map(ServiceLevelDefinition::parse)
 }
 
 /// The number typed (a decimal comma reads as a point).
@@ -170,6 +182,9 @@ pub fn from_form(kind: Kind, text: &str) -> Result<Value, &'static str> {
         Kind::Number => parse_number(text).map(|v| json!(v)).ok_or("need_number"),
         Kind::Text => Ok(json!(text.trim())),
         Kind::Flag => Ok(json!(text == "true")),
+        Kind::Definition => ServiceLevelDefinition::parse(text.trim())
+            .map(|d| json!(d.as_str()))
+            .ok_or("need_definition"),
     }
 }
 
@@ -193,7 +208,13 @@ pub fn effective_at(doc: &Value, path: &[String]) -> Option<Value> {
     }
     let global = match rest {
         [table, _] if table == "targets" || table == "vip_targets" => rest,
-        [field] if field == "service_level_seconds" || field == "short_abandon_seconds" => rest,
+        [field]
+            if field == "service_level_seconds"
+                || field == "short_abandon_seconds"
+                || field == "service_level_definition" =>
+        {
+            rest
+        }
         _ => return None,
     };
     value_at(doc, global).filter(|v| !v.is_null()).cloned()
@@ -1136,6 +1157,13 @@ fn Field(
                     "no"
                 })
                 .to_string(),
+            Some(v) if kind == Kind::Definition => v
+                .as_str()
+                .and_then(ServiceLevelDefinition::parse)
+                .map_or_else(
+                    || to_form(kind, Some(&v)),
+                    |d| lang.definition(d).to_string(),
+                ),
             Some(v) => match measure {
                 Measure::Plain => to_form(kind, Some(&v)),
                 Measure::Percent => format!("{}%", to_form(kind, Some(&v))),
@@ -1161,7 +1189,41 @@ fn Field(
     };
     let invalid = move || error().map(|_| "true");
     let locked = move || ctx.locked();
-    let input = if kind == Kind::Flag {
+    let input = if kind == Kind::Definition {
+        // Each option says how it counts; so does the list under the
+        // centre's choice (`#sl-definitions`).
+        let options = definitions()
+            .map(|d| {
+                view! {
+                    <option
+                        value=d.as_str()
+                        title=move || ctx.lang.get().definition_explained(d)
+                        prop:selected=move || text() == d.as_str()
+                    >
+                        {move || ctx.lang.get().definition(d)}
+                    </option>
+                }
+            })
+            .collect_view();
+        let described = move || match described() {
+            Some(error) => format!("{DEFINITIONS_ID} {error}"),
+            None => DEFINITIONS_ID.to_string(),
+        };
+        view! {
+            <select
+                id=id.clone()
+                name=key.clone()
+                data-path=key.clone()
+                disabled=locked
+                aria-invalid=invalid
+                aria-describedby=described
+                on:change=move |ev| set(event_target_value(&ev))
+            >
+                {options}
+            </select>
+        }
+        .into_any()
+    } else if kind == Kind::Flag {
         view! {
             <input
                 type="checkbox"
@@ -1246,8 +1308,29 @@ const TARGET_ROOTS: &[&str] = &[
     "vip_targets",
     "warn_band",
     "service_level_seconds",
+    "service_level_definition",
     "short_abandon_seconds",
 ];
+
+/// The id of the list of what each service-level definition counts,
+/// which every definition's select is described by.
+const DEFINITIONS_ID: &str = "sl-definitions";
+
+/// What each service-level definition counts (`dl#sl-definitions`).
+#[component]
+fn Definitions(ctx: Ctx) -> impl IntoView {
+    let items = definitions()
+        .map(|d| {
+            view! {
+                <div data-definition=d.as_str()>
+                    <dt>{move || ctx.lang.get().definition(d)}</dt>
+                    <dd>{move || ctx.lang.get().definition_formula(d)}</dd>
+                </div>
+            }
+        })
+        .collect_view();
+    view! { <dl class="sl-definitions" id=DEFINITIONS_ID>{items}</dl> }
+}
 
 /// The centre's targets, warn band and thresholds.
 #[component]
@@ -1292,6 +1375,13 @@ fn Targets(ctx: Ctx) -> impl IntoView {
                     path=path(&["service_level_seconds"])
                     label=label(ctx, "service_level_seconds")
                 />
+                <Field
+                    ctx
+                    form
+                    path=path(&["service_level_definition"])
+                    label=label(ctx, "service_level_definition")
+                />
+                <Definitions ctx />
                 <Field
                     ctx
                     form
@@ -1376,6 +1466,7 @@ fn QueueFields(ctx: Ctx, form: Form, id: String) -> impl IntoView {
             <Field ctx form path=at(&["names", "en"]) label=label(ctx, "name_en") />
             <Field ctx form path=at(&["vip"]) label=label(ctx, "vip_queue") fallback=vip_on_board />
             <Field ctx form path=at(&["service_level_seconds"]) label=label(ctx, "service_level_seconds") />
+            <Field ctx form path=at(&["service_level_definition"]) label=label(ctx, "service_level_definition") />
             <Field ctx form path=at(&["short_abandon_seconds"]) label=label(ctx, "short_abandon_seconds") />
             {targets}
             {vip_targets}
@@ -2297,6 +2388,21 @@ mod tests {
         assert_eq!(kind_of(&p("queues.q1.targets.asa_seconds")), Kind::Number);
         assert_eq!(kind_of(&p("queues.q1.names.zh")), Kind::Text);
         assert_eq!(kind_of(&p("queues.q1.vip")), Kind::Flag);
+        assert_eq!(kind_of(&p("service_level_definition")), Kind::Definition);
+        assert_eq!(
+            measure_of(&p("queues.q1.service_level_definition")),
+            Measure::Plain
+        );
+        assert_eq!(
+            to_form(Kind::Definition, Some(&json!("connect"))),
+            "connect"
+        );
+        assert_eq!(
+            from_form(Kind::Definition, "answered_only"),
+            Ok(json!("answered_only"))
+        );
+        assert_eq!(from_form(Kind::Definition, "fast"), Err("need_definition"));
+        assert_eq!(definitions().count(), 4);
         assert_eq!(
             measure_of(&p("queues.q1.targets.asa_seconds")),
             Measure::Seconds
@@ -2335,6 +2441,7 @@ mod tests {
             "warn_band": 0.05,
             "service_level_seconds": 20.0,
             "short_abandon_seconds": 0.0,
+            "service_level_definition": "hotline",
             "queues": {"billing": {"names": {"en": "Billing"}, "targets": {"service_level": 0.7}}},
             "complaint_grades": {"A": {"due_hours": 24.0}}
         })
@@ -2358,6 +2465,10 @@ mod tests {
         assert_eq!(
             effective_at(&e, &p("queues.vip.vip_targets.agent_connect_rate")),
             Some(json!(0.9))
+        );
+        assert_eq!(
+            effective_at(&e, &p("queues.vip.service_level_definition")),
+            Some(json!("hotline"))
         );
         assert_eq!(effective_at(&e, &p("queues.vip.names.en")), None);
         assert_eq!(effective_at(&e, &p("targets.fcr")), None);
@@ -2398,6 +2509,23 @@ mod tests {
         assert_eq!(
             merge_patch([(p("queues.billing.targets.service_level"), Value::Null)]),
             json!({"queues": {"billing": {"targets": {"service_level": null}}}})
+        );
+        // A definition goes as its name; the same one is no change.
+        let chosen: BTreeMap<Path, String> = [
+            (p("service_level_definition"), "hotline".to_string()),
+            (
+                p("queues.billing.service_level_definition"),
+                "connect".to_string(),
+            ),
+        ]
+        .into();
+        assert_eq!(
+            merge_patch(changes(&chosen, TARGET_ROOTS, &e).unwrap().set),
+            json!({})
+        );
+        assert_eq!(
+            merge_patch(changes(&chosen, &["queues"], &e).unwrap().set),
+            json!({"queues": {"billing": {"service_level_definition": "connect"}}})
         );
         // What does not read is named by its path; nothing is sent.
         let bad: BTreeMap<Path, String> = [(p("targets.service_level"), "lots".to_string())].into();

@@ -12,8 +12,24 @@ pub fn kpi_value(key: KpiKey, value: Option<f64>) -> String {
     match key.unit() {
         Unit::Points => format!("{v:.1}"),
         Unit::Seconds => duration(v),
-        Unit::Ratio => format!("{:.1}%", v * 100.0),
+        Unit::Ratio => percent(Some(v)),
     }
+}
+
+/// A ratio as percent with one decimal (a projected service level, a
+/// chance of waiting); "—" when there is none.
+pub fn percent(ratio: Option<f64>) -> String {
+    match ratio.filter(|v| v.is_finite()) {
+        Some(v) => format!("{:.1}%", v * 100.0),
+        None => "—".into(),
+    }
+}
+
+/// A wait in seconds as `m:ss` (an estimated wait); "—" when there is none.
+pub fn wait(seconds: Option<f64>) -> String {
+    seconds
+        .filter(|s| s.is_finite())
+        .map_or_else(|| "—".into(), duration)
 }
 
 /// Seconds as `m:ss`, or `h:mm:ss` from an hour on.
@@ -43,5 +59,10 @@ mod tests {
         assert_eq!(kpi_value(KpiKey::Fcr, Some(f64::NAN)), "—");
         assert_eq!(duration(3725.0), "1:02:05");
         assert_eq!(duration(-3.0), "0:00");
+        assert_eq!(percent(Some(0.825)), "82.5%");
+        assert_eq!(percent(None), "—");
+        assert_eq!(wait(Some(65.0)), "1:05");
+        assert_eq!(wait(Some(0.0)), "0:00", "a wait of 0 is not none");
+        assert_eq!(wait(None), "—");
     }
 }

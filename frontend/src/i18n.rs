@@ -93,30 +93,43 @@ impl Lang {
         }
     }
 
-    /// A service-level definition in full: its name and formula.
-    pub fn definition_explained(self, definition: ServiceLevelDefinition) -> &'static str {
+    /// How a service-level definition counts (short abandons are out of
+    /// every one).
+    pub fn definition_formula(self, definition: ServiceLevelDefinition) -> &'static str {
         use ServiceLevelDefinition::*;
         let (zh, en) = match definition {
             Hotline => (
-                "热线口径：阈值内接通 ÷（接通 + 放弃），不计短时放弃",
-                "Hotline: answered within the threshold ÷ (answered + abandoned); short abandons excluded",
+                "阈值内接通 ÷（接通 + 放弃），不计短时放弃",
+                "answered within the threshold ÷ (answered + abandoned); short abandons excluded",
             ),
             AnsweredOnly => (
-                "仅计接通：阈值内接通 ÷ 接通，放弃不计入；不计短时放弃",
-                "Answered only: answered within the threshold ÷ answered; abandons do not count, short abandons excluded",
+                "阈值内接通 ÷ 接通，放弃不计入；不计短时放弃",
+                "answered within the threshold ÷ answered, abandons do not count; short abandons excluded",
             ),
             AbandonsInThresholdMet => (
-                "阈值内放弃计达标：阈值内（接通 + 放弃）÷（接通 + 放弃），即 Asterisk ServiceLevelPerf2；不计短时放弃",
-                "Abandons in SL met: (answered + abandoned) within the threshold ÷ (answered + abandoned), as Asterisk's ServiceLevelPerf2; short abandons excluded",
+                "阈值内（接通 + 放弃）÷（接通 + 放弃），即 Asterisk ServiceLevelPerf2；不计短时放弃",
+                "(answered + abandoned) within the threshold ÷ (answered + abandoned), as Asterisk's ServiceLevelPerf2; short abandons excluded",
             ),
             Connect => (
-                "Connect口径：阈值内离开队列（接通、放弃、申请回拨）÷ 离开队列，即 Amazon Connect；不计短时放弃",
-                "Connect: removed from the queue within the threshold (answered, abandoned, callback requested) ÷ removed from the queue, as Amazon Connect; short abandons excluded",
+                "阈值内离开队列（接通、放弃、申请回拨）÷ 离开队列，即 Amazon Connect；不计短时放弃",
+                "removed from the queue within the threshold (answered, abandoned, callback requested) ÷ removed from the queue, as Amazon Connect; short abandons excluded",
             ),
         };
         match self {
             Lang::Zh => zh,
             Lang::En => en,
+        }
+    }
+
+    /// A service-level definition in full: its name and how it counts.
+    pub fn definition_explained(self, definition: ServiceLevelDefinition) -> String {
+        let (name, formula) = (
+            self.definition(definition),
+            self.definition_formula(definition),
+        );
+        match self {
+            Lang::Zh => format!("{name}：{formula}"),
+            Lang::En => format!("{name}: {formula}"),
         }
     }
 
@@ -289,6 +302,7 @@ impl Lang {
                 "Erlang C's chance that a caller waits, with the agents staffed",
             ),
             "service_level_definition" => ("服务水平口径", "Service-level definition"),
+            "need_definition" => ("请选择服务水平口径", "Choose a definition"),
 
             // Broadcast messages: the severity in words (not colour alone).
             "msg_info" => ("通知", "Info"),
@@ -516,6 +530,7 @@ mod tests {
             "wait_probability",
             "tip_wait_probability",
             "service_level_definition",
+            "need_definition",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");

@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use wallboard_protocol::{
-    AgentState, Board, KpiKey, Kpis, QueueBoard, REGISTRY, Status, View, Window, held_status,
+    AgentState, Board, Forecast, Kpi, KpiKey, Kpis, QueueBoard, REGISTRY, ServiceLevelDefinition,
+    Status, View, Window, held_status,
 };
 use wasm_bindgen::JsCast;
 
 use crate::connection::{Conn, Live};
-use crate::format::{duration, kpi_value};
+use crate::format::{duration, kpi_value, percent, wait};
 use crate::i18n::Lang;
 use crate::layout::{Follow, LayoutMissing, Theme};
 use crate::messages::Messages;
@@ -292,6 +293,96 @@ const QUEUE_COLUMNS: [KpiKey; 3] = [
     KpiKey::AbandonRate,
 ];
 
+/// The queue table's optional columns, hidden in this order (`.drop-1`
+/// first) where the table has no width to spare ([`fit_columns`]): the
+/// projected service level, the estimated wait, the agents needed, the
+/// callbacks pending.
+const DROPPABLE: usize = 4;
+
+/// Which optional columns the queue table has: the callbacks' where any
+/// queue has some, the forecast's where any queue has one.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Extra {
+    callbacks: bool,
+    forecast: bool,
+}
+
+/// The queues a table lists: those of `only` when it names some.
+fn listed<'a, 'o>(
+    board: &'a Board,
+    only: &'o Option<Vec<String>>,
+) -> impl Iterator<Item = (&'a String, &'a QueueBoard)> + use<'a, 'o> {
+    board
+        .queues
+        .iter()
+        .filter(move |(id, _)| only.as_ref().is_none_or(|only| only.contains(id)))
+}
+
+/// Shows the queue table's optional columns only where they fit in width
+/// the table has to spare: with them the table must not be wider than its
+/// box, nor taller (its cells wrapping into more lines: fewer rows a
+/// page) than with none. `section.queues[data-drop=N]` hides `.drop-1` to
+/// `.drop-N`; each count is tried at once, so the browser paints only the
+/// outcome. Whether that changed what is hidden.
+fn fit_columns() -> bool {
+    let document = document();
+    let (Some(section), Some(table)) = (
+        document.query_selector("section.queues").ok().flatten(),
+        document
+            .query_selector("section.queues table")
+            .ok()
+            .flatten(),
+    ) else {
+        return false;
+    };
+    // Not laid out (its page is not on screen): nothing to measure.
+    if section.client_width() == 0 {
+        return false;
+    }
+    let before = section.get_attribute("data-drop");
+    let hiding = |n: usize| {
+        let _ = section.set_attribute("data-drop", &n.to_string());
+        let fits = section.scroll_width() <= section.client_width();
+        (fits, table.get_bounding_client_rect().height())
+    };
+    let (_, lowest) = hiding(DROPPABLE);
+    let n = (0..DROPPABLE)
+        .find(|&n| matches!(hiding(n), (true, height) if height <= lowest + 1.0))
+        .unwrap_or(DROPPABLE);
+    let _ = section.set_attribute("data-drop", &n.to_string());
+    before != Some(n.to_string())
+}
+
+/// Staffing against need: short when fewer are staffed than needed;
+/// `none` without a need (or a staffing) to compare.
+fn staffing_status(needed: Option<u64>, staffed: Option<u64>) -> Status {
+    match (needed, staffed) {
+        (Some(needed), Some(staffed)) if staffed < needed => Status::Breach,
+        (Some(_), Some(_)) => Status::Ok,
+        _ => Status::None,
+    }
+}
+
+/// A service level's definition as a tag beside it
+/// (`span.sl-definition[data-definition]`, the definition in full as its
+/// title), unless it is the default: a floor on the hotline standard
+/// stays uncluttered.
+fn definition_tag(kpi: Option<&Kpi>, lang: Lang) -> Option<impl IntoView + use<>> {
+    let definition = kpi?
+        .definition
+        .filter(|d| *d != ServiceLevelDefinition::Hotline)?;
+    Some(view! {
+        " "
+        <span
+            class="sl-definition"
+            data-definition=definition.as_str()
+            title=lang.definition_explained(definition)
+        >
+            {lang.definition(definition)}
+        </span>
+    })
+}
+
 /// Queues in the config's order, then the others by id: rows never move
 /// because of their numbers.
 fn stable_order(id: &str, q: &QueueBoard) -> (u32, String) {
@@ -468,18 +559,26 @@ fn SourcesDown(live: Live, settings: Settings) -> impl IntoView {
 
 /// The local time of the center (the board's time zone).
 pub(crate) fn clock_text(now_ms: f64, timezone: Option<String>, lang: Lang) -> String {
+    time_of_day(now_ms, timezone, lang, true)
+}
+
+/// A time (ms since the epoch) in the board's time zone: `HH:MM:SS`, or
+/// `HH:MM` without `seconds`.
+fn time_of_day(ms: f64, timezone: Option<String>, lang: Lang, seconds: bool) -> String {
     let options = js_sys::Object::new();
     let set = |k: &str, v: &str| {
         let _ = js_sys::Reflect::set(&options, &k.into(), &v.into());
     };
     set("hour", "2-digit");
     set("minute", "2-digit");
-    set("second", "2-digit");
+    if seconds {
+        set("second", "2-digit");
+    }
     set("hourCycle", "h23");
     if let Some(tz) = timezone.filter(|tz| tz.contains('/')) {
         set("timeZone", &tz);
     }
-    let date = js_sys::Date::new(&now_ms.into());
+    let date = js_sys::Date::new(&ms.into());
     date.to_locale_time_string_with_options(lang.code(), &options)
         .into()
 }
@@ -579,6 +678,95 @@ fn sparkline(values: &[Option<f64>], target: Option<f64>) -> (String, Option<f64
         .collect::<Vec<_>>()
         .join(" ");
     (points, target.map(y))
+}
+
+/// What the queues of the tiles' scope need: Σ agents needed and Σ
+/// staffed over those whose need is known (an agent serving two queues
+/// counts in each, as in each queue's need).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Staffing {
+    needed: u64,
+    staffed: u64,
+    /// A one-queue scope's chance that a caller waits (`None`: the scope
+    /// is not one queue).
+    wait_probability: Option<Option<f64>>,
+}
+
+impl Staffing {
+    /// Over the one queue a queue view is set to, else every queue on the
+    /// board; `None` where no queue's need is known.
+    fn of(board: &Board, scope: &Option<String>) -> Option<Staffing> {
+        let forecasts: Vec<&Forecast> = board
+            .queues
+            .iter()
+            .filter(|(id, _)| scope.as_ref().is_none_or(|s| s == *id))
+            .filter_map(|(_, q)| q.forecast.as_ref())
+            .collect();
+        let (needed, staffed) = forecasts
+            .iter()
+            .filter_map(|f| Some((f.agents_needed?, f.agents_staffed)))
+            .reduce(|a, b| (a.0 + b.0, a.1 + b.1))?;
+        Some(Staffing {
+            needed,
+            staffed,
+            wait_probability: scope
+                .is_some()
+                .then(|| forecasts.first().and_then(|f| f.wait_probability)),
+        })
+    }
+}
+
+/// The tile of the agents the scope needs (`#tile-agents-needed`,
+/// `data-kpi="agents_needed"`): Σ needed, "staffed N", short-staffed or
+/// not in an icon and a word beside the colour; in a one-queue view, the
+/// chance that a caller waits too.
+#[component]
+fn StaffingTile(live: Live, settings: Settings) -> impl IntoView {
+    let staffing = Memo::new(move |_| {
+        let scope = settings.scope.get_value();
+        live.board
+            .with(|b| b.as_ref().and_then(|b| Staffing::of(b, &scope)))
+    });
+    move || {
+        let s = staffing.get()?;
+        let lang = settings.lang.get();
+        let status = staffing_status(Some(s.needed), Some(s.staffed));
+        let word = if status == Status::Breach {
+            "short_staffed"
+        } else {
+            "enough_staff"
+        };
+        let chance = s.wait_probability.map(|p| {
+            view! {
+                <div class="tile-sub wait-probability" title=lang.t("tip_wait_probability")>
+                    {lang.t("wait_probability")}
+                    " "
+                    <b>{percent(p)}</b>
+                </div>
+            }
+        });
+        Some(view! {
+            <div
+                class="tile"
+                id="tile-agents-needed"
+                data-kpi="agents_needed"
+                data-status=status_name(status)
+                title=lang.t("tip_agents_needed")
+            >
+                <div class="tile-label">{lang.t("agents_needed")}</div>
+                <div class="tile-value">{s.needed}</div>
+                {chance}
+                <div class="tile-foot">
+                    <span class="tile-target staffed">{format!("{} {}", lang.t("staffed"), s.staffed)}</span>
+                    <span class="tile-status">
+                        <span class="icon">{status_icon(status)}</span>
+                        " "
+                        {lang.t(word)}
+                    </span>
+                </div>
+            </div>
+        })
+    }
 }
 
 /// How long a tile flashes after going into breach.
@@ -695,7 +883,10 @@ fn Tiles(
                     flashing.with(|f| f.get(&key).is_some_and(|until| live.now_ms.get() < *until))
                 }
             >
-                <div class="tile-label">{move || settings.lang.get().t(key.as_str())}</div>
+                <div class="tile-label">
+                    {move || settings.lang.get().t(key.as_str())}
+                    {move || definition_tag(kpi().as_ref(), settings.lang.get())}
+                </div>
                 <div class="tile-value">{move || kpi_value(key, kpi().and_then(|k| k.value))}</div>
                 <svg class="spark" viewBox="0 0 120 32" preserveAspectRatio="none">
                     <line
@@ -721,11 +912,13 @@ fn Tiles(
     view! {
         <section class="tiles">
             <For each=move || tiles.get() key=|key| *key children=tile />
+            <StaffingTile live settings />
         </section>
     }
 }
 
-/// The queues (those of `only`, when it lists some), in the config's order.
+/// The queues (those of `only`, when it lists some), in the config's order,
+/// with their callbacks pending and forecast where the board has them.
 #[component]
 fn QueueTable(
     live: Live,
@@ -735,22 +928,48 @@ fn QueueTable(
 ) -> impl IntoView {
     let held = Held::new();
     pager.mounted();
+    let extra = Memo::new(move |_| {
+        let window = settings.window.get();
+        live.board.with(|board| {
+            let Some(board) = board else {
+                return Extra::default();
+            };
+            only.with(|only| {
+                listed(board, only).fold(Extra::default(), |e, (_, q)| Extra {
+                    callbacks: e.callbacks
+                        || q.callbacks_pending > 0
+                        || q.windows.get(&window).is_some_and(|k| k.callbacks > 0),
+                    forecast: e.forecast || q.forecast.is_some(),
+                })
+            })
+        })
+    });
+    // The optional columns that fit, checked each second and as soon as
+    // the columns, the language or the page change (each changes widths).
+    let fit = move || {
+        if fit_columns() {
+            pager.measure();
+        }
+    };
+    set_interval(fit, Duration::from_secs(1));
+    Effect::new(move |_| {
+        extra.track();
+        settings.lang.track();
+        settings.page.track();
+        request_animation_frame(fit);
+    });
     let rows = move || {
         let lang = settings.lang.get();
         let window = settings.window.get();
         let now = live.data_now_ms();
+        let extra = extra.get();
         held.window(window);
         live.board.with(|board| {
             let Some(board) = board else {
                 return Vec::new();
             };
-            let mut queues: Vec<(&String, &QueueBoard)> = only.with(|only| {
-                board
-                    .queues
-                    .iter()
-                    .filter(|(id, _)| only.as_ref().is_none_or(|only| only.contains(id)))
-                    .collect()
-            });
+            let mut queues: Vec<(&String, &QueueBoard)> =
+                only.with(|only| listed(board, only).collect());
             queues.sort_by_key(|(id, q)| stable_order(id, q));
             let shown = pager.window(queues.len(), settings);
             queues[shown]
@@ -758,7 +977,7 @@ fn QueueTable(
                 .copied()
                 .map(|(id, q)| {
                     let kpis = q.windows.get(&window);
-                    let wait = q
+                    let wait_text = q
                         .longest_wait_since
                         .map(|since| duration(seconds_since(now, since)))
                         .unwrap_or_else(|| "—".into());
@@ -770,12 +989,19 @@ fn QueueTable(
                                 <span class="icon">{status_icon(status)}</span>
                                 " "
                                 {kpi_value(key, k.and_then(|k| k.value))}
+                                {definition_tag(k.as_ref(), lang)}
                                 {k.and_then(|k| k.target).map(|t| view! {
                                     <span class="of-target">{format!("{} {}", lang.t("target"), kpi_value(key, Some(t)))}</span>
                                 })}
                             </td>
                         }
                     };
+                    let callbacks = extra.callbacks.then(|| {
+                        view! { <td class="callbacks-pending drop-4">{q.callbacks_pending}</td> }
+                    });
+                    let forecast = extra.forecast.then(|| {
+                        forecast_cells(id, q, kpis, held, board.warn_band)
+                    });
                     view! {
                         <tr data-queue=id.clone() class:busy={q.waiting > 0}>
                             <td class="name">
@@ -783,13 +1009,60 @@ fn QueueTable(
                                 {needs_vip_badge(q, &queue_name(q, lang)).then(|| view! { <span class="vip">"VIP"</span> })}
                             </td>
                             <td class="waiting">{q.waiting}</td>
-                            <td class="longest">{wait}</td>
+                            <td class="longest">{wait_text}</td>
                             {QUEUE_COLUMNS.map(cell).collect_view()}
+                            {callbacks}
+                            {forecast}
                         </tr>
                     }
                 })
                 .collect::<Vec<_>>()
         })
+    };
+    // The local time (HH:MM) the projection's interval ends at: the same
+    // for every queue.
+    let interval_end = Memo::new(move |_| {
+        let lang = settings.lang.get();
+        live.board.with(|b| {
+            let b = b.as_ref()?;
+            let end = b
+                .queues
+                .values()
+                .find_map(|q| q.forecast.as_ref())?
+                .interval_end;
+            let ms = end.as_millisecond() as f64;
+            Some(time_of_day(ms, Some(b.timezone.clone()), lang, false))
+        })
+    });
+    // The optional columns' headers, each with what it means.
+    let extra_heads = move || {
+        let lang = settings.lang.get();
+        let Extra {
+            callbacks,
+            forecast,
+        } = extra.get();
+        let callbacks = callbacks.then(|| {
+            view! {
+                <th class="callbacks-pending drop-4" title=lang.t("tip_callbacks")>
+                    {lang.t("callbacks_pending")}
+                </th>
+            }
+        });
+        let forecast = forecast.then(|| {
+            let ends = interval_end.get();
+            view! {
+                <th class="agents-needed drop-3" title=lang.t("tip_agents_needed")>
+                    {lang.t("agents_needed")}
+                </th>
+                <th class="estimated-wait drop-2" title=lang.t("tip_estimated_wait")>
+                    {lang.t("estimated_wait")}
+                </th>
+                <th class="sl-projected drop-1" title=lang.sl_projected_tip(ends.as_deref())>
+                    {lang.t("sl_projected")}
+                </th>
+            }
+        });
+        view! { {callbacks} {forecast} }
     };
     view! {
         <section class="queues" class:measuring=move || !pager.measured.get()>
@@ -803,11 +1076,53 @@ fn QueueTable(
                         {QUEUE_COLUMNS
                             .map(|key| view! { <th>{move || settings.lang.get().column(key)}</th> })
                             .collect_view()}
+                        {extra_heads}
                     </tr>
                 </thead>
                 <tbody>{rows}</tbody>
             </table>
         </section>
+    }
+}
+
+/// A queue's forecast cells: agents needed / staffed (short: `breach`),
+/// the estimated wait, and the projected service level against the
+/// queue's target; "—" where a figure is undefined.
+fn forecast_cells(
+    id: &str,
+    q: &QueueBoard,
+    kpis: Option<&Kpis>,
+    held: Held,
+    band: f64,
+) -> impl IntoView + use<> {
+    let f = q.forecast.as_ref();
+    let needed = f.and_then(|f| f.agents_needed);
+    let staffed = f.map(|f| f.agents_staffed);
+    let need = staffing_status(needed, staffed);
+    let number = |n: Option<u64>| n.map_or_else(|| "—".to_string(), |n| n.to_string());
+    let projected = Kpi {
+        value: f.and_then(|f| f.service_level_projected),
+        target: kpis
+            .and_then(|k| k.get(KpiKey::ServiceLevel))
+            .and_then(|k| k.target),
+        status: Status::None,
+        definition: None,
+    };
+    // Held apart from the queue's own service level.
+    let scope = format!("projected\u{1f}{id}");
+    let sl = held.status(&scope, KpiKey::ServiceLevel, Some(&projected), band);
+    view! {
+        <td class="agents-needed drop-3" data-status=status_name(need)>
+            <span class="icon">{status_icon(need)}</span>
+            " "
+            {format!("{} / {}", number(needed), number(staffed))}
+        </td>
+        <td class="estimated-wait drop-2">{wait(f.and_then(|f| f.estimated_wait_seconds))}</td>
+        <td class="sl-projected drop-1" data-status=status_name(sl)>
+            <span class="icon">{status_icon(sl)}</span>
+            " "
+            {percent(projected.value)}
+        </td>
     }
 }
 
@@ -1291,17 +1606,30 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
             queues
                 .into_iter()
                 .map(|(id, q)| {
-                    let wait = q
+                    let wait_text = q
                         .longest_wait_since
                         .map(|s| duration(seconds_since(now, s)))
                         .unwrap_or_else(|| "—".into());
+                    let estimate = q
+                        .forecast
+                        .as_ref()
+                        .and_then(|f| f.estimated_wait_seconds)
+                        .map(|s| {
+                            view! {
+                                <span class="label">{lang.t("estimated_wait")}</span>
+                                <span class="estimated-wait" title=lang.t("tip_estimated_wait")>
+                                    {wait(Some(s))}
+                                </span>
+                            }
+                        });
                     view! {
                         <div class="strip-queue" data-queue=id.clone() class:busy={q.waiting > 0}>
                             <span class="name">{queue_name(q, lang)}</span>
                             <span class="label">{lang.t("waiting")}</span>
                             <span class="waiting">{q.waiting}</span>
+                            {estimate}
                             <span class="label">{lang.t("longest_wait")}</span>
-                            <span class="longest">{wait}</span>
+                            <span class="longest">{wait_text}</span>
                         </div>
                     }
                 })

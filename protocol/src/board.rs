@@ -22,6 +22,10 @@ pub struct Board {
     /// IANA name of the zone whose midnight starts `today`.
     pub timezone: String,
     pub totals: BTreeMap<Window, Kpis>,
+    /// The totals' KPIs per channel, in every window, once a contact on a
+    /// channel besides voice has been counted (absent before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<crate::event::Channel, BTreeMap<Window, Kpis>>,
     pub queues: BTreeMap<String, QueueBoard>,
     pub agents: BTreeMap<String, AgentBoard>,
     pub agent_states: BTreeMap<AgentState, u64>,
@@ -145,6 +149,10 @@ pub struct QueueBoard {
     #[serde(default, with = "crate::time::rfc3339_option")]
     pub longest_wait_since: Option<Timestamp>,
     pub windows: BTreeMap<Window, Kpis>,
+    /// The queue's KPIs per channel, in every window, once it has counted
+    /// a contact on a channel besides voice (absent before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub channels: BTreeMap<crate::event::Channel, BTreeMap<Window, Kpis>>,
     /// Callers who asked to be called back and are not yet (absent when none).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub callbacks_pending: u64,

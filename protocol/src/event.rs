@@ -63,6 +63,10 @@ pub enum EventKind {
         queue: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         vip: Option<bool>,
+        /// How the contact reaches us (default `voice`); it keeps the
+        /// channel of its latest offer.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        channel: Option<Channel>,
     },
     ContactAnswered {
         contact: String,
@@ -133,6 +137,53 @@ pub enum EventKind {
         by: String,
         name: String,
     },
+}
+
+/// How a contact reaches the centre.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Default,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+    strum::EnumString,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+pub enum Channel {
+    #[default]
+    Voice,
+    Chat,
+    Email,
+    /// A callback the centre makes (offered to an agent as a contact).
+    Callback,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+
+    /// The channel named `name` (config, settings, labels).
+    pub fn parse(name: &str) -> Option<Channel> {
+        name.parse().ok()
+    }
+
+    /// Every channel's name, for error messages.
+    pub fn names() -> Vec<&'static str> {
+        <Self as strum::VariantArray>::VARIANTS
+            .iter()
+            .map(|c| c.as_str())
+            .collect()
+    }
 }
 
 /// An agent's state. Occupancy counts `on_contact` and `wrap_up` against

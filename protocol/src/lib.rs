@@ -21,7 +21,7 @@ pub use board::{
     AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Forecast, Kpi, KpiValues, Kpis,
     QueueBoard, SourceBoard, Status, Window,
 };
-pub use event::{AgentState, Event, EventKind};
+pub use event::{AgentState, Channel, Event, EventKind};
 pub use kpis::{
     DEFAULT_WARN_BAND, Direction, KpiKey, KpiSpec, REGISTRY, Scope, ServiceLevelDefinition, Unit,
     VipTarget, held_status, status,

@@ -107,6 +107,7 @@ impl View {
                 seq: floor.seq,
                 timezone: floor.timezone.clone(),
                 totals: floor.totals.clone(),
+                channels: floor.channels.clone(),
                 queues: floor.queues.clone(),
                 agents: BTreeMap::new(),
                 agent_states: floor.agent_states.clone(),
@@ -136,6 +137,7 @@ impl View {
                     seq: floor.seq,
                     timezone: floor.timezone.clone(),
                     totals: floor.totals.clone(),
+                    channels: floor.channels.clone(),
                     trend: floor.trend.clone(),
                     queues: floor
                         .queues

@@ -35,7 +35,7 @@ use jiff::civil::Date;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
-use wallboard_protocol::{AgentState, Event, EventKind};
+use wallboard_protocol::{AgentState, Channel, Event, EventKind};
 
 use crate::config::Config;
 use crate::sharded::ShardedMap;
@@ -165,6 +165,9 @@ pub struct Buckets {
     /// minutes for the totals (their "same time yesterday" is to the minute).
     /// The interval report sums them.
     pub intervals: BTreeMap<i64, Counters>,
+    /// The contact counts by channel (days, minutes, lifetime, rolling
+    /// sums; no agent time, complaints or intervals), for the channels seen.
+    pub channels: BTreeMap<Channel, Buckets>,
     /// The rolling windows as running sums (rebuilt, not checkpointed).
     #[serde(skip)]
     pub rolling: Rolling,
@@ -197,6 +200,27 @@ impl Buckets {
 }
 
 impl Buckets {
+    /// Drops the minute buckets before `oldest` (the channels' too).
+    fn remove_minutes_before(&mut self, oldest: i64) {
+        while let Some(entry) = self.minutes.first_entry() {
+            if *entry.key() >= oldest {
+                break;
+            }
+            entry.remove();
+        }
+        for sub in self.channels.values_mut() {
+            sub.remove_minutes_before(oldest);
+        }
+    }
+
+    /// Keeps the days from `first` on (the channels' too).
+    fn retain_days_from(&mut self, first: Date) {
+        self.days.retain(|day, _| *day >= first);
+        for sub in self.channels.values_mut() {
+            sub.retain_days_from(first);
+        }
+    }
+
     /// The counters of the minutes `from..to` (Unix minutes).
     pub fn span(&self, from: i64, to: i64) -> Counters {
         let mut sum = Counters::default();
@@ -306,6 +330,8 @@ impl Agent {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct PendingHandle {
     queue: Option<usize>,
+    #[serde(default)]
+    channel: Channel,
     answered: Timestamp,
     ended: Timestamp,
     /// The agent is in the wrap-up of this contact; it ends when they leave.
@@ -342,6 +368,9 @@ pub struct Contact {
     /// had waited in the queue before.
     #[serde(default)]
     pub callback: Option<(Timestamp, i64)>,
+    /// The channel of its latest offer.
+    #[serde(default)]
+    pub channel: Channel,
     /// The latest event time seen for it; finished contacts are forgotten
     /// some time after.
     last: Timestamp,
@@ -357,6 +386,7 @@ impl Contact {
             agent: None,
             answered_at: None,
             callback: None,
+            channel: Channel::Voice,
             last: ts,
         }
     }
@@ -513,7 +543,8 @@ impl Aggregator {
                 contact,
                 queue,
                 vip,
-            } => self.contact_offered(contact, queue, *vip, ts)?,
+                channel,
+            } => self.contact_offered(contact, queue, *vip, channel.unwrap_or_default(), ts)?,
             EventKind::ContactAnswered { contact, agent } => {
                 self.contact_answered(contact, agent, ts)?
             }
@@ -667,6 +698,18 @@ impl Aggregator {
     /// Adds to the counters of `queue` (if any) and of the totals, in the
     /// day and the minute that hold `ts`.
     fn count(&mut self, queue: Option<usize>, ts: Timestamp, f: impl Fn(&mut Counters)) {
+        self.count_on(queue, None, ts, f)
+    }
+
+    /// [`Aggregator::count`] for a contact on `channel`: its channel's
+    /// counts too.
+    fn count_on(
+        &mut self,
+        queue: Option<usize>,
+        channel: Option<Channel>,
+        ts: Timestamp,
+        f: impl Fn(&mut Counters),
+    ) {
         let (day, day_start, _) = self.day_of(ts);
         let minute = minute_of(ts);
         let interval = interval_of(minute_of(day_start), minute, QUEUE_INTERVAL_MINUTES);
@@ -684,13 +727,28 @@ impl Aggregator {
                 .entry(interval)
                 .or_default());
         }
+        let read_at = self.read_at;
         for buckets in
             std::iter::once(&mut self.totals).chain(queue.map(|q| &mut self.queues[q].buckets))
         {
-            f(buckets.days.entry(day).or_default());
-            f(buckets.minutes.entry(minute).or_default());
-            f(&mut buckets.lifetime);
-            buckets.rolling.add(minute, &delta);
+            let add = |b: &mut Buckets| {
+                f(b.days.entry(day).or_default());
+                f(b.minutes.entry(minute).or_default());
+                f(&mut b.lifetime);
+                b.rolling.add(minute, &delta);
+            };
+            add(buckets);
+            if let Some(ch) = channel {
+                add(buckets.channels.entry(ch).or_insert_with(|| {
+                    // Its running sums start at the last read's window, as
+                    // a new queue's do.
+                    let mut b = Buckets::default();
+                    if let Some(at) = read_at {
+                        b.advance(minute_of(at));
+                    }
+                    b
+                }));
+            }
         }
     }
 
@@ -767,12 +825,7 @@ impl Aggregator {
                 continue;
             }
             buckets.release_before(oldest);
-            while let Some(entry) = buckets.minutes.first_entry() {
-                if *entry.key() >= oldest {
-                    break;
-                }
-                entry.remove();
-            }
+            buckets.remove_minutes_before(oldest);
         }
     }
 
@@ -791,7 +844,7 @@ impl Aggregator {
         for buckets in
             std::iter::once(&mut self.totals).chain(self.queues.iter_mut().map(|q| &mut q.buckets))
         {
-            buckets.days.retain(|day, _| *day >= yesterday);
+            buckets.retain_days_from(yesterday);
             buckets
                 .intervals
                 .retain(|start, _| *start >= yesterday_start);

@@ -100,6 +100,11 @@ struct Top<'a> {
     seq: u64,
     timezone: &'a str,
     totals: &'a BTreeMap<wallboard_protocol::Window, wallboard_protocol::Kpis>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    channels: &'a BTreeMap<
+        wallboard_protocol::Channel,
+        BTreeMap<wallboard_protocol::Window, wallboard_protocol::Kpis>,
+    >,
     complaints: &'a ComplaintsBoard,
     #[serde(skip_serializing_if = "Option::is_none")]
     same_time_yesterday: &'a Option<wallboard_protocol::Kpis>,
@@ -121,6 +126,7 @@ impl Top<'_> {
             seq: board.seq,
             timezone: &board.timezone,
             totals: &board.totals,
+            channels: &board.channels,
             complaints: &board.complaints,
             same_time_yesterday: &board.same_time_yesterday,
             trend: &board.trend,
@@ -214,6 +220,9 @@ fn queue_patch(old: &QueueBoard, new: &QueueBoard) -> Option<Value> {
     );
     if let Some(forecast) = part_patch(old.forecast.as_ref(), new.forecast.as_ref()) {
         patch.insert("forecast".into(), forecast);
+    }
+    if let Some(channels) = merge_diff(&json(&old.channels), &json(&new.channels)) {
+        patch.insert("channels".into(), channels);
     }
     let mut windows = Map::new();
     for (window, kpis) in &new.windows {
@@ -344,6 +353,7 @@ impl Boards {
             seq: 0,
             timezone: String::new(),
             totals: BTreeMap::new(),
+            channels: BTreeMap::new(),
             queues: BTreeMap::new(),
             agents: BTreeMap::new(),
             agent_states: empty_states(),
@@ -546,6 +556,7 @@ impl Inner {
         floor.seq = changes.seq;
         floor.timezone = changes.timezone;
         floor.totals = changes.totals;
+        floor.channels = changes.channels;
         floor.trend = changes.trend;
         floor.complaints = changes.complaints;
         floor.same_time_yesterday = changes.same_time_yesterday;

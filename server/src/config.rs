@@ -12,7 +12,7 @@ use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use serde::Deserialize;
 use wallboard_protocol::{
-    AgentState, DEFAULT_WARN_BAND, KpiKey, REGISTRY, ServiceLevelDefinition, VipTarget,
+    AgentState, Channel, DEFAULT_WARN_BAND, KpiKey, REGISTRY, ServiceLevelDefinition, VipTarget,
 };
 
 /// What is wrong with a config file. Every message names the key (or the
@@ -56,6 +56,9 @@ pub struct Config {
     /// How `service_level` is counted where a queue does not say, and for
     /// the totals.
     pub service_level_definition: ServiceLevelDefinition,
+    /// Service-level thresholds by channel (`[channels.chat]`), over
+    /// `service_level_threshold` for contacts on that channel.
+    pub channel_thresholds: BTreeMap<Channel, SignedDuration>,
     /// Fraction of the target, on its bad side, that is `warn` not `breach`.
     pub warn_band: f64,
     /// Events stamped further than this in the future are rejected.
@@ -187,6 +190,8 @@ pub struct QueueConfig {
     pub vip: Option<bool>,
     pub service_level_threshold: Option<SignedDuration>,
     pub service_level_definition: Option<ServiceLevelDefinition>,
+    /// The queue's thresholds by channel (`[queues.channels.chat]`).
+    pub channel_thresholds: BTreeMap<Channel, SignedDuration>,
     pub short_abandon: Option<SignedDuration>,
     pub targets: Targets,
     /// The queue's own `targets` table as the file writes it: live
@@ -289,6 +294,8 @@ struct ConfigFile {
     short_abandon_seconds: Option<f64>,
     service_level_seconds: Option<f64>,
     service_level_definition: Option<String>,
+    #[serde(default)]
+    channels: BTreeMap<String, ChannelFile>,
     warn_band: Option<f64>,
     max_future_skew_seconds: Option<f64>,
     dedupe_retention_hours: Option<f64>,
@@ -955,7 +962,48 @@ struct QueueFile {
     service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
     #[serde(default)]
+    channels: BTreeMap<String, ChannelFile>,
+    #[serde(default)]
     targets: TargetsFile,
+}
+
+/// `[channels.CH]` / `[queues.channels.CH]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelFile {
+    service_level_seconds: Option<f64>,
+}
+
+/// Channel thresholds as written, checked: known channel names, seconds
+/// in range.
+fn channel_thresholds(
+    at: &str,
+    files: &BTreeMap<String, ChannelFile>,
+) -> Result<BTreeMap<Channel, SignedDuration>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (name, file) in files {
+        let channel = channel(&format!("{at}.{name}"), name)?;
+        if let Some(s) = file.service_level_seconds {
+            out.insert(
+                channel,
+                seconds(&format!("{at}.{name}.service_level_seconds"), s)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// A channel's name as written.
+pub(crate) fn channel(key: &str, name: &str) -> Result<Channel, ConfigError> {
+    Channel::parse(name).ok_or_else(|| {
+        invalid(
+            key,
+            format!(
+                "{name:?} is not a channel; known: {}",
+                Channel::names().join(", ")
+            ),
+        )
+    })
 }
 
 impl Default for Config {
@@ -1008,6 +1056,7 @@ fn queues(
                 .as_deref()
                 .map(|d| service_level_definition(&format!("{at}.service_level_definition"), d))
                 .transpose()?,
+            channel_thresholds: channel_thresholds(&format!("{at}.channels"), &q.channels)?,
             short_abandon: q
                 .short_abandon_seconds
                 .map(|s| seconds(&format!("{at}.short_abandon_seconds"), s))
@@ -1161,6 +1210,7 @@ impl Config {
                 .map(|d| service_level_definition("service_level_definition", d))
                 .transpose()?
                 .unwrap_or_default(),
+            channel_thresholds: channel_thresholds("channels", &file.channels)?,
             warn_band,
             max_future_skew: seconds(
                 "max_future_skew_seconds",
@@ -1187,6 +1237,21 @@ impl Config {
         self.queues
             .get(queue)
             .and_then(|q| q.service_level_threshold)
+            .unwrap_or(self.service_level_threshold)
+    }
+
+    /// The service-level threshold of a contact on `channel` in `queue`:
+    /// the queue's for the channel, else the centre's for the channel,
+    /// else the queue's, else the centre's.
+    pub fn service_level_threshold_on(
+        &self,
+        queue: Option<&str>,
+        channel: Channel,
+    ) -> SignedDuration {
+        let q = queue.and_then(|id| self.queues.get(id));
+        q.and_then(|q| q.channel_thresholds.get(&channel).copied())
+            .or_else(|| self.channel_thresholds.get(&channel).copied())
+            .or_else(|| q.and_then(|q| q.service_level_threshold))
             .unwrap_or(self.service_level_threshold)
     }
 

@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
+use wallboard_protocol::Channel;
 use wallboard_protocol::{
     AgentBoard, AgentState, Board, ComplaintsBoard, Forecast, Kpi, KpiKey, KpiValues, Kpis,
     QueueBoard, REGISTRY, Scope, ServiceLevelDefinition, SourceBoard, Window,
@@ -180,7 +181,8 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
                 .values()
                 .filter(|a| WORKING.contains(&a.state) && a.queues.contains(&i))
                 .count() as u64;
-            let counts = QueueCounts::of(agg, q, counters.clone(), &w, staffed);
+            let channels = by_channel(&q.buckets, |b, win| w.counters(b, win));
+            let counts = QueueCounts::of(agg, q, counters.clone(), &w, staffed, channels);
             (q.id.clone(), queue_row(config, &counts))
         })
         .collect();
@@ -204,6 +206,15 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         seq,
         timezone: config.timezone_name.clone(),
         totals: window_map(&totals, |c| totals_kpis(config, c)),
+        channels: channel_map(&by_channel(&agg.totals, |b, win| w.counters(b, win)), |c| {
+            scope_kpis(
+                config,
+                c,
+                &config.targets,
+                false,
+                config.service_level_definition,
+            )
+        }),
         queues: board_queues,
         agents,
         agent_states,
@@ -227,6 +238,7 @@ pub struct BoardChanges {
     pub seq: u64,
     pub timezone: String,
     pub totals: BTreeMap<Window, Kpis>,
+    pub channels: BTreeMap<Channel, BTreeMap<Window, Kpis>>,
     pub trend: BTreeMap<String, Vec<Option<f64>>>,
     pub complaints: ComplaintsBoard,
     pub same_time_yesterday: Option<Kpis>,
@@ -256,6 +268,8 @@ pub struct QueueCounts {
     pub waiting: u64,
     pub longest_wait_since: Option<Timestamp>,
     pub counters: [Counters; 3],
+    /// By channel, once one besides voice has been counted.
+    pub channels: Vec<(Channel, [Counters; 3])>,
     pub callbacks_pending: u64,
     /// Agents serving it in a working state (available, on a contact, wrap-up).
     pub staffed: u64,
@@ -272,6 +286,7 @@ impl QueueCounts {
         counters: [Counters; 3],
         w: &Windows,
         staffed: u64,
+        channels: Vec<(Channel, [Counters; 3])>,
     ) -> QueueCounts {
         let (from, interval_end) = w.interval();
         QueueCounts {
@@ -280,6 +295,7 @@ impl QueueCounts {
             waiting: q.waiting.len() as u64,
             longest_wait_since: q.waiting.first().map(|(since, _)| *since),
             counters,
+            channels,
             callbacks_pending: q.callbacks.len() as u64,
             staffed,
             interval: q.buckets.span(from, i64::MAX),
@@ -297,6 +313,7 @@ pub struct ChangedCounts {
     at: Timestamp,
     seq: u64,
     totals: [Counters; 3],
+    channels: Vec<(Channel, [Counters; 3])>,
     trend: Vec<Counters>,
     complaints: ComplaintsBoard,
     yesterday: Option<Counters>,
@@ -325,7 +342,8 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
             let queue = &agg.queues[q];
             let counters = Window::ALL.map(|win| live_counters(&queue.buckets, &w, win));
             let staffed = queue.buckets.running.iter().map(|i| i.len()).sum();
-            QueueCounts::of(agg, queue, counters, &w, staffed)
+            let channels = by_channel(&queue.buckets, |b, win| live_counters(b, &w, win));
+            QueueCounts::of(agg, queue, counters, &w, staffed, channels)
         })
         .collect();
     let agents = changed
@@ -342,6 +360,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
         at,
         seq,
         totals: Window::ALL.map(|win| live_counters(&agg.totals, &w, win)),
+        channels: by_channel(&agg.totals, |b, win| live_counters(b, &w, win)),
         trend: live_trend(agg, at),
         complaints: ComplaintsBoard {
             open: agg.totals.dues.open(),
@@ -369,6 +388,15 @@ impl ChangedCounts {
             seq: self.seq,
             timezone: config.timezone_name.clone(),
             totals: window_map(&self.totals, |c| totals_kpis(config, c)),
+            channels: channel_map(&self.channels, |c| {
+                scope_kpis(
+                    config,
+                    c,
+                    &config.targets,
+                    false,
+                    config.service_level_definition,
+                )
+            }),
             trend: trend_of(config, &self.trend),
             complaints: self.complaints,
             same_time_yesterday: self.yesterday.map(|c| totals_kpis(config, &c)),
@@ -456,6 +484,9 @@ fn queue_row(config: &Config, q: &QueueCounts) -> QueueBoard {
         windows: window_map(&q.counters, |c| {
             kpis(c, targets, vip, band, false, definition)
         }),
+        channels: channel_map(&q.channels, |c| {
+            scope_kpis(config, c, targets, vip, definition)
+        }),
         callbacks_pending: q.callbacks_pending,
         forecast: Some(queue_forecast(config, q, definition)),
         position: qc.map(|c| c.position),
@@ -514,6 +545,44 @@ fn queue_forecast(
         ),
         interval_end: q.interval_end,
     }
+}
+
+/// A scope's counts by channel in each window, when it has counted a
+/// channel besides voice (else none: a voice-only floor's board does not
+/// carry its figures twice).
+fn by_channel(
+    b: &Buckets,
+    counters: impl Fn(&Buckets, Window) -> Counters,
+) -> Vec<(Channel, [Counters; 3])> {
+    if b.channels.keys().all(|c| *c == Channel::Voice) {
+        return Vec::new();
+    }
+    b.channels
+        .iter()
+        .map(|(ch, sub)| (*ch, Window::ALL.map(|win| counters(sub, win))))
+        .collect()
+}
+
+fn channel_map(
+    channels: &[(Channel, [Counters; 3])],
+    f: impl Fn(&Counters) -> Kpis,
+) -> BTreeMap<Channel, BTreeMap<Window, Kpis>> {
+    channels
+        .iter()
+        .map(|(ch, counters)| (*ch, window_map(counters, &f)))
+        .collect()
+}
+
+/// A channel's KPIs (a queue's, or the totals' without the totals-only
+/// ones: arrivals carry no channel).
+fn scope_kpis(
+    config: &Config,
+    c: &Counters,
+    targets: &Targets,
+    vip: bool,
+    definition: ServiceLevelDefinition,
+) -> Kpis {
+    kpis(c, targets, vip, config.warn_band, false, definition)
 }
 
 /// The totals' KPIs: every queue's counts, the service level by the

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 use wallboard_protocol::{KpiKey, REGISTRY};
 
 use crate::config::{
-    Config, ConfigError, QueueConfig, Targets, complaint_deadline, invalid, seconds,
+    Config, ConfigError, QueueConfig, Targets, channel, complaint_deadline, invalid, seconds,
     service_level_definition, warn_band,
 };
 
@@ -40,6 +40,8 @@ struct SettingsDoc {
     service_level_seconds: Option<f64>,
     service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
+    #[serde(default)]
+    channels: BTreeMap<String, ChannelDoc>,
     #[serde(default)]
     queues: BTreeMap<String, QueueDoc>,
     #[serde(default)]
@@ -58,6 +60,46 @@ struct QueueDoc {
     service_level_seconds: Option<f64>,
     service_level_definition: Option<String>,
     short_abandon_seconds: Option<f64>,
+    #[serde(default)]
+    channels: BTreeMap<String, ChannelDoc>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelDoc {
+    service_level_seconds: Option<f64>,
+}
+
+/// Channel thresholds from a `channels` table at `at` over `into`.
+fn channel_overlay(
+    into: &mut BTreeMap<wallboard_protocol::Channel, SignedDuration>,
+    at: &str,
+    docs: &BTreeMap<String, ChannelDoc>,
+) -> Result<(), ConfigError> {
+    for (name, doc) in docs {
+        let ch = channel(&format!("{at}.{name}"), name)?;
+        if let Some(v) = doc.service_level_seconds {
+            into.insert(
+                ch,
+                seconds(&format!("{at}.{name}.service_level_seconds"), v)?,
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A channel-threshold table as SETTINGS writes it.
+fn channels_json(thresholds: &BTreeMap<wallboard_protocol::Channel, SignedDuration>) -> Value {
+    thresholds
+        .iter()
+        .map(|(ch, d)| {
+            (
+                ch.as_str().to_string(),
+                json!({"service_level_seconds": d.as_secs_f64()}),
+            )
+        })
+        .collect::<Map<String, Value>>()
+        .into()
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,6 +189,7 @@ pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
         Keys(&'static [(&'static str, Shape)]),
     }
     const TARGETS: Shape = Shape::Map(&Shape::Number);
+    const CHANNELS: Shape = Shape::Map(&Shape::Keys(&[("service_level_seconds", Shape::Number)]));
     const QUEUE: Shape = Shape::Keys(&[
         (
             "names",
@@ -158,6 +201,7 @@ pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
         ("service_level_seconds", Shape::Number),
         ("service_level_definition", Shape::Text),
         ("short_abandon_seconds", Shape::Number),
+        ("channels", CHANNELS),
     ]);
     const SETTINGS: Shape = Shape::Keys(&[
         ("targets", TARGETS),
@@ -166,6 +210,7 @@ pub fn check_patch(patch: &Value) -> Result<(), ConfigError> {
         ("service_level_seconds", Shape::Number),
         ("service_level_definition", Shape::Text),
         ("short_abandon_seconds", Shape::Number),
+        ("channels", CHANNELS),
         ("queues", Shape::Map(&QUEUE)),
         (
             "complaint_grades",
@@ -242,6 +287,7 @@ pub fn live_part(old: &Config, new: &Config) -> Config {
     config.warn_band = new.warn_band;
     config.service_level_threshold = new.service_level_threshold;
     config.service_level_definition = new.service_level_definition;
+    config.channel_thresholds = new.channel_thresholds.clone();
     config.short_abandon = new.short_abandon;
     config.queues = new.queues.clone();
     config.complaint_grades = new.complaint_grades.clone();
@@ -267,6 +313,7 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
     if let Some(v) = doc.short_abandon_seconds {
         config.short_abandon = seconds("short_abandon_seconds", v)?;
     }
+    channel_overlay(&mut config.channel_thresholds, "channels", &doc.channels)?;
     // Every queue's targets start from the (new) global ones, then the
     // file's own table, then the live one: a global change reaches the
     // queues that do not set that target themselves.
@@ -309,6 +356,7 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
                 vip: None,
                 service_level_threshold: None,
                 service_level_definition: None,
+                channel_thresholds: BTreeMap::new(),
                 short_abandon: None,
                 targets: global,
                 file_targets: BTreeMap::new(),
@@ -344,6 +392,11 @@ pub fn apply(base: &Config, overrides: &Value) -> Result<Config, ConfigError> {
                 v,
             )?);
         }
+        channel_overlay(
+            &mut queue.channel_thresholds,
+            &format!("{at}.channels"),
+            &q.channels,
+        )?;
         if let Some(v) = q.short_abandon_seconds {
             queue.short_abandon = Some(seconds(&format!("{at}.short_abandon_seconds"), v)?);
         }
@@ -412,6 +465,7 @@ pub fn effective(config: &Config) -> Value {
                 "service_level_seconds": config.service_level_threshold(id).as_secs_f64(),
                 "short_abandon_seconds": config.short_abandon(id).as_secs_f64(),
                 "service_level_definition": config.service_level_definition(id).as_str(),
+                "channels": channels_json(&q.channel_thresholds),
             });
             if let Some(vip) = q.vip {
                 row["vip"] = json!(vip);
@@ -431,6 +485,7 @@ pub fn effective(config: &Config) -> Value {
         "service_level_seconds": config.service_level_threshold.as_secs_f64(),
         "short_abandon_seconds": config.short_abandon.as_secs_f64(),
         "service_level_definition": config.service_level_definition.as_str(),
+        "channels": channels_json(&config.channel_thresholds),
         "queues": queues,
         "complaint_grades": grades,
     })

@@ -496,6 +496,7 @@ impl Simulation {
             contact: self.contact_id(contact),
             queue: spec.id.to_string(),
             vip: spec.vip.then_some(true),
+            channel: None,
         });
         self.contact_queue.insert(contact, (queue, self.now));
         // Some callers hang up almost at once; the rest wait a while.

@@ -29,6 +29,8 @@ use wallboard_protocol::stream::{merge_apply, without_nulls};
 const CONFIG: &str = r#"
 timezone = "Asia/Shanghai"
 short_abandon_seconds = 5
+[channels.chat]
+service_level_seconds = 60
 [complaint_grades]
 urgent = "90s"
 normal = "20m"
@@ -37,6 +39,8 @@ id = "q1"
 service_level_seconds = 10
 short_abandon_seconds = 0
 service_level_definition = "connect"
+[queues.channels.email]
+service_level_seconds = 90
 [[queues]]
 id = "q2"
 vip = true
@@ -151,7 +155,13 @@ impl Model {
                     1 => pick(&self.waiting, b).unwrap_or_else(|| self.contact()),
                     _ => self.contact(),
                 };
-                json!({"type": "contact_offered", "contact": contact, "queue": queue(c), "vip": c % 7 == 0})
+                let mut e = json!({"type": "contact_offered", "contact": contact, "queue": queue(c), "vip": c % 7 == 0});
+                // Most contacts are calls; some are chats, e-mails, callbacks.
+                if b % 3 == 0 {
+                    e["channel"] =
+                        json!(["voice", "chat", "email", "callback"][(b / 3) as usize % 4]);
+                }
+                e
             }
             7..=8 => {
                 json!({"type": "contact_answered", "contact": pick(&self.waiting, a)?, "agent": agent(b)})

@@ -204,7 +204,7 @@ impl Aggregator {
     pub(super) fn handled(&mut self, h: PendingHandle, end: Timestamp) {
         let ms = ms_between(h.answered, end);
         self.observe(h.queue, "wallboard_handle_seconds", ms as f64 / 1000.0);
-        self.count(h.queue, end, |c| {
+        self.count_on(h.queue, Some(h.channel), end, |c| {
             c.handled += 1;
             c.handle_ms = c.handle_ms.saturating_add(ms);
         });

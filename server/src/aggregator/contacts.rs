@@ -4,6 +4,8 @@
 use jiff::Timestamp;
 
 use super::agents::{HandleEnd, handle_end};
+use wallboard_protocol::Channel;
+
 use super::{Agent, Aggregator, Contact, PendingHandle, Phase, ms_between};
 
 impl Aggregator {
@@ -51,6 +53,7 @@ impl Aggregator {
         contact: &str,
         queue: &str,
         vip: Option<bool>,
+        channel: Channel,
         ts: Timestamp,
     ) -> Result<(), String> {
         if let Some(c) = self.contacts.get(contact) {
@@ -97,11 +100,12 @@ impl Aggregator {
         c.phase = Phase::Waiting;
         c.queue = Some(q);
         c.waiting_since = Some(ts);
+        c.channel = channel;
         c.agent = None;
         c.answered_at = None;
         c.last = c.last.max(ts);
         self.queues[q].waiting.insert((ts, contact.to_string()));
-        self.count(Some(q), ts, |c| c.offered += 1);
+        self.count_on(Some(q), Some(channel), ts, |c| c.offered += 1);
         Ok(())
     }
 
@@ -123,7 +127,7 @@ impl Aggregator {
                 .ok_or_else(|| format!("unknown contact {contact:?}"))?,
             false => self.waiting_contact(contact)?,
         };
-        let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+        let (q, since, channel) = (c.queue, c.waiting_since.unwrap_or(ts), c.channel);
         // A callback answered straight from the pending list: the caller's
         // wait is the time they held in the queue before asking.
         let callback = c.callback.take();
@@ -145,9 +149,9 @@ impl Aggregator {
                 ms_between(since, ts)
             }
         };
-        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q, channel));
         self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
-        self.count(q, ts, |c| {
+        self.count_on(q, Some(channel), ts, |c| {
             c.answered += 1;
             c.answered_in_sl += in_sl;
             c.wait_ms = c.wait_ms.saturating_add(wait_ms);
@@ -170,7 +174,7 @@ impl Aggregator {
     /// A waiting contact hangs up (short abandons counted apart).
     pub(super) fn contact_abandoned(&mut self, contact: &str, ts: Timestamp) -> Result<(), String> {
         let c = self.waiting_contact(contact)?;
-        let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+        let (q, since, channel) = (c.queue, c.waiting_since.unwrap_or(ts), c.channel);
         c.phase = Phase::Abandoned;
         c.last = c.last.max(ts);
         if let Some(q) = q {
@@ -181,8 +185,8 @@ impl Aggregator {
             .unwrap_or(self.config.short_abandon);
         let wait_ms = ms_between(since, ts);
         let short = wait_ms < short_abandon.as_millis() as i64;
-        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
-        self.count(q, ts, |c| {
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q, channel));
+        self.count_on(q, Some(channel), ts, |c| {
             if short {
                 c.short_abandoned += 1
             } else {
@@ -201,7 +205,7 @@ impl Aggregator {
         ts: Timestamp,
     ) -> Result<(), String> {
         let c = self.waiting_contact(contact)?;
-        let (q, since) = (c.queue, c.waiting_since.unwrap_or(ts));
+        let (q, since, channel) = (c.queue, c.waiting_since.unwrap_or(ts), c.channel);
         let wait_ms = ms_between(since, ts);
         c.phase = Phase::CallbackPending;
         c.callback = Some((ts, wait_ms));
@@ -211,19 +215,20 @@ impl Aggregator {
             queue.waiting.remove(&(since, contact.to_string()));
             queue.callbacks.insert((ts, contact.to_string()));
         }
-        let in_sl = u64::from(wait_ms <= self.threshold_ms(q));
-        self.count(q, ts, |c| {
+        let in_sl = u64::from(wait_ms <= self.threshold_ms(q, channel));
+        self.count_on(q, Some(channel), ts, |c| {
             c.callbacks += 1;
             c.callbacks_in_sl += in_sl;
         });
         Ok(())
     }
 
-    /// The service-level threshold of queue `q` (the global one without a
-    /// queue), in milliseconds.
-    fn threshold_ms(&self, q: Option<usize>) -> i64 {
-        q.map(|q| self.config.service_level_threshold(&self.queues[q].id))
-            .unwrap_or(self.config.service_level_threshold)
+    /// The service-level threshold of a contact on `channel` in queue `q`
+    /// (the global ones without a queue), in milliseconds.
+    fn threshold_ms(&self, q: Option<usize>, channel: Channel) -> i64 {
+        let queue = q.map(|q| self.queues[q].id.as_str());
+        self.config
+            .service_level_threshold_on(queue, channel)
             .as_millis() as i64
     }
 
@@ -258,12 +263,12 @@ impl Aggregator {
         let was_answered = c.phase == Phase::Answered;
         c.phase = Phase::Ended;
         c.last = c.last.max(ts);
-        let q = c.queue;
+        let (q, channel) = (c.queue, c.channel);
         let answered_at = c.answered_at;
         let agent = c.agent.clone();
         if let Some(resolved) = resolved {
             let resolved = u64::from(resolved);
-            self.count(q, ts, |c| {
+            self.count_on(q, Some(channel), ts, |c| {
                 c.dispositions += 1;
                 c.resolved += resolved;
             });
@@ -278,6 +283,7 @@ impl Aggregator {
             }
             let pending = |in_wrap| PendingHandle {
                 queue: q,
+                channel,
                 answered,
                 ended: ts,
                 in_wrap,

@@ -16,6 +16,9 @@ impl Aggregator {
         max: Option<f64>,
         ts: Timestamp,
     ) -> Result<(), String> {
+        let channel = contact
+            .and_then(|c| self.contacts.get(c))
+            .map(|c| c.channel);
         let q = match (queue, contact) {
             (Some(queue), _) => Some(self.queue(queue)),
             (None, Some(contact)) => self.contacts.get(contact).and_then(|c| c.queue),
@@ -23,7 +26,7 @@ impl Aggregator {
         };
         let points = Event::survey_points(score, max);
         self.observe(q, "wallboard_survey_points", points);
-        self.count(q, ts, |c| {
+        self.count_on(q, channel, ts, |c| {
             c.surveys += 1;
             c.survey_points += points;
         });

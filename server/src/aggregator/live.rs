@@ -61,6 +61,9 @@ impl Buckets {
             }
         }
         self.rolling.started = true;
+        for sub in self.channels.values_mut() {
+            sub.advance(now);
+        }
     }
 
     /// Before minutes older than `oldest` are dropped: the sums let go of
@@ -71,6 +74,9 @@ impl Buckets {
         }
         for i in 0..ROLLING.len() {
             self.let_go(i, oldest);
+        }
+        for sub in self.channels.values_mut() {
+            sub.release_before(oldest);
         }
     }
 
@@ -112,6 +118,9 @@ impl Buckets {
     /// Sums the rolling windows again from the minute buckets (after a restore).
     pub(super) fn rebuild_rolling(&mut self) {
         self.rolling = Rolling::default();
+        for sub in self.channels.values_mut() {
+            sub.rebuild_rolling();
+        }
     }
 }
 

@@ -478,6 +478,7 @@ impl Mapper {
                 contact: self.contact(uniqueid),
                 queue: queue.to_string(),
                 vip: None,
+                channel: None,
             },
         });
     }
