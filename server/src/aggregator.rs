@@ -200,6 +200,15 @@ impl Buckets {
 }
 
 impl Buckets {
+    /// The kept intervals starting in minutes `from..to`, summed.
+    pub fn intervals_sum(&self, from: i64, to: i64) -> Counters {
+        let mut sum = Counters::default();
+        for (_, c) in self.intervals.range(from..to) {
+            sum.add(c);
+        }
+        sum
+    }
+
     /// Drops the minute buckets before `oldest` (the channels' too).
     fn remove_minutes_before(&mut self, oldest: i64) {
         while let Some(entry) = self.minutes.first_entry() {
@@ -432,6 +441,10 @@ pub struct Aggregator {
     dirty: Dirty,
     /// The moment of the last [`Aggregator::take_changes`].
     read_at: Option<Timestamp>,
+    /// The totals' counts over a span of minutes (yesterday to this time of
+    /// day), kept until the span moves or a count lands in it: a step reads
+    /// it without summing a day of minutes.
+    span_cache: Option<((i64, i64), Counters)>,
     /// The oldest minute kept at the last drop, and whether a late event
     /// counted into an older one since: most events need no drop, which
     /// walks every scope.
@@ -500,6 +513,7 @@ impl Aggregator {
                 ..Dirty::default()
             },
             read_at: None,
+            span_cache: None,
             minutes_from: i64::MIN,
             minutes_below: false,
         }
@@ -712,6 +726,13 @@ impl Aggregator {
     ) {
         let (day, day_start, _) = self.day_of(ts);
         let minute = minute_of(ts);
+        if self
+            .span_cache
+            .as_ref()
+            .is_some_and(|((_, to), _)| minute < *to)
+        {
+            self.span_cache = None;
+        }
         let interval = interval_of(minute_of(day_start), minute, QUEUE_INTERVAL_MINUTES);
         self.minutes_below |= minute < self.minutes_from;
         let mut delta = Counters::default();
@@ -951,6 +972,19 @@ impl Aggregator {
         }
     }
 
+    /// The totals' kept intervals summed over the minutes `from..to`
+    /// (cached: see `span_cache`).
+    pub fn totals_span(&mut self, from: i64, to: i64) -> Counters {
+        if let Some((span, sum)) = &self.span_cache
+            && *span == (from, to)
+        {
+            return sum.clone();
+        }
+        let sum = self.totals.intervals_sum(from, to);
+        self.span_cache = Some(((from, to), sum.clone()));
+        sum
+    }
+
     /// Rebuilds what is kept up to date as events apply (after a restore):
     /// running sums, running-time and due indexes; everything is changed.
     fn rebuild_live(&mut self) {
@@ -971,6 +1005,7 @@ impl Aggregator {
             self.each_scope(q.as_slice(), |b| b.dues.insert(due));
         }
         self.read_at = None;
+        self.span_cache = None;
         self.dirty.all_queues = true;
         self.dirty.all_agents = true;
     }

@@ -85,14 +85,11 @@ impl Windows {
         }
     }
 
-    /// The totals' counts yesterday up to this time of day (`None`: none).
+    /// The totals' counts yesterday up to this time of day (`None`: none),
+    /// the plain way.
     fn yesterday(&self, totals: &Buckets) -> Option<Counters> {
         let (from, to) = self.yesterday;
-        let mut sum = Counters::default();
-        for (_, c) in totals.intervals.range(from..to) {
-            sum.add(c);
-        }
-        (sum != Counters::default()).then_some(sum)
+        some_counts(totals.intervals_sum(from, to))
     }
 
     /// The stored counters of one scope in one window.
@@ -333,8 +330,9 @@ pub struct ChangedCounts {
 /// where they changed.
 pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCounts {
     let changed = agg.take_changes(at);
-    let agg = &*agg;
     let w = Windows::new(agg, at);
+    let yesterday = some_counts(agg.totals_span(w.yesterday.0, w.yesterday.1));
+    let agg = &*agg;
     let queues = changed
         .queues
         .iter()
@@ -366,7 +364,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
             open: agg.totals.dues.open(),
             overdue: agg.totals.dues.due_between(i64::MIN, now_ms),
         },
-        yesterday: w.yesterday(&agg.totals),
+        yesterday,
         sources: agg.sources.clone(),
         cluster: agg.log.clone(),
         messages: agg.admin().messages_shown_at(at),
@@ -545,6 +543,10 @@ fn queue_forecast(
         ),
         interval_end: q.interval_end,
     }
+}
+
+fn some_counts(c: Counters) -> Option<Counters> {
+    (c != Counters::default()).then_some(c)
 }
 
 /// A scope's counts by channel in each window, when it has counted a

@@ -1045,3 +1045,73 @@ test("a target changed on /admin moves a tile's status on the floor; messages an
     rmSync(data, { recursive: true, force: true });
   }
 });
+
+test("definitions, callbacks, the forecast, channels and same time yesterday reach the wallboard", async () => {
+  // A server of its own: the foresight scenario's floor, a queue counted
+  // the Amazon Connect way with a chat callback pending, and a call yesterday.
+  const foresight = JSON.parse(
+    readFileSync(join(root, "tests/scenarios/foresight_erlang_c.expected.json"), "utf8"),
+  );
+  const config = join(tmpdir(), `wallboard-e2e-foresight-${process.pid}.toml`);
+  writeFileSync(config, `${foresight.config}[[queues]]\nid = "conn"\nname_en = "Web"\nservice_level_definition = "connect"\n`);
+  const data = join(tmpdir(), `wallboard-e2e-foresight-${process.pid}-data`);
+  rmSync(data, { recursive: true, force: true });
+  const { child, url } = await startServer(0, { config, data, clockStart: foresight.now });
+  try {
+    const extra = [
+      { id: "k1", ts: "2026-11-23T10:15:00+08:00", type: "contact_offered", contact: "k1", queue: "conn", channel: "chat" },
+      { id: "k2", ts: "2026-11-23T10:15:30+08:00", type: "contact_callback_requested", contact: "k1" },
+      { id: "k3", ts: "2026-11-23T10:16:00+08:00", type: "contact_offered", contact: "k3", queue: "conn" },
+      { id: "k4", ts: "2026-11-23T10:16:05+08:00", type: "contact_answered", contact: "k3", agent: "b1" },
+      { id: "y0", ts: "2026-11-22T10:05:00+08:00", type: "contact_offered", contact: "y0", queue: "sales" },
+      { id: "y1", ts: "2026-11-22T10:05:05+08:00", type: "contact_answered", contact: "y0", agent: "a0" },
+    ].map((e) => JSON.stringify(e)).join("\n");
+    for (const body of [readFileSync(join(root, "tests/scenarios/foresight_erlang_c.ndjson"), "utf8"), extra]) {
+      const r = await fetch(`${url}/api/v1/events`, {
+        method: "POST", headers: { "content-type": "application/x-ndjson" }, body,
+      });
+      const text = await r.text();
+      assert.equal(r.status, 200, text);
+      assert.deepEqual(JSON.parse(text).rejected, [], text);
+    }
+    // A 4K TV has room for every column of the queue table.
+    const tv = await openAt(url, "?kiosk=1&lang=en&window=today", { viewport: { width: 3840, height: 2160 } });
+    const sales = tv.locator('tr[data-queue="sales"]');
+    await sales.locator("td.agents-needed").filter({ hasText: "4 / 3" }).waitFor({ timeout: 10000 });
+    assert.equal(await sales.locator("td.agents-needed").getAttribute("data-status"), "breach", "3 staffed of 4 needed");
+    assert.match(await sales.locator("td.estimated-wait").innerText(), /1:0[67]/, "(1 + 1) ÷ (27/900 s) ≈ 67 s");
+    assert.match(await sales.locator("td.sl-projected").innerText(), /7[67]\.\d%/, "about 76.8% by 10:30");
+    const conn = tv.locator('tr[data-queue="conn"]');
+    await conn.locator('.sl-definition[data-definition="connect"]').waitFor({ timeout: 3000 });
+    assert.equal(await sales.locator(".sl-definition").count(), 0, "a hotline queue carries no tag");
+    assert.equal((await conn.locator("td.callbacks-pending").innerText()).trim(), "1");
+    const needed = tv.locator("#tile-agents-needed");
+    await needed.locator(".tile-value").filter({ hasText: "4" }).waitFor({ timeout: 3000 });
+    assert.equal(await needed.getAttribute("data-status"), "breach");
+    assert.match(await needed.locator(".staffed").innerText(), /3/);
+    // Same time yesterday beside today's service level: yesterday's one call, in 5 s.
+    await tv.locator('.tile[data-kpi="service_level"] .tile-yesterday').filter({ hasText: "100.0%" })
+      .waitFor({ timeout: 3000 });
+    // The chat channel has its own row.
+    await tv.locator('section.channels tr[data-channel="chat"]').waitFor({ timeout: 3000 });
+    await tv.screenshot({ path: join(artifacts, "tv-foresight-4k.png") });
+
+    // In Chinese the same figures carry Chinese labels.
+    const zh = await openAt(url, "?kiosk=1&lang=zh&window=today", { viewport: { width: 3840, height: 2160 } });
+    await zh.locator("#tile-agents-needed").filter({ hasText: "所需座席" }).waitFor({ timeout: 10000 });
+    await zh.locator('tr[data-queue="conn"] .sl-definition').filter({ hasText: "Connect口径" }).waitFor({ timeout: 3000 });
+    await zh.screenshot({ path: join(artifacts, "tv-foresight-4k-zh.png") });
+
+    // The agents' strip shows each queue's estimated wait.
+    const strip = await openAt(url, "?view=agent&queue=sales&lang=en");
+    await strip.locator(".estimated-wait").first().waitFor({ timeout: 10000 });
+
+    for (const page of [tv, zh, strip]) {
+      assert.deepEqual(page.errors, []);
+      await page.close();
+    }
+  } finally {
+    child.kill("SIGKILL");
+    rmSync(data, { recursive: true, force: true });
+  }
+});
