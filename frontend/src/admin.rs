@@ -19,8 +19,8 @@ use leptos::task::spawn_local;
 use serde_json::{Map, Value, json};
 use wallboard_protocol::admin::{LAYOUT_PAGES, check_layout_name};
 use wallboard_protocol::{
-    AuditEntry, KpiKey, Layout, Message, REGISTRY, ServiceLevelDefinition, Status, Unit, View,
-    Window,
+    AuditEntry, Channel, KpiKey, Layout, Message, REGISTRY, ServiceLevelDefinition, Status, Unit,
+    View, Window,
 };
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -220,6 +220,26 @@ pub fn effective_at(doc: &Value, path: &[String]) -> Option<Value> {
     value_at(doc, global).filter(|v| !v.is_null()).cloned()
 }
 
+/// Whether a settings value may be left unset (a channel's threshold:
+/// empty is "not set", and the threshold it falls back to applies).
+pub fn unsettable(path: &[String]) -> bool {
+    match path {
+        [channels, _, _] => channels == "channels",
+        [queues, _, channels, _, _] => queues == "queues" && channels == "channels",
+        _ => false,
+    }
+}
+
+/// The channels a threshold can be set for: every one but voice (voice
+/// is `service_level_seconds` itself).
+pub fn threshold_channels() -> Vec<Channel> {
+    Channel::names()
+        .into_iter()
+        .filter_map(Channel::parse)
+        .filter(|c| *c != Channel::Voice)
+        .collect()
+}
+
 /// Whether two wire values are the same setting (numbers to a hair).
 pub fn same(a: &Value, b: &Value) -> bool {
     match (a.as_f64(), b.as_f64()) {
@@ -279,7 +299,12 @@ pub fn changes(
         }
         let base = effective_at(effective, path);
         out.done.push(path.clone());
-        if base.is_none() && text.trim().is_empty() {
+        if text.trim().is_empty() && (base.is_none() || unsettable(path)) {
+            // Emptied: a value that may be unset goes back to none (the
+            // file's, where the file sets one).
+            if base.is_some() {
+                out.set.push((path.clone(), Value::Null));
+            }
             continue;
         }
         match from_form(kind_of(path), text) {
@@ -500,7 +525,7 @@ fn tv_link(name: &str) -> String {
 
 /// A call the server (or the network) refused.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// The HTTP status; 0: no answer.
     pub status: u16,
     /// The server's `error`, as it said it.
@@ -519,7 +544,7 @@ impl Failure {
     }
 
     /// What to show: the server's words, or that there was no answer.
-    fn text(&self, lang: Lang) -> String {
+    pub(crate) fn text(&self, lang: Lang) -> String {
         if self.error.is_empty() {
             lang.t("network_error").to_string()
         } else {
@@ -528,8 +553,9 @@ impl Failure {
     }
 }
 
-/// One JSON call to the admin API, with the page's token.
-async fn call(
+/// One JSON call to the API (the admin's, the interval report), with the
+/// page's token as `Authorization: Bearer`.
+pub(crate) async fn call(
     token: Option<String>,
     method: &str,
     url: &str,
@@ -1310,7 +1336,48 @@ const TARGET_ROOTS: &[&str] = &[
     "service_level_seconds",
     "service_level_definition",
     "short_abandon_seconds",
+    "channels",
 ];
+
+/// The service-level threshold of each channel but voice, under `at`
+/// (the centre's: empty; a queue's: `queues.ID`): a group
+/// (`fieldset.channel-thresholds`) of one numeric field each
+/// (`channels.CH.service_level_seconds`), empty meaning not set.
+#[component]
+fn ChannelThresholds(ctx: Ctx, form: Form, at: Path) -> impl IntoView {
+    let hint_id = format!(
+        "hint-{}",
+        html_id(&dotted(
+            &[at.clone(), vec!["channels".to_string()]].concat()
+        ))
+    );
+    let fields = threshold_channels()
+        .into_iter()
+        .map(|channel| {
+            let mut path = at.clone();
+            path.extend(
+                ["channels", channel.as_str(), "service_level_seconds"].map(str::to_string),
+            );
+            let label = Signal::derive(move || {
+                let lang = ctx.lang.get();
+                format!(
+                    "{} — {}",
+                    lang.channel(channel),
+                    lang.t("service_level_seconds")
+                )
+            });
+            view! { <Field ctx form path label /> }
+        })
+        .collect_view();
+    let described = hint_id.clone();
+    view! {
+        <fieldset class="channel-thresholds" data-scope=dotted(&at) aria-describedby=described>
+            <legend>{move || ctx.lang.get().t("channel_thresholds")}</legend>
+            <p class="hint" id=hint_id>{move || ctx.lang.get().t("channel_thresholds_hint")}</p>
+            {fields}
+        </fieldset>
+    }
+}
 
 /// The id of the list of what each service-level definition counts,
 /// which every definition's select is described by.
@@ -1388,6 +1455,7 @@ fn Targets(ctx: Ctx) -> impl IntoView {
                     path=path(&["short_abandon_seconds"])
                     label=label(ctx, "short_abandon_seconds")
                 />
+                <ChannelThresholds ctx form at=Vec::new() />
             </SettingsForm>
         </section>
     }
@@ -1468,6 +1536,7 @@ fn QueueFields(ctx: Ctx, form: Form, id: String) -> impl IntoView {
             <Field ctx form path=at(&["service_level_seconds"]) label=label(ctx, "service_level_seconds") />
             <Field ctx form path=at(&["service_level_definition"]) label=label(ctx, "service_level_definition") />
             <Field ctx form path=at(&["short_abandon_seconds"]) label=label(ctx, "short_abandon_seconds") />
+            <ChannelThresholds ctx form at=at(&[]) />
             {targets}
             {vip_targets}
         </fieldset>
@@ -2534,6 +2603,62 @@ mod tests {
         // An empty name of a queue without one: nothing to send.
         let blank: BTreeMap<Path, String> = [(p("queues.vip.names.zh"), " ".to_string())].into();
         assert_eq!(changes(&blank, &["queues"], &e).unwrap().set, vec![]);
+    }
+
+    #[test]
+    fn an_emptied_channel_threshold_is_reset_to_none() {
+        let mut e = effective();
+        e["channels"] = json!({"chat": {"service_level_seconds": 60.0}});
+        e["queues"]["billing"]["channels"] = json!({"email": {"service_level_seconds": 3600.0}});
+        assert!(unsettable(&p("channels.chat.service_level_seconds")));
+        assert!(unsettable(&p(
+            "queues.billing.channels.email.service_level_seconds"
+        )));
+        assert!(!unsettable(&p("service_level_seconds")));
+        assert!(!unsettable(&p("queues.billing.service_level_seconds")));
+        assert_eq!(
+            measure_of(&p("channels.chat.service_level_seconds")),
+            Measure::Seconds
+        );
+        assert_eq!(
+            threshold_channels(),
+            [Channel::Chat, Channel::Email, Channel::Callback],
+            "voice is `service_level_seconds`"
+        );
+        // A queue's channel does not run with the centre's value as its own.
+        assert_eq!(
+            effective_at(&e, &p("queues.billing.channels.chat.service_level_seconds")),
+            None
+        );
+        let drafts: BTreeMap<Path, String> = [
+            (p("channels.chat.service_level_seconds"), " ".to_string()),
+            (p("channels.email.service_level_seconds"), "120".to_string()),
+            // Empty and not set: nothing to send.
+            (p("channels.callback.service_level_seconds"), String::new()),
+        ]
+        .into();
+        assert_eq!(
+            merge_patch(changes(&drafts, TARGET_ROOTS, &e).unwrap().set),
+            json!({"channels": {"chat": {"service_level_seconds": null},
+                                "email": {"service_level_seconds": 120.0}}})
+        );
+        let queue: BTreeMap<Path, String> = [(
+            p("queues.billing.channels.email.service_level_seconds"),
+            String::new(),
+        )]
+        .into();
+        assert_eq!(
+            merge_patch(changes(&queue, &["queues"], &e).unwrap().set),
+            json!({"queues": {"billing": {"channels": {"email": {"service_level_seconds": null}}}}})
+        );
+        // Other numbers still need one.
+        let blank: BTreeMap<Path, String> = [(p("service_level_seconds"), String::new())].into();
+        assert_eq!(
+            changes(&blank, TARGET_ROOTS, &e)
+                .unwrap_err()
+                .get("service_level_seconds"),
+            Some(&"need_number")
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! language (URL `lang=`, then what the viewer chose last, then the
 //! browser's `Accept-Language` order).
 
-use wallboard_protocol::ServiceLevelDefinition;
+use wallboard_protocol::{Channel, ServiceLevelDefinition};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -90,6 +90,29 @@ impl Lang {
         match self {
             Lang::Zh => zh,
             Lang::En => en,
+        }
+    }
+
+    /// A contact channel's name (the floor's "By channel" panel, the
+    /// admin's thresholds by channel).
+    pub fn channel(self, channel: Channel) -> &'static str {
+        let (zh, en) = match channel {
+            Channel::Voice => ("语音", "Voice"),
+            Channel::Chat => ("在线", "Chat"),
+            Channel::Email => ("邮件", "E-mail"),
+            Channel::Callback => ("回呼", "Callback"),
+        };
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
+    /// A tile's figure at the same time yesterday ("Yesterday 85.2%").
+    pub fn yesterday(self, value: &str) -> String {
+        match self {
+            Lang::Zh => format!("昨日同期 {value}"),
+            Lang::En => format!("Yesterday {value}"),
         }
     }
 
@@ -303,6 +326,42 @@ impl Lang {
             ),
             "service_level_definition" => ("服务水平口径", "Service-level definition"),
             "need_definition" => ("请选择服务水平口径", "Choose a definition"),
+            // Same time yesterday (the tiles) and the channels (a panel).
+            "tip_yesterday" => (
+                "昨日零点至昨日此刻的同一指标",
+                "The same figure yesterday, from midnight to this time of day",
+            ),
+            "by_channel" => ("分渠道", "By channel"),
+            "channel" => ("渠道", "Channel"),
+            // The interval report (`?view=intervals`).
+            "intervals_link" => ("时段报表", "Intervals"),
+            "intervals_title" => ("时段报表", "Interval report"),
+            "interval" => ("时段", "Interval"),
+            "iv_offered" => ("呼入量", "Offered"),
+            "iv_answered" => ("接通量", "Answered"),
+            "iv_abandoned" => ("放弃量", "Abandoned"),
+            "iv_asa" => ("平均应答", "ASA"),
+            "iv_aht" => ("平均处理", "AHT"),
+            "interval_size" => ("时段长度", "Interval length"),
+            "30m" => ("30分钟", "30 min"),
+            "day" => ("日期", "Day"),
+            "yesterday" => ("昨日", "Yesterday"),
+            "download_csv" => ("下载 CSV", "Download CSV"),
+            "intervals_error" => ("无法读取时段报表：", "Cannot load the interval report: "),
+            "intervals_unreadable" => (
+                "服务器返回的报表无法识别",
+                "the server's answer is not a report",
+            ),
+            "no_intervals" => ("该日暂无时段数据", "No intervals for this day yet"),
+            "back_to_board" => ("返回看板", "Back to the wallboard"),
+            "updated_at" => ("更新于", "Updated"),
+            "showing_previous" => ("显示的是上次读取的数据", "Showing the last report read"),
+            // The admin's thresholds by channel.
+            "channel_thresholds" => ("分渠道服务水平时限", "Service level by channel"),
+            "channel_thresholds_hint" => (
+                "留空：不单独设置（按服务水平时限）；语音按服务水平时限",
+                "Empty: not set (the service-level threshold applies); voice uses the service-level threshold",
+            ),
 
             // Broadcast messages: the severity in words (not colour alone).
             "msg_info" => ("通知", "Info"),
@@ -531,6 +590,30 @@ mod tests {
             "tip_wait_probability",
             "service_level_definition",
             "need_definition",
+            "tip_yesterday",
+            "by_channel",
+            "channel",
+            "intervals_link",
+            "intervals_title",
+            "interval",
+            "iv_offered",
+            "iv_answered",
+            "iv_abandoned",
+            "iv_asa",
+            "iv_aht",
+            "interval_size",
+            "30m",
+            "day",
+            "yesterday",
+            "download_csv",
+            "intervals_error",
+            "intervals_unreadable",
+            "no_intervals",
+            "back_to_board",
+            "updated_at",
+            "showing_previous",
+            "channel_thresholds",
+            "channel_thresholds_hint",
         ] {
             assert!(!Lang::Zh.t(key).is_empty(), "{key}");
             assert!(!Lang::En.t(key).is_empty(), "{key}");
@@ -549,6 +632,18 @@ mod tests {
                 assert!(lang.definition_explained(d).starts_with(lang.definition(d)));
             }
         }
+        for name in Channel::names() {
+            let channel = Channel::parse(name).unwrap();
+            assert_ne!(
+                Lang::Zh.channel(channel),
+                Lang::En.channel(channel),
+                "{name}"
+            );
+        }
+        assert_eq!(Lang::En.channel(Channel::Email), "E-mail");
+        assert_eq!(Lang::Zh.channel(Channel::Chat), "在线");
+        assert_eq!(Lang::En.yesterday("85.2%"), "Yesterday 85.2%");
+        assert_eq!(Lang::Zh.yesterday("—"), "昨日同期 —");
         assert_eq!(Lang::En.t("no such label"), "");
         assert_eq!(Lang::Zh.reason("meeting"), "会议");
         assert_eq!(Lang::En.reason("Meeting"), "Meeting");

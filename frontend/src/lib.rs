@@ -3,7 +3,7 @@
 //! server computed and never computes a KPI itself.
 //!
 //! URL parameters (so a TV can be set up with a link):
-//! `view=floor|agent|queue`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
+//! `view=floor|agent|queue|intervals`, `queue=ID`, `lang=zh|en`, `window=today|60m|15m`,
 //! `kiosk=1` (full screen, no controls), `sound=1` (a tone on a new breach),
 //! `reload=03:00` (reload nightly at that local time),
 //! `rotate=N` (seconds between pages),
@@ -14,12 +14,15 @@
 //! and `servers=host:port,host:port` (the servers to read from, in order:
 //! a page whose server fails moves to the next).
 //!
-//! At `/admin` the page is the supervisors' instead ([`admin`]).
+//! At `/admin` the page is the supervisors' instead ([`admin`]), and at
+//! `/?view=intervals` the interval report ([`intervals`]; a view of the UI
+//! only: its socket reads the floor view).
 
 mod admin;
 pub mod connection;
 pub mod format;
 pub mod i18n;
+mod intervals;
 mod layout;
 mod messages;
 mod views;
@@ -287,6 +290,8 @@ pub fn main() {
     console_error_panic_hook::set_once();
     if is_admin_page() {
         leptos::mount::mount_to_body(admin::Admin);
+    } else if intervals::is_intervals_page() {
+        leptos::mount::mount_to_body(intervals::Intervals);
     } else {
         leptos::mount::mount_to_body(App);
     }

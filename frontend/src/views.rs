@@ -1,13 +1,13 @@
 //! The screens: the floor board (TV) and the agent strip (desktop).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use leptos::prelude::*;
 use wallboard_protocol::{
-    AgentState, Board, Forecast, Kpi, KpiKey, Kpis, QueueBoard, REGISTRY, ServiceLevelDefinition,
-    Status, View, Window, held_status,
+    AgentState, Board, Channel, Forecast, Kpi, KpiKey, Kpis, QueueBoard, REGISTRY,
+    ServiceLevelDefinition, Status, View, Window, held_status,
 };
 use wasm_bindgen::JsCast;
 
@@ -61,6 +61,9 @@ pub struct Settings {
     /// The queue whose figures the tiles show (a `view=queue` of one
     /// queue); `None`: the centre's.
     pub scope: StoredValue<Option<String>>,
+    /// A `view=queue` (of one queue or several): the centre's own figures
+    /// (same time yesterday) are not this screen's.
+    pub queue_view: bool,
     /// Which page of each list is shown (lists longer than their box are
     /// split into pages; each shows `step % its pages`).
     pub step: RwSignal<usize>,
@@ -280,6 +283,7 @@ impl Settings {
                 Ok(View::Queue(queues)) if queues.len() == 1 => queues.first().cloned(),
                 _ => None,
             }),
+            queue_view: matches!(params.view, Ok(View::Queue(_))),
             step: RwSignal::new(0),
             pages_on_screen: RwSignal::new(1),
         }
@@ -368,9 +372,16 @@ fn staffing_status(needed: Option<u64>, staffed: Option<u64>) -> Status {
 /// title), unless it is the default: a floor on the hotline standard
 /// stays uncluttered.
 fn definition_tag(kpi: Option<&Kpi>, lang: Lang) -> Option<impl IntoView + use<>> {
-    let definition = kpi?
-        .definition
-        .filter(|d| *d != ServiceLevelDefinition::Hotline)?;
+    sl_definition_tag(kpi?.definition, lang)
+}
+
+/// [`definition_tag`] of a definition named on its own (the interval
+/// report's per scope).
+pub(crate) fn sl_definition_tag(
+    definition: Option<ServiceLevelDefinition>,
+    lang: Lang,
+) -> Option<impl IntoView + use<>> {
+    let definition = definition.filter(|d| *d != ServiceLevelDefinition::Hotline)?;
     Some(view! {
         " "
         <span
@@ -385,7 +396,7 @@ fn definition_tag(kpi: Option<&Kpi>, lang: Lang) -> Option<impl IntoView + use<>
 
 /// Queues in the config's order, then the others by id: rows never move
 /// because of their numbers.
-fn stable_order(id: &str, q: &QueueBoard) -> (u32, String) {
+pub(crate) fn stable_order(id: &str, q: &QueueBoard) -> (u32, String) {
     (q.position.unwrap_or(u32::MAX), id.to_string())
 }
 
@@ -482,6 +493,26 @@ fn scope_kpis<'a>(board: &'a Board, scope: &Option<String>, window: Window) -> O
         Some(queue) => board.queues.get(queue)?.windows.get(&window),
         None => board.totals.get(&window),
     }
+}
+
+/// A KPI's value at the same time yesterday: `None` when the board has no
+/// such figures, `Some(None)` when it has them but not this KPI's value.
+fn yesterday_value(board: &Board, key: KpiKey) -> Option<Option<f64>> {
+    let kpis = board.same_time_yesterday.as_ref()?;
+    Some(kpis.get(key).and_then(|k| k.value))
+}
+
+/// A scope's KPIs by channel: the centre's, or the one queue a queue view
+/// is set to; `None` where no channel besides voice was counted.
+fn scope_channels<'a>(
+    board: &'a Board,
+    scope: &Option<String>,
+) -> Option<&'a BTreeMap<Channel, BTreeMap<Window, Kpis>>> {
+    let channels = match scope {
+        Some(queue) => &board.queues.get(queue)?.channels,
+        None => &board.channels,
+    };
+    (!channels.is_empty()).then_some(channels)
 }
 
 /// The freshness indicator: live / updated N s ago / reconnecting.
@@ -616,6 +647,13 @@ fn Header(live: Live, settings: Settings) -> impl IntoView {
                         if settings.sound.get() { lang.t("sound_on") } else { lang.t("sound_off") }
                     }}
                 </button>
+                <a
+                    class="intervals-link"
+                    id="intervals-link"
+                    href=move || crate::intervals::page_href(settings.lang.get())
+                >
+                    {move || settings.lang.get().t("intervals_link")}
+                </a>
             </nav>
         }
     });
@@ -874,6 +912,25 @@ fn Tiles(
                 None => String::new(),
             }
         };
+        // The centre's figure at the same time yesterday: beside today's
+        // only (not a rolling window's), and not on a queue's screen.
+        let yesterday = Memo::new(move |_| {
+            if settings.queue_view || settings.window.get() != Window::Today {
+                return None;
+            }
+            let value = live.board.with(|b| yesterday_value(b.as_ref()?, key))?;
+            Some(kpi_value(key, value))
+        });
+        let yesterday = move || {
+            let lang = settings.lang.get();
+            yesterday.get().map(|value| {
+                view! {
+                    <div class="tile-yesterday" title=lang.t("tip_yesterday")>
+                        {lang.yesterday(&value)}
+                    </div>
+                }
+            })
+        };
         view! {
             <div
                 class="tile"
@@ -888,6 +945,7 @@ fn Tiles(
                     {move || definition_tag(kpi().as_ref(), settings.lang.get())}
                 </div>
                 <div class="tile-value">{move || kpi_value(key, kpi().and_then(|k| k.value))}</div>
+                {yesterday}
                 <svg class="spark" viewBox="0 0 120 32" preserveAspectRatio="none">
                     <line
                         class="spark-target"
@@ -1487,6 +1545,173 @@ fn Complaints(live: Live, settings: Settings) -> impl IntoView {
     }
 }
 
+/// The figures by channel (`section.channels`, a row
+/// `tr[data-channel=CH]` each) in the window shown: the centre's, or in a
+/// one-queue view that queue's; nothing until a channel besides voice was
+/// counted. The service level carries its status as an icon beside the
+/// colour, held near its boundary like the queue table's.
+#[component]
+fn ChannelPanel(live: Live, settings: Settings) -> impl IntoView {
+    let held = Held::new();
+    let shown = Memo::new(move |_| {
+        let scope = settings.scope.get_value();
+        live.board.with(|b| {
+            b.as_ref()
+                .is_some_and(|b| scope_channels(b, &scope).is_some())
+        })
+    });
+    let rows = move || {
+        let lang = settings.lang.get();
+        let window = settings.window.get();
+        held.window(window);
+        let scope = settings.scope.get_value();
+        live.board.with(|board| {
+            let Some(board) = board else {
+                return Vec::new();
+            };
+            let Some(channels) = scope_channels(board, &scope) else {
+                return Vec::new();
+            };
+            channels
+                .iter()
+                .map(|(channel, windows)| {
+                    let kpis = windows.get(&window);
+                    let count =
+                        |n: Option<u64>| n.map_or_else(|| "—".to_string(), |n| n.to_string());
+                    let value = |key: KpiKey| {
+                        kpi_value(key, kpis.and_then(|k| k.get(key)).and_then(|k| k.value))
+                    };
+                    let sl = kpis.and_then(|k| k.get(KpiKey::ServiceLevel).copied());
+                    let slot = format!("channel\u{1f}{}", channel.as_str());
+                    let status =
+                        held.status(&slot, KpiKey::ServiceLevel, sl.as_ref(), board.warn_band);
+                    view! {
+                        <tr data-channel=channel.as_str()>
+                            <th scope="row" class="channel-name">{lang.channel(*channel)}</th>
+                            <td class="offered">{count(kpis.map(|k| k.offered))}</td>
+                            <td class="answered">{count(kpis.map(|k| k.answered))}</td>
+                            <td
+                                class="kpi service-level"
+                                data-status=status_name(status)
+                                title=lang.t(status_name(status))
+                            >
+                                <span class="icon">{status_icon(status)}</span>
+                                " "
+                                {value(KpiKey::ServiceLevel)}
+                            </td>
+                            <td class="asa">{value(KpiKey::AsaSeconds)}</td>
+                            <td class="abandon-rate">{value(KpiKey::AbandonRate)}</td>
+                        </tr>
+                    }
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    move || {
+        shown.get().then(|| {
+            let l = move |key: &'static str| move || settings.lang.get().t(key);
+            let column = move |key: KpiKey| move || settings.lang.get().column(key);
+            view! {
+                <section class="channels" aria-labelledby="h-channels">
+                    <h2 id="h-channels">{l("by_channel")}</h2>
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">{l("channel")}</th>
+                                <th scope="col">{l("offered")}</th>
+                                <th scope="col">{l("answered")}</th>
+                                <th scope="col">{column(KpiKey::ServiceLevel)}</th>
+                                <th scope="col">{column(KpiKey::AsaSeconds)}</th>
+                                <th scope="col">{column(KpiKey::AbandonRate)}</th>
+                            </tr>
+                        </thead>
+                        <tbody>{rows}</tbody>
+                    </table>
+                </section>
+            }
+        })
+    }
+}
+
+/// How much taller the overview may grow for the channel panel beside its
+/// figures, in root font sizes (about a table row); beyond that, or where
+/// the overview would run off the screen, the panel goes above the queue
+/// table instead.
+const CHANNELS_ALLOWANCE_REM: f64 = 4.0;
+
+/// Whether the channel panel fits beside the overview's figures, measured
+/// as it is laid out there (`None`: it is not, or not on screen). The
+/// overview row is measured with the panel and without it (hidden by
+/// `data-measure`, set and removed at once: the browser paints neither).
+fn channels_fit() -> Option<bool> {
+    let document = document();
+    let main = document.query_selector("main.floor").ok().flatten()?;
+    let row = document.query_selector(".overview-row").ok().flatten()?;
+    document
+        .query_selector(".overview-row > section.channels")
+        .ok()
+        .flatten()?;
+    if row.client_width() == 0 {
+        return None;
+    }
+    let overflows = main.scroll_height() > main.client_height() + 1;
+    let with = row.get_bounding_client_rect().height();
+    let _ = row.set_attribute("data-measure", "without");
+    let without = row.get_bounding_client_rect().height();
+    let _ = row.remove_attribute("data-measure");
+    let rem = document
+        .document_element()
+        .map_or(16.0, |root| px_style(&root, "font-size"));
+    Some(!overflows && with - without <= CHANNELS_ALLOWANCE_REM * rem + 0.5)
+}
+
+/// Where the channel panel goes: beside the overview's figures while it
+/// fits there (checked each second), else above the queue table. It goes
+/// back to try the overview only when what sizes the screen changes (the
+/// language, the channels, the tiles, the messages, the window's size),
+/// so a page turn moves nothing.
+fn place_channels(live: Live, settings: Settings, tiles: Memo<Vec<KpiKey>>) -> RwSignal<bool> {
+    let beside = RwSignal::new(true);
+    let check = move || {
+        if beside.get_untracked() && channels_fit() == Some(false) {
+            beside.set(false);
+        }
+    };
+    set_interval(check, Duration::from_secs(1));
+    let shape = Memo::new(move |_| {
+        let scope = settings.scope.get_value();
+        let (channels, messages, forecast) = live.board.with(|b| {
+            b.as_ref().map_or((0, 0, false), |b| {
+                (
+                    scope_channels(b, &scope).map_or(0, BTreeMap::len),
+                    b.messages.len(),
+                    b.queues.values().any(|q| q.forecast.is_some()),
+                )
+            })
+        });
+        (
+            settings.lang.get(),
+            channels,
+            messages,
+            forecast,
+            tiles.with(Vec::len),
+        )
+    });
+    let resized = RwSignal::new(0_u32);
+    let _resize = window_event_listener(leptos::ev::resize, move |_| {
+        resized.update(|n| *n = n.wrapping_add(1));
+    });
+    Effect::new(move |_| {
+        shape.track();
+        resized.track();
+        if !beside.get_untracked() {
+            beside.set(true);
+        }
+        request_animation_frame(check);
+    });
+    beside
+}
+
 /// The floor board: messages, header, KPI tiles, queues and agents, as
 /// the link (or the layout it follows) says.
 #[component]
@@ -1502,6 +1727,7 @@ pub fn Floor(live: Live, settings: Settings, follow: Follow) -> impl IntoView {
     let queue_pager = Pager::new("section.queues", "section.queues tbody tr");
     let agent_pager = Pager::new(".agents .grid", ".agents .grid .agent");
     Turns::start(settings, rotation, queue_pager, agent_pager);
+    let channels_beside = place_channels(live, settings, tiles);
     Effect::new(move |_| {
         let (queues, agents) = shows(page());
         let most = [
@@ -1551,15 +1777,23 @@ pub fn Floor(live: Live, settings: Settings, follow: Follow) -> impl IntoView {
             // pages for weeks).
             <div class="part" hidden=move || !matches!(page(), Page::All | Page::Overview)>
                 <Tiles live settings alerts tiles />
-                <div class="overview-line">
-                    <Figures live settings />
-                    <Complaints live settings />
+                <div class="overview-row">
+                    <div class="overview-side">
+                        <div class="overview-line">
+                            <Figures live settings />
+                            <Complaints live settings />
+                        </div>
+                        <AlertList live settings alerts />
+                    </div>
+                    {move || channels_beside.get().then(|| view! { <ChannelPanel live settings /> })}
                 </div>
-                <AlertList live settings alerts />
             </div>
             <div class="lower">
                 <div class="part" hidden=move || !shows(page()).0>
-                    <QueueTable live settings pager=queue_pager only />
+                    <div class="queue-column">
+                        {move || (!channels_beside.get()).then(|| view! { <ChannelPanel live settings /> })}
+                        <QueueTable live settings pager=queue_pager only />
+                    </div>
                 </div>
                 <div class="part" hidden=move || !shows(page()).1>
                     <AgentGrid live settings pager=agent_pager />
@@ -1672,5 +1906,78 @@ pub fn AgentStrip(live: Live, settings: Settings, team: Option<String>) -> impl 
             <div class="strip-queues">{queues}</div>
             <Freshness live settings />
         </main>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn board() -> Board {
+        let kpis = |sl: Option<f64>| {
+            json!({
+                "service_level": {"value": sl, "target": 0.8, "status": "ok"},
+                "occupancy": {"value": null, "target": null, "status": "none"},
+                "offered": 10, "answered": 9, "answered_in_sl": 8, "abandoned": 1,
+                "short_abandoned": 0, "handled": 9, "surveys": 0, "dispositions": 0,
+                "resolved": 0, "complaints_on_time": 0, "complaints_overdue": 0
+            })
+        };
+        serde_json::from_value(json!({
+            "generated_at": "2026-11-24T02:00:00Z", "seq": 1, "timezone": "Asia/Shanghai",
+            "totals": {"today": kpis(Some(0.9))},
+            "channels": {"voice": {"today": kpis(Some(0.9))}, "chat": {"today": kpis(Some(0.5))}},
+            "queues": {
+                "billing": {"name": "Billing", "vip": false, "waiting": 0,
+                            "windows": {"today": kpis(Some(0.9))},
+                            "channels": {"email": {"today": kpis(None)}}},
+                "sales": {"name": "Sales", "vip": false, "waiting": 0,
+                          "windows": {"today": kpis(Some(0.9))}}
+            },
+            "agents": {}, "agent_states": {}, "complaints": {"open": 0, "overdue": 0},
+            "same_time_yesterday": kpis(Some(0.852))
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn yesterday_is_the_boards_figure_or_nothing() {
+        let mut b = board();
+        assert_eq!(yesterday_value(&b, KpiKey::ServiceLevel), Some(Some(0.852)));
+        assert_eq!(
+            kpi_value(
+                KpiKey::ServiceLevel,
+                yesterday_value(&b, KpiKey::ServiceLevel).flatten()
+            ),
+            "85.2%"
+        );
+        // Occupancy is not kept for yesterday: "—", not nothing.
+        assert_eq!(yesterday_value(&b, KpiKey::Occupancy), Some(None));
+        assert_eq!(yesterday_value(&b, KpiKey::Fcr), Some(None));
+        b.same_time_yesterday = None;
+        assert_eq!(yesterday_value(&b, KpiKey::ServiceLevel), None);
+    }
+
+    #[test]
+    fn channels_are_the_scopes_own() {
+        let b = board();
+        let centre: Vec<_> = scope_channels(&b, &None).unwrap().keys().copied().collect();
+        assert_eq!(
+            centre,
+            [Channel::Voice, Channel::Chat],
+            "in the protocol's order"
+        );
+        let billing = scope_channels(&b, &Some("billing".into())).unwrap();
+        assert_eq!(
+            billing.keys().copied().collect::<Vec<_>>(),
+            [Channel::Email]
+        );
+        // A queue without channels of its own shows none (not the centre's).
+        assert!(scope_channels(&b, &Some("sales".into())).is_none());
+        assert!(scope_channels(&b, &Some("nope".into())).is_none());
+        let mut voice_only = b.clone();
+        voice_only.channels.clear();
+        assert!(scope_channels(&voice_only, &None).is_none());
     }
 }

@@ -294,6 +294,10 @@ pub struct Kpis {
     /// Of those, asked within the service-level threshold.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub callbacks_in_sl: u64,
+    /// Pending callbacks answered straight from the pending list (their
+    /// callers were counted as callbacks, not again as answers).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub callbacks_answered: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -364,7 +368,7 @@ impl<'de> Deserialize<'de> for KpiValues {
 }
 
 /// The counts a [`Kpis`] carries, by their board key, in field order.
-pub const COUNT_KEYS: [&str; 16] = [
+pub const COUNT_KEYS: [&str; 17] = [
     "arrived",
     "blocked",
     "offered",
@@ -381,12 +385,13 @@ pub const COUNT_KEYS: [&str; 16] = [
     "abandoned_in_sl",
     "callbacks",
     "callbacks_in_sl",
+    "callbacks_answered",
 ];
 
 impl Kpis {
     /// The counts under [`COUNT_KEYS`] (`None`: not in this scope, or a
     /// count left out at 0).
-    pub fn counts(&self) -> [Option<u64>; 16] {
+    pub fn counts(&self) -> [Option<u64>; 17] {
         let unless_zero = |n: u64| (n > 0).then_some(n);
         [
             self.arrived,
@@ -405,6 +410,7 @@ impl Kpis {
             unless_zero(self.abandoned_in_sl),
             unless_zero(self.callbacks),
             unless_zero(self.callbacks_in_sl),
+            unless_zero(self.callbacks_answered),
         ]
     }
 
@@ -488,6 +494,7 @@ mod tests {
             abandoned_in_sl: 0,
             callbacks: 0,
             callbacks_in_sl: 0,
+            callbacks_answered: 0,
         };
         let json = serde_json::to_value(&kpis).unwrap();
         let counted = Kpis {
@@ -502,13 +509,18 @@ mod tests {
             assert_eq!(counted_json[key].as_u64(), value, "{key}");
         }
         let fields = json.as_object().unwrap().len();
-        // The counts kept out at 0 are the three added with the definitions.
+        // The counts kept out at 0 are the four added with the definitions.
         assert_eq!(
             fields,
-            KpiKey::ALL.len() + COUNT_KEYS.len() - 3,
+            KpiKey::ALL.len() + COUNT_KEYS.len() - 4,
             "every field listed"
         );
-        for key in ["abandoned_in_sl", "callbacks", "callbacks_in_sl"] {
+        for key in [
+            "abandoned_in_sl",
+            "callbacks",
+            "callbacks_in_sl",
+            "callbacks_answered",
+        ] {
             assert!(json.get(key).is_none(), "{key} is absent at 0");
         }
         assert_eq!(counted_json["callbacks"], 2);

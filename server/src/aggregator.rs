@@ -82,6 +82,8 @@ pub struct Counters {
     /// Callback requests, and those made within the threshold.
     pub callbacks: u64,
     pub callbacks_in_sl: u64,
+    /// Pending callbacks answered straight (not queued again).
+    pub callbacks_answered: u64,
 }
 
 impl Counters {
@@ -109,6 +111,7 @@ impl Counters {
         self.abandoned_in_sl += o.abandoned_in_sl;
         self.callbacks += o.callbacks;
         self.callbacks_in_sl += o.callbacks_in_sl;
+        self.callbacks_answered += o.callbacks_answered;
     }
 
     /// Takes `o` away again (a minute leaving a rolling window). Survey
@@ -137,6 +140,7 @@ impl Counters {
         self.abandoned_in_sl -= o.abandoned_in_sl;
         self.callbacks -= o.callbacks;
         self.callbacks_in_sl -= o.callbacks_in_sl;
+        self.callbacks_answered -= o.callbacks_answered;
     }
 
     /// Adds `ms` of agent time in `state` (only the states occupancy uses).
@@ -165,8 +169,9 @@ pub struct Buckets {
     /// minutes for the totals (their "same time yesterday" is to the minute).
     /// The interval report sums them.
     pub intervals: BTreeMap<i64, Counters>,
-    /// The contact counts by channel (days, minutes, lifetime, rolling
-    /// sums; no agent time, complaints or intervals), for the channels seen.
+    /// The contact counts of the channels besides voice (days, minutes,
+    /// lifetime, rolling sums; no agent time, complaints or intervals), for
+    /// those seen; voice is the scope's counts less theirs.
     pub channels: BTreeMap<Channel, Buckets>,
     /// The rolling windows as running sums (rebuilt, not checkpointed).
     #[serde(skip)]
@@ -759,7 +764,8 @@ impl Aggregator {
                 b.rolling.add(minute, &delta);
             };
             add(buckets);
-            if let Some(ch) = channel {
+            // Voice is the rest: only the other channels are kept apart.
+            if let Some(ch) = channel.filter(|c| *c != Channel::Voice) {
                 add(buckets.channels.entry(ch).or_insert_with(|| {
                     // Its running sums start at the last read's window, as
                     // a new queue's do.

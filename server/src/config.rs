@@ -993,17 +993,23 @@ fn channel_thresholds(
     Ok(out)
 }
 
-/// A channel's name as written.
+/// A channel's name as written, for a threshold of its own: any but
+/// voice, whose threshold is `service_level_seconds`.
 pub(crate) fn channel(key: &str, name: &str) -> Result<Channel, ConfigError> {
-    Channel::parse(name).ok_or_else(|| {
-        invalid(
+    match Channel::parse(name) {
+        Some(Channel::Voice) => Err(invalid(
+            key,
+            "voice is judged by service_level_seconds; a channel threshold is for chat, email or callback",
+        )),
+        Some(channel) => Ok(channel),
+        None => Err(invalid(
             key,
             format!(
                 "{name:?} is not a channel; known: {}",
                 Channel::names().join(", ")
             ),
-        )
-    })
+        )),
+    }
 }
 
 impl Default for Config {
@@ -1502,6 +1508,17 @@ mod tests {
             (
                 "short_abandon_seconds = -3",
                 Key("short_abandon_seconds", "outside"),
+            ),
+            (
+                "[channels.voice]\nservice_level_seconds = 30",
+                Key("channels.voice", "service_level_seconds"),
+            ),
+            (
+                "[[queues]]\nid = \"a\"\n[queues.channels.fax]\nservice_level_seconds = 30",
+                Key(
+                    "queues[0].channels.fax",
+                    "known: voice, chat, email, callback",
+                ),
             ),
             (
                 "service_level_definition = \"asterisk\"",

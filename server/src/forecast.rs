@@ -17,6 +17,12 @@
 /// past this many, no staffing the floor can have would.
 const MAX_EXTRA_AGENTS: u64 = 20_000;
 
+/// The largest load the figures are computed for, in erlangs: a floor
+/// holds at most 20,000 agents (`limits.max_agents`), and the recurrence
+/// costs one step per agent, so a load past any floor (a stale handle
+/// time, say) costs nothing and gives `None`.
+pub const MAX_LOAD_ERLANGS: f64 = 20_000.0;
+
 /// A hair's breadth: the statuses' own tolerance (`kpis::status`).
 const EPSILON: f64 = 1e-9;
 
@@ -39,12 +45,16 @@ fn c_from_b(n: u64, a: f64, b: f64) -> f64 {
 /// erlangs; `None` when `n ≤ a` (the line grows without end) or `a` is not
 /// a positive load.
 pub fn wait_probability(n: u64, a: f64) -> Option<f64> {
-    (a > 0.0 && a.is_finite() && n as f64 > a).then(|| c_from_b(n, a, erlang_b(n, a)))
+    (a > 0.0 && a <= MAX_LOAD_ERLANGS && n as f64 > a).then(|| c_from_b(n, a, erlang_b(n, a)))
 }
 
 /// The share answered within `threshold` seconds with `n` agents, load
-/// `a` and handle time `aht` seconds (0 at or below the load).
+/// `a` and handle time `aht` seconds (0 at or below the load; 1 without
+/// load: nobody waits).
 pub fn service_level(n: u64, a: f64, threshold: f64, aht: f64) -> f64 {
+    if a <= 0.0 {
+        return 1.0;
+    }
     match wait_probability(n, a) {
         Some(c) => sl_from_c(c, n, a, threshold, aht),
         None => 0.0,
@@ -59,7 +69,7 @@ fn sl_from_c(c: f64, n: u64, a: f64, threshold: f64, aht: f64) -> f64 {
 /// `threshold` reaches `target`; `None` without a positive load and
 /// handle time, or when no staffing within reach meets it.
 pub fn agents_needed(a: f64, threshold: f64, aht: f64, target: f64) -> Option<u64> {
-    if !(a > 0.0 && a.is_finite() && aht > 0.0 && aht.is_finite()) {
+    if !(a > 0.0 && a <= MAX_LOAD_ERLANGS && aht > 0.0 && aht.is_finite()) {
         return None;
     }
     let first = a.floor() as u64 + 1;
@@ -178,6 +188,14 @@ mod tests {
             last = sl;
         }
         assert_eq!(service_level(24, a, 20.0, 240.0), 0.0, "at the load");
+        assert_eq!(
+            service_level(3, 0.0, 20.0, 240.0),
+            1.0,
+            "no load: nobody waits"
+        );
+        // A load past any floor is not computed (and costs nothing).
+        assert_eq!(agents_needed(1e7, 20.0, 240.0, 0.8), None);
+        assert_eq!(wait_probability(20_000_000, 1e7), None);
         assert_eq!(agents_needed(0.0, 20.0, 240.0, 0.8), None);
         assert_eq!(agents_needed(24.0, 20.0, 0.0, 0.8), None);
         // A big floor: 2,000 erlangs stay finite and need just over 2,000.

@@ -79,9 +79,22 @@ pub struct Report {
 /// The interval sizes offered, in minutes, by name.
 const SIZES: [(&str, i64); 2] = [("15m", 15), ("30m", 30)];
 
-/// The report of `day` (relative to `now`) in `size`-minute intervals:
+/// What a report reads under the core lock: each scope's counts per
+/// interval (sums of kept intervals), nothing formatted.
+pub struct Counts {
+    date: jiff::civil::Date,
+    tz: jiff::tz::TimeZone,
+    timezone: String,
+    size: &'static str,
+    day: Day,
+    bounds: Vec<(Timestamp, Timestamp)>,
+    /// `all` first, then each queue: its definition and its counts.
+    scopes: Vec<(String, ServiceLevelDefinition, Vec<Counters>)>,
+}
+
+/// The counts of `day` (relative to `now`) in `size`-minute intervals:
 /// every interval of a past day, today's up to the one holding `now`.
-pub fn report(agg: &Aggregator, now: Timestamp, day: Day, size: (&str, i64)) -> Report {
+pub fn counts(agg: &Aggregator, now: Timestamp, day: Day, size: (&'static str, i64)) -> Counts {
     let config = agg.config();
     let tz = &config.timezone;
     let (today, today_start, tomorrow_start) = local_day(tz, now);
@@ -97,43 +110,68 @@ pub fn report(agg: &Aggregator, now: Timestamp, day: Day, size: (&str, i64)) -> 
         bounds.push((from, to));
         from = to;
     }
-    let local = |t: Timestamp| {
-        t.to_zoned(tz.clone())
-            .strftime("%Y-%m-%dT%H:%M:%S%:z")
-            .to_string()
-    };
-    let rows = |b: &Buckets, definition| {
+    let sums = |b: &Buckets| -> Vec<Counters> {
         bounds
             .iter()
-            .map(|&(from, to)| {
-                let mut c = Counters::default();
-                for (_, m) in b.intervals.range(minute_of(from)..minute_of(to)) {
-                    c.add(m);
-                }
-                row(&c, local(from), local(to), definition)
-            })
-            .collect::<Vec<_>>()
+            .map(|&(from, to)| b.intervals_sum(minute_of(from), minute_of(to)))
+            .collect()
     };
-    let mut queues = std::collections::BTreeMap::new();
-    let mut definitions = std::collections::BTreeMap::new();
-    let all = wallboard_protocol::event::ALL_QUEUES.to_string();
-    queues.insert(
-        all.clone(),
-        rows(&agg.totals, config.service_level_definition),
-    );
-    definitions.insert(all, config.service_level_definition);
+    let mut scopes = vec![(
+        wallboard_protocol::event::ALL_QUEUES.to_string(),
+        config.service_level_definition,
+        sums(&agg.totals),
+    )];
     for q in &agg.queues {
-        let definition = config.service_level_definition(&q.id);
-        queues.insert(q.id.clone(), rows(&q.buckets, definition));
-        definitions.insert(q.id.clone(), definition);
+        scopes.push((
+            q.id.clone(),
+            config.service_level_definition(&q.id),
+            sums(&q.buckets),
+        ));
     }
-    Report {
-        day: date.to_string(),
+    Counts {
+        date,
+        tz: tz.clone(),
         timezone: config.timezone_name.clone(),
-        size: size.0.to_string(),
-        day_of: day,
-        definitions,
-        queues,
+        size: size.0,
+        day,
+        bounds,
+        scopes,
+    }
+}
+
+impl Counts {
+    /// The report, by the board's formulas (outside the core lock): each
+    /// interval's bounds formatted once.
+    pub fn report(self) -> Report {
+        let local = |t: Timestamp| {
+            t.to_zoned(self.tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string()
+        };
+        let bounds: Vec<(String, String)> = self
+            .bounds
+            .iter()
+            .map(|&(a, b)| (local(a), local(b)))
+            .collect();
+        let mut queues = std::collections::BTreeMap::new();
+        let mut definitions = std::collections::BTreeMap::new();
+        for (id, definition, counts) in self.scopes {
+            let rows = counts
+                .iter()
+                .zip(&bounds)
+                .map(|(c, (from, to))| row(c, from.clone(), to.clone(), definition))
+                .collect();
+            queues.insert(id.clone(), rows);
+            definitions.insert(id, definition);
+        }
+        Report {
+            day: self.date.to_string(),
+            timezone: self.timezone,
+            size: self.size.to_string(),
+            day_of: self.day,
+            definitions,
+            queues,
+        }
     }
 }
 
@@ -186,7 +224,7 @@ pub fn csv(report: &Report) -> String {
 /// A CSV field, quoted when it must be (RFC 4180), and never read as a
 /// formula by a spreadsheet (a queue id is a sender's free text).
 fn csv_field(text: &str) -> String {
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{text}")
     } else {
         text.to_string()
@@ -239,7 +277,7 @@ async fn get_intervals(
     let auth = &intervals.config.auth;
     let access = auth.viewer(auth::presented(&headers, params.token.as_deref()))?;
     auth.view_for(access, Some(View::Floor))?;
-    let sizes: Vec<(&str, (&str, i64))> = SIZES.iter().map(|&(n, m)| (n, (n, m))).collect();
+    let sizes: Vec<(&str, (&'static str, i64))> = SIZES.iter().map(|&(n, m)| (n, (n, m))).collect();
     let size = choice("size", params.size.as_deref(), SIZES[1], &sizes)?;
     let csv_format = choice(
         "format",
@@ -254,10 +292,11 @@ async fn get_intervals(
         &[("today", Day::Today), ("yesterday", Day::Yesterday)],
     )?;
     let now = intervals.ingest.clock().now();
-    let report = {
+    let counts = {
         let core = intervals.ingest.lock(Holder::Read);
-        report(&core.aggregator, now, day, size)
+        counts(&core.aggregator, now, day, size)
     };
+    let report = counts.report();
     let no_store = (header::CACHE_CONTROL, "no-store");
     Ok(if csv_format {
         let name = format!(

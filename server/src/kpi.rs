@@ -551,18 +551,51 @@ fn some_counts(c: Counters) -> Option<Counters> {
 
 /// A scope's counts by channel in each window, when it has counted a
 /// channel besides voice (else none: a voice-only floor's board does not
-/// carry its figures twice).
+/// carry its figures twice). Only the other channels are kept apart;
+/// voice is what the scope counted less them, contacts only.
 fn by_channel(
     b: &Buckets,
     counters: impl Fn(&Buckets, Window) -> Counters,
 ) -> Vec<(Channel, [Counters; 3])> {
-    if b.channels.keys().all(|c| *c == Channel::Voice) {
+    if b.channels.is_empty() {
         return Vec::new();
     }
-    b.channels
+    let others: Vec<(Channel, [Counters; 3])> = b
+        .channels
         .iter()
-        .map(|(ch, sub)| (*ch, Window::ALL.map(|win| counters(sub, win))))
+        .map(|(ch, sub)| {
+            (
+                *ch,
+                Window::ALL.map(|win| contacts_only(&counters(sub, win))),
+            )
+        })
+        .collect();
+    let voice = std::array::from_fn(|i| {
+        let mut v = contacts_only(&counters(b, Window::ALL[i]));
+        for (_, c) in &others {
+            v.sub(&c[i]);
+        }
+        v
+    });
+    std::iter::once((Channel::Voice, voice))
+        .chain(others)
         .collect()
+}
+
+/// The contact counts of `c` (arrivals, agent time and complaints are not
+/// split by channel).
+fn contacts_only(c: &Counters) -> Counters {
+    Counters {
+        arrived: 0,
+        blocked: 0,
+        complaints_opened: 0,
+        complaints_on_time: 0,
+        complaints_overdue: 0,
+        available_ms: 0,
+        on_contact_ms: 0,
+        wrap_up_ms: 0,
+        ..c.clone()
+    }
 }
 
 fn channel_map(
@@ -741,6 +774,7 @@ pub fn kpis(
         abandoned_in_sl: c.abandoned_in_sl,
         callbacks: c.callbacks,
         callbacks_in_sl: c.callbacks_in_sl,
+        callbacks_answered: c.callbacks_answered,
     }
 }
 

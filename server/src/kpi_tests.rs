@@ -107,7 +107,8 @@ fn each_kpi_moves_with_exactly_its_declared_inputs() {
         "handle_ms": 500_000, "surveys": 3, "survey_points": 250.0, "dispositions": 4,
         "resolved": 3, "complaints_opened": 2, "complaints_on_time": 1,
         "complaints_overdue": 1, "available_ms": 1_000, "on_contact_ms": 2_000,
-        "wrap_up_ms": 500, "abandoned_in_sl": 1, "callbacks": 2, "callbacks_in_sl": 1
+        "wrap_up_ms": 500, "abandoned_in_sl": 1, "callbacks": 2, "callbacks_in_sl": 1,
+        "callbacks_answered": 1
     });
     let counters = |v: &Value| serde_json::from_value::<Counters>(v.clone()).unwrap();
     let fields = base.as_object().unwrap();
@@ -1041,4 +1042,41 @@ fn a_definition_switched_live_reevaluates_every_window_at_once() {
     let b = f.board(now);
     assert_eq!(b.queues["q"].callbacks_pending, 1);
     assert_eq!(b.queues["q"].waiting, 0);
+}
+
+/// Same time yesterday: the kept sum (a step's read) equals the plain one,
+/// moves with the minute, and takes a late event for yesterday at once.
+#[test]
+fn same_time_yesterday_is_kept_as_the_plain_sum() {
+    let mut f = Floor::new("[[queues]]\nid = \"q\"");
+    f.now = at("10:05:00");
+    let yesterday = |hms: &str| format!("2026-11-22T{hms}+08:00").parse::<Timestamp>().unwrap();
+    let offer = |c: &str| json!({"type":"contact_offered","contact":c,"queue":"q"});
+    let answer = |c: &str| json!({"type":"contact_answered","contact":c,"agent":"a"});
+    for (c, offered, answered) in [("y1", "09:00:00", "09:00:05"), ("y2", "10:04:10", "10:04:50")] {
+        f.try_send(yesterday(offered), offer(c)).unwrap();
+        f.try_send(yesterday(answered), answer(c)).unwrap();
+    }
+    let mut checked = 0;
+    let mut check = |f: &mut Floor, now: Timestamp, offered: u64, sl: Option<f64>| {
+        let kept = super::changes(&mut f.agg, now, 0).same_time_yesterday;
+        let plain = f.board(now).same_time_yesterday;
+        assert_eq!(kept, plain, "at {now}");
+        let k = kept.expect("yesterday had calls by then");
+        assert_eq!(k.offered, offered, "at {now}");
+        assert_eq!(k[KpiKey::ServiceLevel].value, sl, "at {now}");
+        checked += 1;
+    };
+    // At 10:04:30 yesterday's span ends before 10:04: y1 alone (in 5 s).
+    check(&mut f, at("10:04:30"), 1, Some(1.0));
+    // The minute moves on: y2 (offered 10:04:10, answered in 40 s) is in.
+    check(&mut f, at("10:05:00"), 2, Some(0.5));
+    check(&mut f, at("10:05:59"), 2, Some(0.5));
+    // A late event for yesterday lands in the span the step had kept.
+    f.try_send(yesterday("09:30:00"), offer("y3")).unwrap();
+    check(&mut f, at("10:05:59"), 3, Some(0.5));
+    check(&mut f, at("10:06:00"), 3, Some(0.5));
+    assert_eq!(checked, 5);
+    // Nothing yesterday before 09:00: absent, not zeros.
+    assert_eq!(f.board(at("08:59:00")).same_time_yesterday, None);
 }

@@ -530,34 +530,28 @@ fn board_gauges(out: &mut Text, board: &Board, now: Timestamp) {
     out.family(
         name,
         "gauge",
-        "KPI values by channel, as on the board, once a channel besides voice is counted; queue=\"all\" for totals.",
+        "The centre's KPI values by channel, as on the board, once a channel besides voice is counted (queues by channel are on the board: per queue they would multiply the series).",
     );
-    let scopes = std::iter::once(("all", &board.channels)).chain(
-        board
-            .queues
-            .iter()
-            .map(|(id, q)| (id.as_str(), &q.channels)),
-    );
-    for (queue, channels) in scopes {
-        for (channel, windows) in channels {
-            for (window, kpis) in windows {
-                for (key, kpi) in kpis.values.iter() {
-                    if let Some(value) = kpi.value {
-                        out.sample(
-                            name,
-                            &[
-                                ("kpi", key.as_str()),
-                                ("queue", queue),
-                                ("channel", channel.as_str()),
-                                ("window", window.as_str()),
-                            ],
-                            value,
-                        );
-                    }
+    let (queue, channels) = ("all", &board.channels);
+    for (channel, windows) in channels {
+        for (window, kpis) in windows {
+            for (key, kpi) in kpis.values.iter() {
+                if let Some(value) = kpi.value {
+                    out.sample(
+                        name,
+                        &[
+                            ("kpi", key.as_str()),
+                            ("queue", queue),
+                            ("channel", channel.as_str()),
+                            ("window", window.as_str()),
+                        ],
+                        value,
+                    );
                 }
             }
         }
     }
+
     let name = "wallboard_kpi_target";
     out.family(
         name,

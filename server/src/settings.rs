@@ -773,6 +773,16 @@ mod tests {
                 "service_level_definition",
                 "invalid type",
             ),
+            (
+                json!({"queues": {"vip": {"channels": {"chat": {"service_level_seconds": -5}}}}}),
+                "queues.vip.channels.chat.service_level_seconds",
+                "outside",
+            ),
+            (
+                json!({"channels": {"voice": {"service_level_seconds": 30}}}),
+                "channels.voice",
+                "service_level_seconds",
+            ),
         ];
         let mut checked = 0;
         for (overrides, want_key, want_words) in cases {
@@ -781,7 +791,7 @@ mod tests {
             assert!(reason.contains(want_words), "{overrides}: {reason}");
             checked += 1;
         }
-        assert_eq!(checked, 13);
+        assert_eq!(checked, 15);
     }
 
     #[test]

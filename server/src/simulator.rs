@@ -496,7 +496,11 @@ impl Simulation {
             contact: self.contact_id(contact),
             queue: spec.id.to_string(),
             vip: spec.vip.then_some(true),
-            channel: None,
+            // A callback queued again for an agent is a callback contact.
+            channel: self
+                .called_back
+                .contains(&contact)
+                .then_some(wallboard_protocol::Channel::Callback),
         });
         self.contact_queue.insert(contact, (queue, self.now));
         // Some callers hang up almost at once; the rest wait a while.

@@ -71,7 +71,7 @@ struct Op {
 fn ops() -> impl Strategy<Value = Vec<Op>> {
     proptest::collection::vec(
         (
-            0u8..20,
+            0u8..22,
             any::<u8>(),
             any::<u8>(),
             any::<u8>(),
@@ -200,9 +200,9 @@ impl Model {
             14 => json!({"type": "complaint_answered", "complaint": pick(&self.complaints, a)?}),
             // A repeat of an earlier event (a sender's retry).
             15 => return pick_value(&self.sent, a),
-            16 => json!({"type": "contact_callback_requested", "contact": pick(&self.waiting, a)?}),
+            20 => json!({"type": "contact_callback_requested", "contact": pick(&self.waiting, a)?}),
             // A pending callback made: answered, queued again, or called off.
-            17 => {
+            21 => {
                 let contact = pick(&self.callbacks, a)?;
                 match b % 3 {
                     0 => json!({"type": "contact_answered", "contact": contact, "agent": agent(c)}),
@@ -258,6 +258,9 @@ fn pick_value(list: &[Value], i: u8) -> Option<Value> {
 
 static CASES: AtomicU64 = AtomicU64::new(0);
 static ACCEPTED: AtomicU64 = AtomicU64::new(0);
+/// Accepted callback requests, and events on a pending callback.
+static CALLBACKS: AtomicU64 = AtomicU64::new(0);
+static CALLBACKS_MADE: AtomicU64 = AtomicU64::new(0);
 static REJECTED: AtomicU64 = AtomicU64::new(0);
 static DUPLICATES: AtomicU64 = AtomicU64::new(0);
 static COMPARED: AtomicU64 = AtomicU64::new(0);
@@ -420,6 +423,11 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
             Ok(()) => {
                 accepted += 1;
                 seq += 1;
+                match op.kind {
+                    20 => CALLBACKS.fetch_add(1, Ordering::Relaxed),
+                    21 => CALLBACKS_MADE.fetch_add(1, Ordering::Relaxed),
+                    _ => 0,
+                };
                 model.accepted(&body);
             }
             Err(_) => rejected += 1,
@@ -456,7 +464,16 @@ fn the_incremental_board_equals_the_full_recomputation_in_every_view() {
         REJECTED.load(Ordering::Relaxed),
         DUPLICATES.load(Ordering::Relaxed),
     );
+    let (callbacks, made) = (
+        CALLBACKS.load(Ordering::Relaxed),
+        CALLBACKS_MADE.load(Ordering::Relaxed),
+    );
+    eprintln!("callbacks: {callbacks} asked, {made} answered, queued again or ended");
     assert!(cases >= 96, "every case ran to the end");
+    assert!(
+        callbacks > cases && made > cases / 2,
+        "callbacks are exercised: {callbacks} asked, {made} made"
+    );
     assert!(
         accepted > cases * 40,
         "most generated events must be valid: {accepted} accepted in {cases} cases"

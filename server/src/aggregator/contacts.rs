@@ -128,34 +128,38 @@ impl Aggregator {
             false => self.waiting_contact(contact)?,
         };
         let (q, since, channel) = (c.queue, c.waiting_since.unwrap_or(ts), c.channel);
-        // A callback answered straight from the pending list: the caller's
-        // wait is the time they held in the queue before asking.
         let callback = c.callback.take();
         c.phase = Phase::Answered;
         c.agent = Some(agent.to_string());
         c.answered_at = Some(ts);
         c.last = c.last.max(ts);
-        let wait_ms = match (q, callback) {
-            (Some(q), Some((asked, waited))) => {
-                self.queues[q]
-                    .callbacks
-                    .remove(&(asked, contact.to_string()));
-                waited
+        match callback {
+            // A callback made straight from the pending list: its caller
+            // was counted once already (as a callback), so the call is
+            // counted apart from the answers, with no wait of its own;
+            // its handle time counts as any contact's.
+            Some((asked, _)) => {
+                if let Some(q) = q {
+                    self.queues[q]
+                        .callbacks
+                        .remove(&(asked, contact.to_string()));
+                }
+                self.count_on(q, Some(channel), ts, |c| c.callbacks_answered += 1);
             }
-            (q, _) => {
+            None => {
                 if let Some(q) = q {
                     self.queues[q].waiting.remove(&(since, contact.to_string()));
                 }
-                ms_between(since, ts)
+                let wait_ms = ms_between(since, ts);
+                let in_sl = u64::from(wait_ms <= self.threshold_ms(q, channel));
+                self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
+                self.count_on(q, Some(channel), ts, |c| {
+                    c.answered += 1;
+                    c.answered_in_sl += in_sl;
+                    c.wait_ms = c.wait_ms.saturating_add(wait_ms);
+                });
             }
-        };
-        let in_sl = u64::from(wait_ms <= self.threshold_ms(q, channel));
-        self.observe(q, "wallboard_wait_seconds", wait_ms as f64 / 1000.0);
-        self.count_on(q, Some(channel), ts, |c| {
-            c.answered += 1;
-            c.answered_in_sl += in_sl;
-            c.wait_ms = c.wait_ms.saturating_add(wait_ms);
-        });
+        }
         // The agent may be answering without having sent a state
         // yet; it is listed (offline) until its first agent_state.
         let a = self
