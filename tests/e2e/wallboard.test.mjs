@@ -1106,7 +1106,47 @@ test("definitions, callbacks, the forecast, channels and same time yesterday rea
     const strip = await openAt(url, "?view=agent&queue=sales&lang=en");
     await strip.locator(".estimated-wait").first().waitFor({ timeout: 10000 });
 
-    for (const page of [tv, zh, strip]) {
+    // The interval report: today's 10:00-10:30 for the centre holds 32
+    // offers, 28 answers (25 within 20 s) and 2 abandons: 25 ÷ 30.
+    const report = await openAt(url, "?view=intervals&lang=en");
+    const half = report.locator('table.intervals tbody tr[data-start="10:00"]');
+    await half.waitFor({ timeout: 10000 });
+    assert.equal((await half.locator("td.offered").innerText()).trim(), "32");
+    assert.equal((await half.locator("td.answered").innerText()).trim(), "28");
+    assert.equal((await half.locator("td.abandoned").innerText()).trim(), "2");
+    assert.match(await half.locator("td.service-level").innerText(), /83\.3%/);
+    // One queue, by 15 minutes: sales had s20…s29 offered from 10:15.
+    await report.selectOption("#interval-queue", "sales");
+    await report.click("#interval-size-15m");
+    const quarter = report.locator('table.intervals[data-size="15m"] tbody tr[data-start="10:15"]');
+    await quarter.locator("td.offered").filter({ hasText: "10" }).waitFor({ timeout: 5000 });
+    assert.equal(await report.locator("#interval-size-15m").getAttribute("aria-pressed"), "true");
+    assert.match(await report.locator("#interval-csv").getAttribute("href"), /format=csv/);
+    await report.screenshot({ path: join(artifacts, "intervals-en.png"), fullPage: true });
+
+    // A queue's definition switched on /admin re-evaluates its figure at once.
+    const admin = await openAt(url, "admin?lang=en");
+    const select = admin.locator('select[data-path="queues.conn.service_level_definition"]');
+    await select.waitFor({ timeout: 10000 });
+    assert.equal(await select.inputValue(), "connect");
+    await select.selectOption("answered_only");
+    await admin.click("#save-queues");
+    await tv.locator('tr[data-queue="conn"] .sl-definition[data-definition="answered_only"]').waitFor({ timeout: 5000 });
+    const settings = await api(url, "GET", "/api/v1/settings");
+    assert.equal(settings.effective.queues.conn.service_level_definition, "answered_only");
+
+    // The report and the admin page pass axe-core in both languages.
+    for (const lang of ["en", "zh"]) {
+      for (const query of [`?view=intervals&lang=${lang}`, `admin?lang=${lang}`]) {
+        const page = await openAt(url, query, { bypassCSP: true });
+        await page.locator(query.startsWith("admin") ? "select[data-path]" : "table.intervals").first().waitFor({ timeout: 10000 });
+        const problems = await accessibilityProblems(page);
+        assert.deepEqual(problems, [], `${query}: ${JSON.stringify(problems, null, 1)}`);
+        await page.close();
+      }
+    }
+
+    for (const page of [tv, zh, strip, report, admin]) {
       assert.deepEqual(page.errors, []);
       await page.close();
     }
