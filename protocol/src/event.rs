@@ -179,10 +179,7 @@ impl Channel {
 
     /// Every channel's name, for error messages.
     pub fn names() -> Vec<&'static str> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .map(|c| c.as_str())
-            .collect()
+        crate::kpis::names_of::<Self>()
     }
 }
 

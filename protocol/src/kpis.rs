@@ -152,10 +152,7 @@ impl ServiceLevelDefinition {
 
     /// Every definition's name, for error messages.
     pub fn names() -> Vec<&'static str> {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .map(|d| d.as_str())
-            .collect()
+        names_of::<Self>()
     }
 
     /// The counters (the server's `Counters` field names) this definition
@@ -177,6 +174,12 @@ impl ServiceLevelDefinition {
             ],
         }
     }
+}
+
+/// The wire names of every variant of a named enum, in order (for error
+/// messages that list what is known).
+pub fn names_of<T: strum::VariantArray + Copy + Into<&'static str>>() -> Vec<&'static str> {
+    T::VARIANTS.iter().map(|v| (*v).into()).collect()
 }
 
 /// Fraction of a target, on its bad side, that is `warn` rather than

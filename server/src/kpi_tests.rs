@@ -1050,10 +1050,17 @@ fn a_definition_switched_live_reevaluates_every_window_at_once() {
 fn same_time_yesterday_is_kept_as_the_plain_sum() {
     let mut f = Floor::new("[[queues]]\nid = \"q\"");
     f.now = at("10:05:00");
-    let yesterday = |hms: &str| format!("2026-11-22T{hms}+08:00").parse::<Timestamp>().unwrap();
+    let yesterday = |hms: &str| {
+        format!("2026-11-22T{hms}+08:00")
+            .parse::<Timestamp>()
+            .unwrap()
+    };
     let offer = |c: &str| json!({"type":"contact_offered","contact":c,"queue":"q"});
     let answer = |c: &str| json!({"type":"contact_answered","contact":c,"agent":"a"});
-    for (c, offered, answered) in [("y1", "09:00:00", "09:00:05"), ("y2", "10:04:10", "10:04:50")] {
+    for (c, offered, answered) in [
+        ("y1", "09:00:00", "09:00:05"),
+        ("y2", "10:04:10", "10:04:50"),
+    ] {
         f.try_send(yesterday(offered), offer(c)).unwrap();
         f.try_send(yesterday(answered), answer(c)).unwrap();
     }
