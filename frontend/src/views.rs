@@ -769,6 +769,11 @@ fn StaffingTile(live: Live, settings: Settings) -> impl IntoView {
         let s = staffing.get()?;
         let lang = settings.lang.get();
         let status = staffing_status(Some(s.needed), Some(s.staffed));
+        // It needs attention only when short: the overview's line is full
+        // on a desktop screen, and the queue table has each queue's figure.
+        if status != Status::Breach {
+            return None;
+        }
         let word = if status == Status::Breach {
             "short_staffed"
         } else {
@@ -776,33 +781,41 @@ fn StaffingTile(live: Live, settings: Settings) -> impl IntoView {
         };
         let chance = s.wait_probability.map(|p| {
             view! {
-                <div class="tile-sub wait-probability" title=lang.t("tip_wait_probability")>
+                <span class="tile-sub wait-probability" title=lang.t("tip_wait_probability")>
                     {lang.t("wait_probability")}
                     " "
                     <b>{percent(p)}</b>
-                </div>
+                </span>
             }
         });
+        // On the figures' line, not a row of its own: the overview keeps
+        // its height, so the agents below keep their room.
         Some(view! {
-            <div
-                class="tile"
+            <span
+                class="figure staffing"
                 id="tile-agents-needed"
                 data-kpi="agents_needed"
                 data-status=status_name(status)
                 title=lang.t("tip_agents_needed")
             >
-                <div class="tile-label">{lang.t("agents_needed")}</div>
-                <div class="tile-value">{s.needed}</div>
+                <span class="tile-label">{lang.t("agents_needed")}</span>
+                " "
+                <b class="tile-value">{s.needed}</b>
+                " "
+                // "2 / 3": needed, then staffed (the words for screen
+                // readers; the status by its icon's shape, worded in the
+                // title), short enough to share the line with the complaints.
+                <span class="tile-target staffed">
+                    <span class="sr-only">{lang.t("staffed")}</span>
+                    {format!("/ {}", s.staffed)}
+                </span>
                 {chance}
-                <div class="tile-foot">
-                    <span class="tile-target staffed">{format!("{} {}", lang.t("staffed"), s.staffed)}</span>
-                    <span class="tile-status">
-                        <span class="icon">{status_icon(status)}</span>
-                        " "
-                        {lang.t(word)}
-                    </span>
-                </div>
-            </div>
+                " "
+                <span class="tile-status" title=lang.t(word)>
+                    <span class="icon" aria-hidden="true">{status_icon(status)}</span>
+                    <span class="sr-only">{lang.t(word)}</span>
+                </span>
+            </span>
         })
     }
 }
@@ -970,7 +983,6 @@ fn Tiles(
     view! {
         <section class="tiles">
             <For each=move || tiles.get() key=|key| *key children=tile />
-            <StaffingTile live settings />
         </section>
     }
 }
@@ -1524,7 +1536,7 @@ fn Figures(live: Live, settings: Settings) -> impl IntoView {
             }
         })
     };
-    view! { <div class="figures">{figures}</div> }
+    view! { <div class="figures">{figures} <StaffingTile live settings /></div> }
 }
 
 #[component]
