@@ -378,10 +378,9 @@ pub struct Contact {
     pub agent: Option<String>,
     #[serde(default)]
     pub answered_at: Option<Timestamp>,
-    /// A pending callback: when it was asked for, and how long the caller
-    /// had waited in the queue before.
+    /// A pending callback: when it was asked for.
     #[serde(default)]
-    pub callback: Option<(Timestamp, i64)>,
+    pub callback: Option<Timestamp>,
     /// The channel of its latest offer.
     #[serde(default)]
     pub channel: Channel,
@@ -890,9 +889,7 @@ impl Aggregator {
                 queues[q].waiting.remove(&(since, id.clone()));
                 dirty.queues.insert(q);
             }
-            if let (Phase::CallbackPending, Some(q), Some((asked, _))) =
-                (c.phase, c.queue, c.callback)
-            {
+            if let (Phase::CallbackPending, Some(q), Some(asked)) = (c.phase, c.queue, c.callback) {
                 tracing::warn!(contact = %id, "dropping a callback pending for over a day");
                 queues[q].callbacks.remove(&(asked, id.clone()));
                 dirty.queues.insert(q);

@@ -89,7 +89,7 @@ impl Aggregator {
             self.dirty.queues.insert(old);
         }
         // A callback being made: it waits again, for an agent.
-        if let (Phase::CallbackPending, Some(old), Some((asked, _))) =
+        if let (Phase::CallbackPending, Some(old), Some(asked)) =
             (c.phase, c.queue, c.callback.take())
         {
             self.queues[old]
@@ -138,7 +138,7 @@ impl Aggregator {
             // was counted once already (as a callback), so the call is
             // counted apart from the answers, with no wait of its own;
             // its handle time counts as any contact's.
-            Some((asked, _)) => {
+            Some(asked) => {
                 if let Some(q) = q {
                     self.queues[q]
                         .callbacks
@@ -212,7 +212,7 @@ impl Aggregator {
         let (q, since, channel) = (c.queue, c.waiting_since.unwrap_or(ts), c.channel);
         let wait_ms = ms_between(since, ts);
         c.phase = Phase::CallbackPending;
-        c.callback = Some((ts, wait_ms));
+        c.callback = Some(ts);
         c.last = c.last.max(ts);
         if let Some(q) = q {
             let queue = &mut self.queues[q];
@@ -256,7 +256,7 @@ impl Aggregator {
             _ => {}
         }
         // A callback called off (or the caller not reached): no longer pending.
-        if let (Phase::CallbackPending, Some(q), Some((asked, _))) =
+        if let (Phase::CallbackPending, Some(q), Some(asked)) =
             (c.phase, c.queue, c.callback.take())
         {
             self.queues[q]
