@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::event::AgentState;
+use crate::event::{AgentState, Channel};
 use crate::kpis::{KpiKey, REGISTRY, ServiceLevelDefinition};
 
 /// The whole board.
@@ -215,6 +215,17 @@ pub struct AgentBoard {
     /// supervisor's attention (config `[state_limits]`); absent: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_seconds: Option<u64>,
+    /// Per channel of the agent's `capacity`: the slots it has, and how
+    /// many of its contacts hold one now. Absent without a capacity.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub slots: BTreeMap<Channel, Slots>,
+}
+
+/// An agent's slots on one channel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slots {
+    pub capacity: u32,
+    pub in_use: u32,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -17,6 +17,9 @@ pub const MAX_ID_BYTES: usize = 128;
 /// The most queues one agent may serve.
 pub const MAX_AGENT_QUEUES: usize = 64;
 
+/// The most contacts one agent may hold at once on one channel.
+pub const MAX_SLOTS_PER_CHANNEL: u32 = 20;
+
 /// One event, as received on any ingest path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -49,6 +52,11 @@ pub enum EventKind {
         /// The queues the agent serves; sticks until sent again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         queues: Option<Vec<String>>,
+        /// How many contacts the agent may hold at once, per channel
+        /// (`{"chat": 3}`); sticks until sent again (`{}` clears it). An
+        /// agent without one is not counted in any channel's occupancy.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        capacity: Option<std::collections::BTreeMap<Channel, u32>>,
     },
     /// An inbound attempt reached the system (IVR); `blocked` = rejected
     /// (busy, trunk full).
@@ -284,6 +292,7 @@ impl Event {
                 reason,
                 name,
                 queues,
+                capacity,
                 ..
             } => {
                 check_id("agent", agent)?;
@@ -303,6 +312,14 @@ impl Event {
                 }
                 for queue in queues.iter().flatten() {
                     check_queue("queues[]", queue)?;
+                }
+                for (channel, slots) in capacity.iter().flatten() {
+                    if *slots > MAX_SLOTS_PER_CHANNEL {
+                        return Err(format!(
+                            "field `capacity.{}`: {slots} slots, more than {MAX_SLOTS_PER_CHANNEL}",
+                            channel.as_str()
+                        ));
+                    }
                 }
             }
             EventKind::ContactArrived { contact, .. }

@@ -19,7 +19,7 @@ pub mod view;
 pub use admin::{AuditEntry, Layout, Message, Severity};
 pub use board::{
     AgentBoard, Board, COUNT_KEYS, ClusterBoard, ComplaintsBoard, Forecast, Kpi, KpiValues, Kpis,
-    QueueBoard, SourceBoard, Status, Window,
+    QueueBoard, Slots, SourceBoard, Status, Window,
 };
 pub use event::{AgentState, Channel, Event, EventKind};
 pub use kpis::{

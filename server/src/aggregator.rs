@@ -40,6 +40,7 @@ use wallboard_protocol::{AgentState, Channel, Event, EventKind};
 use crate::config::Config;
 use crate::sharded::ShardedMap;
 pub use admin::AdminState;
+use agents::AgentChange;
 pub use live::{DueIndex, ROLLING, Rolling, SinceIndex};
 
 const MINUTE_MS: i64 = 60_000;
@@ -84,6 +85,17 @@ pub struct Counters {
     pub callbacks_in_sl: u64,
     /// Pending callbacks answered straight (not queued again).
     pub callbacks_answered: u64,
+    /// Slot time of agents with a `capacity`: staffed (slots × time in a
+    /// working state) and in use (a contact holding a slot, from its answer
+    /// to the end of its handle time). A channel's occupancy is their ratio.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub slots_staffed_ms: i64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub slots_busy_ms: i64,
+}
+
+fn is_zero(ms: &i64) -> bool {
+    *ms == 0
 }
 
 impl Counters {
@@ -112,6 +124,8 @@ impl Counters {
         self.callbacks += o.callbacks;
         self.callbacks_in_sl += o.callbacks_in_sl;
         self.callbacks_answered += o.callbacks_answered;
+        self.slots_staffed_ms = self.slots_staffed_ms.saturating_add(o.slots_staffed_ms);
+        self.slots_busy_ms = self.slots_busy_ms.saturating_add(o.slots_busy_ms);
     }
 
     /// Takes `o` away again (a minute leaving a rolling window). Survey
@@ -141,6 +155,8 @@ impl Counters {
         self.callbacks -= o.callbacks;
         self.callbacks_in_sl -= o.callbacks_in_sl;
         self.callbacks_answered -= o.callbacks_answered;
+        self.slots_staffed_ms -= o.slots_staffed_ms;
+        self.slots_busy_ms -= o.slots_busy_ms;
     }
 
     /// Adds `ms` of agent time in `state` (only the states occupancy uses).
@@ -182,6 +198,13 @@ pub struct Buckets {
     /// Open complaints' due times.
     #[serde(skip)]
     pub dues: DueIndex,
+    /// Slots of working agents with a capacity (each slot's `since`), and
+    /// contacts holding a slot (their answer): the slot time still running.
+    /// A scope's hold every channel's; a channel's, its own.
+    #[serde(skip)]
+    pub slots_staffed: SinceIndex,
+    #[serde(skip)]
+    pub slots_busy: SinceIndex,
 }
 
 /// The agent states whose time counts toward occupancy, in the order of
@@ -255,6 +278,27 @@ pub fn interval_of(day_start: i64, minute: i64, len: i64) -> i64 {
     day_start + (minute - day_start).div_euclid(len) * len
 }
 
+/// The buckets of `channel` in the scope `b`, made when first used; none
+/// for voice (the scope's counts less the other channels').
+fn channel_buckets(
+    b: &mut Buckets,
+    channel: Option<Channel>,
+    read_at: Option<Timestamp>,
+) -> Option<&mut Buckets> {
+    let ch = channel.filter(|c| *c != Channel::Voice)?;
+    let cut = b.slots_staffed.cut();
+    Some(b.channels.entry(ch).or_insert_with(|| {
+        // Its running sums start at the last read's window, as a new
+        // queue's do; its slot indexes at the scope's cut.
+        let mut sub = Buckets::default();
+        if let Some(at) = read_at {
+            sub.advance(minute_of(at));
+        }
+        sub.cut_slots(cut, false);
+        sub
+    }))
+}
+
 pub fn minute_of(ts: Timestamp) -> i64 {
     ts.as_millisecond().div_euclid(MINUTE_MS)
 }
@@ -291,6 +335,12 @@ pub struct Agent {
     pub since: Timestamp,
     #[serde(default)]
     pub queues: Vec<usize>,
+    /// Slots per channel (`agent_state.capacity`, sticky; none at 0).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<Channel, u32>,
+    /// Per channel, how many of the agent's contacts hold a slot now.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub in_use: BTreeMap<Channel, u32>,
     /// The contact being handled (from `contact_answered` to `contact_ended`).
     #[serde(default)]
     pub contact: Option<String>,
@@ -320,6 +370,17 @@ fn known_by_default() -> bool {
 }
 
 impl Agent {
+    /// The contacts of the agent's that ended with their handle time still
+    /// open and hold a slot: (queue, channel, answered).
+    pub fn slots_held_after_end(
+        &self,
+    ) -> impl Iterator<Item = (Option<usize>, Channel, Timestamp)> {
+        self.handles
+            .iter()
+            .filter(|h| h.slots > 0)
+            .map(|h| (h.queue, h.channel, h.answered))
+    }
+
     /// An agent first named at `ts`, before any state of theirs is known.
     fn new(ts: Timestamp) -> Agent {
         Agent {
@@ -328,6 +389,8 @@ impl Agent {
             reason: None,
             since: ts,
             queues: Vec::new(),
+            capacity: BTreeMap::new(),
+            in_use: BTreeMap::new(),
             contact: None,
             contact_queue: None,
             handles: Vec::new(),
@@ -350,6 +413,9 @@ struct PendingHandle {
     ended: Timestamp,
     /// The agent is in the wrap-up of this contact; it ends when they leave.
     in_wrap: bool,
+    /// The agent's slots on its channel when it was answered (0: it holds none).
+    #[serde(default)]
+    slots: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +450,11 @@ pub struct Contact {
     /// The channel of its latest offer.
     #[serde(default)]
     pub channel: Channel,
+    /// Answered by an agent with this many slots on its channel: it holds
+    /// one of them until its handle time ends (0: none). Above 1, its
+    /// handle time ends with it, whatever the agent's state.
+    #[serde(default)]
+    pub slots: u32,
     /// The latest event time seen for it; finished contacts are forgotten
     /// some time after.
     last: Timestamp,
@@ -400,6 +471,7 @@ impl Contact {
             answered_at: None,
             callback: None,
             channel: Channel::Voice,
+            slots: 0,
             last: ts,
         }
     }
@@ -553,7 +625,19 @@ impl Aggregator {
                 reason,
                 name,
                 queues,
-            } => self.on_agent_state(agent, *state, reason, name, queues.as_deref(), ts, now),
+                capacity,
+            } => self.on_agent_state(
+                agent,
+                *state,
+                AgentChange {
+                    reason,
+                    name,
+                    queues: queues.as_deref(),
+                    capacity: capacity.as_ref(),
+                },
+                ts,
+                now,
+            ),
             EventKind::ContactArrived { contact, blocked } => {
                 self.contact_arrived(contact, *blocked, ts)?
             }
@@ -562,16 +646,18 @@ impl Aggregator {
                 queue,
                 vip,
                 channel,
-            } => self.contact_offered(contact, queue, *vip, channel.unwrap_or_default(), ts)?,
+            } => {
+                self.contact_offered(contact, queue, *vip, channel.unwrap_or_default(), ts, now)?
+            }
             EventKind::ContactAnswered { contact, agent } => {
-                self.contact_answered(contact, agent, ts)?
+                self.contact_answered(contact, agent, ts, now)?
             }
             EventKind::ContactAbandoned { contact } => self.contact_abandoned(contact, ts)?,
             EventKind::ContactCallbackRequested { contact } => {
                 self.contact_callback_requested(contact, ts)?
             }
             EventKind::ContactEnded { contact, resolved } => {
-                self.contact_ended(contact, *resolved, ts)?
+                self.contact_ended(contact, *resolved, ts, now)?
             }
             EventKind::SurveySubmitted {
                 contact,
@@ -763,17 +849,8 @@ impl Aggregator {
                 b.rolling.add(minute, &delta);
             };
             add(buckets);
-            // Voice is the rest: only the other channels are kept apart.
-            if let Some(ch) = channel.filter(|c| *c != Channel::Voice) {
-                add(buckets.channels.entry(ch).or_insert_with(|| {
-                    // Its running sums start at the last read's window, as
-                    // a new queue's do.
-                    let mut b = Buckets::default();
-                    if let Some(at) = read_at {
-                        b.advance(minute_of(at));
-                    }
-                    b
-                }));
+            if let Some(sub) = channel_buckets(buckets, channel, read_at) {
+                add(sub);
             }
         }
     }
@@ -788,7 +865,27 @@ impl Aggregator {
         to: Timestamp,
         now: Timestamp,
     ) {
-        if matches!(state, AgentState::Aux | AgentState::Offline) || to <= from {
+        if matches!(state, AgentState::Aux | AgentState::Offline) {
+            return;
+        }
+        self.add_time(queues, None, from, to, now, |c, ms| {
+            c.add_agent_time(state, ms)
+        });
+    }
+
+    /// Books a span of time `[from, to)` to the totals and `queues` (and to
+    /// `channel`'s counts in each, besides voice), split across local days
+    /// and minutes: `add` adds a piece of `ms` to a bucket.
+    fn add_time(
+        &mut self,
+        queues: &[usize],
+        channel: Option<Channel>,
+        from: Timestamp,
+        to: Timestamp,
+        now: Timestamp,
+        add: impl Fn(&mut Counters, i64),
+    ) {
+        if to <= from {
             return;
         }
         // Days.
@@ -797,9 +894,7 @@ impl Aggregator {
             let (day, _, day_end) = self.day_of(start);
             let end = day_end.min(to);
             let ms = ms_between(start, end);
-            self.each_scope(queues, |b| {
-                b.days.entry(day).or_default().add_agent_time(state, ms)
-            });
+            self.each_scope_on(queues, channel, |b| add(b.days.entry(day).or_default(), ms));
             start = end;
         }
         // Minutes, only those a rolling window can still use.
@@ -813,12 +908,9 @@ impl Aggregator {
                 continue;
             }
             let mut delta = Counters::default();
-            delta.add_agent_time(state, hi - lo);
-            self.each_scope(queues, |b| {
-                b.minutes
-                    .entry(minute)
-                    .or_default()
-                    .add_agent_time(state, hi - lo);
+            add(&mut delta, hi - lo);
+            self.each_scope_on(queues, channel, |b| {
+                add(b.minutes.entry(minute).or_default(), hi - lo);
                 b.rolling.add(minute, &delta);
             });
         }
@@ -831,6 +923,23 @@ impl Aggregator {
             self.dirty.queues.insert(q);
             f(&mut self.queues[q].buckets);
         }
+    }
+
+    /// [`Aggregator::each_scope`], and on `channel`'s buckets in each too
+    /// (besides voice, which is the rest).
+    fn each_scope_on(
+        &mut self,
+        queues: &[usize],
+        channel: Option<Channel>,
+        mut f: impl FnMut(&mut Buckets),
+    ) {
+        let read_at = self.read_at;
+        self.each_scope(queues, |b| {
+            f(b);
+            if let Some(sub) = channel_buckets(b, channel, read_at) {
+                f(sub);
+            }
+        });
     }
 
     fn drop_old_minutes(&mut self, now: Timestamp) {
@@ -880,9 +989,14 @@ impl Aggregator {
             .unwrap_or(Timestamp::MIN);
         let queues = &mut self.queues;
         let dirty = &mut self.dirty;
+        // Contacts answered a day ago and never ended let go of their slots.
+        let mut slots_let_go: Vec<(String, Channel)> = Vec::new();
         self.contacts.retain(|id, c| {
             if c.last >= horizon {
                 return true;
+            }
+            if let (Phase::Answered, true, Some(agent)) = (c.phase, c.slots > 0, &c.agent) {
+                slots_let_go.push((agent.clone(), c.channel));
             }
             if let (Phase::Waiting, Some(q), Some(since)) = (c.phase, c.queue, c.waiting_since) {
                 tracing::warn!(contact = %id, "dropping a contact that has waited for over a day");
@@ -898,14 +1012,29 @@ impl Aggregator {
         });
         self.complaints
             .retain(|_, k| k.answered.is_none_or(|at| at.max(k.due) >= horizon));
+        let mut reindex = !slots_let_go.is_empty();
+        for (agent, channel) in slots_let_go {
+            if let Some(n) = self
+                .agents
+                .get_mut(&agent)
+                .and_then(|a| a.in_use.get_mut(&channel))
+            {
+                *n = n.saturating_sub(1);
+            }
+        }
         let dirty = &mut self.dirty;
         self.agents.retain(|id, a| {
             let keep = a.state != AgentState::Offline || a.since >= horizon;
             if !keep {
                 dirty.agents.insert(id.clone());
+                reindex |= a.handles.iter().any(|h| h.slots > 0);
             }
             keep
         });
+        if reindex {
+            let cut = self.totals.running[0].cut();
+            self.rebuild_running(cut);
+        }
         self.dirty.agents.len() + self.dirty.queues.len() > marked
     }
 }
@@ -938,6 +1067,7 @@ impl Aggregator {
                 for index in &mut b.running {
                     index.advance_cut(cut);
                 }
+                b.cut_slots(cut, false);
             }
             self.dirty.all_queues = true;
         } else if let Some(p) = previous
@@ -947,6 +1077,7 @@ impl Aggregator {
             for (q, queue) in self.queues.iter().enumerate() {
                 let b = &queue.buckets;
                 if b.running.iter().any(|i| !i.is_empty())
+                    || !b.slots_busy.is_empty()
                     || b.dues.any_due_in(from, to)
                     || b.has_recent_offers()
                 {
@@ -1022,15 +1153,31 @@ impl Aggregator {
             for index in &mut b.running {
                 index.advance_cut(cut);
             }
+            b.cut_slots(cut, true);
         }
-        let working: Vec<(Vec<usize>, AgentState, Timestamp)> = self
+        // Each working agent's queues, state, since and capacity.
+        type Working = (Vec<usize>, AgentState, Timestamp, BTreeMap<Channel, u32>);
+        let working: Vec<Working> = self
             .agents
             .values()
             .filter(|a| working_slot(a.state).is_some())
-            .map(|a| (a.queues.clone(), a.state, a.since))
+            .map(|a| (a.queues.clone(), a.state, a.since, a.capacity.clone()))
             .collect();
-        for (queues, state, since) in working {
+        for (queues, state, since, capacity) in working {
             self.index_running(&queues, state, since);
+            self.index_slots(&queues, state, since, &capacity, true);
+        }
+        // Contacts holding a slot: answered, or handled with their handle
+        // time still open.
+        let mut busy: Vec<(Option<usize>, Channel, Timestamp)> = self
+            .contacts
+            .values()
+            .filter(|c| c.phase == Phase::Answered && c.slots > 0)
+            .filter_map(|c| Some((c.queue, c.channel, c.answered_at?)))
+            .collect();
+        busy.extend(self.agents.values().flat_map(Agent::slots_held_after_end));
+        for (q, channel, answered) in busy {
+            self.index_busy(q, channel, answered, true);
         }
     }
 }

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use wallboard_protocol::Channel;
 use wallboard_protocol::{
     AgentBoard, AgentState, Board, ComplaintsBoard, Forecast, Kpi, KpiKey, KpiValues, Kpis,
-    QueueBoard, REGISTRY, Scope, ServiceLevelDefinition, SourceBoard, Window,
+    QueueBoard, REGISTRY, Scope, ServiceLevelDefinition, Slots, SourceBoard, Window,
 };
 
 use crate::aggregator::{
@@ -121,6 +121,67 @@ fn add_running_agent_time(
     }
 }
 
+/// The slot time still running, the plain way: every working agent's
+/// slots and every contact holding one, by (queue or the totals, channel),
+/// per window.
+type RunningSlots = std::collections::HashMap<(Option<usize>, Channel), [Counters; 3]>;
+
+fn running_slots(agg: &Aggregator, w: &Windows, now: Timestamp) -> RunningSlots {
+    let mut slots = RunningSlots::new();
+    let mut add = |queues: &[usize], ch: Channel, since: Timestamp, weight: i64, busy: bool| {
+        for scope in std::iter::once(None).chain(queues.iter().map(|q| Some(*q))) {
+            let entry = slots.entry((scope, ch)).or_default();
+            for (i, win) in Window::ALL.iter().enumerate() {
+                let ms = ms_between(since.max(w.start(*win)), now) * weight;
+                match busy {
+                    true => entry[i].slots_busy_ms += ms,
+                    false => entry[i].slots_staffed_ms += ms,
+                }
+            }
+        }
+    };
+    for agent in working(agg) {
+        for (ch, n) in &agent.capacity {
+            add(&agent.queues, *ch, agent.since, i64::from(*n), false);
+        }
+        for (q, ch, answered) in agent.slots_held_after_end() {
+            add(q.as_slice(), ch, answered, 1, true);
+        }
+    }
+    // Agents not working may still hold slots after a contact's end.
+    for agent in agg.agents.values().filter(|a| !WORKING.contains(&a.state)) {
+        for (q, ch, answered) in agent.slots_held_after_end() {
+            add(q.as_slice(), ch, answered, 1, true);
+        }
+    }
+    for c in agg.contacts.values() {
+        if let (crate::aggregator::Phase::Answered, true, Some(answered)) =
+            (c.phase, c.slots > 0, c.answered_at)
+        {
+            add(c.queue.as_slice(), c.channel, answered, 1, true);
+        }
+    }
+    slots
+}
+
+/// Adds to a scope's counts in `win` (`scope`: a queue, or the totals)
+/// the slot time running on `channel`, or on every channel for `None`.
+fn add_running_slots(
+    c: &mut Counters,
+    slots: &RunningSlots,
+    scope: Option<usize>,
+    channel: Option<Channel>,
+    win: Window,
+) {
+    let i = Window::ALL.iter().position(|w| *w == win).unwrap_or(0);
+    for ((s, ch), running) in slots {
+        if *s == scope && channel.is_none_or(|wanted| wanted == *ch) {
+            c.slots_staffed_ms += running[i].slots_staffed_ms;
+            c.slots_busy_ms += running[i].slots_busy_ms;
+        }
+    }
+}
+
 /// Counts complaints still open, and those past due (into each window
 /// whose span holds the due time).
 fn add_overdue_complaints(
@@ -163,6 +224,7 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         .collect();
 
     add_running_agent_time(agg, &w, now, &mut totals, &mut queues);
+    let slots = running_slots(agg, &w, now);
     let complaints = add_overdue_complaints(agg, &w, now, &mut totals, &mut queues);
 
     let band = config.warn_band;
@@ -178,7 +240,11 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
                 .values()
                 .filter(|a| WORKING.contains(&a.state) && a.queues.contains(&i))
                 .count() as u64;
-            let channels = by_channel(&q.buckets, |b, win| w.counters(b, win));
+            let channels = by_channel(&q.buckets, |ch, b, win| {
+                let mut c = w.counters(b, win);
+                add_running_slots(&mut c, &slots, Some(i), ch, win);
+                c
+            });
             let counts = QueueCounts::of(agg, q, counters.clone(), &w, staffed, channels);
             (q.id.clone(), queue_row(config, &counts))
         })
@@ -203,15 +269,22 @@ pub fn board(agg: &Aggregator, now: Timestamp, seq: u64) -> Board {
         seq,
         timezone: config.timezone_name.clone(),
         totals: window_map(&totals, |c| totals_kpis(config, c)),
-        channels: channel_map(&by_channel(&agg.totals, |b, win| w.counters(b, win)), |c| {
-            scope_kpis(
-                config,
-                c,
-                &config.targets,
-                false,
-                config.service_level_definition,
-            )
-        }),
+        channels: channel_map(
+            &by_channel(&agg.totals, |ch, b, win| {
+                let mut c = w.counters(b, win);
+                add_running_slots(&mut c, &slots, None, ch, win);
+                c
+            }),
+            |c| {
+                scope_kpis(
+                    config,
+                    c,
+                    &config.targets,
+                    false,
+                    config.service_level_definition,
+                )
+            },
+        ),
         queues: board_queues,
         agents,
         agent_states,
@@ -340,7 +413,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
             let queue = &agg.queues[q];
             let counters = Window::ALL.map(|win| live_counters(&queue.buckets, &w, win));
             let staffed = queue.buckets.running.iter().map(|i| i.len()).sum();
-            let channels = by_channel(&queue.buckets, |b, win| live_counters(b, &w, win));
+            let channels = by_channel(&queue.buckets, |_, b, win| live_counters(b, &w, win));
             QueueCounts::of(agg, queue, counters, &w, staffed, channels)
         })
         .collect();
@@ -358,7 +431,7 @@ pub fn read_changes(agg: &mut Aggregator, at: Timestamp, seq: u64) -> ChangedCou
         at,
         seq,
         totals: Window::ALL.map(|win| live_counters(&agg.totals, &w, win)),
-        channels: by_channel(&agg.totals, |b, win| live_counters(b, &w, win)),
+        channels: by_channel(&agg.totals, |_, b, win| live_counters(b, &w, win)),
         trend: live_trend(agg, at),
         complaints: ComplaintsBoard {
             open: agg.totals.dues.open(),
@@ -433,6 +506,8 @@ fn live_counters(b: &Buckets, w: &Windows, win: Window) -> Counters {
     for (state, index) in WORKING.iter().zip(&b.running) {
         c.add_agent_time(*state, index.running_ms(from, to));
     }
+    c.slots_staffed_ms += b.slots_staffed.running_ms(from, to);
+    c.slots_busy_ms += b.slots_busy.running_ms(from, to);
     c.complaints_overdue += b.dues.due_between(from, to);
     c
 }
@@ -553,9 +628,11 @@ fn some_counts(c: Counters) -> Option<Counters> {
 /// channel besides voice (else none: a voice-only floor's board does not
 /// carry its figures twice). Only the other channels are kept apart;
 /// voice is what the scope counted less them, contacts only.
+/// A scope's counts by channel, from `counters` of its own buckets (the
+/// channel `None`) and of each channel's besides voice (voice is the rest).
 fn by_channel(
     b: &Buckets,
-    counters: impl Fn(&Buckets, Window) -> Counters,
+    counters: impl Fn(Option<Channel>, &Buckets, Window) -> Counters,
 ) -> Vec<(Channel, [Counters; 3])> {
     if b.channels.is_empty() {
         return Vec::new();
@@ -566,12 +643,12 @@ fn by_channel(
         .map(|(ch, sub)| {
             (
                 *ch,
-                Window::ALL.map(|win| contacts_only(&counters(sub, win))),
+                Window::ALL.map(|win| contacts_only(&counters(Some(*ch), sub, win))),
             )
         })
         .collect();
     let voice = std::array::from_fn(|i| {
-        let mut v = contacts_only(&counters(b, Window::ALL[i]));
+        let mut v = contacts_only(&counters(None, b, Window::ALL[i]));
         for (_, c) in &others {
             v.sub(&c[i]);
         }
@@ -579,11 +656,12 @@ fn by_channel(
     });
     std::iter::once((Channel::Voice, voice))
         .chain(others)
+        .map(|(ch, counters)| (ch, counters.map(|c| slot_occupancy(&c))))
         .collect()
 }
 
-/// The contact counts of `c` (arrivals, agent time and complaints are not
-/// split by channel).
+/// The contact counts and slot time of `c` (arrivals, agent states and
+/// complaints are not split by channel).
 fn contacts_only(c: &Counters) -> Counters {
     Counters {
         arrived: 0,
@@ -594,6 +672,19 @@ fn contacts_only(c: &Counters) -> Counters {
         available_ms: 0,
         on_contact_ms: 0,
         wrap_up_ms: 0,
+        ..c.clone()
+    }
+}
+
+/// A channel's counts with its slot time as the agent time occupancy
+/// reads: slots in use ÷ slots staffed (in use counted at most to what
+/// was staffed, since a contact may hold its slot while its agent is away).
+fn slot_occupancy(c: &Counters) -> Counters {
+    let staffed = c.slots_staffed_ms.max(0);
+    let busy = c.slots_busy_ms.clamp(0, staffed);
+    Counters {
+        on_contact_ms: busy,
+        available_ms: staffed - busy,
         ..c.clone()
     }
 }
@@ -647,6 +738,20 @@ fn agent_board(agg: &Aggregator, a: &Agent) -> AgentBoard {
             .state_limits
             .of(a.state, a.reason.as_deref())
             .map(|d| d.as_secs().unsigned_abs()),
+        slots: a
+            .capacity
+            .iter()
+            .map(|(ch, capacity)| {
+                let in_use = a.in_use.get(ch).copied().unwrap_or(0);
+                (
+                    *ch,
+                    Slots {
+                        capacity: *capacity,
+                        in_use,
+                    },
+                )
+            })
+            .collect(),
     }
 }
 

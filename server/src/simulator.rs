@@ -326,6 +326,7 @@ impl Simulation {
             reason: reason.map(str::to_string),
             name: first.then(|| a.name.clone()),
             queues: first.then(|| a.skills.iter().map(|&q| QUEUES[q].id.to_string()).collect()),
+            capacity: None,
         };
         self.emit(kind);
     }

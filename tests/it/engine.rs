@@ -138,6 +138,16 @@ impl Model {
                         .collect();
                     e["queues"] = json!(queues);
                     e["name"] = json!(format!("Agent {}", b % AGENTS));
+                    // Slots per channel: chats held at once, or cleared.
+                    if c % 2 == 0 {
+                        e["capacity"] = [
+                            json!({"chat": 3, "voice": 1}),
+                            json!({"chat": 2}),
+                            json!({}),
+                            json!({"email": 1, "callback": 2, "chat": 1}),
+                        ][(a / 5) as usize % 4]
+                            .clone();
+                    }
                 }
                 e
             }
@@ -264,6 +274,9 @@ static CALLBACKS_MADE: AtomicU64 = AtomicU64::new(0);
 static REJECTED: AtomicU64 = AtomicU64::new(0);
 static DUPLICATES: AtomicU64 = AtomicU64::new(0);
 static COMPARED: AtomicU64 = AtomicU64::new(0);
+/// Steps compared with an agent holding a slot, and two on one channel.
+static SLOTS_HELD: AtomicU64 = AtomicU64::new(0);
+static SLOTS_SHARED: AtomicU64 = AtomicU64::new(0);
 
 fn views() -> Vec<View> {
     vec![
@@ -334,6 +347,19 @@ fn step_and_check(
         }
     }
     COMPARED.fetch_add(1, Ordering::Relaxed);
+    let held = |at_least: u32| {
+        oracle
+            .agents
+            .values()
+            .flat_map(|a| a.slots.values())
+            .any(|s| s.in_use >= at_least)
+    };
+    if held(1) {
+        SLOTS_HELD.fetch_add(1, Ordering::Relaxed);
+    }
+    if held(2) {
+        SLOTS_SHARED.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(())
 }
 
@@ -469,6 +495,17 @@ fn the_incremental_board_equals_the_full_recomputation_in_every_view() {
         CALLBACKS_MADE.load(Ordering::Relaxed),
     );
     eprintln!("callbacks: {callbacks} asked, {made} answered, queued again or ended");
+    let (held, shared) = (
+        SLOTS_HELD.load(Ordering::Relaxed),
+        SLOTS_SHARED.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "slots: {held} steps compared with a contact holding an agent's slot, {shared} with two on one channel"
+    );
+    assert!(
+        held > cases && shared > 0,
+        "capacity is exercised: {held} steps with a slot held, {shared} with two at once"
+    );
     assert!(cases >= 96, "every case ran to the end");
     assert!(
         callbacks > cases && made > cases / 2,

@@ -50,6 +50,7 @@ fn event_like() -> impl Strategy<Value = Value> {
         "reason",
         "name",
         "queues",
+        "capacity",
         "contact",
         "queue",
         "vip",
@@ -105,12 +106,15 @@ fn valid_event() -> impl Strategy<Value = Value> {
     let queue = prop::sample::select(vec!["billing", "vip", "general", "q-1"]);
     let kind = prop_oneof![
         (id("a"), state, proptest::option::of("[a-z ]{0,12}"), proptest::option::of("[A-Za-z王芳 ]{1,12}"),
-         proptest::option::of(prop::collection::vec(queue.clone(), 0..3)))
-            .prop_map(|(agent, state, reason, name, queues)| {
+         proptest::option::of(prop::collection::vec(queue.clone(), 0..3)),
+         proptest::option::of(prop::collection::btree_map(
+             prop::sample::select(vec!["voice", "chat", "email", "callback"]), 0u32..=20, 0..3)))
+            .prop_map(|(agent, state, reason, name, queues, capacity)| {
                 let mut v = json!({"type": "agent_state", "agent": agent, "state": state});
                 if let Some(r) = reason { v["reason"] = json!(r); }
                 if let Some(n) = name { v["name"] = json!(n); }
                 if let Some(q) = queues { v["queues"] = json!(q); }
+                if let Some(c) = capacity { v["capacity"] = json!(c); }
                 v
             }),
         (id("c"), any::<bool>()).prop_map(|(c, b)| json!({"type": "contact_arrived", "contact": c, "blocked": b})),
@@ -271,6 +275,7 @@ proptest! {
                 let named = error.contains(&format!("`{key}`"))
                     || error.contains(&format!("{key}:"))
                     || error.contains(&format!("{key}."))
+                    || error.contains(&format!("`{key}[]`"))
                     || (key == "type" && error.contains("type"));
                 prop_assert!(named, "changing `{}` of {} to {:?}: {}", key, text, change, error);
                 MUTATED_REFUSED.fetch_add(1, Ordering::Relaxed);

@@ -2,8 +2,8 @@
 //! to the queues they serve, and the handle times their states decide.
 
 use jiff::{SignedDuration, Timestamp};
-use std::collections::VecDeque;
-use wallboard_protocol::AgentState;
+use std::collections::{BTreeMap, VecDeque};
+use wallboard_protocol::{AgentState, Channel};
 
 use super::{Agent, Aggregator, PendingHandle, ms_between, working_slot};
 
@@ -63,39 +63,49 @@ pub(super) fn handle_end(
     }
 }
 
+/// What an `agent_state` says besides the state; each part sticks
+/// until sent again.
+pub(super) struct AgentChange<'a> {
+    pub reason: &'a Option<String>,
+    pub name: &'a Option<String>,
+    pub queues: Option<&'a [String]>,
+    pub capacity: Option<&'a BTreeMap<Channel, u32>>,
+}
+
 impl Aggregator {
     /// An `agent_state` event: the queues it names are registered first.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn on_agent_state(
         &mut self,
         agent: &str,
         state: AgentState,
-        reason: &Option<String>,
-        name: &Option<String>,
-        queues: Option<&[String]>,
+        change: AgentChange,
         ts: Timestamp,
         now: Timestamp,
     ) {
-        let queue_ids = queues.map(|qs| {
+        let queue_ids = change.queues.map(|qs| {
             let mut ids: Vec<usize> = qs.iter().map(|q| self.queue(q)).collect();
             ids.sort_unstable();
             ids.dedup();
             ids
         });
-        self.agent_state(agent, state, reason, name, queue_ids, ts, now);
+        self.agent_state(agent, state, &change, queue_ids, ts, now);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn agent_state(
         &mut self,
         agent: &str,
         state: AgentState,
-        reason: &Option<String>,
-        name: &Option<String>,
+        change: &AgentChange,
         queues: Option<Vec<usize>>,
         ts: Timestamp,
         now: Timestamp,
     ) {
+        let AgentChange {
+            reason,
+            name,
+            capacity,
+            ..
+        } = *change;
         if !self.agents.contains_key(agent) {
             self.agents.insert(agent.to_string(), Agent::new(ts));
         }
@@ -113,11 +123,19 @@ impl Aggregator {
         // The closing interval belongs to the queues served during it.
         let agent_queues = a.queues.clone();
         let (old_state, old_since) = (a.state, a.since);
+        let old_capacity = a.capacity.clone();
         if let Some(name) = name {
             a.name = Some(name.clone());
         }
         if let Some(queues) = queues {
             a.queues = queues;
+        }
+        if let Some(capacity) = capacity {
+            a.capacity = capacity
+                .iter()
+                .filter(|(_, slots)| **slots > 0)
+                .map(|(ch, slots)| (*ch, *slots))
+                .collect();
         }
         let book_from = a.known.then_some(a.since);
         a.known = true;
@@ -154,13 +172,93 @@ impl Aggregator {
                 HandleEnd::AwaitingNext => true,
             });
         let new_queues = a.queues.clone();
+        let new_capacity = a.capacity.clone();
         for (h, end) in finished {
-            self.handled(h, end);
+            self.handled(agent, h, end, now);
         }
         self.unindex_running(&agent_queues, old_state, old_since);
         self.index_running(&new_queues, state, ts);
+        self.index_slots(&agent_queues, old_state, old_since, &old_capacity, false);
+        self.index_slots(&new_queues, state, ts, &new_capacity, true);
         if let Some(from) = book_from {
             self.add_agent_time(&agent_queues, old_state, from, ts, now);
+            if working_slot(old_state).is_some() {
+                for (ch, slots) in &old_capacity {
+                    let slots = i64::from(*slots);
+                    self.add_time(&agent_queues, Some(*ch), from, ts, now, |c, ms| {
+                        c.slots_staffed_ms = c.slots_staffed_ms.saturating_add(ms * slots)
+                    });
+                }
+            }
+        }
+    }
+
+    /// Enters (or takes out) a working agent's slots, from `since`, in the
+    /// slot indexes of the totals and `queues`, per channel of `capacity`.
+    pub(super) fn index_slots(
+        &mut self,
+        queues: &[usize],
+        state: AgentState,
+        since: Timestamp,
+        capacity: &BTreeMap<Channel, u32>,
+        enter: bool,
+    ) {
+        if working_slot(state).is_none() {
+            return;
+        }
+        let since = since.as_millisecond();
+        for (ch, slots) in capacity {
+            self.each_scope_on(queues, Some(*ch), |b| match enter {
+                true => b.slots_staffed.insert_n(since, *slots),
+                false => b.slots_staffed.remove_n(since, *slots),
+            });
+        }
+    }
+
+    /// Enters (or takes out) a contact holding a slot since its answer, in
+    /// the slot indexes of the totals and its queue.
+    pub(super) fn index_busy(
+        &mut self,
+        queue: Option<usize>,
+        channel: Channel,
+        answered: Timestamp,
+        enter: bool,
+    ) {
+        let answered = answered.as_millisecond();
+        self.each_scope_on(queue.as_slice(), Some(channel), |b| match enter {
+            true => b.slots_busy.insert(answered),
+            false => b.slots_busy.remove(answered),
+        });
+    }
+
+    /// A contact of `agent`'s answered at `answered` lets go of its slot at
+    /// `end`: its slot time is booked, and the agent has the slot back.
+    pub(super) fn release_slot(
+        &mut self,
+        agent: &str,
+        queue: Option<usize>,
+        channel: Channel,
+        answered: Timestamp,
+        end: Timestamp,
+        now: Timestamp,
+    ) {
+        self.index_busy(queue, channel, answered, false);
+        self.add_time(
+            queue.as_slice(),
+            Some(channel),
+            answered,
+            end,
+            now,
+            |c, ms| c.slots_busy_ms = c.slots_busy_ms.saturating_add(ms),
+        );
+        if let Some(a) = self.agents.get_mut(agent)
+            && let Some(n) = a.in_use.get_mut(&channel)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                a.in_use.remove(&channel);
+            }
+            self.dirty.agent(agent);
         }
     }
 
@@ -183,7 +281,7 @@ impl Aggregator {
     /// Ends the handle times of `agent`'s contacts that ended before `ts`
     /// (at their end, or at `ts` for one in its wrap-up): the agent took or
     /// finished another contact without a state in between.
-    pub(super) fn move_on(&mut self, agent: &str, ts: Timestamp) {
+    pub(super) fn move_on(&mut self, agent: &str, ts: Timestamp, now: Timestamp) {
         let Some(a) = self.agents.get_mut(agent) else {
             return;
         };
@@ -197,11 +295,20 @@ impl Aggregator {
             }
         });
         for (h, end) in finished {
-            self.handled(h, end);
+            self.handled(agent, h, end, now);
         }
     }
 
-    pub(super) fn handled(&mut self, h: PendingHandle, end: Timestamp) {
+    pub(super) fn handled(
+        &mut self,
+        agent: &str,
+        h: PendingHandle,
+        end: Timestamp,
+        now: Timestamp,
+    ) {
+        if h.slots > 0 {
+            self.release_slot(agent, h.queue, h.channel, h.answered, end, now);
+        }
         let ms = ms_between(h.answered, end);
         self.observe(h.queue, "wallboard_handle_seconds", ms as f64 / 1000.0);
         self.count_on(h.queue, Some(h.channel), end, |c| {

@@ -55,6 +55,7 @@ impl Aggregator {
         vip: Option<bool>,
         channel: Channel,
         ts: Timestamp,
+        now: Timestamp,
     ) -> Result<(), String> {
         if let Some(c) = self.contacts.get(contact) {
             match c.phase {
@@ -81,6 +82,17 @@ impl Aggregator {
         let c = self.contacts.get_or_insert_with(contact.to_string(), || {
             Contact::new(Phase::Arrived, false, ts)
         });
+        // Transferred while answered: the slot it held is let go.
+        if let (Phase::Answered, Some(agent), Some(answered), true) =
+            (c.phase, &c.agent, c.answered_at, c.slots > 0)
+        {
+            let (agent, old_queue, old_channel) = (agent.clone(), c.queue, c.channel);
+            c.slots = 0;
+            self.release_slot(&agent, old_queue, old_channel, answered, ts, now);
+        }
+        let Some(c) = self.contacts.get_mut(contact) else {
+            return Err(format!("unknown contact {contact:?}"));
+        };
         // An overflow from another queue: it stops waiting there.
         if let (Phase::Waiting, Some(old), Some(since)) = (c.phase, c.queue, c.waiting_since) {
             self.queues[old]
@@ -115,6 +127,7 @@ impl Aggregator {
         contact: &str,
         agent: &str,
         ts: Timestamp,
+        now: Timestamp,
     ) -> Result<(), String> {
         let pending = self
             .contacts
@@ -168,10 +181,24 @@ impl Aggregator {
             .or_insert_with(|| Agent::new(ts));
         a.contact = Some(contact.to_string());
         a.contact_queue = q;
+        // With a slot on its channel, the contact holds one.
+        let slots = a.capacity.get(&channel).copied().unwrap_or(0);
+        if slots > 0 {
+            *a.in_use.entry(channel).or_default() += 1;
+        }
+        if let Some(c) = self.contacts.get_mut(contact) {
+            c.slots = slots;
+        }
+        if slots > 0 {
+            self.index_busy(q, channel, ts, true);
+        }
         self.dirty.agent(agent);
         // Moving on to the next contact ends the earlier ones'
-        // handle times, if the agent sent no state in between.
-        self.move_on(agent, ts);
+        // handle times, if the agent sent no state in between; one of
+        // several held at once does not.
+        if slots <= 1 {
+            self.move_on(agent, ts, now);
+        }
         Ok(())
     }
 
@@ -242,6 +269,7 @@ impl Aggregator {
         contact: &str,
         resolved: Option<bool>,
         ts: Timestamp,
+        now: Timestamp,
     ) -> Result<(), String> {
         let Some(c) = self.contacts.get_mut(contact) else {
             return Err(format!("unknown contact {contact:?}"));
@@ -267,7 +295,7 @@ impl Aggregator {
         let was_answered = c.phase == Phase::Answered;
         c.phase = Phase::Ended;
         c.last = c.last.max(ts);
-        let (q, channel) = (c.queue, c.channel);
+        let (q, channel, slots) = (c.queue, c.channel, c.slots);
         let answered_at = c.answered_at;
         let agent = c.agent.clone();
         if let Some(resolved) = resolved {
@@ -291,7 +319,14 @@ impl Aggregator {
                 answered,
                 ended: ts,
                 in_wrap,
+                slots,
             };
+            // One of several held at once: no one state of the agent's is
+            // its own, so its handle time ends with it.
+            if slots > 1 {
+                self.handled(&agent, pending(false), ts, now);
+                return Ok(());
+            }
             let done = match handle_end(&a.history, answered, ts) {
                 HandleEnd::At(end) => Some((pending(false), end)),
                 HandleEnd::InWrap => {
@@ -304,9 +339,9 @@ impl Aggregator {
                 }
             };
             // An earlier contact still pending: the agent moved on.
-            self.move_on(&agent, ts);
+            self.move_on(&agent, ts, now);
             if let Some((h, end)) = done {
-                self.handled(h, end);
+                self.handled(&agent, h, end, now);
             }
         }
         Ok(())

@@ -115,6 +115,20 @@ impl Buckets {
         self.rolling.sums[0].offered > 0
     }
 
+    /// Keeps the slot indexes of this scope and its channels exactly from
+    /// minute `cut` on; `reset` empties them first (to index afresh).
+    pub(super) fn cut_slots(&mut self, cut: i64, reset: bool) {
+        if reset {
+            self.slots_staffed = SinceIndex::default();
+            self.slots_busy = SinceIndex::default();
+        }
+        self.slots_staffed.advance_cut(cut);
+        self.slots_busy.advance_cut(cut);
+        for sub in self.channels.values_mut() {
+            sub.cut_slots(cut, reset);
+        }
+    }
+
     /// Sums the rolling windows again from the minute buckets (after a restore).
     pub(super) fn rebuild_rolling(&mut self) {
         self.rolling = Rolling::default();
@@ -177,6 +191,19 @@ impl SinceIndex {
             let entries = self.minutes.entry(minute).or_default();
             let at = entries.partition_point(|s| *s < since);
             entries.insert(at, since);
+        }
+    }
+
+    /// Enters `since` `n` times (an agent's slots, each one's time counted).
+    pub fn insert_n(&mut self, since: i64, n: u32) {
+        for _ in 0..n {
+            self.insert(since);
+        }
+    }
+
+    pub fn remove_n(&mut self, since: i64, n: u32) {
+        for _ in 0..n {
+            self.remove(since);
         }
     }
 

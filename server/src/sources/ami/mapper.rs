@@ -627,6 +627,7 @@ impl Mapper {
                 reason,
                 name,
                 queues: Some(queues),
+                capacity: None,
             },
         });
     }
