@@ -2,7 +2,7 @@
 //! language (URL `lang=`, then what the viewer chose last, then the
 //! browser's `Accept-Language` order).
 
-use wallboard_protocol::{Channel, ServiceLevelDefinition};
+use wallboard_protocol::{Channel, ServiceLevelDefinition, Slots};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -69,6 +69,7 @@ impl Lang {
             AbandonRate => ("放弃率", "Abandon"),
             AsaSeconds => ("应答时长", "ASA"),
             AhtSeconds => ("处理时长", "AHT"),
+            Occupancy => ("占用率", "Occupancy"),
             _ => return self.t(key.as_str()),
         };
         match self {
@@ -105,6 +106,29 @@ impl Lang {
         match self {
             Lang::Zh => zh,
             Lang::En => en,
+        }
+    }
+
+    /// An agent's slots on a channel, on their card: the channel's name,
+    /// then in use / capacity ("Chat 1/3", "在线 1/3").
+    pub fn slots(self, channel: Channel, slots: Slots) -> String {
+        format!(
+            "{} {}/{}",
+            self.channel(channel),
+            slots.in_use,
+            slots.capacity
+        )
+    }
+
+    /// The same in words, for screen readers and the badge's title.
+    pub fn slots_words(self, channel: Channel, slots: Slots) -> String {
+        let Slots { capacity, in_use } = slots;
+        match self {
+            Lang::Zh => format!("{}渠道席位 {capacity} 个，占用 {in_use} 个", self.channel(channel)),
+            Lang::En => format!(
+                "{in_use} of {capacity} {} slots in use",
+                self.channel(channel).to_lowercase()
+            ),
         }
     }
 
@@ -642,6 +666,24 @@ mod tests {
         }
         assert_eq!(Lang::En.channel(Channel::Email), "E-mail");
         assert_eq!(Lang::Zh.channel(Channel::Chat), "在线");
+        let slots = Slots {
+            capacity: 3,
+            in_use: 1,
+        };
+        assert_eq!(Lang::En.slots(Channel::Chat, slots), "Chat 1/3");
+        assert_eq!(Lang::Zh.slots(Channel::Chat, slots), "在线 1/3");
+        assert_eq!(
+            Lang::En.slots_words(Channel::Chat, slots),
+            "1 of 3 chat slots in use"
+        );
+        assert_eq!(
+            Lang::Zh.slots_words(Channel::Chat, slots),
+            "在线渠道席位 3 个，占用 1 个"
+        );
+        assert_ne!(
+            Lang::Zh.column(wallboard_protocol::KpiKey::Occupancy),
+            Lang::En.column(wallboard_protocol::KpiKey::Occupancy)
+        );
         assert_eq!(Lang::En.yesterday("85.2%"), "Yesterday 85.2%");
         assert_eq!(Lang::Zh.yesterday("—"), "昨日同期 —");
         assert_eq!(Lang::En.t("no such label"), "");

@@ -1406,16 +1406,46 @@ fn AgentGrid(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
                             .map(|qb| queue_name(qb, lang))
                             .unwrap_or(q.clone())
                     });
+                    let with_slots = !a.slots.is_empty();
                     let detail = match (&a.reason, queue) {
                         (Some(reason), _) if a.state == AgentState::Aux => {
                             format!("{}{}", lang.t("reason"), lang.reason(reason))
                         }
-                        (_, Some(queue)) => queue,
+                        // The queue names one of the contacts an agent with
+                        // slots holds: their slots say more.
+                        (_, Some(queue)) if !with_slots => queue,
                         _ => String::new(),
                     };
+                    let detail = if with_slots && !detail.is_empty() {
+                        format!(" {detail}")
+                    } else {
+                        detail
+                    };
                     let over = over_limit_ms(a, now).is_some();
+                    // Per channel of the agent's capacity, its slots in use
+                    // ("Chat 1/3"), on the detail line: the card keeps its
+                    // height. In words for screen readers and the title.
+                    let slots = a
+                        .slots
+                        .iter()
+                        .map(|(channel, s)| {
+                            let words = lang.slots_words(*channel, *s);
+                            view! {
+                                <span class="agent-slots" data-channel=channel.as_str() title=words.clone()>
+                                    <span aria-hidden="true">{lang.slots(*channel, *s)}</span>
+                                    <span class="sr-only">{words}</span>
+                                </span>
+                            }
+                        })
+                        .collect::<Vec<_>>();
                     view! {
-                        <div class="agent" data-agent=id.clone() data-state=a.state.as_str() class:over=over>
+                        <div
+                            class="agent"
+                            data-agent=id.clone()
+                            data-state=a.state.as_str()
+                            class:over=over
+                            class:with-slots=with_slots
+                        >
                             <div class="agent-name">{name}</div>
                             <div class="agent-state">
                                 <span class="state-mark" aria-hidden="true">{state_mark(a.state)}</span>
@@ -1431,7 +1461,7 @@ fn AgentGrid(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
                                     </span>
                                 })}
                             </div>
-                            <div class="agent-detail">{detail}</div>
+                            <div class="agent-detail">{slots}{detail}</div>
                         </div>
                     }
                 })
@@ -1613,6 +1643,7 @@ fn ChannelPanel(live: Live, settings: Settings) -> impl IntoView {
                             </td>
                             <td class="asa">{value(KpiKey::AsaSeconds)}</td>
                             <td class="abandon-rate">{value(KpiKey::AbandonRate)}</td>
+                            <td class="occupancy">{value(KpiKey::Occupancy)}</td>
                         </tr>
                     }
                 })
@@ -1635,6 +1666,7 @@ fn ChannelPanel(live: Live, settings: Settings) -> impl IntoView {
                                 <th scope="col">{column(KpiKey::ServiceLevel)}</th>
                                 <th scope="col">{column(KpiKey::AsaSeconds)}</th>
                                 <th scope="col">{column(KpiKey::AbandonRate)}</th>
+                                <th scope="col">{column(KpiKey::Occupancy)}</th>
                             </tr>
                         </thead>
                         <tbody>{rows}</tbody>

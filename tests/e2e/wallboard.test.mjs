@@ -1068,6 +1068,13 @@ test("definitions, callbacks, the forecast, channels and same time yesterday rea
       { id: "k4", ts: "2026-11-23T10:16:05+08:00", type: "contact_answered", contact: "k3", agent: "b1" },
       { id: "y0", ts: "2026-11-22T10:05:00+08:00", type: "contact_offered", contact: "y0", queue: "sales" },
       { id: "y1", ts: "2026-11-22T10:05:05+08:00", type: "contact_answered", contact: "y0", agent: "a0" },
+      // An agent who holds up to three chats, holding two (before the
+      // interval report's 10:00-10:30 rows).
+      { id: "m0", ts: "2026-11-23T09:45:00+08:00", type: "agent_state", agent: "m1", state: "available", name: "Chat Li", queues: ["conn"], capacity: { chat: 3 } },
+      { id: "m1", ts: "2026-11-23T09:50:00+08:00", type: "contact_offered", contact: "m1", queue: "conn", channel: "chat" },
+      { id: "m2", ts: "2026-11-23T09:50:00+08:00", type: "contact_offered", contact: "m2", queue: "conn", channel: "chat" },
+      { id: "m3", ts: "2026-11-23T09:50:10+08:00", type: "contact_answered", contact: "m1", agent: "m1" },
+      { id: "m4", ts: "2026-11-23T09:50:20+08:00", type: "contact_answered", contact: "m2", agent: "m1" },
     ].map((e) => JSON.stringify(e)).join("\n");
     for (const body of [readFileSync(join(root, "tests/scenarios/foresight_erlang_c.ndjson"), "utf8"), extra]) {
       const r = await fetch(`${url}/api/v1/events`, {
@@ -1095,14 +1102,22 @@ test("definitions, callbacks, the forecast, channels and same time yesterday rea
     // Same time yesterday beside today's service level: yesterday's one call, in 5 s.
     await tv.locator('.tile[data-kpi="service_level"] .tile-yesterday').filter({ hasText: "100.0%" })
       .waitFor({ timeout: 3000 });
-    // The chat channel has its own row.
-    await tv.locator('section.channels tr[data-channel="chat"]').waitFor({ timeout: 3000 });
+    // The chat channel has its own row, with its occupancy by slots: m1's
+    // two chats in use of the three slots m1 staffs.
+    const chat = tv.locator('section.channels tr[data-channel="chat"]');
+    await chat.waitFor({ timeout: 3000 });
+    assert.match(await chat.locator("td.occupancy").innerText(), /\d+\.\d%/, "chat occupancy by slots");
+    const slots = tv.locator('.agent[data-agent="m1"] .agent-slots[data-channel="chat"]');
+    await slots.filter({ hasText: "2/3" }).waitFor({ timeout: 3000 });
+    assert.match(await slots.innerText(), /Chat/i);
     await tv.screenshot({ path: join(artifacts, "tv-foresight-4k.png") });
 
     // In Chinese the same figures carry Chinese labels.
     const zh = await openAt(url, "?kiosk=1&lang=zh&window=today", { viewport: { width: 3840, height: 2160 } });
     await zh.locator("#tile-agents-needed").filter({ hasText: "所需座席" }).waitFor({ timeout: 10000 });
     await zh.locator('tr[data-queue="conn"] .sl-definition').filter({ hasText: "Connect口径" }).waitFor({ timeout: 3000 });
+    await zh.locator('.agent[data-agent="m1"] .agent-slots[data-channel="chat"]').filter({ hasText: "2/3" })
+      .waitFor({ timeout: 3000 });
     await zh.screenshot({ path: join(artifacts, "tv-foresight-4k-zh.png") });
 
     // The agents' strip shows each queue's estimated wait.
