@@ -124,7 +124,10 @@ impl Lang {
     pub fn slots_words(self, channel: Channel, slots: Slots) -> String {
         let Slots { capacity, in_use } = slots;
         match self {
-            Lang::Zh => format!("{}渠道席位 {capacity} 个，占用 {in_use} 个", self.channel(channel)),
+            Lang::Zh => format!(
+                "{}渠道席位 {capacity} 个，占用 {in_use} 个",
+                self.channel(channel)
+            ),
             Lang::En => format!(
                 "{in_use} of {capacity} {} slots in use",
                 self.channel(channel).to_lowercase()

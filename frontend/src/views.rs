@@ -1356,6 +1356,10 @@ fn needs_vip_badge(q: &QueueBoard, name: &str) -> bool {
     q.vip && !name.to_ascii_uppercase().contains("VIP")
 }
 
+/// The agents signed in (`.agent[data-agent=ID]` cards), those needing
+/// attention first, a page at a time: name and time in state, state and
+/// aux reason or queue; an agent with a capacity shows its slots in use per
+/// channel (`.agent-slots[data-channel=CH]`) on that same line.
 #[component]
 fn AgentGrid(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
     pager.mounted();
@@ -1433,7 +1437,7 @@ fn AgentGrid(live: Live, settings: Settings, pager: Pager) -> impl IntoView {
                             view! {
                                 <span class="agent-slots" data-channel=channel.as_str() title=words.clone()>
                                     <span aria-hidden="true">{lang.slots(*channel, *s)}</span>
-                                    <span class="sr-only">{words}</span>
+                                    <span class="sr-only">{words.clone()}</span>
                                 </span>
                             }
                         })
@@ -1591,7 +1595,8 @@ fn Complaints(live: Live, settings: Settings) -> impl IntoView {
 /// `tr[data-channel=CH]` each) in the window shown: the centre's, or in a
 /// one-queue view that queue's; nothing until a channel besides voice was
 /// counted. The service level carries its status as an icon beside the
-/// colour, held near its boundary like the queue table's.
+/// colour, held near its boundary like the queue table's. Occupancy is by
+/// slots (in use ÷ staffed): "—" where no agent declared a capacity.
 #[component]
 fn ChannelPanel(live: Live, settings: Settings) -> impl IntoView {
     let held = Held::new();
