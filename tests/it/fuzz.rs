@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use wallboard::ingest::body;
 use wallboard::sources::ami::mapper::Mapper;
 use wallboard::sources::ami::parser::Parser;
+use wallboard::sources::freeswitch::parser::Parser as EslParser;
 use wallboard_protocol::stream::{merge_apply, merge_diff, without_nulls};
 use wallboard_protocol::{BoardClient, Event};
 
@@ -313,4 +314,50 @@ proptest! {
             }
         }
     }
+
+    #[test]
+    fn the_event_socket_parser_takes_any_bytes(
+        chunks in prop::collection::vec(
+            prop_oneof![
+                prop::collection::vec(any::<u8>(), 0..64),
+                prop::sample::select(vec![
+                    "Content-Type: auth/request\n\n",
+                    "Content-Type: command/reply\nReply-Text: +OK accepted\n\n",
+                    "Content-Length: 62\nContent-Type: text/event-plain\n\nEvent-Name: CUSTOM\nCC-Action: member-queue-start\nCC-Queue: q%40d\n\n",
+                    "Content-Type: api/response\nContent-Length: 4\n\n+OK\n",
+                    "Content-Length: 99999999999999999999\n",
+                    "Content-Length: 3\n\n",
+                    "Content-Length: 12\nContent-Type: text/event-plain\n\nContent-Len",
+                    "\n",
+                ])
+                .prop_map(|s| s.as_bytes().to_vec()),
+            ],
+            0..20,
+        )
+    ) {
+        let mut parser = EslParser::new();
+        for chunk in chunks {
+            for message in parser.feed(&chunk) {
+                // A body is exactly what its headers announced.
+                let announced = message
+                    .get("Content-Length")
+                    .and_then(|n| n.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                prop_assert_eq!(message.body.len(), announced);
+                let _ = message.event();
+                ESL_MESSAGES.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Messages the event socket parser's property saw whole.
+static ESL_MESSAGES: AtomicUsize = AtomicUsize::new(0);
+
+#[test]
+fn zz_the_event_socket_property_reached_its_assertion() {
+    the_event_socket_parser_takes_any_bytes();
+    let messages = ESL_MESSAGES.load(Ordering::Relaxed);
+    println!("event socket messages read whole and checked: {messages}");
+    assert!(messages >= 256, "{messages}");
 }

@@ -4,6 +4,7 @@
 //! submits them through the same pipeline as every other sender.
 
 pub mod ami;
+pub mod freeswitch;
 pub mod webhook;
 
 use tokio::task::JoinHandle;
