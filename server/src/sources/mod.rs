@@ -5,6 +5,7 @@
 
 pub mod ami;
 pub mod freeswitch;
+mod lines;
 pub mod webhook;
 
 use tokio::task::JoinHandle;

@@ -7,6 +7,8 @@
 //! instead of an empty line, and its body lines are not `Key: Value`; they
 //! are kept under the key `Output`.
 
+use crate::sources::lines::Lines;
+
 /// A line longer than this is cut (the rest of it is dropped).
 pub const MAX_LINE: usize = 16 * 1024;
 /// A message with more lines than this is dropped whole.
@@ -40,10 +42,8 @@ impl Message {
 
 #[derive(Debug, Default)]
 pub struct Parser {
-    /// Bytes of the line being read.
-    line: Vec<u8>,
-    /// The current line was too long: drop until its end.
-    skipping: bool,
+    /// The line being read.
+    lines: Lines,
     /// The banner line has been read.
     banner: Option<String>,
     current: Message,
@@ -72,21 +72,9 @@ impl Parser {
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<Message> {
         let mut out = Vec::new();
         for &b in bytes {
-            if b == b'\n' {
-                // A cut line still counts, with the start that was kept.
-                self.skipping = false;
-                let mut line = std::mem::take(&mut self.line);
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                self.on_line(&String::from_utf8_lossy(&line), &mut out);
-                self.line = line;
-                self.line.clear();
-            } else if self.skipping {
-            } else if self.line.len() >= MAX_LINE {
-                self.skipping = true;
-            } else {
-                self.line.push(b);
+            // A cut line still counts, with the start that was kept.
+            if let Some(line) = self.lines.push(b, MAX_LINE) {
+                self.on_line(&line, &mut out);
             }
         }
         out

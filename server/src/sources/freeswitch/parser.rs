@@ -10,6 +10,8 @@
 //! escapes `"\r\n #%&+:;<=>?@[\\]^`{|}` in values and sends an empty one as
 //! `_undef_`.
 
+use crate::sources::lines::Lines;
+
 /// A header line longer than this is cut (the rest of it is dropped).
 pub const MAX_LINE: usize = 16 * 1024;
 /// A message with more header lines than this is dropped whole.
@@ -152,10 +154,8 @@ enum State {
 #[derive(Debug, Default)]
 pub struct Parser {
     state: State,
-    /// Bytes of the header line being read.
-    line: Vec<u8>,
-    /// The current line was too long: drop until its end.
-    skipping: bool,
+    /// The header line being read.
+    lines: Lines,
     current: Message,
     /// The current message ran over [`MAX_HEADERS`]: dropped at its end.
     overflow: bool,
@@ -196,20 +196,8 @@ impl Parser {
                 State::Headers => {
                     let b = bytes[0];
                     bytes = &bytes[1..];
-                    if b == b'\n' {
-                        self.skipping = false;
-                        let mut line = std::mem::take(&mut self.line);
-                        if line.last() == Some(&b'\r') {
-                            line.pop();
-                        }
-                        self.on_line(&String::from_utf8_lossy(&line), &mut out);
-                        line.clear();
-                        self.line = line;
-                    } else if self.skipping {
-                    } else if self.line.len() >= MAX_LINE {
-                        self.skipping = true;
-                    } else {
-                        self.line.push(b);
+                    if let Some(line) = self.lines.push(b, MAX_LINE) {
+                        self.on_line(&line, &mut out);
                     }
                 }
             }
