@@ -14,6 +14,7 @@ use crate::config::{Config, SourceKind};
 use crate::ingest::{Ingest, Outcome, StoreError};
 use tokio_util::sync::CancellationToken;
 use wallboard_protocol::Event;
+use wallboard_protocol::event::MAX_ID_BYTES;
 
 /// Starts a task per connection source (webhooks need none: they are
 /// routes).
@@ -52,4 +53,24 @@ pub async fn submit(ingest: &Ingest, events: Vec<Event>) -> Result<Outcome, Stor
         .map(|e| e.validate().map(|()| e))
         .collect();
     ingest.submit_batch(items).await
+}
+
+/// An event id from a source's own keys: the source's name and `parts`
+/// joined with `/`, the tail replaced by a hash if it would be too long.
+/// The same platform keys give the same id, so a resync or a restart that
+/// repeats an event is dropped as a duplicate.
+pub fn event_id(source: &str, parts: &[&str]) -> String {
+    let id = std::iter::once(source)
+        .chain(parts.iter().copied())
+        .collect::<Vec<_>>()
+        .join("/");
+    if id.len() <= MAX_ID_BYTES {
+        return id;
+    }
+    let hash = crc32c::crc32c(id.as_bytes());
+    let mut cut = MAX_ID_BYTES - 9;
+    while !id.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}#{hash:08x}", &id[..cut])
 }

@@ -24,7 +24,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use jiff::{SignedDuration, Timestamp};
-use wallboard_protocol::event::MAX_ID_BYTES;
 use wallboard_protocol::{AgentState, Event, EventKind};
 
 use super::parser::Message;
@@ -132,19 +131,7 @@ impl Mapper {
     /// An id: the parts joined with `/`, the tail replaced by a hash if it
     /// would be too long.
     fn id(&self, parts: &[&str]) -> String {
-        let id = std::iter::once(self.source.as_str())
-            .chain(parts.iter().copied())
-            .collect::<Vec<_>>()
-            .join("/");
-        if id.len() <= MAX_ID_BYTES {
-            return id;
-        }
-        let hash = crc32c::crc32c(id.as_bytes());
-        let mut cut = MAX_ID_BYTES - 9;
-        while !id.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        format!("{}#{hash:08x}", &id[..cut])
+        crate::sources::event_id(&self.source, parts)
     }
 
     fn contact(&self, uniqueid: &str) -> String {
