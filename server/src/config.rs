@@ -679,6 +679,25 @@ pub enum SourceKind {
     AsteriskAmi(AmiConfig),
     /// `POST /api/v1/sources/{name}/webhook`, mapped by config.
     Webhook(Vec<WebhookMapping>),
+    /// A FreeSWITCH server's event socket (`mod_callcenter` events).
+    Freeswitch(FreeswitchConfig),
+}
+
+#[derive(Clone)]
+pub struct FreeswitchConfig {
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+}
+
+impl std::fmt::Debug for FreeswitchConfig {
+    /// Never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreeswitchConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -748,6 +767,12 @@ enum SourceFile {
         name: String,
         #[serde(default)]
         mappings: Vec<MappingFile>,
+    },
+    Freeswitch {
+        name: Option<String>,
+        host: String,
+        port: Option<u16>,
+        password: Option<String>,
     },
 }
 
@@ -918,6 +943,25 @@ fn sources(files: &[SourceFile]) -> Result<Vec<SourceConfig>, ConfigError> {
                 (
                     name.clone().unwrap_or_else(|| "asterisk".into()),
                     SourceKind::AsteriskAmi(ami),
+                )
+            }
+            SourceFile::Freeswitch {
+                name,
+                host,
+                port,
+                password,
+            } => {
+                if host.is_empty() {
+                    return Err(invalid(at, "`host` must not be empty"));
+                }
+                let fs = FreeswitchConfig {
+                    host: host.clone(),
+                    port: port.unwrap_or(8021),
+                    password: password.clone().unwrap_or_else(|| "ClueCon".into()),
+                };
+                (
+                    name.clone().unwrap_or_else(|| "freeswitch".into()),
+                    SourceKind::Freeswitch(fs),
                 )
             }
             SourceFile::Webhook { name, mappings } => {

@@ -9,6 +9,7 @@ mod binary;
 mod cluster;
 mod durability;
 mod engine;
+mod freeswitch;
 mod fuzz;
 mod hardening;
 mod ingest;

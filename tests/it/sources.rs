@@ -9,8 +9,6 @@
 //! abandon, a queue timeout, pauses with reasons and an agent whose phone
 //! comes online.
 
-use std::time::Duration;
-
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,22 +123,6 @@ fn config(port: u16) -> String {
     )
 }
 
-/// Polls the board until `done` holds (10 s at most).
-async fn board_when(server: &TestServer, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let board = server.board().await;
-        if done(&board) {
-            return board;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {board:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// The morning is over: the last events (Liu Yang online, a VIP caller
 /// waiting) are on the board.
 fn morning_done(board: &Value) -> bool {
@@ -170,7 +152,7 @@ async fn morning_in_one_session() -> (Value, String) {
     let (listener, server) = pbx_and_server().await;
     let live = transcript("morning-live.ami");
     let _stream = serve_session(&listener, &transcript("morning-status-0900.ami"), &live).await;
-    let board = board_when(&server, "the morning", morning_done).await;
+    let board = server.board_when("the morning", morning_done).await;
     let metrics = metrics_text(&server.url).await;
     server.server.stop().await;
     (board, metrics)
@@ -246,15 +228,15 @@ async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_c
     let (before, after) = live.split_once("# disconnect").unwrap();
     // The first session ends after the VIP caller joins (09:00:30).
     let stream = serve_session(&listener, &transcript("morning-status-0900.ami"), before).await;
-    board_when(&server, "the first half", |b| {
-        b["queues"]["vip"]["waiting"] == 1 && b["sources"]["pbx"]["up"] == true
-    })
-    .await;
+    server
+        .board_when("the first half", |b| {
+            b["queues"]["vip"]["waiting"] == 1 && b["sources"]["pbx"]["up"] == true
+        })
+        .await;
     drop(stream);
-    let down = board_when(&server, "the source down", |b| {
-        b["sources"]["pbx"]["up"] == false
-    })
-    .await;
+    let down = server
+        .board_when("the source down", |b| b["sources"]["pbx"]["up"] == false)
+        .await;
     assert!(down["sources"]["pbx"]["error"].is_string(), "{down:#}");
     let metrics = metrics_text(&server.url).await;
     assert!(
@@ -265,7 +247,9 @@ async fn a_dropped_connection_shows_the_source_down_and_resyncs_without_double_c
     // The adapter reconnects; the resync lists the VIP caller still
     // waiting and two agents still on their calls, then the morning goes on.
     let _stream = serve_session(&listener, &transcript("morning-status-0045.ami"), after).await;
-    let board = board_when(&server, "the morning after a reconnect", morning_done).await;
+    let board = server
+        .board_when("the morning after a reconnect", morning_done)
+        .await;
     assert_eq!(board["sources"]["pbx"]["up"], true);
     assert_eq!(
         comparable(board),
@@ -289,12 +273,13 @@ async fn a_refused_login_is_shown_with_its_reason() {
         )
         .await
         .unwrap();
-    let board = board_when(&server, "the login error", |b| {
-        b["sources"]["pbx"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("Authentication failed"))
-    })
-    .await;
+    let board = server
+        .board_when("the login error", |b| {
+            b["sources"]["pbx"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("Authentication failed"))
+        })
+        .await;
     assert_eq!(board["sources"]["pbx"]["up"], false);
     server.server.stop().await;
 }

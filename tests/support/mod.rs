@@ -250,6 +250,23 @@ impl TestServer {
     pub async fn get(&self, path: &str) -> Reply {
         get_json(&self.client, &format!("{}{path}", self.url)).await
     }
+
+    /// Polls the board until `done` holds (10 s at most; then fails,
+    /// naming `what` and showing the board).
+    pub async fn board_when(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let board = self.board().await;
+            if done(&board) {
+                return board;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {board:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
 }
 
 pub async fn post_events(

@@ -36,6 +36,15 @@ pub fn start(
                     shutdown.clone(),
                 )))
             }
+            SourceKind::Freeswitch(fs) => {
+                ingest.set_source_health(&source.name, false, Some("connecting".into()));
+                Some(tokio::spawn(freeswitch::client::run(
+                    source.name.clone(),
+                    fs.clone(),
+                    ingest.clone(),
+                    shutdown.clone(),
+                )))
+            }
             SourceKind::Webhook(_) => None,
         })
         .collect()
@@ -73,4 +82,78 @@ pub fn event_id(source: &str, parts: &[&str]) -> String {
         cut -= 1;
     }
     format!("{}#{hash:08x}", &id[..cut])
+}
+
+/// Submits a connection's events, retrying each second while the journal
+/// refuses (the connection waits meanwhile, so nothing is lost: the
+/// platform buffers); rejected events are logged.
+pub async fn submit_retrying(name: &str, platform: &str, ingest: &Ingest, events: Vec<Event>) {
+    loop {
+        match submit(ingest, events.clone()).await {
+            Ok(outcome) => {
+                if !outcome.rejected.is_empty() {
+                    tracing::warn!(
+                        source = %name,
+                        rejected = outcome.rejected.len(),
+                        first = ?outcome.rejected.first(),
+                        "{platform}: events rejected"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(source = %name, error = %e, "{platform}: events not stored, retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
+
+/// The wait between a platform connection's sessions: 0.5 s doubling to
+/// 30 s, jittered, back to 0.5 s after a session that lasted a minute.
+#[derive(Debug)]
+pub struct Reconnect {
+    backoff: std::time::Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Reconnect {
+        Reconnect {
+            backoff: Reconnect::MIN,
+        }
+    }
+}
+
+impl Reconnect {
+    const MIN: std::time::Duration = std::time::Duration::from_millis(500);
+    const MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+    /// A session that began at `started` ended with `result`: the source is
+    /// shown down with the reason, and this waits before the next one.
+    /// `false`: shutdown came first.
+    pub async fn after(
+        &mut self,
+        name: &str,
+        platform: &str,
+        ingest: &Ingest,
+        shutdown: &CancellationToken,
+        started: tokio::time::Instant,
+        result: Result<(), String>,
+    ) -> bool {
+        let error = result
+            .err()
+            .unwrap_or_else(|| "closed by the server".to_string());
+        ingest.set_source_health(name, false, Some(error.clone()));
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            self.backoff = Reconnect::MIN;
+        }
+        let jitter = 0.75 + rand::random::<f64>() * 0.5;
+        let wait = self.backoff.mul_f64(jitter);
+        tracing::warn!(source = %name, %error, retry_in = ?wait, "{platform} connection down");
+        self.backoff = (self.backoff * 2).min(Reconnect::MAX);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => true,
+            _ = shutdown.clone().cancelled_owned() => false,
+        }
+    }
 }

@@ -20,8 +20,6 @@ const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// No byte for this long (pings included) and the connection is dead.
 const SILENCE_LIMIT: Duration = Duration::from_secs(60);
-const BACKOFF_MIN: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 const LOGIN_ID: u64 = 1;
 const STATUS_ID: u64 = 2;
@@ -29,28 +27,26 @@ const STATUS_ID: u64 = 2;
 /// Runs until shutdown.
 pub async fn run(name: String, config: AmiConfig, ingest: Ingest, shutdown: CancellationToken) {
     let mut mapper = Mapper::new(&name, config.wrapup_seconds.clone());
-    let mut backoff = BACKOFF_MIN;
+    let mut reconnect = crate::sources::Reconnect::default();
     loop {
         let started = Instant::now();
         let result = tokio::select! {
             r = session(&name, &config, &ingest, &mut mapper) => r,
             _ = shutdown.clone().cancelled_owned() => return,
         };
-        let error = result
-            .err()
-            .unwrap_or_else(|| "closed by the server".to_string());
-        ingest.set_source_health(&name, false, Some(error.clone()));
-        if started.elapsed() > Duration::from_secs(60) {
-            backoff = BACKOFF_MIN;
+        if !reconnect
+            .after(
+                &name,
+                "asterisk manager",
+                &ingest,
+                &shutdown,
+                started,
+                result,
+            )
+            .await
+        {
+            return;
         }
-        let jitter = 0.75 + rand::random::<f64>() * 0.5;
-        let wait = backoff.mul_f64(jitter);
-        tracing::warn!(source = %name, %error, retry_in = ?wait, "asterisk manager connection down");
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.clone().cancelled_owned() => return,
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
@@ -181,26 +177,6 @@ async fn session(
     }
 }
 
-/// Submits, retrying while the journal refuses (the connection waits, so
-/// nothing is lost; the PBX buffers).
 async fn submit(name: &str, ingest: &Ingest, events: Vec<wallboard_protocol::Event>) {
-    loop {
-        match crate::sources::submit(ingest, events.clone()).await {
-            Ok(outcome) => {
-                if !outcome.rejected.is_empty() {
-                    tracing::warn!(
-                        source = %name,
-                        rejected = outcome.rejected.len(),
-                        first = ?outcome.rejected.first(),
-                        "asterisk manager: events rejected"
-                    );
-                }
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(source = %name, error = %e, "asterisk manager: events not stored, retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
+    crate::sources::submit_retrying(name, "asterisk manager", ingest, events).await
 }

@@ -40,7 +40,7 @@ struct Agent {
     wrap_seconds: u64,
     wrap_until: Option<Timestamp>,
     queues: BTreeSet<String>,
-    sent: Option<AgentState>,
+    sent: Option<(AgentState, BTreeSet<String>)>,
 }
 
 #[derive(Debug)]
@@ -241,13 +241,18 @@ impl Mapper {
         let Some((state, reason)) = Self::derive(a) else {
             return;
         };
-        if a.sent == Some(state) {
+        if a.sent.as_ref() == Some(&(state, a.queues.clone())) {
             return;
         }
+        let sent = (state, a.queues.clone());
         let queues = (!a.queues.is_empty()).then(|| a.queues.iter().cloned().collect());
         let micros = ts.as_microsecond().to_string();
+        let listed = a.queues.iter().cloned().collect::<Vec<_>>().join(",");
         out.push(Event {
-            id: event_id(&self.source, &["agent", id, state.as_str(), &micros]),
+            id: event_id(
+                &self.source,
+                &["agent", id, state.as_str(), &micros, &listed],
+            ),
             ts,
             kind: EventKind::AgentState {
                 agent: id.to_string(),
@@ -259,9 +264,91 @@ impl Mapper {
             },
         });
         if let Some(a) = self.agents.get_mut(id) {
-            a.sent = Some(state);
+            a.sent = Some(sent);
         }
     }
+
+    /// `callcenter_config agent list` read at connect: each agent's status,
+    /// state and wrap-up time, as of its `last_status_change` (so a list
+    /// read again repeats the same ids).
+    pub fn resync_agents(
+        &mut self,
+        rows: &[BTreeMap<String, String>],
+        now: Timestamp,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        for row in rows {
+            let Some(agent) = row.get("name").map(|n| n.trim()).filter(|n| !n.is_empty()) else {
+                continue;
+            };
+            let number = |key: &str| row.get(key).and_then(|v| v.trim().parse::<i64>().ok());
+            let a = self.agent(agent);
+            if let Some(status) = row.get("status") {
+                a.status = Some(status.trim().to_ascii_lowercase());
+            }
+            if let Some(state) = row.get("state") {
+                a.in_call = state.trim().eq_ignore_ascii_case("in a queue call");
+            }
+            if let Some(wrap) = number("wrap_up_time") {
+                a.wrap_seconds = wrap.clamp(0, 3600) as u64;
+            }
+            let ts = number("last_status_change")
+                .filter(|t| *t > 0)
+                .and_then(|t| Timestamp::from_second(t).ok())
+                .filter(|t| *t <= now)
+                .unwrap_or(now);
+            self.emit_state(agent, ts, &mut out);
+        }
+        out
+    }
+
+    /// `callcenter_config tier list` read at connect: the queues each agent
+    /// serves (an agent whose queues changed is sent again).
+    pub fn resync_tiers(
+        &mut self,
+        rows: &[BTreeMap<String, String>],
+        now: Timestamp,
+    ) -> Vec<Event> {
+        let mut tiers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for row in rows {
+            if let (Some(queue), Some(agent)) = (row.get("queue"), row.get("agent")) {
+                tiers
+                    .entry(agent.trim().to_string())
+                    .or_default()
+                    .insert(queue.trim().to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for (agent, queues) in tiers {
+            if agent.is_empty() {
+                continue;
+            }
+            self.agent(&agent).queues = queues;
+            self.emit_state(&agent, now, &mut out);
+        }
+        out
+    }
+}
+
+/// A `callcenter_config … list` reply: a `|`-separated header line, a row
+/// per line, then `+OK`; rows by column name (none when the reply is only
+/// `+OK` or an error).
+pub fn table(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let Some(header) = lines.next().filter(|h| h.contains('|')) else {
+        return Vec::new();
+    };
+    let columns: Vec<&str> = header.split('|').map(str::trim).collect();
+    lines
+        .take_while(|l| l.trim() != "+OK")
+        .map(|line| {
+            columns
+                .iter()
+                .zip(line.split('|'))
+                .map(|(c, v)| (c.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -286,6 +373,46 @@ mod tests {
     fn at(s: &str) -> String {
         let t: Timestamp = s.parse().unwrap();
         t.as_microsecond().to_string()
+    }
+
+    #[test]
+    fn the_lists_read_at_connect_set_states_and_queues_once() {
+        let agents = "name|instance_id|uuid|type|contact|status|state|max_no_answer|wrap_up_time|reject_delay_time|busy_delay_time|no_answer_delay_time|last_bridge_start|last_bridge_end|last_offered_call|last_status_change|no_answer_count|calls_answered|talk_time|ready_time|external_calls_count\n1000@default|single_box||callback|user/1000|Available|Waiting|3|10|10|60|0|0|0|0|1795399200|0|0|0|0|0\n1001@default|single_box||callback|user/1001|On Break|Waiting|3|10|10|60|0|0|0|0|1795399300|0|0|0|0|0\n+OK\n";
+        let tiers = "queue|agent|state|level|position\nsupport@default|1000@default|Ready|1|1\nsales@default|1000@default|Ready|1|1\n+OK\n";
+        let now: Timestamp = "2026-11-23T02:00:00Z".parse().unwrap();
+        let mut m = Mapper::new("fs");
+        let first = m.resync_agents(&table(agents), now);
+        assert_eq!(first.len(), 2);
+        match &first[1].kind {
+            EventKind::AgentState { state, reason, .. } => {
+                assert_eq!(*state, AgentState::Aux);
+                assert_eq!(reason.as_deref(), Some("On Break"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(first[0].ts, Timestamp::from_second(1795399200).unwrap());
+        let tiered = m.resync_tiers(&table(tiers), now);
+        assert_eq!(tiered.len(), 1, "only 1000's queues changed");
+        match &tiered[0].kind {
+            EventKind::AgentState { queues, .. } => assert_eq!(
+                queues.as_deref(),
+                Some(&["sales@default".to_string(), "support@default".to_string()][..])
+            ),
+            other => panic!("{other:?}"),
+        }
+        // Read again (a reconnect): nothing new.
+        assert!(m.resync_agents(&table(agents), now).is_empty());
+        assert!(m.resync_tiers(&table(tiers), now).is_empty());
+        // A fresh mapper (a restart) gives the same ids.
+        let mut again = Mapper::new("fs");
+        let ids: Vec<String> = again
+            .resync_agents(&table(agents), now)
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, first.iter().map(|e| e.id.clone()).collect::<Vec<_>>());
+        assert!(table("+OK\n").is_empty());
+        assert!(table("-ERR no such command\n").is_empty());
     }
 
     #[test]
