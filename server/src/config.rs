@@ -1420,6 +1420,31 @@ mod tests {
     }
 
     #[test]
+    fn a_freeswitch_source_has_the_event_socket_defaults_and_hides_its_password() {
+        let c =
+            Config::from_toml("[[sources]]\nkind = \"freeswitch\"\nhost = \"10.0.0.6\"\n").unwrap();
+        let source = &c.sources[0];
+        assert_eq!(source.name, "freeswitch");
+        let SourceKind::Freeswitch(fs) = &source.kind else {
+            panic!("{source:?}");
+        };
+        assert_eq!((fs.port, fs.password.as_str()), (8021, "ClueCon"));
+        assert!(!format!("{fs:?}").contains("ClueCon"));
+        let empty = Config::from_toml("[[sources]]\nkind = \"freeswitch\"\nhost = \"\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            empty.contains("sources[0]") && empty.contains("host"),
+            "{empty}"
+        );
+        let unknown =
+            Config::from_toml("[[sources]]\nkind = \"freeswitch\"\nhost = \"h\"\nsecret = \"x\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(unknown.contains("secret"), "{unknown}");
+    }
+
+    #[test]
     fn queue_overrides_layer_on_global_targets() {
         let c = Config::from_toml(
             r#"

@@ -13,6 +13,7 @@ use serde_json::{Map, Value, json};
 use wallboard::ingest::body;
 use wallboard::sources::ami::mapper::Mapper;
 use wallboard::sources::ami::parser::Parser;
+use wallboard::sources::freeswitch::mapper::Mapper as EslMapper;
 use wallboard::sources::freeswitch::parser::Parser as EslParser;
 use wallboard_protocol::stream::{merge_apply, merge_diff, without_nulls};
 use wallboard_protocol::{BoardClient, Event};
@@ -324,6 +325,8 @@ proptest! {
                     "Content-Type: auth/request\n\n",
                     "Content-Type: command/reply\nReply-Text: +OK accepted\n\n",
                     "Content-Length: 62\nContent-Type: text/event-plain\n\nEvent-Name: CUSTOM\nCC-Action: member-queue-start\nCC-Queue: q%40d\n\n",
+                    "Content-Length: 113\nContent-Type: text/event-plain\n\nEvent-Subclass: callcenter::info\nCC-Action: bridge-agent-start\nCC-Agent: %00\nCC-Member-UUID: m\nEvent-Date-Timestamp: -9\n\n",
+                    "Content-Length: 96\nContent-Type: text/event-plain\n\nEvent-Subclass: callcenter::info\nCC-Action: member-queue-start\nCC-Queue: all\nCC-Member-UUID: m\n\n",
                     "Content-Type: api/response\nContent-Length: 4\n\n+OK\n",
                     "Content-Length: 99999999999999999999\n",
                     "Content-Length: 3\n\n",
@@ -336,6 +339,8 @@ proptest! {
         )
     ) {
         let mut parser = EslParser::new();
+        let mut mapper = EslMapper::new("fs");
+        let now = jiff::Timestamp::now();
         for chunk in chunks {
             for message in parser.feed(&chunk) {
                 // A body is exactly what its headers announced.
@@ -344,7 +349,13 @@ proptest! {
                     .and_then(|n| n.trim().parse::<usize>().ok())
                     .unwrap_or(0);
                 prop_assert_eq!(message.body.len(), announced);
-                let _ = message.event();
+                if let Some(event) = message.event() {
+                    for e in mapper.on_event(&event, now) {
+                        // What the server would refuse is only logged,
+                        // but a panic or an unbounded id is a bug.
+                        prop_assert!(e.id.len() <= wallboard_protocol::event::MAX_ID_BYTES, "{:?}", e);
+                    }
+                }
                 ESL_MESSAGES.fetch_add(1, Ordering::Relaxed);
             }
         }
