@@ -157,3 +157,16 @@ impl Reconnect {
         }
     }
 }
+
+/// Opens a platform's TCP connection (10 s at most, no Nagle delay);
+/// returns it with the address, for messages.
+pub async fn connect(host: &str, port: u16) -> Result<(tokio::net::TcpStream, String), String> {
+    const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+    let addr = format!("{host}:{port}");
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(&addr))
+        .await
+        .map_err(|_| format!("connecting to {addr} timed out"))?
+        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    Ok((stream, addr))
+}

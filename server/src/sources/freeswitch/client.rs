@@ -9,8 +9,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 use super::mapper::{Mapper, table};
 use super::parser::{Message, Parser, command};
@@ -18,7 +17,6 @@ use crate::config::FreeswitchConfig;
 use crate::ingest::Ingest;
 use tokio_util::sync::CancellationToken;
 
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(20);
 /// No byte for this long (replies to pings included) and the connection is dead.
@@ -97,12 +95,7 @@ async fn session(
     ingest: &Ingest,
     mapper: &mut Mapper,
 ) -> Result<(), String> {
-    let addr = format!("{}:{}", config.host, config.port);
-    let stream = timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
-        .await
-        .map_err(|_| format!("connecting to {addr} timed out"))?
-        .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let _ = stream.set_nodelay(true);
+    let (stream, addr) = crate::sources::connect(&config.host, config.port).await?;
     let (mut rd, mut wr) = stream.into_split();
     let mut parser = Parser::new();
     let mut buf = vec![0u8; 64 * 1024];
